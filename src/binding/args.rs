@@ -1,0 +1,338 @@
+//! Argument conversion: every JS argument arrives as a raw value and is checked here, so bad
+//! input gets `ERR_INVALID_ARGUMENT` naming the argument, never napi's own `StringExpected`.
+
+use std::ptr;
+
+use napi::bindgen_prelude::Unknown;
+use napi::sys;
+use napi::JsValue;
+
+use crate::core::Error;
+
+/// A JS value with its env.
+#[derive(Clone, Copy)]
+pub struct Arg {
+    pub env: sys::napi_env,
+    pub v: sys::napi_value,
+}
+
+impl From<Unknown<'_>> for Arg {
+    fn from(u: Unknown<'_>) -> Self {
+        let raw = u.value();
+        Arg {
+            env: raw.env,
+            v: raw.value,
+        }
+    }
+}
+
+pub fn type_of(env: sys::napi_env, v: sys::napi_value) -> sys::napi_valuetype {
+    let mut t = sys::ValueType::napi_undefined;
+    if v.is_null() {
+        return t;
+    }
+    unsafe { sys::napi_typeof(env, v, &mut t) };
+    t
+}
+
+/// Reads a JS string as UTF-8 (lone surrogates become U+FFFD).
+pub fn read_string(env: sys::napi_env, v: sys::napi_value) -> Option<String> {
+    read_string_bytes(env, v).map(|b| String::from_utf8_lossy(&b).into_owned())
+}
+
+fn read_string_bytes(env: sys::napi_env, v: sys::napi_value) -> Option<Vec<u8>> {
+    let mut len = 0usize;
+    unsafe {
+        if sys::napi_get_value_string_utf8(env, v, ptr::null_mut(), 0, &mut len)
+            != sys::Status::napi_ok
+        {
+            return None;
+        }
+        let mut buf: Vec<u8> = Vec::with_capacity(len + 1);
+        let mut written = 0usize;
+        if sys::napi_get_value_string_utf8(env, v, buf.as_mut_ptr().cast(), len + 1, &mut written)
+            != sys::Status::napi_ok
+        {
+            return None;
+        }
+        buf.set_len(written);
+        Some(buf)
+    }
+}
+
+fn buffer_bytes(env: sys::napi_env, v: sys::napi_value) -> Option<Vec<u8>> {
+    unsafe {
+        let mut is_buf = false;
+        sys::napi_is_buffer(env, v, &mut is_buf);
+        if is_buf {
+            let mut data = ptr::null_mut();
+            let mut len = 0usize;
+            sys::napi_get_buffer_info(env, v, &mut data, &mut len);
+            if len == 0 {
+                return Some(Vec::new());
+            }
+            return Some(std::slice::from_raw_parts(data as *const u8, len).to_vec());
+        }
+        let mut is_ta = false;
+        sys::napi_is_typedarray(env, v, &mut is_ta);
+        if is_ta {
+            let mut kind = 0;
+            let mut len = 0usize;
+            let mut data = ptr::null_mut();
+            let mut ab = ptr::null_mut();
+            let mut off = 0usize;
+            sys::napi_get_typedarray_info(
+                env, v, &mut kind, &mut len, &mut data, &mut ab, &mut off,
+            );
+            if kind == sys::TypedarrayType::uint8_array {
+                if len == 0 {
+                    return Some(Vec::new());
+                }
+                return Some(std::slice::from_raw_parts(data as *const u8, len).to_vec());
+            }
+        }
+        None
+    }
+}
+
+fn is_array(env: sys::napi_env, v: sys::napi_value) -> bool {
+    let mut b = false;
+    unsafe { sys::napi_is_array(env, v, &mut b) };
+    b
+}
+
+/// How a value is described in error messages (never its content: it may be a secret).
+pub fn describe(a: Arg) -> &'static str {
+    match type_of(a.env, a.v) {
+        sys::ValueType::napi_undefined => "undefined",
+        sys::ValueType::napi_null => "null",
+        sys::ValueType::napi_boolean => "a boolean",
+        sys::ValueType::napi_number => match num(a) {
+            Some(n) if n.is_nan() => "NaN",
+            Some(n) if n.is_infinite() => "Infinity",
+            _ => "a number",
+        },
+        sys::ValueType::napi_string => "a string",
+        sys::ValueType::napi_symbol => "a symbol",
+        sys::ValueType::napi_function => "a function",
+        sys::ValueType::napi_bigint => "a bigint",
+        _ if is_array(a.env, a.v) => "an array",
+        _ => "an object",
+    }
+}
+
+fn num(a: Arg) -> Option<f64> {
+    let mut n = 0f64;
+    let ok = unsafe { sys::napi_get_value_double(a.env, a.v, &mut n) } == sys::Status::napi_ok;
+    ok.then_some(n)
+}
+
+/// The calling method and argument, for messages like "get(key): ...".
+#[derive(Clone, Copy)]
+pub struct Ctx {
+    pub method: &'static str,
+}
+
+impl Ctx {
+    pub fn bad(&self, arg: &str, want: &str, got: Arg) -> Error {
+        Error::arg(format!(
+            "{}(): argument `{arg}` must be {want}, got {}",
+            self.method,
+            describe(got)
+        ))
+    }
+}
+
+impl Arg {
+    pub fn is_undefined(&self) -> bool {
+        type_of(self.env, self.v) == sys::ValueType::napi_undefined
+    }
+    pub fn is_nullish(&self) -> bool {
+        matches!(
+            type_of(self.env, self.v),
+            sys::ValueType::napi_undefined | sys::ValueType::napi_null
+        )
+    }
+    pub fn kind(&self) -> sys::napi_valuetype {
+        type_of(self.env, self.v)
+    }
+    pub fn is_array(&self) -> bool {
+        is_array(self.env, self.v)
+    }
+    pub fn is_buffer(&self) -> bool {
+        buffer_bytes_len_check(self.env, self.v)
+    }
+
+    /// A key: a non-empty string or Buffer, or a finite number (as its decimal text).
+    pub fn key(self, c: Ctx, name: &str) -> Result<Vec<u8>, Error> {
+        const WANT: &str = "a non-empty string or Buffer";
+        let bytes = match self.kind() {
+            sys::ValueType::napi_string => read_string_bytes(self.env, self.v),
+            sys::ValueType::napi_number => match num(self) {
+                Some(n) if n.is_finite() => self.coerce_string(),
+                _ => None,
+            },
+            sys::ValueType::napi_object => buffer_bytes(self.env, self.v),
+            _ => None,
+        };
+        match bytes {
+            Some(b) if !b.is_empty() => Ok(b),
+            _ => Err(c.bad(name, WANT, self)),
+        }
+    }
+
+    /// A value: string, Buffer/Uint8Array, finite number or bigint (sent as decimal text).
+    pub fn value(self, c: Ctx, name: &str) -> Result<Vec<u8>, Error> {
+        const WANT: &str = "a string, Buffer or finite number";
+        let bytes = match self.kind() {
+            sys::ValueType::napi_string => read_string_bytes(self.env, self.v),
+            sys::ValueType::napi_number => match num(self) {
+                Some(n) if n.is_finite() => self.coerce_string(),
+                _ => None,
+            },
+            sys::ValueType::napi_bigint => self.coerce_string(),
+            sys::ValueType::napi_object => buffer_bytes(self.env, self.v),
+            _ => None,
+        };
+        bytes.ok_or_else(|| c.bad(name, WANT, self))
+    }
+
+    /// A string (for options such as tokens and patterns).
+    pub fn string(self, c: Ctx, name: &str) -> Result<String, Error> {
+        if self.kind() == sys::ValueType::napi_string {
+            if let Some(s) = read_string(self.env, self.v) {
+                return Ok(s);
+            }
+        }
+        Err(c.bad(name, "a string", self))
+    }
+
+    fn coerce_string(self) -> Option<Vec<u8>> {
+        let mut s = ptr::null_mut();
+        if unsafe { sys::napi_coerce_to_string(self.env, self.v, &mut s) } != sys::Status::napi_ok {
+            return None;
+        }
+        read_string_bytes(self.env, s)
+    }
+
+    /// A finite number.
+    pub fn float(self, c: Ctx, name: &str) -> Result<f64, Error> {
+        match (self.kind(), num(self)) {
+            (sys::ValueType::napi_number, Some(n)) if n.is_finite() => Ok(n),
+            _ => Err(c.bad(name, "a finite number", self)),
+        }
+    }
+
+    /// A safe integer.
+    pub fn int(self, c: Ctx, name: &str) -> Result<i64, Error> {
+        match (self.kind(), num(self)) {
+            (sys::ValueType::napi_number, Some(n))
+                if n.is_finite() && n.fract() == 0.0 && n.abs() <= 9_007_199_254_740_991.0 =>
+            {
+                Ok(n as i64)
+            }
+            _ => Err(c.bad(name, "an integer", self)),
+        }
+    }
+
+    /// A TTL or other count that must be a positive integer.
+    pub fn positive(self, c: Ctx, name: &str) -> Result<i64, Error> {
+        match self.int(c, name) {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err(c.bad(name, "a positive integer", self)),
+        }
+    }
+
+    /// A non-negative integer.
+    pub fn non_negative(self, c: Ctx, name: &str) -> Result<i64, Error> {
+        match self.int(c, name) {
+            Ok(n) if n >= 0 => Ok(n),
+            _ => Err(c.bad(name, "a non-negative integer", self)),
+        }
+    }
+
+    /// A score bound: a number, or a string such as "-inf", "+inf", "(5".
+    pub fn bound(self, c: Ctx, name: &str) -> Result<Vec<u8>, Error> {
+        match self.kind() {
+            sys::ValueType::napi_number => match num(self) {
+                Some(n) if n.is_nan() => {
+                    Err(c.bad(name, "a number or a bound such as \"-inf\" or \"(5\"", self))
+                }
+                Some(n) if n == f64::INFINITY => Ok(b"+inf".to_vec()),
+                Some(n) if n == f64::NEG_INFINITY => Ok(b"-inf".to_vec()),
+                _ => self
+                    .coerce_string()
+                    .ok_or_else(|| c.bad(name, "a number", self)),
+            },
+            sys::ValueType::napi_string => {
+                let s = read_string_bytes(self.env, self.v).unwrap_or_default();
+                if s.is_empty() {
+                    Err(c.bad(name, "a number or a bound such as \"-inf\" or \"(5\"", self))
+                } else {
+                    Ok(s)
+                }
+            }
+            _ => Err(c.bad(name, "a number or a bound such as \"-inf\" or \"(5\"", self)),
+        }
+    }
+
+    /// Array elements (for `[a, b]` arguments).
+    pub fn elements(self) -> Vec<Arg> {
+        let mut len = 0u32;
+        unsafe { sys::napi_get_array_length(self.env, self.v, &mut len) };
+        (0..len)
+            .map(|i| {
+                let mut v = ptr::null_mut();
+                unsafe { sys::napi_get_element(self.env, self.v, i, &mut v) };
+                Arg { env: self.env, v }
+            })
+            .collect()
+    }
+
+    /// A property of an object argument (undefined when missing).
+    pub fn get(self, name: &str) -> Arg {
+        let mut v = ptr::null_mut();
+        if let Ok(c) = std::ffi::CString::new(name) {
+            unsafe { sys::napi_get_named_property(self.env, self.v, c.as_ptr(), &mut v) };
+        }
+        Arg { env: self.env, v }
+    }
+
+    /// Own enumerable string keys of a plain object, with their values.
+    pub fn entries(self) -> Vec<(Arg, Arg)> {
+        let mut names = ptr::null_mut();
+        unsafe { sys::napi_get_property_names(self.env, self.v, &mut names) };
+        if names.is_null() {
+            return Vec::new();
+        }
+        let names = Arg {
+            env: self.env,
+            v: names,
+        };
+        names
+            .elements()
+            .into_iter()
+            .map(|k| {
+                let mut v = ptr::null_mut();
+                unsafe { sys::napi_get_property(self.env, self.v, k.v, &mut v) };
+                (k, Arg { env: self.env, v })
+            })
+            .collect()
+    }
+
+    /// A plain object (not an array, Buffer, or null).
+    pub fn is_plain_object(&self) -> bool {
+        self.kind() == sys::ValueType::napi_object && !self.is_array() && !self.is_buffer()
+    }
+}
+
+fn buffer_bytes_len_check(env: sys::napi_env, v: sys::napi_value) -> bool {
+    let mut is_buf = false;
+    unsafe { sys::napi_is_buffer(env, v, &mut is_buf) };
+    if is_buf {
+        return true;
+    }
+    let mut is_ta = false;
+    unsafe { sys::napi_is_typedarray(env, v, &mut is_ta) };
+    is_ta
+}

@@ -1,0 +1,841 @@
+//! The command surface. Each command is written once, in the `commands!` table below; the macro
+//! generates the `RedisService` method (sends it, resolves a promise) and the `Pipeline` method
+//! (queues it, returns the pipeline), with the same doc comment and argument types.
+
+use napi::bindgen_prelude::{Env, Object, This, Unknown};
+use napi::sys;
+use napi_derive::napi;
+use redis::Cmd;
+
+use crate::binding::args::{Arg, Ctx};
+use crate::binding::decode::{Decode, Empty};
+use crate::binding::error::JsResult;
+use crate::binding::pipeline::Pipeline;
+use crate::binding::service::{JsPromise, RedisService};
+use crate::core::{keys, Error};
+
+/// A command ready to send, with how to decode its reply and what to resolve when degraded.
+pub struct Prep {
+    pub cmd: Cmd,
+    pub decode: Decode,
+    pub empty: Empty,
+}
+
+type R = Result<Prep, Error>;
+
+/// Builds one command, checking each argument as it goes.
+pub struct B<'a> {
+    pub c: Ctx,
+    prefix: &'a [u8],
+    cmd: Cmd,
+}
+
+impl<'a> B<'a> {
+    pub fn new(c: Ctx, prefix: &'a [u8]) -> Self {
+        B {
+            c,
+            prefix,
+            cmd: Cmd::new(),
+        }
+    }
+    /// A literal word (command name, option token).
+    pub fn lit(mut self, s: &str) -> Self {
+        self.cmd.arg(s);
+        self
+    }
+    pub fn raw(mut self, bytes: &[u8]) -> Self {
+        self.cmd.arg(bytes);
+        self
+    }
+    pub fn key(mut self, a: Arg, name: &str) -> Result<Self, Error> {
+        let k = a.key(self.c, name)?;
+        self.cmd.arg(keys::prefixed(self.prefix, &k));
+        Ok(self)
+    }
+    /// One key, or an array of at least one key.
+    pub fn keys(mut self, a: Arg, name: &str) -> Result<Self, Error> {
+        if a.is_array() {
+            let items = a.elements();
+            if items.is_empty() {
+                return Err(self.c.bad(name, "a key or a non-empty array of keys", a));
+            }
+            for (i, k) in items.into_iter().enumerate() {
+                self = self.key(k, &format!("{name}[{i}]"))?;
+            }
+            Ok(self)
+        } else {
+            self.key(a, name)
+        }
+    }
+    pub fn val(mut self, a: Arg, name: &str) -> Result<Self, Error> {
+        let v = a.value(self.c, name)?;
+        self.cmd.arg(v);
+        Ok(self)
+    }
+    /// One value, or a non-empty array of values.
+    pub fn vals(mut self, a: Arg, name: &str) -> Result<Self, Error> {
+        if a.is_array() {
+            let items = a.elements();
+            if items.is_empty() {
+                return Err(self
+                    .c
+                    .bad(name, "a value or a non-empty array of values", a));
+            }
+            for (i, v) in items.into_iter().enumerate() {
+                self = self.val(v, &format!("{name}[{i}]"))?;
+            }
+            Ok(self)
+        } else {
+            self.val(a, name)
+        }
+    }
+    pub fn int(mut self, a: Arg, name: &str) -> Result<Self, Error> {
+        let n = a.int(self.c, name)?;
+        self.cmd.arg(n);
+        Ok(self)
+    }
+    pub fn pos(mut self, a: Arg, name: &str) -> Result<Self, Error> {
+        let n = a.positive(self.c, name)?;
+        self.cmd.arg(n);
+        Ok(self)
+    }
+    pub fn float(mut self, a: Arg, name: &str) -> Result<Self, Error> {
+        let n = a.float(self.c, name)?;
+        self.cmd.arg(n);
+        Ok(self)
+    }
+    pub fn bound(mut self, a: Arg, name: &str) -> Result<Self, Error> {
+        let b = a.bound(self.c, name)?;
+        self.cmd.arg(b);
+        Ok(self)
+    }
+    pub fn done(self, decode: Decode, empty: Empty) -> R {
+        Ok(Prep {
+            cmd: self.cmd,
+            decode,
+            empty,
+        })
+    }
+}
+
+/// `set`'s options: `{ EX, PX, EXAT, PXAT, NX, XX, KEEPTTL, GET }`, ioredis tokens
+/// (`'EX', 60, 'NX'`), or one token (`'NX'`).
+fn set_options(mut b: B<'_>, opts: Arg) -> R {
+    let c = b.c;
+    let mut expiry: Option<(&'static str, i64)> = None;
+    let mut keep_ttl = false;
+    let (mut nx, mut xx, mut get) = (false, false, false);
+    let set_expiry = |slot: &mut Option<(&'static str, i64)>, which: &'static str, n: i64| {
+        if let Some((prev, _)) = slot {
+            return Err(Error::arg(format!(
+                "set(): options {prev} and {which} cannot be combined"
+            )));
+        }
+        *slot = Some((which, n));
+        Ok(())
+    };
+    if opts.is_undefined() {
+    } else if opts.is_plain_object() {
+        for which in ["EX", "PX", "EXAT", "PXAT"] {
+            let v = opts.get(which);
+            if !v.is_nullish() {
+                let n = v.positive(c, &format!("options.{which}"))?;
+                set_expiry(&mut expiry, which, n)?;
+            }
+        }
+        let flag = |name: &str| -> Result<bool, Error> {
+            let v = opts.get(name);
+            match v.kind() {
+                sys::ValueType::napi_undefined | sys::ValueType::napi_null => Ok(false),
+                sys::ValueType::napi_boolean => {
+                    let mut out = false;
+                    unsafe { sys::napi_get_value_bool(v.env, v.v, &mut out) };
+                    Ok(out)
+                }
+                _ => Err(c.bad(&format!("options.{name}"), "a boolean", v)),
+            }
+        };
+        nx = flag("NX")?;
+        xx = flag("XX")?;
+        keep_ttl = flag("KEEPTTL")?;
+        get = flag("GET")?;
+    } else {
+        let tokens = if opts.is_array() {
+            opts.elements()
+        } else {
+            vec![opts]
+        };
+        let mut it = tokens.into_iter();
+        while let Some(t) = it.next() {
+            let word = t.string(c, "option token")?.to_ascii_uppercase();
+            match word.as_str() {
+                "EX" | "PX" | "EXAT" | "PXAT" => {
+                    let which: &'static str = match word.as_str() {
+                        "EX" => "EX",
+                        "PX" => "PX",
+                        "EXAT" => "EXAT",
+                        _ => "PXAT",
+                    };
+                    let n = it
+                        .next()
+                        .ok_or_else(|| Error::arg(format!("set(): option {which} needs a number after it")))?
+                        .positive(c, which)?;
+                    set_expiry(&mut expiry, which, n)?;
+                }
+                "NX" => nx = true,
+                "XX" => xx = true,
+                "KEEPTTL" => keep_ttl = true,
+                "GET" => get = true,
+                other => {
+                    return Err(Error::arg(format!(
+                        "set(): unknown option token \"{other}\" (expected EX, PX, EXAT, PXAT, NX, XX, KEEPTTL or GET)"
+                    )))
+                }
+            }
+        }
+    }
+    if nx && xx {
+        return Err(Error::arg("set(): options NX and XX cannot be combined"));
+    }
+    if keep_ttl && expiry.is_some() {
+        return Err(Error::arg(
+            "set(): KEEPTTL cannot be combined with an expiry",
+        ));
+    }
+    if let Some((which, n)) = expiry {
+        b = b.lit(which);
+        b.cmd.arg(n);
+    }
+    if nx {
+        b = b.lit("NX");
+    }
+    if xx {
+        b = b.lit("XX");
+    }
+    if keep_ttl {
+        b = b.lit("KEEPTTL");
+    }
+    if get {
+        b = b.lit("GET");
+    }
+    b.done(Decode::Auto, Empty::Null)
+}
+
+fn getex_options(mut b: B<'_>, opts: Arg) -> R {
+    let c = b.c;
+    if opts.is_undefined() {
+        return b.done(Decode::Auto, Empty::Null);
+    }
+    if !opts.is_plain_object() {
+        return Err(c.bad(
+            "options",
+            "an object such as { EX: 60 } or { PERSIST: true }",
+            opts,
+        ));
+    }
+    let mut chosen = 0;
+    for which in ["EX", "PX", "EXAT", "PXAT"] {
+        let v = opts.get(which);
+        if !v.is_nullish() {
+            let n = v.positive(c, &format!("options.{which}"))?;
+            b = b.lit(which);
+            b.cmd.arg(n);
+            chosen += 1;
+        }
+    }
+    let persist = opts.get("PERSIST");
+    if !persist.is_nullish() && persist.kind() == sys::ValueType::napi_boolean {
+        let mut on = false;
+        unsafe { sys::napi_get_value_bool(persist.env, persist.v, &mut on) };
+        if on {
+            b = b.lit("PERSIST");
+            chosen += 1;
+        }
+    }
+    if chosen > 1 {
+        return Err(Error::arg(
+            "getex(): choose one of EX, PX, EXAT, PXAT, PERSIST",
+        ));
+    }
+    b.done(Decode::Auto, Empty::Null)
+}
+
+/// Fields/values from `hSet(key, field, value)` or `hSet(key, { field: value })`.
+fn hset_args(mut b: B<'_>, field: Arg, value: Arg) -> R {
+    if field.is_plain_object() {
+        if !value.is_undefined() {
+            return Err(Error::arg(
+                "hSet(): pass either (key, field, value) or (key, object), not both",
+            ));
+        }
+        let entries = field.entries();
+        if entries.is_empty() {
+            return Err(Error::arg(
+                "hSet(): argument `object` must have at least one field",
+            ));
+        }
+        for (k, v) in entries {
+            b = b.val(k, "field")?;
+            let name = crate::binding::args::read_string(k.env, k.v).unwrap_or_default();
+            b = b.val(v, &format!("object.{name}"))?;
+        }
+    } else {
+        b = b.val(field, "field")?.val(value, "value")?;
+    }
+    b.done(Decode::Auto, Empty::Zero)
+}
+
+/// Members from `zAdd(key, [{ score, value }])`, `zAdd(key, { score, value })` or `zAdd(key, score, member)`.
+fn zadd_args(mut b: B<'_>, a: Arg, member: Arg) -> R {
+    let c = b.c;
+    if a.kind() == sys::ValueType::napi_number {
+        b = b.float(a, "score")?.val(member, "member")?;
+        return b.done(Decode::Auto, Empty::Zero);
+    }
+    let items = if a.is_array() { a.elements() } else { vec![a] };
+    if items.is_empty() || !items.iter().all(|i| i.is_plain_object()) {
+        return Err(c.bad(
+            "members",
+            "{ score, value } or a non-empty array of them",
+            a,
+        ));
+    }
+    for (i, m) in items.into_iter().enumerate() {
+        b = b
+            .float(m.get("score"), &format!("members[{i}].score"))?
+            .val(m.get("value"), &format!("members[{i}].value"))?;
+    }
+    b.done(Decode::Auto, Empty::Zero)
+}
+
+fn mset_args(mut b: B<'_>, a: Arg) -> R {
+    let c = b.c;
+    if a.is_plain_object() {
+        let entries = a.entries();
+        if entries.is_empty() {
+            return Err(c.bad("entries", "a non-empty object or array", a));
+        }
+        for (k, v) in entries {
+            b = b.key(k, "key")?;
+            let name = crate::binding::args::read_string(k.env, k.v).unwrap_or_default();
+            b = b.val(v, &format!("entries.{name}"))?;
+        }
+        return b.done(Decode::Auto, Empty::Null);
+    }
+    if !a.is_array() || a.elements().is_empty() {
+        return Err(c.bad(
+            "entries",
+            "an object, an array of [key, value] pairs, or a flat [key, value, ...] array",
+            a,
+        ));
+    }
+    let items = a.elements();
+    if items[0].is_array() {
+        for (i, pair) in items.into_iter().enumerate() {
+            let p = pair.elements();
+            if p.len() != 2 {
+                return Err(c.bad(&format!("entries[{i}]"), "a [key, value] pair", pair));
+            }
+            b = b
+                .key(p[0], &format!("entries[{i}][0]"))?
+                .val(p[1], &format!("entries[{i}][1]"))?;
+        }
+    } else {
+        if items.len() % 2 != 0 {
+            return Err(Error::arg(
+                "mset(): a flat array needs an even number of items (key, value, ...)",
+            ));
+        }
+        for (i, pair) in items.chunks(2).enumerate() {
+            b = b
+                .key(pair[0], &format!("entries[{}]", 2 * i))?
+                .val(pair[1], &format!("entries[{}]", 2 * i + 1))?;
+        }
+    }
+    b.done(Decode::Auto, Empty::Null)
+}
+
+fn scan_args(b: B<'_>, cursor: Arg, opts: Arg) -> R {
+    let c = b.c;
+    let cur = match cursor.kind() {
+        sys::ValueType::napi_string => cursor.string(c, "cursor")?,
+        sys::ValueType::napi_number => cursor.non_negative(c, "cursor")?.to_string(),
+        _ => return Err(c.bad("cursor", "a cursor string or number (start with 0)", cursor)),
+    };
+    if cur.is_empty() || !cur.bytes().all(|ch| ch.is_ascii_digit()) {
+        return Err(Error::arg(
+            "scan(): argument `cursor` must be the cursor a previous scan returned (digits), or 0",
+        ));
+    }
+    let (mut pattern, mut count, mut kind) = (None, None, None);
+    if opts.is_plain_object() {
+        let m = opts.get("MATCH");
+        if !m.is_nullish() {
+            pattern = Some(m.string(c, "options.MATCH")?);
+        }
+        let n = opts.get("COUNT");
+        if !n.is_nullish() {
+            count = Some(n.positive(c, "options.COUNT")?);
+        }
+        let t = opts.get("TYPE");
+        if !t.is_nullish() {
+            kind = Some(t.string(c, "options.TYPE")?);
+        }
+    } else if !opts.is_undefined() {
+        return Err(c.bad("options", "an object such as { MATCH, COUNT, TYPE }", opts));
+    }
+    scan_cmd(b, &cur, pattern.as_deref(), count, kind.as_deref())
+}
+
+/// `SCAN cursor MATCH prefix+pattern [COUNT n] [TYPE t]`: the prefix confines the scan.
+pub fn scan_cmd(
+    b: B<'_>,
+    cursor: &str,
+    pattern: Option<&str>,
+    count: Option<i64>,
+    kind: Option<&str>,
+) -> R {
+    let prefix = b.prefix.to_vec();
+    let mut b = b.lit("SCAN").lit(cursor);
+    if pattern.is_some() || !prefix.is_empty() {
+        let mut m = escape_glob(&prefix);
+        m.extend_from_slice(pattern.unwrap_or("*").as_bytes());
+        b = b.lit("MATCH").raw(&m);
+    }
+    if let Some(n) = count {
+        b = b.lit("COUNT");
+        b.cmd.arg(n);
+    }
+    if let Some(t) = kind {
+        b = b.lit("TYPE").lit(t);
+    }
+    b.done(Decode::Scan, Empty::Scan)
+}
+
+/// The key prefix is literal text: escape glob characters so `app[1]:` matches itself.
+fn escape_glob(prefix: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(prefix.len());
+    for &ch in prefix {
+        if matches!(ch, b'*' | b'?' | b'[' | b']' | b'\\') {
+            out.push(b'\\');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+fn expire_at_arg(b: B<'_>, when: Arg) -> R {
+    let c = b.c;
+    // A Date counts as its epoch seconds.
+    let mut is_date = false;
+    unsafe { sys::napi_is_date(when.env, when.v, &mut is_date) };
+    let secs = if is_date {
+        let mut ms = 0f64;
+        unsafe { sys::napi_get_date_value(when.env, when.v, &mut ms) };
+        if !ms.is_finite() {
+            return Err(c.bad("timestamp", "a valid Date or epoch seconds", when));
+        }
+        (ms / 1000.0).floor() as i64
+    } else {
+        when.positive(c, "timestampSeconds")?
+    };
+    let mut b = b;
+    b.cmd.arg(secs);
+    b.done(Decode::Bool, Empty::False)
+}
+
+fn lpop_args(b: B<'_>, count: Arg) -> R {
+    if count.is_undefined() {
+        b.done(Decode::Auto, Empty::Null)
+    } else {
+        b.pos(count, "count")?.done(Decode::Auto, Empty::Array)
+    }
+}
+
+fn call_args(b: B<'_>, command: Arg, args: Arg) -> R {
+    let c = b.c;
+    let name = command.string(c, "command")?;
+    if name.trim().is_empty() || name.contains(char::is_whitespace) {
+        return Err(c.bad(
+            "command",
+            "a single Redis command name such as \"GET\" (arguments go after it)",
+            command,
+        ));
+    }
+    let mut b = b.lit(&name);
+    if !args.is_undefined() {
+        let items = if args.is_array() {
+            args.elements()
+        } else {
+            vec![args]
+        };
+        for (i, a) in items.into_iter().enumerate() {
+            b = b.val(a, &format!("args[{i}]"))?;
+        }
+    }
+    b.done(Decode::Auto, Empty::Null)
+}
+
+fn set_json_args(b: B<'_>, value: Arg, ttl: Arg) -> R {
+    let c = b.c;
+    let js = crate::binding::decode::Js(value.env);
+    let text = match js.json_stringify(value.v) {
+        Ok(Some(t)) => t,
+        Ok(None) => return Err(c.bad("value", "a JSON-serialisable value (not undefined, a function or a symbol)", value)),
+        Err(_) => {
+            return Err(Error::arg(
+                "setJson(): argument `value` could not be serialised by JSON.stringify (circular or BigInt?)",
+            ))
+        }
+    };
+    let mut b = b.raw(text.as_bytes());
+    if !ttl.is_undefined() {
+        b = b.lit("EX").pos(ttl, "ttlSeconds")?;
+    }
+    b.done(Decode::Void, Empty::Undefined)
+}
+
+macro_rules! commands {
+    ($(
+        $(#[doc = $doc:tt])*
+        #[js = $js:literal, args = $targs:literal, ret = $tret:literal]
+        fn $name:ident($b:ident $(, $arg:ident)*) $body:block
+    )*) => {
+        mod preps {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                pub fn $name($b: B<'_> $(, $arg: Arg)*) -> R $body
+            )*
+        }
+
+        #[napi]
+        impl RedisService {
+            $(
+                $(#[doc = $doc])*
+                #[napi(js_name = $js, ts_args_type = $targs, ts_return_type = $tret)]
+                pub fn $name(&self, env: Env $(, $arg: Unknown)*) -> JsResult<JsPromise> {
+                    let prep = preps::$name(B::new(Ctx { method: $js }, self.prefix()) $(, Arg::from($arg))*);
+                    self.run(&env, prep)
+                }
+            )*
+        }
+
+        #[napi]
+        impl Pipeline {
+            $(
+                $(#[doc = $doc])*
+                #[napi(js_name = $js, ts_args_type = $targs, ts_return_type = "this")]
+                pub fn $name<'a>(&mut self, env: Env, this: This<'a, Object<'a>> $(, $arg: Unknown)*) -> JsResult<Object<'a>> {
+                    let prep = preps::$name(B::new(Ctx { method: $js }, self.prefix()) $(, Arg::from($arg))*);
+                    self.push(&env, prep)?;
+                    Ok(this.object)
+                }
+            )*
+        }
+    };
+}
+
+commands! {
+    // ---------------------------------------------------------------- strings
+    #[doc = " Value of `key`, or `null` when it does not exist. [GET](https://redis.io/docs/latest/commands/get/)"]
+    #[js = "get", args = "key: RedisKey", ret = "Promise<string | null>"]
+    fn get(b, key) { b.lit("GET").key(key, "key")?.done(Decode::Auto, Empty::Null) }
+
+    #[doc = " Value of `key` as a Buffer (binary-safe), or `null`."]
+    #[js = "getBuffer", args = "key: RedisKey", ret = "Promise<Buffer | null>"]
+    fn get_buffer(b, key) { b.lit("GET").key(key, "key")?.done(Decode::Buffer, Empty::Null) }
+
+    #[doc = " Sets `key`. Options as an object (`{ EX: 60, NX: true }`; EX/PX/EXAT/PXAT are seconds,"]
+    #[doc = " milliseconds, epoch seconds, epoch milliseconds) or ioredis tokens (`'EX', 60, 'NX'`)."]
+    #[doc = " Resolves `'OK'`, or `null` when NX/XX prevented the write (with `GET`: the old value)."]
+    #[doc = " [SET](https://redis.io/docs/latest/commands/set/)"]
+    #[js = "set", args = "key: RedisKey, value: RedisValue, ...options: SetArgs", ret = "Promise<'OK' | string | null>"]
+    fn set(b, key, value, options) { set_options(b.lit("SET").key(key, "key")?.val(value, "value")?, options) }
+
+    #[doc = " Sets `key` with a TTL in seconds. [SETEX](https://redis.io/docs/latest/commands/setex/)"]
+    #[js = "setex", args = "key: RedisKey, ttlSeconds: number, value: RedisValue", ret = "Promise<'OK' | null>"]
+    fn setex(b, key, ttl_seconds, value) { b.lit("SETEX").key(key, "key")?.pos(ttl_seconds, "ttlSeconds")?.val(value, "value")?.done(Decode::Auto, Empty::Null) }
+
+    #[doc = " Sets `key` with a TTL in milliseconds. [PSETEX](https://redis.io/docs/latest/commands/psetex/)"]
+    #[js = "psetex", args = "key: RedisKey, ttlMs: number, value: RedisValue", ret = "Promise<'OK' | null>"]
+    fn psetex(b, key, ttl_ms, value) { b.lit("PSETEX").key(key, "key")?.pos(ttl_ms, "ttlMs")?.val(value, "value")?.done(Decode::Auto, Empty::Null) }
+
+    #[doc = " Gets and deletes `key`. [GETDEL](https://redis.io/docs/latest/commands/getdel/)"]
+    #[js = "getdel", args = "key: RedisKey", ret = "Promise<string | null>"]
+    fn getdel(b, key) { b.lit("GETDEL").key(key, "key")?.done(Decode::Auto, Empty::Null) }
+
+    #[doc = " Gets `key` and changes its expiry: `{ EX | PX | EXAT | PXAT: number }` or `{ PERSIST: true }`."]
+    #[doc = " [GETEX](https://redis.io/docs/latest/commands/getex/)"]
+    #[js = "getex", args = "key: RedisKey, options?: GetExOptions", ret = "Promise<string | null>"]
+    fn getex(b, key, options) { getex_options(b.lit("GETEX").key(key, "key")?, options) }
+
+    #[doc = " Values of several keys (`null` for missing ones), in order. [MGET](https://redis.io/docs/latest/commands/mget/)"]
+    #[js = "mget", args = "...keys: Array<RedisKey | RedisKey[]>", ret = "Promise<Array<string | null>>"]
+    fn mget(b, keys) { b.lit("MGET").keys(keys, "keys")?.done(Decode::Auto, Empty::Array) }
+
+    #[doc = " Sets several keys: `{ k: v }`, `[[k, v], ...]` or `[k, v, ...]`. [MSET](https://redis.io/docs/latest/commands/mset/)"]
+    #[js = "mset", args = "entries: Record<string, RedisValue> | Array<[RedisKey, RedisValue]> | RedisValue[]", ret = "Promise<'OK' | null>"]
+    fn mset(b, entries) { mset_args(b.lit("MSET"), entries) }
+
+    #[doc = " Increments by 1; resolves the new value. [INCR](https://redis.io/docs/latest/commands/incr/)"]
+    #[js = "incr", args = "key: RedisKey", ret = "Promise<number>"]
+    fn incr(b, key) { b.lit("INCR").key(key, "key")?.done(Decode::Auto, Empty::Zero) }
+
+    #[doc = " Increments by an integer. [INCRBY](https://redis.io/docs/latest/commands/incrby/)"]
+    #[js = "incrBy", args = "key: RedisKey, increment: number", ret = "Promise<number>"]
+    fn incr_by(b, key, increment) { b.lit("INCRBY").key(key, "key")?.int(increment, "increment")?.done(Decode::Auto, Empty::Zero) }
+
+    #[doc = " Decrements by 1. [DECR](https://redis.io/docs/latest/commands/decr/)"]
+    #[js = "decr", args = "key: RedisKey", ret = "Promise<number>"]
+    fn decr(b, key) { b.lit("DECR").key(key, "key")?.done(Decode::Auto, Empty::Zero) }
+
+    #[doc = " Decrements by an integer. [DECRBY](https://redis.io/docs/latest/commands/decrby/)"]
+    #[js = "decrBy", args = "key: RedisKey, decrement: number", ret = "Promise<number>"]
+    fn decr_by(b, key, decrement) { b.lit("DECRBY").key(key, "key")?.int(decrement, "decrement")?.done(Decode::Auto, Empty::Zero) }
+
+    #[doc = " Increments by a float; resolves the new value as a number. [INCRBYFLOAT](https://redis.io/docs/latest/commands/incrbyfloat/)"]
+    #[js = "incrByFloat", args = "key: RedisKey, increment: number", ret = "Promise<number>"]
+    fn incr_by_float(b, key, increment) { b.lit("INCRBYFLOAT").key(key, "key")?.float(increment, "increment")?.done(Decode::Float, Empty::Zero) }
+
+    #[doc = " Appends; resolves the new length. [APPEND](https://redis.io/docs/latest/commands/append/)"]
+    #[js = "append", args = "key: RedisKey, value: RedisValue", ret = "Promise<number>"]
+    fn append(b, key, value) { b.lit("APPEND").key(key, "key")?.val(value, "value")?.done(Decode::Auto, Empty::Zero) }
+
+    #[doc = " Length of the string at `key` in bytes. [STRLEN](https://redis.io/docs/latest/commands/strlen/)"]
+    #[js = "strlen", args = "key: RedisKey", ret = "Promise<number>"]
+    fn strlen(b, key) { b.lit("STRLEN").key(key, "key")?.done(Decode::Auto, Empty::Zero) }
+
+    #[doc = " Parses the JSON stored at `key`; `null` when missing. Rejects with the SyntaxError if the value is not JSON."]
+    #[js = "getJson", args = "key: RedisKey", ret = "Promise<any>"]
+    fn get_json(b, key) { b.lit("GET").key(key, "key")?.done(Decode::Json, Empty::Null) }
+
+    #[doc = " Stores `JSON.stringify(value)` at `key`, with an optional TTL in seconds. `undefined` is refused."]
+    #[js = "setJson", args = "key: RedisKey, value: unknown, ttlSeconds?: number", ret = "Promise<void>"]
+    fn set_json(b, key, value, ttl_seconds) { set_json_args(b.lit("SET").key(key, "key")?, value, ttl_seconds) }
+
+    // ---------------------------------------------------------------- keys
+    #[doc = " Deletes keys (one, several, or an array); resolves how many existed. [DEL](https://redis.io/docs/latest/commands/del/)"]
+    #[js = "del", args = "...keys: Array<RedisKey | RedisKey[]>", ret = "Promise<number>"]
+    fn del(b, keys) { b.lit("DEL").keys(keys, "keys")?.done(Decode::Auto, Empty::Zero) }
+
+    #[doc = " Deletes keys without blocking the server. [UNLINK](https://redis.io/docs/latest/commands/unlink/)"]
+    #[js = "unlink", args = "...keys: Array<RedisKey | RedisKey[]>", ret = "Promise<number>"]
+    fn unlink(b, keys) { b.lit("UNLINK").keys(keys, "keys")?.done(Decode::Auto, Empty::Zero) }
+
+    #[doc = " How many of the keys exist. [EXISTS](https://redis.io/docs/latest/commands/exists/)"]
+    #[js = "exists", args = "...keys: Array<RedisKey | RedisKey[]>", ret = "Promise<number>"]
+    fn exists(b, keys) { b.lit("EXISTS").keys(keys, "keys")?.done(Decode::Auto, Empty::Zero) }
+
+    #[doc = " Sets a TTL in seconds; `true` if the key exists. [EXPIRE](https://redis.io/docs/latest/commands/expire/)"]
+    #[js = "expire", args = "key: RedisKey, ttlSeconds: number", ret = "Promise<boolean>"]
+    fn expire(b, key, ttl_seconds) { b.lit("EXPIRE").key(key, "key")?.pos(ttl_seconds, "ttlSeconds")?.done(Decode::Bool, Empty::False) }
+
+    #[doc = " Sets a TTL in milliseconds; `true` if the key exists. [PEXPIRE](https://redis.io/docs/latest/commands/pexpire/)"]
+    #[js = "pexpire", args = "key: RedisKey, ttlMs: number", ret = "Promise<boolean>"]
+    fn pexpire(b, key, ttl_ms) { b.lit("PEXPIRE").key(key, "key")?.pos(ttl_ms, "ttlMs")?.done(Decode::Bool, Empty::False) }
+
+    #[doc = " Expires the key at a time: epoch seconds or a `Date`. [EXPIREAT](https://redis.io/docs/latest/commands/expireat/)"]
+    #[js = "expireAt", args = "key: RedisKey, timestampSeconds: number | Date", ret = "Promise<boolean>"]
+    fn expire_at(b, key, timestamp_seconds) { expire_at_arg(b.lit("EXPIREAT").key(key, "key")?, timestamp_seconds) }
+
+    #[doc = " Seconds to live; -1 without expiry, -2 when missing. [TTL](https://redis.io/docs/latest/commands/ttl/)"]
+    #[js = "ttl", args = "key: RedisKey", ret = "Promise<number>"]
+    fn ttl(b, key) { b.lit("TTL").key(key, "key")?.done(Decode::Auto, Empty::Zero) }
+
+    #[doc = " Milliseconds to live; -1 without expiry, -2 when missing. [PTTL](https://redis.io/docs/latest/commands/pttl/)"]
+    #[js = "pttl", args = "key: RedisKey", ret = "Promise<number>"]
+    fn pttl(b, key) { b.lit("PTTL").key(key, "key")?.done(Decode::Auto, Empty::Zero) }
+
+    #[doc = " Removes the expiry; `true` if there was one. [PERSIST](https://redis.io/docs/latest/commands/persist/)"]
+    #[js = "persist", args = "key: RedisKey", ret = "Promise<boolean>"]
+    fn persist(b, key) { b.lit("PERSIST").key(key, "key")?.done(Decode::Bool, Empty::False) }
+
+    #[doc = " Type of the value: `string`, `list`, `set`, `zset`, `hash`, `stream` or `none`. [TYPE](https://redis.io/docs/latest/commands/type/)"]
+    #[js = "type", args = "key: RedisKey", ret = "Promise<string>"]
+    fn key_type(b, key) { b.lit("TYPE").key(key, "key")?.done(Decode::Auto, Empty::Null) }
+
+    #[doc = " Renames a key. [RENAME](https://redis.io/docs/latest/commands/rename/)"]
+    #[js = "rename", args = "key: RedisKey, newKey: RedisKey", ret = "Promise<'OK'>"]
+    fn rename(b, key, new_key) { b.lit("RENAME").key(key, "key")?.key(new_key, "newKey")?.done(Decode::Auto, Empty::Null) }
+
+    #[doc = " One SCAN step: `{ cursor, keys }` (keys without the key prefix); loop until `cursor` is `'0'`."]
+    #[doc = " Options `{ MATCH, COUNT, TYPE }`. [SCAN](https://redis.io/docs/latest/commands/scan/)"]
+    #[js = "scan", args = "cursor: string | number, options?: ScanOptions", ret = "Promise<ScanResult>"]
+    fn scan(b, cursor, options) { scan_args(b, cursor, options) }
+
+    // ---------------------------------------------------------------- hashes
+    #[doc = " Sets hash fields: `(key, field, value)` or `(key, { field: value })`; resolves how many were new."]
+    #[doc = " [HSET](https://redis.io/docs/latest/commands/hset/)"]
+    #[js = "hSet", args = "key: RedisKey, fieldOrObject: RedisValue | Record<string, RedisValue>, value?: RedisValue", ret = "Promise<number>"]
+    fn h_set(b, key, field_or_object, value) { hset_args(b.lit("HSET").key(key, "key")?, field_or_object, value) }
+
+    #[doc = " One hash field, or `null`. [HGET](https://redis.io/docs/latest/commands/hget/)"]
+    #[js = "hGet", args = "key: RedisKey, field: RedisValue", ret = "Promise<string | null>"]
+    fn h_get(b, key, field) { b.lit("HGET").key(key, "key")?.val(field, "field")?.done(Decode::Auto, Empty::Null) }
+
+    #[doc = " All fields as a plain object (`{}` when missing). [HGETALL](https://redis.io/docs/latest/commands/hgetall/)"]
+    #[js = "hGetAll", args = "key: RedisKey", ret = "Promise<Record<string, string>>"]
+    fn h_get_all(b, key) { b.lit("HGETALL").key(key, "key")?.done(Decode::Object, Empty::Object) }
+
+    #[doc = " Deletes fields; resolves how many existed. [HDEL](https://redis.io/docs/latest/commands/hdel/)"]
+    #[js = "hDel", args = "key: RedisKey, ...fields: Array<RedisValue | RedisValue[]>", ret = "Promise<number>"]
+    fn h_del(b, key, fields) { b.lit("HDEL").key(key, "key")?.vals(fields, "fields")?.done(Decode::Auto, Empty::Zero) }
+
+    #[doc = " Whether a field exists. [HEXISTS](https://redis.io/docs/latest/commands/hexists/)"]
+    #[js = "hExists", args = "key: RedisKey, field: RedisValue", ret = "Promise<boolean>"]
+    fn h_exists(b, key, field) { b.lit("HEXISTS").key(key, "key")?.val(field, "field")?.done(Decode::Bool, Empty::False) }
+
+    #[doc = " Increments a field by an integer. [HINCRBY](https://redis.io/docs/latest/commands/hincrby/)"]
+    #[js = "hIncrBy", args = "key: RedisKey, field: RedisValue, increment: number", ret = "Promise<number>"]
+    fn h_incr_by(b, key, field, increment) { b.lit("HINCRBY").key(key, "key")?.val(field, "field")?.int(increment, "increment")?.done(Decode::Auto, Empty::Zero) }
+
+    #[doc = " Field names. [HKEYS](https://redis.io/docs/latest/commands/hkeys/)"]
+    #[js = "hKeys", args = "key: RedisKey", ret = "Promise<string[]>"]
+    fn h_keys(b, key) { b.lit("HKEYS").key(key, "key")?.done(Decode::Auto, Empty::Array) }
+
+    #[doc = " Field values. [HVALS](https://redis.io/docs/latest/commands/hvals/)"]
+    #[js = "hVals", args = "key: RedisKey", ret = "Promise<string[]>"]
+    fn h_vals(b, key) { b.lit("HVALS").key(key, "key")?.done(Decode::Auto, Empty::Array) }
+
+    #[doc = " Number of fields. [HLEN](https://redis.io/docs/latest/commands/hlen/)"]
+    #[js = "hLen", args = "key: RedisKey", ret = "Promise<number>"]
+    fn h_len(b, key) { b.lit("HLEN").key(key, "key")?.done(Decode::Auto, Empty::Zero) }
+
+    #[doc = " Several fields, in order (`null` for missing ones). [HMGET](https://redis.io/docs/latest/commands/hmget/)"]
+    #[js = "hmGet", args = "key: RedisKey, ...fields: Array<RedisValue | RedisValue[]>", ret = "Promise<Array<string | null>>"]
+    fn hm_get(b, key, fields) { b.lit("HMGET").key(key, "key")?.vals(fields, "fields")?.done(Decode::Auto, Empty::Array) }
+
+    // ---------------------------------------------------------------- lists
+    #[doc = " Prepends elements; resolves the new length. [LPUSH](https://redis.io/docs/latest/commands/lpush/)"]
+    #[js = "lPush", args = "key: RedisKey, ...elements: Array<RedisValue | RedisValue[]>", ret = "Promise<number>"]
+    fn l_push(b, key, elements) { b.lit("LPUSH").key(key, "key")?.vals(elements, "elements")?.done(Decode::Auto, Empty::Zero) }
+
+    #[doc = " Appends elements; resolves the new length. [RPUSH](https://redis.io/docs/latest/commands/rpush/)"]
+    #[js = "rPush", args = "key: RedisKey, ...elements: Array<RedisValue | RedisValue[]>", ret = "Promise<number>"]
+    fn r_push(b, key, elements) { b.lit("RPUSH").key(key, "key")?.vals(elements, "elements")?.done(Decode::Auto, Empty::Zero) }
+
+    #[doc = " Removes and returns the first element (or `count` of them as an array). [LPOP](https://redis.io/docs/latest/commands/lpop/)"]
+    #[js = "lPop", args = "key: RedisKey, count?: number", ret = "Promise<string | string[] | null>"]
+    fn l_pop(b, key, count) { lpop_args(b.lit("LPOP").key(key, "key")?, count) }
+
+    #[doc = " Removes and returns the last element (or `count` of them). [RPOP](https://redis.io/docs/latest/commands/rpop/)"]
+    #[js = "rPop", args = "key: RedisKey, count?: number", ret = "Promise<string | string[] | null>"]
+    fn r_pop(b, key, count) { lpop_args(b.lit("RPOP").key(key, "key")?, count) }
+
+    #[doc = " Elements from `start` to `stop` (inclusive, negative from the end). [LRANGE](https://redis.io/docs/latest/commands/lrange/)"]
+    #[js = "lRange", args = "key: RedisKey, start: number, stop: number", ret = "Promise<string[]>"]
+    fn l_range(b, key, start, stop) { b.lit("LRANGE").key(key, "key")?.int(start, "start")?.int(stop, "stop")?.done(Decode::Auto, Empty::Array) }
+
+    #[doc = " Keeps only `start`..`stop`. [LTRIM](https://redis.io/docs/latest/commands/ltrim/)"]
+    #[js = "lTrim", args = "key: RedisKey, start: number, stop: number", ret = "Promise<'OK'>"]
+    fn l_trim(b, key, start, stop) { b.lit("LTRIM").key(key, "key")?.int(start, "start")?.int(stop, "stop")?.done(Decode::Auto, Empty::Null) }
+
+    #[doc = " List length. [LLEN](https://redis.io/docs/latest/commands/llen/)"]
+    #[js = "lLen", args = "key: RedisKey", ret = "Promise<number>"]
+    fn l_len(b, key) { b.lit("LLEN").key(key, "key")?.done(Decode::Auto, Empty::Zero) }
+
+    #[doc = " Removes `count` occurrences of `element` (0 = all, negative = from the tail). [LREM](https://redis.io/docs/latest/commands/lrem/)"]
+    #[js = "lRem", args = "key: RedisKey, count: number, element: RedisValue", ret = "Promise<number>"]
+    fn l_rem(b, key, count, element) { b.lit("LREM").key(key, "key")?.int(count, "count")?.val(element, "element")?.done(Decode::Auto, Empty::Zero) }
+
+    #[doc = " Element at `index`, or `null`. [LINDEX](https://redis.io/docs/latest/commands/lindex/)"]
+    #[js = "lIndex", args = "key: RedisKey, index: number", ret = "Promise<string | null>"]
+    fn l_index(b, key, index) { b.lit("LINDEX").key(key, "key")?.int(index, "index")?.done(Decode::Auto, Empty::Null) }
+
+    // ---------------------------------------------------------------- sets
+    #[doc = " Adds members; resolves how many were new. [SADD](https://redis.io/docs/latest/commands/sadd/)"]
+    #[js = "sAdd", args = "key: RedisKey, ...members: Array<RedisValue | RedisValue[]>", ret = "Promise<number>"]
+    fn s_add(b, key, members) { b.lit("SADD").key(key, "key")?.vals(members, "members")?.done(Decode::Auto, Empty::Zero) }
+
+    #[doc = " Removes members; resolves how many existed. [SREM](https://redis.io/docs/latest/commands/srem/)"]
+    #[js = "sRem", args = "key: RedisKey, ...members: Array<RedisValue | RedisValue[]>", ret = "Promise<number>"]
+    fn s_rem(b, key, members) { b.lit("SREM").key(key, "key")?.vals(members, "members")?.done(Decode::Auto, Empty::Zero) }
+
+    #[doc = " All members. [SMEMBERS](https://redis.io/docs/latest/commands/smembers/)"]
+    #[js = "sMembers", args = "key: RedisKey", ret = "Promise<string[]>"]
+    fn s_members(b, key) { b.lit("SMEMBERS").key(key, "key")?.done(Decode::Auto, Empty::Array) }
+
+    #[doc = " Whether `member` is in the set. [SISMEMBER](https://redis.io/docs/latest/commands/sismember/)"]
+    #[js = "sIsMember", args = "key: RedisKey, member: RedisValue", ret = "Promise<boolean>"]
+    fn s_is_member(b, key, member) { b.lit("SISMEMBER").key(key, "key")?.val(member, "member")?.done(Decode::Bool, Empty::False) }
+
+    #[doc = " Number of members. [SCARD](https://redis.io/docs/latest/commands/scard/)"]
+    #[js = "sCard", args = "key: RedisKey", ret = "Promise<number>"]
+    fn s_card(b, key) { b.lit("SCARD").key(key, "key")?.done(Decode::Auto, Empty::Zero) }
+
+    // ---------------------------------------------------------------- sorted sets
+    #[doc = " Adds members: `(key, [{ score, value }])`, `(key, { score, value })` or `(key, score, member)`;"]
+    #[doc = " resolves how many were new. [ZADD](https://redis.io/docs/latest/commands/zadd/)"]
+    #[js = "zAdd", args = "key: RedisKey, members: ZMember | ZMember[] | number, member?: RedisValue", ret = "Promise<number>"]
+    fn z_add(b, key, members, member) { zadd_args(b.lit("ZADD").key(key, "key")?, members, member) }
+
+    #[doc = " Removes members. [ZREM](https://redis.io/docs/latest/commands/zrem/)"]
+    #[js = "zRem", args = "key: RedisKey, ...members: Array<RedisValue | RedisValue[]>", ret = "Promise<number>"]
+    fn z_rem(b, key, members) { b.lit("ZREM").key(key, "key")?.vals(members, "members")?.done(Decode::Auto, Empty::Zero) }
+
+    #[doc = " Score of `member`, or `null`. [ZSCORE](https://redis.io/docs/latest/commands/zscore/)"]
+    #[js = "zScore", args = "key: RedisKey, member: RedisValue", ret = "Promise<number | null>"]
+    fn z_score(b, key, member) { b.lit("ZSCORE").key(key, "key")?.val(member, "member")?.done(Decode::Float, Empty::Null) }
+
+    #[doc = " Adds `increment` to the score; resolves the new score. [ZINCRBY](https://redis.io/docs/latest/commands/zincrby/)"]
+    #[js = "zIncrBy", args = "key: RedisKey, increment: number, member: RedisValue", ret = "Promise<number>"]
+    fn z_incr_by(b, key, increment, member) { b.lit("ZINCRBY").key(key, "key")?.float(increment, "increment")?.val(member, "member")?.done(Decode::Float, Empty::Zero) }
+
+    #[doc = " Number of members. [ZCARD](https://redis.io/docs/latest/commands/zcard/)"]
+    #[js = "zCard", args = "key: RedisKey", ret = "Promise<number>"]
+    fn z_card(b, key) { b.lit("ZCARD").key(key, "key")?.done(Decode::Auto, Empty::Zero) }
+
+    #[doc = " Rank (0-based, lowest score first), or `null`. [ZRANK](https://redis.io/docs/latest/commands/zrank/)"]
+    #[js = "zRank", args = "key: RedisKey, member: RedisValue", ret = "Promise<number | null>"]
+    fn z_rank(b, key, member) { b.lit("ZRANK").key(key, "key")?.val(member, "member")?.done(Decode::Auto, Empty::Null) }
+
+    #[doc = " Members by rank, lowest score first. [ZRANGE](https://redis.io/docs/latest/commands/zrange/)"]
+    #[js = "zRange", args = "key: RedisKey, start: number, stop: number", ret = "Promise<string[]>"]
+    fn z_range(b, key, start, stop) { b.lit("ZRANGE").key(key, "key")?.int(start, "start")?.int(stop, "stop")?.done(Decode::Auto, Empty::Array) }
+
+    #[doc = " Members by rank, highest score first. [ZREVRANGE](https://redis.io/docs/latest/commands/zrevrange/)"]
+    #[js = "zRevRange", args = "key: RedisKey, start: number, stop: number", ret = "Promise<string[]>"]
+    fn z_rev_range(b, key, start, stop) { b.lit("ZREVRANGE").key(key, "key")?.int(start, "start")?.int(stop, "stop")?.done(Decode::Auto, Empty::Array) }
+
+    #[doc = " Members with scores by rank: `[{ value, score }]`."]
+    #[js = "zRangeWithScores", args = "key: RedisKey, start: number, stop: number", ret = "Promise<Array<{ value: string; score: number }>>"]
+    fn z_range_with_scores(b, key, start, stop) { b.lit("ZRANGE").key(key, "key")?.int(start, "start")?.int(stop, "stop")?.lit("WITHSCORES").done(Decode::WithScores, Empty::Array) }
+
+    #[doc = " Members with `min <= score <= max` (numbers, or strings such as `'-inf'`, `'(5'`)."]
+    #[doc = " [ZRANGEBYSCORE](https://redis.io/docs/latest/commands/zrangebyscore/)"]
+    #[js = "zRangeByScore", args = "key: RedisKey, min: number | string, max: number | string", ret = "Promise<string[]>"]
+    fn z_range_by_score(b, key, min, max) { b.lit("ZRANGEBYSCORE").key(key, "key")?.bound(min, "min")?.bound(max, "max")?.done(Decode::Auto, Empty::Array) }
+
+    // ---------------------------------------------------------------- other
+    #[doc = " Publishes a message; resolves how many subscribers received it. [PUBLISH](https://redis.io/docs/latest/commands/publish/)"]
+    #[js = "publish", args = "channel: string, message: RedisValue", ret = "Promise<number>"]
+    fn publish(b, channel, message) { b.lit("PUBLISH").val(channel, "channel")?.val(message, "message")?.done(Decode::Auto, Empty::Zero) }
+
+    #[doc = " Any command: `call('HINCRBYFLOAT', 'k', 'f', '1.5')`. Arguments are sent as given (the key"]
+    #[doc = " prefix is NOT applied: the service cannot know which arguments are keys)."]
+    #[js = "call", args = "command: string, ...args: Array<RedisValue | RedisValue[]>", ret = "Promise<any>"]
+    fn call(b, command, args) { call_args(b, command, args) }
+}
+
+#[doc = " Prepares a SCAN step for the iterator (shared with `scan`)."]
+pub fn scan_step(
+    c: Ctx,
+    prefix: &[u8],
+    cursor: &str,
+    pattern: Option<&str>,
+    count: Option<i64>,
+) -> R {
+    scan_cmd(B::new(c, prefix), cursor, pattern, count, None)
+}
+
+#[doc = " `PING`, for `ping()`."]
+pub fn ping() -> Prep {
+    let mut cmd = Cmd::new();
+    cmd.arg("PING");
+    Prep {
+        cmd,
+        decode: Decode::Auto,
+        empty: Empty::Null,
+    }
+}

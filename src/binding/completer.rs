@@ -1,0 +1,381 @@
+//! Promise delivery: one threadsafe function per service, and batched completions.
+//!
+//! napi's `async fn` creates a threadsafe function (and a libuv handle) for every call. Here each
+//! call creates only a raw promise; finished futures push `(deferred, result)` into a queue and
+//! wake the JS thread once for however many completions are waiting. While promises are
+//! pending the threadsafe function is ref'd (the process stays alive for them); when none are,
+//! it is unref'd, so an idle or forgotten service never keeps Node running.
+
+use std::ffi::c_void;
+use std::future::Future;
+use std::ptr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use futures_util::FutureExt;
+use napi::sys;
+
+use crate::binding::decode::{self, Js, Out};
+use crate::binding::error::js_error;
+use crate::core::{Error, EventSink, Level};
+
+/// A `napi_deferred`: only ever resolved on the JS thread, in `drain`.
+pub struct Deferred(sys::napi_deferred);
+// SAFETY: the pointer is only dereferenced by napi on the JS thread (drain / settle_now).
+unsafe impl Send for Deferred {}
+
+struct Tsfn(sys::napi_threadsafe_function);
+// SAFETY: napi_call_threadsafe_function is documented as callable from any thread.
+unsafe impl Send for Tsfn {}
+unsafe impl Sync for Tsfn {}
+
+/// A strong reference to a JS value, created and consumed on the JS thread.
+pub struct JsRef(sys::napi_ref);
+// SAFETY: used only on the JS thread (drain, drop in finalizer).
+unsafe impl Send for JsRef {}
+
+impl JsRef {
+    /// References `v` strongly.
+    ///
+    /// # Safety
+    /// JS thread only.
+    pub unsafe fn new(env: sys::napi_env, v: sys::napi_value) -> JsRef {
+        let mut r = ptr::null_mut();
+        unsafe { sys::napi_create_reference(env, v, 1, &mut r) };
+        JsRef(r)
+    }
+
+    /// The referenced value; the reference is deleted.
+    ///
+    /// # Safety
+    /// JS thread only.
+    pub unsafe fn take(self, env: sys::napi_env) -> sys::napi_value {
+        let mut v = ptr::null_mut();
+        unsafe {
+            sys::napi_get_reference_value(env, self.0, &mut v);
+            sys::napi_delete_reference(env, self.0);
+        }
+        v
+    }
+}
+
+enum Done {
+    Settle(Deferred, Result<Out, Error>),
+    Log(Level, String),
+}
+
+/// State shared between the JS-facing service and the futures it spawns.
+pub struct Shared {
+    tsfn: RwLock<Option<Tsfn>>,
+    queue: Mutex<Vec<Done>>,
+    scheduled: AtomicBool,
+    inflight: AtomicUsize,
+    dropped: AtomicBool,
+    pub prefix: Vec<u8>,
+    logger: Mutex<Option<JsRef>>,
+    secret: Option<String>,
+}
+
+/// Forwards core log lines to the JS logger through the same queue.
+pub struct Sink(pub Arc<Shared>);
+
+impl EventSink for Sink {
+    fn log(&self, level: Level, msg: String) {
+        self.0.push(Done::Log(level, msg));
+    }
+}
+
+impl Shared {
+    /// Creates the shared state and its threadsafe function (unref'd).
+    ///
+    /// # Safety
+    /// `env` must be the current JS thread's env; `logger` a value of that env or null.
+    pub unsafe fn new(
+        env: sys::napi_env,
+        prefix: Vec<u8>,
+        logger: sys::napi_value,
+        secret: Option<String>,
+    ) -> napi::Result<Arc<Shared>> {
+        let mut logger_ref = ptr::null_mut();
+        if !logger.is_null() {
+            unsafe { sys::napi_create_reference(env, logger, 1, &mut logger_ref) };
+        }
+        let shared = Arc::new(Shared {
+            tsfn: RwLock::new(None),
+            queue: Mutex::new(Vec::new()),
+            scheduled: AtomicBool::new(false),
+            inflight: AtomicUsize::new(0),
+            dropped: AtomicBool::new(false),
+            prefix,
+            logger: Mutex::new((!logger_ref.is_null()).then_some(JsRef(logger_ref))),
+            secret,
+        });
+        let ctx = Arc::into_raw(Arc::clone(&shared)) as *mut c_void;
+        let mut name = ptr::null_mut();
+        let mut tsfn = ptr::null_mut();
+        let status = unsafe {
+            sys::napi_create_string_utf8(env, c"app-redis".as_ptr(), 9, &mut name);
+            sys::napi_create_threadsafe_function(
+                env,
+                ptr::null_mut(),
+                ptr::null_mut(),
+                name,
+                0,
+                1,
+                ctx,
+                Some(finalize),
+                ctx,
+                Some(call_js),
+                &mut tsfn,
+            )
+        };
+        if status != sys::Status::napi_ok {
+            // SAFETY: the tsfn was not created, so its finalizer will never drop this count.
+            unsafe { drop(Arc::from_raw(ctx as *const Shared)) };
+            return Err(napi::Error::from_reason(
+                "could not create the completion queue",
+            ));
+        }
+        unsafe { sys::napi_unref_threadsafe_function(env, tsfn) };
+        if let Ok(mut t) = shared.tsfn.write() {
+            *t = Some(Tsfn(tsfn));
+        }
+        Ok(shared)
+    }
+
+    /// Creates a promise whose deferred is settled later by a completion.
+    ///
+    /// # Safety
+    /// JS thread only.
+    pub unsafe fn promise(&self, env: sys::napi_env) -> (Deferred, sys::napi_value) {
+        let mut deferred = ptr::null_mut();
+        let mut promise = ptr::null_mut();
+        unsafe { sys::napi_create_promise(env, &mut deferred, &mut promise) };
+        (Deferred(deferred), promise)
+    }
+
+    /// Marks one more pending completion (JS thread): keeps the process alive while any are.
+    ///
+    /// # Safety
+    /// JS thread only.
+    pub unsafe fn begin(&self, env: sys::napi_env) {
+        if self.inflight.fetch_add(1, Ordering::Relaxed) == 0 {
+            if let Ok(t) = self.tsfn.read() {
+                if let Some(t) = t.as_ref() {
+                    unsafe { sys::napi_ref_threadsafe_function(env, t.0) };
+                }
+            }
+        }
+    }
+
+    /// Runs `fut` on the runtime and settles `d` with its result; a panic in it becomes an
+    /// `ERR_CONNECTION` rejection instead of reaching Node.
+    ///
+    /// # Safety
+    /// JS thread only (it marks the promise pending).
+    pub unsafe fn spawn<F>(self: &Arc<Self>, env: sys::napi_env, d: Deferred, fut: F)
+    where
+        F: Future<Output = Result<Out, Error>> + Send + 'static,
+    {
+        let rt = match crate::core::connection::runtime() {
+            Ok(rt) => rt,
+            Err(e) => {
+                unsafe { self.settle_now(env, d, Err(e)) };
+                return;
+            }
+        };
+        unsafe { self.begin(env) };
+        let shared = Arc::clone(self);
+        rt.spawn(async move {
+            let r = match std::panic::AssertUnwindSafe(fut).catch_unwind().await {
+                Ok(r) => r,
+                Err(_) => Err(Error::Connection(
+                    "internal error in @app/redis (please report it)".into(),
+                )),
+            };
+            shared.settle(d, r);
+        });
+    }
+
+    /// Settles `d` on a worker thread's behalf (called from futures).
+    pub fn settle(&self, d: Deferred, r: Result<Out, Error>) {
+        self.push(Done::Settle(d, r));
+    }
+
+    fn push(&self, d: Done) {
+        if let Ok(mut q) = self.queue.lock() {
+            q.push(d);
+        }
+        if !self.scheduled.swap(true, Ordering::AcqRel) {
+            if let Ok(t) = self.tsfn.read() {
+                if let Some(t) = t.as_ref() {
+                    unsafe {
+                        sys::napi_call_threadsafe_function(
+                            t.0,
+                            ptr::null_mut(),
+                            sys::ThreadsafeFunctionCallMode::nonblocking,
+                        )
+                    };
+                }
+            }
+        }
+    }
+
+    /// Settles a promise right away on the JS thread (validation errors, degraded results).
+    ///
+    /// # Safety
+    /// JS thread only.
+    pub unsafe fn settle_now(&self, env: sys::napi_env, d: Deferred, r: Result<Out, Error>) {
+        let js = Js(env);
+        let (ok, value) = match r {
+            Ok(o) => match decode::out(&js, o, &self.prefix) {
+                Ok(v) => (true, v),
+                Err(e) => (false, e),
+            },
+            Err(e) => (false, unsafe { js_error(env, &self.scrub(e)) }),
+        };
+        unsafe {
+            if ok {
+                sys::napi_resolve_deferred(env, d.0, value);
+            } else {
+                sys::napi_reject_deferred(env, d.0, value);
+            }
+        }
+    }
+
+    fn scrub(&self, e: Error) -> Error {
+        let Some(s) = self.secret.as_deref().filter(|s| !s.is_empty()) else {
+            return e;
+        };
+        let fix = |m: String| crate::core::error::redact(&m, Some(s));
+        match e {
+            Error::Connection(m) => Error::Connection(fix(m)),
+            Error::Timeout(m) => Error::Timeout(fix(m)),
+            Error::Reply(m) => Error::Reply(fix(m)),
+            Error::Auth(m) => Error::Auth(fix(m)),
+            Error::InvalidArgument(m) => Error::InvalidArgument(fix(m)),
+            Error::Disabled(m) => Error::Disabled(fix(m)),
+        }
+    }
+
+    unsafe fn drain(&self, env: sys::napi_env) {
+        self.scheduled.store(false, Ordering::Release);
+        let items = match self.queue.lock() {
+            Ok(mut q) => std::mem::take(&mut *q),
+            Err(_) => return,
+        };
+        let mut settled = 0;
+        for item in items {
+            let mut scope = ptr::null_mut();
+            unsafe { sys::napi_open_handle_scope(env, &mut scope) };
+            match item {
+                Done::Settle(d, r) => {
+                    settled += 1;
+                    unsafe { self.settle_now(env, d, r) };
+                }
+                Done::Log(level, msg) => unsafe { self.log_now(env, level, &msg) },
+            }
+            unsafe { sys::napi_close_handle_scope(env, scope) };
+        }
+        if settled > 0 {
+            let before = self.inflight.fetch_sub(settled, Ordering::Relaxed);
+            if before == settled {
+                if let Ok(t) = self.tsfn.read() {
+                    if let Some(t) = t.as_ref() {
+                        unsafe { sys::napi_unref_threadsafe_function(env, t.0) };
+                    }
+                }
+                if self.dropped.load(Ordering::Relaxed) {
+                    self.release();
+                }
+            }
+        }
+    }
+
+    unsafe fn log_now(&self, env: sys::napi_env, level: Level, msg: &str) {
+        let Ok(guard) = self.logger.lock() else {
+            return;
+        };
+        let Some(r) = guard.as_ref() else { return };
+        let js = Js(env);
+        unsafe {
+            let mut logger = ptr::null_mut();
+            sys::napi_get_reference_value(env, r.0, &mut logger);
+            if logger.is_null() {
+                return;
+            }
+            let method = match level {
+                Level::Info => c"log",
+                Level::Warn => c"warn",
+                Level::Error => c"error",
+            };
+            let mut f = ptr::null_mut();
+            sys::napi_get_named_property(env, logger, method.as_ptr(), &mut f);
+            let mut t = sys::ValueType::napi_undefined;
+            sys::napi_typeof(env, f, &mut t);
+            if t != sys::ValueType::napi_function {
+                return;
+            }
+            let text =
+                crate::core::error::redact(&format!("[@app/redis] {msg}"), self.secret.as_deref());
+            let arg = js.str(text.as_bytes());
+            let mut out = ptr::null_mut();
+            if sys::napi_call_function(env, logger, f, 1, &arg, &mut out) != sys::Status::napi_ok {
+                // A throwing logger must not take the process down.
+                let mut exc = ptr::null_mut();
+                sys::napi_get_and_clear_last_exception(env, &mut exc);
+            }
+        }
+    }
+
+    /// Called when the JS object is garbage-collected: release now, or after the last pending
+    /// promise settles.
+    pub fn on_drop(&self) {
+        self.dropped.store(true, Ordering::Relaxed);
+        if self.inflight.load(Ordering::Relaxed) == 0 {
+            self.release();
+        }
+    }
+
+    fn release(&self) {
+        if let Ok(mut t) = self.tsfn.write() {
+            if let Some(t) = t.take() {
+                unsafe {
+                    sys::napi_release_threadsafe_function(
+                        t.0,
+                        sys::ThreadsafeFunctionReleaseMode::release,
+                    )
+                };
+            }
+        }
+    }
+}
+
+unsafe extern "C" fn call_js(
+    env: sys::napi_env,
+    _f: sys::napi_value,
+    ctx: *mut c_void,
+    _data: *mut c_void,
+) {
+    if env.is_null() || ctx.is_null() {
+        return;
+    }
+    // SAFETY: ctx is the Arc<Shared> pointer owned by this tsfn until `finalize`.
+    let shared = unsafe { &*(ctx as *const Shared) };
+    unsafe { shared.drain(env) };
+}
+
+unsafe extern "C" fn finalize(env: sys::napi_env, data: *mut c_void, _hint: *mut c_void) {
+    if data.is_null() {
+        return;
+    }
+    // SAFETY: `data` is the Arc<Shared> leaked in `Shared::new`.
+    let shared = unsafe { Arc::from_raw(data as *const Shared) };
+    if !env.is_null() {
+        if let Ok(mut l) = shared.logger.lock() {
+            if let Some(r) = l.take() {
+                unsafe { sys::napi_delete_reference(env, r.0) };
+            }
+        }
+    }
+}

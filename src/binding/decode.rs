@@ -1,0 +1,452 @@
+//! Reply decoding on the JS thread: `redis::Value` to the JS shapes node-redis users expect.
+
+use std::ptr;
+
+use napi::sys;
+use redis::Value;
+
+use crate::binding::error::js_error;
+use crate::core::{keys, Error};
+
+/// How a command's reply becomes a JS value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decode {
+    /// nil → null, integer → number, bulk/status → string, array → array.
+    Auto,
+    /// Bulk replies as Buffers.
+    Buffer,
+    /// Integer 0/1 → boolean.
+    Bool,
+    /// Bulk text → number (INCRBYFLOAT, ZSCORE); nil → null.
+    Float,
+    /// Flat field/value list → plain object (HGETALL).
+    Object,
+    /// Flat member/score list → `[{ value, score }]`.
+    WithScores,
+    /// `[cursor, keys]` → `{ cursor, keys }` with the key prefix stripped.
+    Scan,
+    /// Bulk text → `JSON.parse(text)`; nil → null.
+    Json,
+    /// Always `undefined` (JSON writes, lifecycle calls).
+    Void,
+}
+
+/// The value a command resolves with when Redis is unavailable and the service degrades
+/// (`failOpen`, or a disabled service): reads empty, writes no-ops.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Empty {
+    Null,
+    Zero,
+    False,
+    Array,
+    Object,
+    Undefined,
+    Scan,
+}
+
+/// Something to hand to JS once a future completes.
+pub enum Out {
+    Reply(Value, Decode),
+    /// Pipeline results: one `[error | null, result]` pair per command.
+    Pipeline(Vec<(Result<Value, Error>, Decode)>),
+    Empty(Empty),
+    /// `[empty, ...]` pairs for a degraded pipeline.
+    EmptyPipeline(Vec<Empty>),
+    Json(serde_json::Value),
+    /// An iterator step: `{ done: false, value }` or `{ done: true, value: undefined }`.
+    IterItem(Option<Vec<u8>>),
+    /// A JS value held by reference until now (the service `RedisService.connect()` resolves),
+    /// or the error to reject with instead (the reference is released either way).
+    Ref(crate::binding::completer::JsRef, Option<Error>),
+}
+
+/// Shorthand for creating values; each returns null on failure (the engine is shutting down).
+pub struct Js(pub sys::napi_env);
+
+impl Js {
+    pub fn null(&self) -> sys::napi_value {
+        let mut v = ptr::null_mut();
+        unsafe { sys::napi_get_null(self.0, &mut v) };
+        v
+    }
+    pub fn undefined(&self) -> sys::napi_value {
+        let mut v = ptr::null_mut();
+        unsafe { sys::napi_get_undefined(self.0, &mut v) };
+        v
+    }
+    pub fn bool(&self, b: bool) -> sys::napi_value {
+        let mut v = ptr::null_mut();
+        unsafe { sys::napi_get_boolean(self.0, b, &mut v) };
+        v
+    }
+    pub fn num(&self, n: f64) -> sys::napi_value {
+        let mut v = ptr::null_mut();
+        unsafe { sys::napi_create_double(self.0, n, &mut v) };
+        v
+    }
+    pub fn int(&self, n: i64) -> sys::napi_value {
+        let mut v = ptr::null_mut();
+        unsafe { sys::napi_create_int64(self.0, n, &mut v) };
+        v
+    }
+    /// UTF-8 text; invalid sequences become U+FFFD (use `getBuffer` for binary data).
+    pub fn str(&self, s: &[u8]) -> sys::napi_value {
+        let mut v = ptr::null_mut();
+        unsafe {
+            sys::napi_create_string_utf8(self.0, s.as_ptr().cast(), s.len() as isize, &mut v)
+        };
+        v
+    }
+    pub fn buffer(&self, bytes: &[u8]) -> sys::napi_value {
+        let mut v = ptr::null_mut();
+        let mut data = ptr::null_mut();
+        unsafe {
+            sys::napi_create_buffer_copy(
+                self.0,
+                bytes.len(),
+                bytes.as_ptr().cast(),
+                &mut data,
+                &mut v,
+            )
+        };
+        v
+    }
+    pub fn array(&self, len: usize) -> sys::napi_value {
+        let mut v = ptr::null_mut();
+        unsafe { sys::napi_create_array_with_length(self.0, len, &mut v) };
+        v
+    }
+    pub fn set_index(&self, arr: sys::napi_value, i: usize, item: sys::napi_value) {
+        unsafe { sys::napi_set_element(self.0, arr, i as u32, item) };
+    }
+    pub fn object(&self) -> sys::napi_value {
+        let mut v = ptr::null_mut();
+        unsafe { sys::napi_create_object(self.0, &mut v) };
+        v
+    }
+    pub fn set_prop(&self, obj: sys::napi_value, key: sys::napi_value, val: sys::napi_value) {
+        unsafe { sys::napi_set_property(self.0, obj, key, val) };
+    }
+    pub fn set_named(&self, obj: sys::napi_value, key: &str, val: sys::napi_value) {
+        let k = self.str(key.as_bytes());
+        self.set_prop(obj, k, val);
+    }
+
+    /// Calls `JSON.parse(text)`; a thrown SyntaxError comes back as `Err(error value)`.
+    pub fn json_parse(&self, text: &[u8]) -> Result<sys::napi_value, sys::napi_value> {
+        self.call_json("parse", self.str(text))
+    }
+
+    /// Calls `JSON.stringify(value)`; `Ok(None)` when it yields `undefined`.
+    pub fn json_stringify(
+        &self,
+        value: sys::napi_value,
+    ) -> Result<Option<String>, sys::napi_value> {
+        let out = self.call_json("stringify", value)?;
+        let mut t = sys::ValueType::napi_undefined;
+        unsafe { sys::napi_typeof(self.0, out, &mut t) };
+        if t != sys::ValueType::napi_string {
+            return Ok(None);
+        }
+        Ok(crate::binding::args::read_string(self.0, out))
+    }
+
+    fn call_json(
+        &self,
+        method: &str,
+        arg: sys::napi_value,
+    ) -> Result<sys::napi_value, sys::napi_value> {
+        unsafe {
+            let mut global = ptr::null_mut();
+            sys::napi_get_global(self.0, &mut global);
+            let mut json = ptr::null_mut();
+            sys::napi_get_named_property(self.0, global, c"JSON".as_ptr(), &mut json);
+            let name = std::ffi::CString::new(method).unwrap_or_default();
+            let mut f = ptr::null_mut();
+            sys::napi_get_named_property(self.0, json, name.as_ptr(), &mut f);
+            let mut out = ptr::null_mut();
+            let status = sys::napi_call_function(self.0, json, f, 1, &arg, &mut out);
+            if status == sys::Status::napi_ok {
+                Ok(out)
+            } else {
+                let mut exc = ptr::null_mut();
+                sys::napi_get_and_clear_last_exception(self.0, &mut exc);
+                Err(exc)
+            }
+        }
+    }
+
+    pub fn empty(&self, e: Empty) -> sys::napi_value {
+        match e {
+            Empty::Null => self.null(),
+            Empty::Zero => self.int(0),
+            Empty::False => self.bool(false),
+            Empty::Array => self.array(0),
+            Empty::Object => self.object(),
+            Empty::Undefined => self.undefined(),
+            Empty::Scan => {
+                let o = self.object();
+                self.set_named(o, "cursor", self.str(b"0"));
+                self.set_named(o, "keys", self.array(0));
+                o
+            }
+        }
+    }
+
+    /// Converts a serde_json value (health results and other small objects).
+    pub fn json(&self, v: &serde_json::Value) -> sys::napi_value {
+        match v {
+            serde_json::Value::Null => self.null(),
+            serde_json::Value::Bool(b) => self.bool(*b),
+            serde_json::Value::Number(n) => self.num(n.as_f64().unwrap_or(0.0)),
+            serde_json::Value::String(s) => self.str(s.as_bytes()),
+            serde_json::Value::Array(a) => {
+                let arr = self.array(a.len());
+                for (i, x) in a.iter().enumerate() {
+                    self.set_index(arr, i, self.json(x));
+                }
+                arr
+            }
+            serde_json::Value::Object(m) => {
+                let o = self.object();
+                for (k, x) in m {
+                    self.set_named(o, k, self.json(x));
+                }
+                o
+            }
+        }
+    }
+}
+
+/// Converts a reply. `Err` carries a JS error value to reject with.
+pub fn reply(
+    js: &Js,
+    v: Value,
+    d: Decode,
+    prefix: &[u8],
+) -> Result<sys::napi_value, sys::napi_value> {
+    Ok(match d {
+        Decode::Void => js.undefined(),
+        Decode::Auto => auto(js, v, false),
+        Decode::Buffer => auto(js, v, true),
+        Decode::Bool => match v {
+            Value::Int(i) => js.bool(i != 0),
+            Value::Boolean(b) => js.bool(b),
+            Value::Nil => js.bool(false),
+            other => auto(js, other, false),
+        },
+        Decode::Float => match v {
+            Value::Nil => js.null(),
+            Value::Int(i) => js.int(i),
+            Value::Double(f) => js.num(f),
+            Value::BulkString(b) => js.num(parse_float(&b)),
+            Value::SimpleString(s) => js.num(parse_float(s.as_bytes())),
+            other => auto(js, other, false),
+        },
+        Decode::Object => {
+            let o = js.object();
+            match v {
+                Value::Array(items) => {
+                    let mut it = items.into_iter();
+                    while let (Some(k), Some(val)) = (it.next(), it.next()) {
+                        js.set_prop(o, auto(js, k, false), auto(js, val, false));
+                    }
+                }
+                Value::Map(pairs) => {
+                    for (k, val) in pairs {
+                        js.set_prop(o, auto(js, k, false), auto(js, val, false));
+                    }
+                }
+                _ => {}
+            }
+            o
+        }
+        Decode::WithScores => match v {
+            Value::Array(items) => {
+                // RESP3 nests [member, score] pairs; RESP2 flattens them.
+                let pairs: Vec<(Value, Value)> = if items
+                    .iter()
+                    .all(|x| matches!(x, Value::Array(p) if p.len() == 2))
+                {
+                    items
+                        .into_iter()
+                        .filter_map(|x| match x {
+                            Value::Array(mut p) => {
+                                let s = p.pop()?;
+                                let m = p.pop()?;
+                                Some((m, s))
+                            }
+                            _ => None,
+                        })
+                        .collect()
+                } else {
+                    let mut out = Vec::with_capacity(items.len() / 2);
+                    let mut it = items.into_iter();
+                    while let (Some(m), Some(s)) = (it.next(), it.next()) {
+                        out.push((m, s));
+                    }
+                    out
+                };
+                let arr = js.array(pairs.len());
+                for (i, (m, s)) in pairs.into_iter().enumerate() {
+                    let o = js.object();
+                    js.set_named(o, "value", auto(js, m, false));
+                    let score = match s {
+                        Value::BulkString(b) => parse_float(&b),
+                        Value::Double(f) => f,
+                        Value::Int(n) => n as f64,
+                        _ => f64::NAN,
+                    };
+                    js.set_named(o, "score", js.num(score));
+                    js.set_index(arr, i, o);
+                }
+                arr
+            }
+            other => auto(js, other, false),
+        },
+        Decode::Scan => match v {
+            Value::Array(mut parts) if parts.len() == 2 => {
+                let keys = parts.pop().unwrap_or(Value::Nil);
+                let cursor = parts.pop().unwrap_or(Value::Nil);
+                let o = js.object();
+                js.set_named(o, "cursor", auto(js, cursor, false));
+                let list = match keys {
+                    Value::Array(ks) => {
+                        let arr = js.array(ks.len());
+                        for (i, k) in ks.into_iter().enumerate() {
+                            let item = match k {
+                                Value::BulkString(b) => js.str(keys::strip(prefix, &b)),
+                                other => auto(js, other, false),
+                            };
+                            js.set_index(arr, i, item);
+                        }
+                        arr
+                    }
+                    _ => js.array(0),
+                };
+                js.set_named(o, "keys", list);
+                o
+            }
+            other => auto(js, other, false),
+        },
+        Decode::Json => match v {
+            Value::Nil => js.null(),
+            Value::BulkString(b) => return js.json_parse(&b),
+            other => auto(js, other, false),
+        },
+    })
+}
+
+fn parse_float(b: &[u8]) -> f64 {
+    let s = std::str::from_utf8(b).unwrap_or("nan").trim();
+    match s {
+        "inf" | "+inf" => f64::INFINITY,
+        "-inf" => f64::NEG_INFINITY,
+        _ => s.parse().unwrap_or(f64::NAN),
+    }
+}
+
+fn auto(js: &Js, v: Value, buffers: bool) -> sys::napi_value {
+    match v {
+        Value::Nil => js.null(),
+        Value::Int(i) => js.int(i),
+        Value::BulkString(b) => {
+            if buffers {
+                js.buffer(&b)
+            } else {
+                js.str(&b)
+            }
+        }
+        Value::SimpleString(s) => js.str(s.as_bytes()),
+        Value::Okay => js.str(b"OK"),
+        Value::Double(f) => js.num(f),
+        Value::Boolean(b) => js.bool(b),
+        Value::Array(items) | Value::Set(items) => {
+            let arr = js.array(items.len());
+            for (i, x) in items.into_iter().enumerate() {
+                js.set_index(arr, i, auto(js, x, buffers));
+            }
+            arr
+        }
+        Value::Map(pairs) => {
+            let o = js.object();
+            for (k, x) in pairs {
+                js.set_prop(o, auto(js, k, false), auto(js, x, buffers));
+            }
+            o
+        }
+        Value::ServerError(e) => unsafe {
+            js_error(
+                js.0,
+                &Error::Reply(crate::core::connection::pipeline_error_text(&e)),
+            )
+        },
+        Value::VerbatimString { text, .. } => js.str(text.as_bytes()),
+        Value::BigNumber(n) => js.str(&n),
+        Value::Attribute { data, .. } => auto(js, *data, buffers),
+        Value::Push { data, .. } => auto(js, Value::Array(data), buffers),
+        _ => js.null(),
+    }
+}
+
+/// Converts a completed output.
+pub fn out(js: &Js, o: Out, prefix: &[u8]) -> Result<sys::napi_value, sys::napi_value> {
+    match o {
+        Out::Reply(v, d) => reply(js, v, d, prefix),
+        Out::Empty(e) => Ok(js.empty(e)),
+        Out::Json(j) => Ok(js.json(&j)),
+        Out::IterItem(item) => {
+            let o = js.object();
+            js.set_named(o, "done", js.bool(item.is_none()));
+            let v = match item {
+                Some(k) => js.str(keys::strip(prefix, &k)),
+                None => js.undefined(),
+            };
+            js.set_named(o, "value", v);
+            Ok(o)
+        }
+        Out::Ref(r, err) => {
+            let v = unsafe { r.take(js.0) };
+            match err {
+                None => Ok(v),
+                Some(e) => Err(unsafe { js_error(js.0, &e) }),
+            }
+        }
+        Out::EmptyPipeline(list) => {
+            let arr = js.array(list.len());
+            for (i, e) in list.into_iter().enumerate() {
+                let pair = js.array(2);
+                js.set_index(pair, 0, js.null());
+                js.set_index(pair, 1, js.empty(e));
+                js.set_index(arr, i, pair);
+            }
+            Ok(arr)
+        }
+        Out::Pipeline(items) => {
+            let arr = js.array(items.len());
+            for (i, (res, d)) in items.into_iter().enumerate() {
+                let pair = js.array(2);
+                let (err, val) = match res {
+                    Ok(Value::ServerError(e)) => (
+                        unsafe {
+                            js_error(
+                                js.0,
+                                &Error::Reply(crate::core::connection::pipeline_error_text(&e)),
+                            )
+                        },
+                        js.null(),
+                    ),
+                    Ok(v) => match reply(js, v, d, prefix) {
+                        Ok(x) => (js.null(), x),
+                        Err(e) => (e, js.null()),
+                    },
+                    Err(e) => (unsafe { js_error(js.0, &e) }, js.null()),
+                };
+                js.set_index(pair, 0, err);
+                js.set_index(pair, 1, val);
+                js.set_index(arr, i, pair);
+            }
+            Ok(arr)
+        }
+    }
+}

@@ -1,0 +1,40 @@
+//! The one conversion from core errors to JS errors: an `Error` (or `TypeError` for bad input)
+//! whose `code` is the core's stable code.
+
+use std::ptr;
+
+use napi::sys;
+
+use crate::core::Error;
+
+/// Result of a synchronous `#[napi]` call.
+pub type JsResult<T> = napi::Result<T>;
+
+/// Throws `e` as a JS error with our `code` (a `TypeError` for bad input), and returns the
+/// marker napi-rs needs to leave that exception in place.
+pub fn throw(env: sys::napi_env, e: Error) -> napi::Error {
+    unsafe { sys::napi_throw(env, js_error(env, &e)) };
+    napi::Error::new(napi::Status::PendingException, e.to_string())
+}
+
+/// Creates a JS error object for `e`, with `code` set: a `TypeError` for invalid arguments.
+///
+/// # Safety
+/// `env` must be the current JS thread's env.
+pub unsafe fn js_error(env: sys::napi_env, e: &Error) -> sys::napi_value {
+    let code = e.code();
+    let msg = e.to_string();
+    let mut code_v = ptr::null_mut();
+    let mut msg_v = ptr::null_mut();
+    let mut out = ptr::null_mut();
+    unsafe {
+        sys::napi_create_string_utf8(env, code.as_ptr().cast(), code.len() as isize, &mut code_v);
+        sys::napi_create_string_utf8(env, msg.as_ptr().cast(), msg.len() as isize, &mut msg_v);
+        if matches!(e, Error::InvalidArgument(_)) {
+            sys::napi_create_type_error(env, code_v, msg_v, &mut out);
+        } else {
+            sys::napi_create_error(env, code_v, msg_v, &mut out);
+        }
+    }
+    out
+}

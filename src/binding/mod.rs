@@ -1,0 +1,50 @@
+//! The `#[napi]` layer: converts JS values to core types and back, maps errors to codes.
+//! No Redis logic lives here.
+
+mod args;
+mod commands;
+mod completer;
+mod decode;
+mod error;
+mod options;
+mod pipeline;
+mod scan;
+mod service;
+
+pub use options::{RedisLogger, RedisOptions, RedisTlsOptions};
+pub use pipeline::Pipeline;
+pub use scan::ScanIterator;
+pub use service::RedisService;
+
+use napi::bindgen_prelude::{Env, Object};
+use napi_derive::napi;
+
+/// Glue the class syntax cannot express: methods that take a variable number of arguments get a
+/// thin wrapper that packs the extra ones into one array for the native method, and
+/// `ScanIterator` becomes async-iterable.
+const SHIM: &str = r#"(function (exports) {
+  const variadic = { del: 0, unlink: 0, exists: 0, mget: 0, hDel: 1, hmGet: 1, lPush: 1, rPush: 1,
+    sAdd: 1, sRem: 1, zRem: 1, set: 2, call: 1 };
+  for (const proto of [exports.RedisService.prototype, exports.Pipeline.prototype]) {
+    for (const name of Object.keys(variadic)) {
+      const native = proto[name];
+      const fixed = variadic[name];
+      if (typeof native !== 'function') continue;
+      const wrapped = { [name](...args) {
+        return args.length > fixed + 1
+          ? native.call(this, ...args.slice(0, fixed), args.slice(fixed))
+          : native.apply(this, args);
+      } }[name];
+      Object.defineProperty(proto, name, { value: wrapped, writable: true, configurable: true });
+    }
+  }
+  exports.ScanIterator.prototype[Symbol.asyncIterator] = function () { return this; };
+})"#;
+
+#[napi(module_exports)]
+pub fn init(exports: Object, env: Env) -> napi::Result<()> {
+    crate::core::connection::install_crypto_provider();
+    let f: napi::bindgen_prelude::Function<Object, ()> = env.run_script(SHIM)?;
+    f.call(exports)?;
+    Ok(())
+}

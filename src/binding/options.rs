@@ -1,0 +1,259 @@
+//! JS option objects → core settings. Parsed by hand so every bad value is refused with
+//! `ERR_INVALID_ARGUMENT` naming the option (never napi's own conversion errors).
+
+use napi::sys;
+use napi_derive::napi;
+
+use crate::binding::args::{read_string, Arg, Ctx};
+use crate::core::config::{self, Settings, TlsOptions};
+use crate::core::Error;
+
+/// Options for `new RedisService(options)`, `RedisService.connect(options)` and the overrides
+/// of `RedisService.fromEnv(env, overrides)`. Explicit options beat `url`, which beats defaults.
+#[napi(object)]
+pub struct RedisOptions {
+    /// `redis://[user[:password]@]host[:port][/db]` or `rediss://...` (TLS). Fields given
+    /// separately below win over the URL's.
+    pub url: Option<String>,
+    /// Server host name or IP. Default `localhost`.
+    pub host: Option<String>,
+    /// Server port. Default `6379`.
+    pub port: Option<u32>,
+    /// ACL user name (Redis 6+). Default none (the `default` user).
+    pub username: Option<String>,
+    /// Password. Never appears in errors, logs, `healthCheck()` or `util.inspect`.
+    pub password: Option<String>,
+    /// Database index. Default `0`.
+    pub db: Option<u32>,
+    /// `true` for TLS with the system trust store, or details. Default off (`rediss://` turns it on).
+    #[napi(ts_type = "boolean | RedisTlsOptions")]
+    pub tls: Option<bool>,
+    /// Prefix added to every key argument, to `scan` patterns, and stripped from returned keys. Default `''`.
+    pub key_prefix: Option<String>,
+    /// Milliseconds to wait for a connection (TCP + TLS + AUTH). Default `5000`.
+    pub connect_timeout_ms: Option<u32>,
+    /// Milliseconds to wait for each reply before rejecting with `ERR_TIMEOUT`. Default `5000`.
+    pub command_timeout_ms: Option<u32>,
+    /// First delay in milliseconds between reconnect attempts after a connection loss. Default `50`.
+    pub reconnect_min_delay_ms: Option<u32>,
+    /// Largest delay in milliseconds between reconnect attempts (the delay doubles up to it). Default `500`.
+    pub reconnect_max_delay_ms: Option<u32>,
+    /// `false` makes a disabled service: nothing connects, reads resolve empty, writes are no-ops. Default `true`.
+    pub enabled: Option<bool>,
+    /// `true`: while Redis is unreachable, reads resolve empty (`null`, `[]`, `{}`, `0`) and writes
+    /// are no-ops, with one warning per outage. Default `false` (reject with `ERR_CONNECTION`).
+    pub fail_open: Option<bool>,
+    /// Where outage warnings go: any object with `log`/`warn`/`error` (a NestJS `Logger`, `console`).
+    /// `false` silences them. Default `console`.
+    #[napi(ts_type = "RedisLogger | false")]
+    pub logger: Option<bool>,
+    /// Name shown in `CLIENT LIST` (no spaces). Default none.
+    pub client_name: Option<String>,
+}
+
+/// TLS details. PEM text or Buffers.
+#[napi(object)]
+pub struct RedisTlsOptions {
+    /// CA certificate(s) to trust instead of the system store.
+    #[napi(ts_type = "string | Buffer")]
+    pub ca: Option<String>,
+    /// Client certificate, for mutual TLS.
+    #[napi(ts_type = "string | Buffer")]
+    pub cert: Option<String>,
+    /// Client private key, for mutual TLS.
+    #[napi(ts_type = "string | Buffer")]
+    pub key: Option<String>,
+    /// Name to verify the server certificate against (and send as SNI), when it differs from `host`.
+    pub servername: Option<String>,
+    /// `false` accepts any certificate: for tests only. Default `true`.
+    pub reject_unauthorized: Option<bool>,
+}
+
+/// A logger: `console`, a NestJS `Logger`, pino, winston...
+#[napi(object)]
+pub struct RedisLogger {
+    #[napi(ts_type = "(message: string) => void")]
+    pub log: Option<bool>,
+    #[napi(ts_type = "(message: string) => void")]
+    pub warn: Option<bool>,
+    #[napi(ts_type = "(message: string) => void")]
+    pub error: Option<bool>,
+}
+
+/// Parsed options: the settings layer and the logger value (null = silent).
+pub struct Parsed {
+    pub settings: Settings,
+    pub logger: LoggerChoice,
+}
+
+pub enum LoggerChoice {
+    Default,
+    Silent,
+    Given(sys::napi_value),
+}
+
+const C: Ctx = Ctx {
+    method: "RedisService",
+};
+
+fn opt_string(o: Arg, name: &str) -> Result<Option<String>, Error> {
+    let v = o.get(name);
+    if v.is_nullish() {
+        return Ok(None);
+    }
+    v.string(C, &format!("options.{name}")).map(Some)
+}
+
+fn opt_bool(o: Arg, name: &str) -> Result<Option<bool>, Error> {
+    let v = o.get(name);
+    if v.is_nullish() {
+        return Ok(None);
+    }
+    if v.kind() != sys::ValueType::napi_boolean {
+        return Err(C.bad(&format!("options.{name}"), "a boolean", v));
+    }
+    let mut b = false;
+    unsafe { sys::napi_get_value_bool(v.env, v.v, &mut b) };
+    Ok(Some(b))
+}
+
+fn opt_int(o: Arg, name: &str, min: i64, max: i64) -> Result<Option<i64>, Error> {
+    let v = o.get(name);
+    if v.is_nullish() {
+        return Ok(None);
+    }
+    match v.int(C, &format!("options.{name}")) {
+        Ok(n) if (min..=max).contains(&n) => Ok(Some(n)),
+        _ => Err(C.bad(
+            &format!("options.{name}"),
+            &format!("an integer from {min} to {max}"),
+            v,
+        )),
+    }
+}
+
+fn pem(o: Arg, name: &str) -> Result<Option<Vec<u8>>, Error> {
+    let v = o.get(name);
+    if v.is_nullish() {
+        return Ok(None);
+    }
+    v.value(C, &format!("options.tls.{name}")).map(Some)
+}
+
+/// Reads an options object (or `undefined`).
+pub fn parse(o: Arg) -> Result<Parsed, Error> {
+    if o.is_nullish() {
+        return Ok(Parsed {
+            settings: Settings::default(),
+            logger: LoggerChoice::Default,
+        });
+    }
+    if !o.is_plain_object() {
+        return Err(C.bad("options", "an object", o));
+    }
+    const MAX_MS: i64 = 2_147_483_647;
+    let tls_v = o.get("tls");
+    let (tls_enabled, tls) = match tls_v.kind() {
+        sys::ValueType::napi_undefined | sys::ValueType::napi_null => (None, None),
+        sys::ValueType::napi_boolean => (opt_bool(o, "tls")?, None),
+        sys::ValueType::napi_object if tls_v.is_plain_object() => {
+            let reject = opt_bool(tls_v, "rejectUnauthorized").map_err(|_| {
+                C.bad(
+                    "options.tls.rejectUnauthorized",
+                    "a boolean",
+                    tls_v.get("rejectUnauthorized"),
+                )
+            })?;
+            let servername = match tls_v.get("servername") {
+                s if s.is_nullish() => None,
+                s => Some(s.string(C, "options.tls.servername")?),
+            };
+            (
+                Some(true),
+                Some(TlsOptions {
+                    ca: pem(tls_v, "ca")?,
+                    cert: pem(tls_v, "cert")?,
+                    key: pem(tls_v, "key")?,
+                    servername,
+                    reject_unauthorized: reject.unwrap_or(true),
+                }),
+            )
+        }
+        _ => {
+            return Err(C.bad(
+                "options.tls",
+                "true, false or an object { ca, cert, key, servername, rejectUnauthorized }",
+                tls_v,
+            ))
+        }
+    };
+    let explicit = Settings {
+        host: opt_string(o, "host")?,
+        port: opt_int(o, "port", 1, 65535)?.map(|p| p as u16),
+        username: opt_string(o, "username")?,
+        password: opt_string(o, "password")?,
+        db: opt_int(o, "db", 0, 1_000_000)?,
+        tls_enabled,
+        tls,
+        key_prefix: opt_string(o, "keyPrefix")?,
+        connect_timeout_ms: opt_int(o, "connectTimeoutMs", 1, MAX_MS)?.map(|n| n as u64),
+        command_timeout_ms: opt_int(o, "commandTimeoutMs", 1, MAX_MS)?.map(|n| n as u64),
+        reconnect_min_delay_ms: opt_int(o, "reconnectMinDelayMs", 1, MAX_MS)?.map(|n| n as u64),
+        reconnect_max_delay_ms: opt_int(o, "reconnectMaxDelayMs", 1, MAX_MS)?.map(|n| n as u64),
+        enabled: opt_bool(o, "enabled")?,
+        fail_open: opt_bool(o, "failOpen")?,
+        client_name: opt_string(o, "clientName")?,
+    };
+    let settings = match opt_string(o, "url")? {
+        Some(u) => explicit.over(config::parse_url(&u, "options.url")?),
+        None => explicit,
+    };
+    let lv = o.get("logger");
+    let logger = match lv.kind() {
+        sys::ValueType::napi_undefined | sys::ValueType::napi_null => LoggerChoice::Default,
+        sys::ValueType::napi_boolean => {
+            let mut b = true;
+            unsafe { sys::napi_get_value_bool(lv.env, lv.v, &mut b) };
+            if b {
+                LoggerChoice::Default
+            } else {
+                LoggerChoice::Silent
+            }
+        }
+        sys::ValueType::napi_object => LoggerChoice::Given(lv.v),
+        _ => {
+            return Err(C.bad(
+                "options.logger",
+                "an object with log/warn/error methods, or false",
+                lv,
+            ))
+        }
+    };
+    Ok(Parsed { settings, logger })
+}
+
+/// Reads the `REDIS_*` variables from an env-like object.
+pub fn env_vars(env_obj: Arg) -> Result<std::collections::HashMap<String, String>, Error> {
+    if !(env_obj.kind() == sys::ValueType::napi_object) {
+        return Err(Ctx { method: "fromEnv" }.bad("env", "an object such as process.env", env_obj));
+    }
+    let mut out = std::collections::HashMap::new();
+    for name in config::CONNECTION_VARS
+        .iter()
+        .chain(["REDIS_ENABLED", "REDIS_KEY_PREFIX", "REDIS_FAIL_OPEN"].iter())
+    {
+        let v = env_obj.get(name);
+        match v.kind() {
+            sys::ValueType::napi_undefined | sys::ValueType::napi_null => {}
+            sys::ValueType::napi_string => {
+                if let Some(s) = read_string(v.env, v.v) {
+                    out.insert((*name).to_string(), s);
+                }
+            }
+            _ => {
+                return Err(Ctx { method: "fromEnv" }.bad(&format!("env.{name}"), "a string", v));
+            }
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,160 @@
+//! `scanIterator()`: an async iterator of keys, fetched with SCAN in batches.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use napi::bindgen_prelude::Env;
+use napi_derive::napi;
+use redis::Value;
+
+use crate::binding::args::Ctx;
+use crate::binding::commands;
+use crate::binding::completer::Shared;
+use crate::binding::decode::Out;
+use crate::binding::error::JsResult;
+use crate::binding::service::JsPromise;
+use crate::core::{Client, Error};
+
+struct State {
+    cursor: String,
+    started: bool,
+    buffer: VecDeque<Vec<u8>>,
+}
+
+/// Async iterator returned by `scanIterator()`; use it with `for await`. Keys may repeat if
+/// they are modified during the scan (a SCAN guarantee, not ours to hide).
+#[napi]
+pub struct ScanIterator {
+    client: Arc<Client>,
+    shared: Arc<Shared>,
+    pattern: Option<String>,
+    count: Option<i64>,
+    state: Arc<tokio::sync::Mutex<State>>,
+}
+
+impl ScanIterator {
+    pub(crate) fn new(
+        client: Arc<Client>,
+        shared: Arc<Shared>,
+        pattern: Option<String>,
+        count: Option<i64>,
+    ) -> Self {
+        ScanIterator {
+            client,
+            shared,
+            pattern,
+            count,
+            state: Arc::new(tokio::sync::Mutex::new(State {
+                cursor: "0".into(),
+                started: false,
+                buffer: VecDeque::new(),
+            })),
+        }
+    }
+}
+
+#[napi]
+impl ScanIterator {
+    /// The next key: `{ done: false, value }`, then `{ done: true, value: undefined }`.
+    #[napi(ts_return_type = "Promise<IteratorResult<string, undefined>>")]
+    pub fn next(&self, env: Env) -> JsResult<JsPromise> {
+        let raw = env.raw();
+        let (d, promise) = unsafe { self.shared.promise(raw) };
+        // Fast path: a buffered key resolves without leaving this thread.
+        if let Ok(mut st) = self.state.try_lock() {
+            if let Some(k) = st.buffer.pop_front() {
+                unsafe { self.shared.settle_now(raw, d, Ok(Out::IterItem(Some(k)))) };
+                return Ok(JsPromise(promise));
+            }
+            if st.started && st.cursor == "0" {
+                unsafe { self.shared.settle_now(raw, d, Ok(Out::IterItem(None))) };
+                return Ok(JsPromise(promise));
+            }
+        }
+        let client = Arc::clone(&self.client);
+        let state = Arc::clone(&self.state);
+        let prefix = self.shared.prefix.clone();
+        let pattern = self.pattern.clone();
+        let count = self.count;
+        let fail_open = client.cfg.fail_open;
+        unsafe {
+            self.shared.spawn(raw, d, async move {
+                let mut st = state.lock().await;
+                loop {
+                    if let Some(k) = st.buffer.pop_front() {
+                        return Ok(Out::IterItem(Some(k)));
+                    }
+                    if st.started && st.cursor == "0" {
+                        return Ok(Out::IterItem(None));
+                    }
+                    let c = Ctx {
+                        method: "scanIterator",
+                    };
+                    let prep =
+                        commands::scan_step(c, &prefix, &st.cursor, pattern.as_deref(), count)?;
+                    let reply = match client.handle() {
+                        Ok(h) => client.query(h, &prep.cmd).await,
+                        Err(e) => Err(e),
+                    };
+                    let reply = match reply {
+                        Ok(v) => v,
+                        Err(e) if fail_open && e.is_unavailable() => {
+                            return Ok(Out::IterItem(None))
+                        }
+                        Err(e) => return Err(e),
+                    };
+                    st.started = true;
+                    let (cursor, keys) = parse_scan(reply)?;
+                    st.cursor = cursor;
+                    st.buffer.extend(keys);
+                }
+            })
+        };
+        Ok(JsPromise(promise))
+    }
+
+    /// Stops the iteration (called by `break` in `for await`).
+    #[napi(
+        js_name = "return",
+        ts_return_type = "Promise<IteratorResult<string, undefined>>"
+    )]
+    pub fn finish(&self, env: Env) -> JsResult<JsPromise> {
+        let raw = env.raw();
+        let (d, promise) = unsafe { self.shared.promise(raw) };
+        if let Ok(mut st) = self.state.try_lock() {
+            st.buffer.clear();
+            st.started = true;
+            st.cursor = "0".into();
+        }
+        unsafe { self.shared.settle_now(raw, d, Ok(Out::IterItem(None))) };
+        Ok(JsPromise(promise))
+    }
+}
+
+fn parse_scan(v: Value) -> Result<(String, Vec<Vec<u8>>), Error> {
+    let bad = || Error::Reply("unexpected SCAN reply".into());
+    let Value::Array(mut parts) = v else {
+        return Err(bad());
+    };
+    if parts.len() != 2 {
+        return Err(bad());
+    }
+    let keys = parts.pop().ok_or_else(bad)?;
+    let cursor = match parts.pop().ok_or_else(bad)? {
+        Value::BulkString(b) => String::from_utf8_lossy(&b).into_owned(),
+        Value::SimpleString(s) => s,
+        Value::Int(i) => i.to_string(),
+        _ => return Err(bad()),
+    };
+    let keys = match keys {
+        Value::Array(ks) => ks
+            .into_iter()
+            .filter_map(|k| match k {
+                Value::BulkString(b) => Some(b),
+                _ => None,
+            })
+            .collect(),
+        _ => return Err(bad()),
+    };
+    Ok((cursor, keys))
+}

@@ -1,0 +1,435 @@
+//! The `RedisService` class: construction, lifecycle, health, and the shared `run` path every
+//! command method goes through.
+
+use std::future::Future;
+use std::ptr;
+use std::sync::Arc;
+
+use napi::bindgen_prelude::{
+    Env, JavaScriptClassExt, Object, This, ToNapiValue, TypeName, Unknown, ValidateNapiValue,
+};
+use napi::sys;
+use napi::ValueType;
+use napi_derive::napi;
+
+use crate::binding::args::{Arg, Ctx};
+use crate::binding::commands::{self, Prep};
+use crate::binding::completer::{JsRef, Shared, Sink};
+use crate::binding::decode::{Empty, Out};
+use crate::binding::error::{throw, JsResult};
+use crate::binding::options::{self, LoggerChoice, Parsed};
+use crate::binding::pipeline::Pipeline;
+use crate::binding::scan::ScanIterator;
+use crate::core::config::{self, Config, Settings};
+use crate::core::connection::install_crypto_provider;
+use crate::core::{Client, Error};
+
+/// A promise created by this crate, returned as is.
+pub struct JsPromise(pub sys::napi_value);
+
+impl ToNapiValue for JsPromise {
+    unsafe fn to_napi_value(_env: sys::napi_env, val: Self) -> napi::Result<sys::napi_value> {
+        Ok(val.0)
+    }
+}
+
+impl TypeName for JsPromise {
+    fn type_name() -> &'static str {
+        "Promise"
+    }
+    fn value_type() -> ValueType {
+        ValueType::Object
+    }
+}
+
+impl ValidateNapiValue for JsPromise {}
+
+impl napi::bindgen_prelude::FromNapiValue for JsPromise {
+    unsafe fn from_napi_value(_env: sys::napi_env, v: sys::napi_value) -> napi::Result<Self> {
+        Ok(JsPromise(v))
+    }
+}
+
+/// A Redis connection with the commands, health checks and degradation policy of @app/redis.
+/// Create it with `new RedisService(options)` then `await service.connect()`, or in one step
+/// with `await RedisService.connect(options)`, or from `REDIS_*` variables with `RedisService.fromEnv()`.
+#[napi]
+pub struct RedisService {
+    pub(crate) client: Arc<Client>,
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl Drop for RedisService {
+    fn drop(&mut self) {
+        self.shared.on_drop();
+    }
+}
+
+/// Looks up `console` for the default logger.
+fn console(env: sys::napi_env) -> sys::napi_value {
+    let mut global = ptr::null_mut();
+    let mut console = ptr::null_mut();
+    unsafe {
+        sys::napi_get_global(env, &mut global);
+        sys::napi_get_named_property(env, global, c"console".as_ptr(), &mut console);
+    }
+    console
+}
+
+fn process_env(env: sys::napi_env) -> Arg {
+    let mut global = ptr::null_mut();
+    let mut process = ptr::null_mut();
+    let mut penv = ptr::null_mut();
+    unsafe {
+        sys::napi_get_global(env, &mut global);
+        sys::napi_get_named_property(env, global, c"process".as_ptr(), &mut process);
+        sys::napi_get_named_property(env, process, c"env".as_ptr(), &mut penv);
+    }
+    Arg { env, v: penv }
+}
+
+impl RedisService {
+    fn build(env: sys::napi_env, layer: Settings, logger: LoggerChoice) -> Result<Self, Error> {
+        install_crypto_provider();
+        let cfg = Config::resolve(layer)?;
+        let logger_v = match logger {
+            LoggerChoice::Default => console(env),
+            LoggerChoice::Silent => ptr::null_mut(),
+            LoggerChoice::Given(v) => v,
+        };
+        let shared = unsafe {
+            Shared::new(
+                env,
+                cfg.key_prefix.as_bytes().to_vec(),
+                logger_v,
+                cfg.password.clone(),
+            )
+        }
+        .map_err(|e| Error::Connection(e.reason.clone()))?;
+        let client = Client::new(cfg, Arc::new(Sink(Arc::clone(&shared))))?;
+        Ok(RedisService { client, shared })
+    }
+
+    pub(crate) fn prefix(&self) -> &[u8] {
+        &self.shared.prefix
+    }
+
+    /// Sends a prepared command and returns its promise. Validation errors and degraded results
+    /// settle at once, on this thread; everything else settles through the completion queue.
+    pub(crate) fn run(&self, env: &Env, prep: Result<Prep, Error>) -> JsResult<JsPromise> {
+        let raw = env.raw();
+        let (d, promise) = unsafe { self.shared.promise(raw) };
+        let prep = match prep {
+            Ok(p) => p,
+            Err(e) => {
+                unsafe { self.shared.settle_now(raw, d, Err(e)) };
+                return Ok(JsPromise(promise));
+            }
+        };
+        let degrade = self.degrades();
+        if !self.client.cfg.enabled {
+            unsafe { self.shared.settle_now(raw, d, Ok(Out::Empty(prep.empty))) };
+            return Ok(JsPromise(promise));
+        }
+        let h = match self.client.handle() {
+            Ok(h) => h,
+            Err(e) => {
+                let r = if degrade {
+                    Ok(Out::Empty(prep.empty))
+                } else {
+                    Err(e)
+                };
+                unsafe { self.shared.settle_now(raw, d, r) };
+                return Ok(JsPromise(promise));
+            }
+        };
+        let client = Arc::clone(&self.client);
+        unsafe {
+            self.shared.spawn(raw, d, async move {
+                match client.query(h, &prep.cmd).await {
+                    Ok(v) => Ok(Out::Reply(v, prep.decode)),
+                    Err(e) if degrade && e.is_unavailable() => Ok(Out::Empty(prep.empty)),
+                    Err(e) => Err(e),
+                }
+            })
+        };
+        Ok(JsPromise(promise))
+    }
+
+    fn degrades(&self) -> bool {
+        self.client.cfg.fail_open
+    }
+
+    /// Creates a promise settled by `fut`.
+    pub(crate) fn spawn<F>(&self, env: &Env, fut: F) -> JsResult<JsPromise>
+    where
+        F: Future<Output = Result<Out, Error>> + Send + 'static,
+    {
+        let raw = env.raw();
+        let (d, promise) = unsafe { self.shared.promise(raw) };
+        unsafe { self.shared.spawn(raw, d, fut) };
+        Ok(JsPromise(promise))
+    }
+
+    fn connect_future(&self) -> impl Future<Output = Result<Out, Error>> + Send + 'static {
+        let client = Arc::clone(&self.client);
+        async move {
+            client.connect().await?;
+            Ok(Out::Empty(Empty::Undefined))
+        }
+    }
+}
+
+#[napi]
+impl RedisService {
+    /// Creates a service; nothing connects until `connect()`. Only the given options and the
+    /// defaults apply (use `RedisService.fromEnv()` to read `REDIS_*` variables).
+    /// Throws `ERR_INVALID_ARGUMENT` naming the option when one is invalid.
+    #[napi(constructor, ts_args_type = "options?: RedisOptions")]
+    pub fn new(env: Env, options: Unknown) -> napi::Result<Self> {
+        let Parsed { settings, logger } =
+            options::parse(Arg::from(options)).map_err(|e| throw(env.raw(), e))?;
+        Self::build(env.raw(), settings, logger).map_err(|e| throw(env.raw(), e))
+    }
+
+    /// Creates a service from `REDIS_*` variables (`env` defaults to `process.env`), with
+    /// `overrides` on top: options > `REDIS_URL` > discrete variables > defaults.
+    #[napi(
+        factory,
+        ts_args_type = "env?: Record<string, string | undefined>, overrides?: RedisOptions"
+    )]
+    pub fn from_env(env: Env, vars: Unknown, overrides: Unknown) -> napi::Result<Self> {
+        let vars = Arg::from(vars);
+        let vars = if vars.is_nullish() {
+            process_env(env.raw())
+        } else {
+            vars
+        };
+        let map = options::env_vars(vars).map_err(|e| throw(env.raw(), e))?;
+        let env_layer = config::from_env(&map).map_err(|e| throw(env.raw(), e))?;
+        let Parsed { settings, logger } =
+            options::parse(Arg::from(overrides)).map_err(|e| throw(env.raw(), e))?;
+        Self::build(env.raw(), settings.over(env_layer), logger).map_err(|e| throw(env.raw(), e))
+    }
+
+    /// Creates a service and connects it: resolves the connected service, or rejects with
+    /// `ERR_CONNECTION` / `ERR_TIMEOUT` / `ERR_AUTH` within `connectTimeoutMs`.
+    #[napi(
+        js_name = "connect",
+        ts_args_type = "options?: RedisOptions",
+        ts_return_type = "Promise<RedisService>"
+    )]
+    pub fn connect_new(env: Env, options: Unknown) -> JsResult<JsPromise> {
+        let Parsed { settings, logger } =
+            options::parse(Arg::from(options)).map_err(|e| throw(env.raw(), e))?;
+        let svc = Self::build(env.raw(), settings, logger).map_err(|e| throw(env.raw(), e))?;
+        let fut = svc.connect_future();
+        let shared = Arc::clone(&svc.shared);
+        let instance = svc.into_instance(&env)?;
+        let raw_instance = unsafe { ToNapiValue::to_napi_value(env.raw(), instance) }?;
+        let keep = unsafe { JsRef::new(env.raw(), raw_instance) };
+        let (d, promise) = unsafe { shared.promise(env.raw()) };
+        // Resolve the instance itself; the reference is released on every path.
+        unsafe {
+            shared.spawn(
+                env.raw(),
+                d,
+                async move { Ok(Out::Ref(keep, fut.await.err())) },
+            )
+        };
+        Ok(JsPromise(promise))
+    }
+
+    /// Connects. Idempotent: concurrent calls share one attempt. Rejects with `ERR_CONNECTION`,
+    /// `ERR_TIMEOUT` or `ERR_AUTH` within `connectTimeoutMs`; with `failOpen` it resolves anyway
+    /// (one warning is logged) and keeps reconnecting in the background. A disabled service resolves at once.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn connect(&self, env: Env) -> JsResult<JsPromise> {
+        self.spawn(&env, self.connect_future())
+    }
+
+    /// Closes the connection after in-flight commands finish. Idempotent. Nothing of the service
+    /// keeps the process alive afterwards.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn disconnect(&self, env: Env) -> JsResult<JsPromise> {
+        let client = Arc::clone(&self.client);
+        self.spawn(&env, async move {
+            client.disconnect().await;
+            Ok(Out::Empty(Empty::Undefined))
+        })
+    }
+
+    /// NestJS lifecycle hook: calls `disconnect()`.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn on_module_destroy(&self, env: Env) -> JsResult<JsPromise> {
+        self.disconnect(env)
+    }
+
+    /// NestJS lifecycle hook: calls `disconnect()`.
+    #[napi(ts_args_type = "signal?: string", ts_return_type = "Promise<void>")]
+    pub fn on_application_shutdown(&self, env: Env, _signal: Unknown) -> JsResult<JsPromise> {
+        self.disconnect(env)
+    }
+
+    /// Whether the connection is up right now.
+    #[napi(getter)]
+    pub fn is_connected(&self) -> bool {
+        self.client.is_connected()
+    }
+
+    /// Whether commands will reach Redis right now: enabled and connected (synchronous).
+    #[napi]
+    pub fn is_available(&self) -> bool {
+        self.client.cfg.enabled && self.client.is_connected()
+    }
+
+    /// Whether the service was created enabled (`enabled` option / `REDIS_ENABLED`).
+    #[napi(getter)]
+    pub fn is_enabled(&self) -> bool {
+        self.client.cfg.enabled
+    }
+
+    /// The key prefix applied to every key.
+    #[napi(getter)]
+    pub fn key_prefix(&self) -> String {
+        self.client.cfg.key_prefix.clone()
+    }
+
+    /// Connection target with the password masked: `redis://user:***@host:port/db`.
+    #[napi(getter)]
+    pub fn url(&self) -> String {
+        self.client.cfg.redacted_url()
+    }
+
+    /// Sends PING; resolves `'PONG'`. A disabled service rejects with `ERR_DISABLED`.
+    #[napi(ts_return_type = "Promise<string>")]
+    pub fn ping(&self, env: Env) -> JsResult<JsPromise> {
+        if !self.client.cfg.enabled {
+            let raw = env.raw();
+            let (d, p) = unsafe { self.shared.promise(raw) };
+            unsafe {
+                self.shared.settle_now(
+                    raw,
+                    d,
+                    Err(Error::Disabled(
+                        "Redis is disabled (enabled: false / REDIS_ENABLED=false)".into(),
+                    )),
+                )
+            };
+            return Ok(JsPromise(p));
+        }
+        let client = Arc::clone(&self.client);
+        let h = client.handle();
+        self.spawn(&env, async move {
+            let prep = commands::ping();
+            Ok(Out::Reply(client.query(h?, &prep.cmd).await?, prep.decode))
+        })
+    }
+
+    /// Never rejects: `{ status: 'connected' | 'disconnected' | 'disabled', latencyMs, host, port, db }`.
+    /// `latencyMs` is the PING round trip in milliseconds (`null` unless connected).
+    #[napi(ts_return_type = "Promise<HealthCheckResult>")]
+    pub fn health_check(&self, env: Env) -> JsResult<JsPromise> {
+        let client = Arc::clone(&self.client);
+        self.spawn(&env, async move {
+            let cfg = &client.cfg;
+            let (status, latency) = if !cfg.enabled {
+                ("disabled", None)
+            } else {
+                let h = client.health().await;
+                (
+                    if h.connected {
+                        "connected"
+                    } else {
+                        "disconnected"
+                    },
+                    h.latency_ms,
+                )
+            };
+            Ok(Out::Json(serde_json::json!({
+                "status": status,
+                "latencyMs": latency.map(|l| (l * 1000.0).round() / 1000.0),
+                "host": cfg.host,
+                "port": cfg.port,
+                "db": cfg.db,
+            })))
+        })
+    }
+
+    /// Returns the service itself, so code written against a raw client
+    /// (`redisService.getClient().lPush(...)`) keeps working.
+    #[napi(ts_return_type = "this")]
+    pub fn get_client<'a>(&self, this: This<'a, Object<'a>>) -> Object<'a> {
+        this.object
+    }
+
+    /// A pipeline: queue commands with the same names as the service's, then `exec()` sends them
+    /// in one round trip and resolves `[[error | null, result], ...]`.
+    #[napi]
+    pub fn pipeline(&self) -> Pipeline {
+        Pipeline::new(Arc::clone(&self.client), Arc::clone(&self.shared), false)
+    }
+
+    /// Like `pipeline()`, but `exec()` wraps the commands in MULTI/EXEC: atomic.
+    #[napi]
+    pub fn multi(&self) -> Pipeline {
+        Pipeline::new(Arc::clone(&self.client), Arc::clone(&self.shared), true)
+    }
+
+    /// Iterates every key (matching `pattern`, without the key prefix) with SCAN:
+    /// `for await (const key of redis.scanIterator('user:*')) ...`. `count` is a batch-size hint.
+    #[napi(
+        ts_args_type = "pattern?: string, count?: number",
+        ts_return_type = "AsyncIterableIterator<string>"
+    )]
+    pub fn scan_iterator(
+        &self,
+        env: Env,
+        pattern: Unknown,
+        count: Unknown,
+    ) -> JsResult<ScanIterator> {
+        let c = Ctx {
+            method: "scanIterator",
+        };
+        let pattern = Arg::from(pattern);
+        let pattern = if pattern.is_nullish() {
+            None
+        } else {
+            Some(
+                pattern
+                    .string(c, "pattern")
+                    .map_err(|e| throw(env.raw(), e))?,
+            )
+        };
+        let count = Arg::from(count);
+        let count = if count.is_nullish() {
+            None
+        } else {
+            Some(
+                count
+                    .positive(c, "count")
+                    .map_err(|e| throw(env.raw(), e))?,
+            )
+        };
+        Ok(ScanIterator::new(
+            Arc::clone(&self.client),
+            Arc::clone(&self.shared),
+            pattern,
+            count,
+        ))
+    }
+}
+
+/// Whether any Redis setting (`REDIS_URL`, `REDIS_HOST`, `REDIS_PORT`, ...) is present in `env`
+/// (default `process.env`) and `REDIS_ENABLED` is not false.
+#[napi(ts_args_type = "env?: Record<string, string | undefined>")]
+pub fn is_redis_configured(env: Env, vars: Unknown) -> JsResult<bool> {
+    let vars = Arg::from(vars);
+    let vars = if vars.is_nullish() {
+        process_env(env.raw())
+    } else {
+        vars
+    };
+    let map = options::env_vars(vars).map_err(|e| throw(env.raw(), e))?;
+    Ok(config::is_configured(&map))
+}

@@ -1,0 +1,106 @@
+//! The one error type of the core, with the stable codes JS sees.
+
+/// Every failure the core can report. The binding maps each variant to a JS `Error` whose
+/// `code` is [`Error::code`].
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Error {
+    /// The server cannot be reached, the connection dropped, or the service is not connected.
+    #[error("{0}")]
+    Connection(String),
+    /// No reply within `commandTimeoutMs` (or no connection within `connectTimeoutMs`).
+    #[error("{0}")]
+    Timeout(String),
+    /// Redis answered with an error reply (WRONGTYPE, NOPERM, ...); the text is Redis's own.
+    #[error("{0}")]
+    Reply(String),
+    /// The server refused the credentials.
+    #[error("{0}")]
+    Auth(String),
+    /// An argument or setting is invalid; nothing was sent to Redis.
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// The service was created with `enabled: false`.
+    #[error("{0}")]
+    Disabled(String),
+}
+
+impl Error {
+    /// The stable code JS code can switch on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Connection(_) => "ERR_CONNECTION",
+            Error::Timeout(_) => "ERR_TIMEOUT",
+            Error::Reply(_) => "ERR_REPLY",
+            Error::Auth(_) => "ERR_AUTH",
+            Error::InvalidArgument(_) => "ERR_INVALID_ARGUMENT",
+            Error::Disabled(_) => "ERR_DISABLED",
+        }
+    }
+
+    /// Shorthand for an invalid-argument error.
+    pub fn arg(msg: impl Into<String>) -> Self {
+        Error::InvalidArgument(msg.into())
+    }
+
+    /// Whether this error means "Redis is not reachable right now" (the degradation policy's
+    /// trigger), as opposed to a bad request or a reply error.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Error::Connection(_) | Error::Timeout(_))
+    }
+
+    /// Classifies a redis-crate error. `secret` (the configured password) is scrubbed from the
+    /// text so that no message can carry it.
+    pub fn from_redis(err: &redis::RedisError, secret: Option<&str>) -> Self {
+        let text = redact(&err.to_string(), secret);
+        if err.is_timeout() {
+            return Error::Timeout(format!("Redis did not answer in time: {text}"));
+        }
+        if err.kind() == redis::ErrorKind::AuthenticationFailed
+            || text.contains("WRONGPASS")
+            || text.starts_with("NOAUTH")
+        {
+            return Error::Auth(format!("Redis refused the credentials: {text}"));
+        }
+        if err.is_io_error()
+            || err.is_connection_dropped()
+            || err.is_connection_refusal()
+            || err.is_unrecoverable_error()
+        {
+            return Error::Connection(format!("Redis connection failed: {text}"));
+        }
+        Error::Reply(text)
+    }
+}
+
+/// Replaces every occurrence of `secret` in `text` with `***`.
+pub fn redact(text: &str, secret: Option<&str>) -> String {
+    match secret {
+        Some(s) if !s.is_empty() => text.replace(s, "***"),
+        _ => text.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_stable() {
+        assert_eq!(Error::Connection(String::new()).code(), "ERR_CONNECTION");
+        assert_eq!(Error::Timeout(String::new()).code(), "ERR_TIMEOUT");
+        assert_eq!(Error::Reply(String::new()).code(), "ERR_REPLY");
+        assert_eq!(Error::arg("x").code(), "ERR_INVALID_ARGUMENT");
+        assert_eq!(Error::Disabled(String::new()).code(), "ERR_DISABLED");
+        assert_eq!(Error::Auth(String::new()).code(), "ERR_AUTH");
+    }
+
+    #[test]
+    fn redact_scrubs_secret() {
+        assert_eq!(
+            redact("bad pw hunter2 here", Some("hunter2")),
+            "bad pw *** here"
+        );
+        assert_eq!(redact("nothing", Some("")), "nothing");
+        assert_eq!(redact("nothing", None), "nothing");
+    }
+}

@@ -1,0 +1,10 @@
+//! Pure Rust core: configuration, connection, commands. Never imports napi.
+
+pub mod config;
+pub mod connection;
+pub mod error;
+pub mod keys;
+
+pub use config::Config;
+pub use connection::{Client, EventSink, Level};
+pub use error::Error;
