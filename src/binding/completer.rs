@@ -202,10 +202,22 @@ impl Shared {
         self.push(Done::Settle(d, r));
     }
 
+    /// Settles a batch with one lock and at most one wake-up of the JS thread.
+    pub fn settle_many(&self, items: impl IntoIterator<Item = (Deferred, Result<Out, Error>)>) {
+        if let Ok(mut q) = self.queue.lock() {
+            q.extend(items.into_iter().map(|(d, r)| Done::Settle(d, r)));
+        }
+        self.wake();
+    }
+
     fn push(&self, d: Done) {
         if let Ok(mut q) = self.queue.lock() {
             q.push(d);
         }
+        self.wake();
+    }
+
+    fn wake(&self) {
         if !self.scheduled.swap(true, Ordering::AcqRel) {
             if let Ok(t) = self.tsfn.read() {
                 if let Some(t) = t.as_ref() {
@@ -371,6 +383,10 @@ unsafe extern "C" fn finalize(env: sys::napi_env, data: *mut c_void, _hint: *mut
     }
     // SAFETY: `data` is the Arc<Shared> leaked in `Shared::new`.
     let shared = unsafe { Arc::from_raw(data as *const Shared) };
+    // Node is done with the tsfn (released, or torn down with the environment): never touch it again.
+    if let Ok(mut t) = shared.tsfn.write() {
+        *t = None;
+    }
     if !env.is_null() {
         if let Ok(mut l) = shared.logger.lock() {
             if let Some(r) = l.take() {

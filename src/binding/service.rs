@@ -14,14 +14,15 @@ use napi_derive::napi;
 
 use crate::binding::args::{Arg, Ctx};
 use crate::binding::commands::{self, Prep};
-use crate::binding::completer::{JsRef, Shared, Sink};
-use crate::binding::decode::{Empty, Out};
+use crate::binding::completer::{Deferred, JsRef, Shared, Sink};
+use crate::binding::decode::{Decode, Empty, Out};
 use crate::binding::error::{throw, JsResult};
 use crate::binding::options::{self, LoggerChoice, Parsed};
 use crate::binding::pipeline::Pipeline;
 use crate::binding::scan::ScanIterator;
 use crate::core::config::{self, Config, Settings};
 use crate::core::connection::install_crypto_provider;
+use crate::core::dispatch::{Dispatcher, Job, Settled};
 use crate::core::{Client, Error};
 
 /// A promise created by this crate, returned as is.
@@ -57,6 +58,14 @@ impl napi::bindgen_prelude::FromNapiValue for JsPromise {
 pub struct RedisService {
     pub(crate) client: Arc<Client>,
     pub(crate) shared: Arc<Shared>,
+    dispatcher: Dispatcher<Tag>,
+}
+
+/// What the dispatcher hands back with each reply.
+pub(crate) struct Tag {
+    deferred: Deferred,
+    decode: Decode,
+    empty: Empty,
 }
 
 impl Drop for RedisService {
@@ -107,7 +116,23 @@ impl RedisService {
         }
         .map_err(|e| Error::Connection(e.reason.clone()))?;
         let client = Client::new(cfg, Arc::new(Sink(Arc::clone(&shared))))?;
-        Ok(RedisService { client, shared })
+        let fail_open = client.cfg.fail_open;
+        let settle_to = Arc::clone(&shared);
+        let dispatcher = Dispatcher::start(&client, move |batch: Settled<Tag>| {
+            settle_to.settle_many(batch.into_iter().map(|(t, r)| {
+                let out = match r {
+                    Ok(v) => Ok(Out::Reply(v, t.decode)),
+                    Err(e) if fail_open && e.is_unavailable() => Ok(Out::Empty(t.empty)),
+                    Err(e) => Err(e),
+                };
+                (t.deferred, out)
+            }))
+        })?;
+        Ok(RedisService {
+            client,
+            shared,
+            dispatcher,
+        })
     }
 
     pub(crate) fn prefix(&self) -> &[u8] {
@@ -131,28 +156,33 @@ impl RedisService {
             unsafe { self.shared.settle_now(raw, d, Ok(Out::Empty(prep.empty))) };
             return Ok(JsPromise(promise));
         }
-        let h = match self.client.handle() {
-            Ok(h) => h,
-            Err(e) => {
-                let r = if degrade {
-                    Ok(Out::Empty(prep.empty))
-                } else {
-                    Err(e)
-                };
-                unsafe { self.shared.settle_now(raw, d, r) };
-                return Ok(JsPromise(promise));
-            }
+        // Fail fast while down: no queue grows behind an outage.
+        if let Err(e) = self.client.handle() {
+            let r = if degrade {
+                Ok(Out::Empty(prep.empty))
+            } else {
+                Err(e)
+            };
+            unsafe { self.shared.settle_now(raw, d, r) };
+            return Ok(JsPromise(promise));
+        }
+        unsafe { self.shared.begin(raw) };
+        let job = Job {
+            cmd: prep.cmd,
+            tag: Tag {
+                deferred: d,
+                decode: prep.decode,
+                empty: prep.empty,
+            },
         };
-        let client = Arc::clone(&self.client);
-        unsafe {
-            self.shared.spawn(raw, d, async move {
-                match client.query(h, &prep.cmd).await {
-                    Ok(v) => Ok(Out::Reply(v, prep.decode)),
-                    Err(e) if degrade && e.is_unavailable() => Ok(Out::Empty(prep.empty)),
-                    Err(e) => Err(e),
-                }
-            })
-        };
+        if let Err(job) = self.dispatcher.send(job) {
+            self.shared.settle(
+                job.tag.deferred,
+                Err(Error::Connection(
+                    "the command dispatcher has stopped".into(),
+                )),
+            );
+        }
         Ok(JsPromise(promise))
     }
 

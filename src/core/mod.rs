@@ -2,6 +2,7 @@
 
 pub mod config;
 pub mod connection;
+pub mod dispatch;
 pub mod error;
 pub mod keys;
 

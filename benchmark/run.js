@@ -1,0 +1,158 @@
+#!/usr/bin/env node
+// `npm run bench`: @app/redis against ioredis (with and without auto-pipelining) and node-redis,
+// on one redis-server this script starts. Interleaved rounds; prints the median ops/s, the
+// Node-process CPU time per operation (user + system, all threads, in microseconds) and the
+// ratio of ours to the best peer.
+'use strict';
+const { startRedis } = require('../__test__/helpers/redis-server');
+const { RedisService } = require('..');
+const IORedis = require('ioredis');
+const { createClient } = require('redis');
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS || 5);
+const ROUND_MS = Number(process.env.BENCH_ROUND_MS || 1000);
+const only = process.env.BENCH_ONLY ? new RegExp(process.env.BENCH_ONLY) : null;
+
+const v100 = 'x'.repeat(100);
+const v100k = 'y'.repeat(100 * 1024);
+const mgetKeys = Array.from({ length: 100 }, (_, i) => `bench:m:${i}`);
+
+// Each client adapter exposes the same small surface.
+function adapters(url) {
+  const port = Number(new URL(url).port);
+  return [
+    {
+      name: '@app/redis',
+      async open() {
+        this.c = await RedisService.connect({ url, logger: false });
+      },
+      get: (k) => 0,
+      close() { return this.c.disconnect(); },
+      ops(c = this.c) {
+        return {
+          get: (k) => c.get(k),
+          set: (k, v) => c.set(k, v),
+          mget: (ks) => c.mget(ks),
+          pipeline: (n) => { const p = c.pipeline(); for (let i = 0; i < n; i++) p.get('bench:k'); return p.exec(); },
+        };
+      },
+    },
+    {
+      name: 'ioredis',
+      async open() { this.c = new IORedis({ port, host: '127.0.0.1', lazyConnect: true }); await this.c.connect(); },
+      close() { this.c.disconnect(); },
+      ops(c = this.c) {
+        return {
+          get: (k) => c.get(k), set: (k, v) => c.set(k, v), mget: (ks) => c.mget(ks),
+          pipeline: (n) => { const p = c.pipeline(); for (let i = 0; i < n; i++) p.get('bench:k'); return p.exec(); },
+        };
+      },
+    },
+    {
+      name: 'ioredis (autoPipelining)',
+      async open() { this.c = new IORedis({ port, host: '127.0.0.1', lazyConnect: true, enableAutoPipelining: true }); await this.c.connect(); },
+      close() { this.c.disconnect(); },
+      ops(c = this.c) {
+        return {
+          get: (k) => c.get(k), set: (k, v) => c.set(k, v), mget: (ks) => c.mget(ks),
+          pipeline: (n) => { const p = c.pipeline(); for (let i = 0; i < n; i++) p.get('bench:k'); return p.exec(); },
+        };
+      },
+    },
+    {
+      name: 'node-redis',
+      async open() { this.c = createClient({ url }); await this.c.connect(); },
+      close() { return this.c.quit(); },
+      ops(c = this.c) {
+        return {
+          get: (k) => c.get(k), set: (k, v) => c.set(k, v), mget: (ks) => c.mGet(ks),
+          pipeline: (n) => { const p = c.multi(); for (let i = 0; i < n; i++) p.get('bench:k'); return p.execAsPipeline(); },
+        };
+      },
+    },
+  ];
+}
+
+// Scenarios: `run(ops)` performs one unit and returns how many operations it counted.
+const scenarios = [
+  { name: 'GET 100 B, sequential', unit: async (o) => { await o.get('bench:k'); return 1; } },
+  { name: 'SET 100 B, sequential', unit: async (o) => { await o.set('bench:s', v100); return 1; } },
+  { name: 'GET 100 B, 256 in flight', unit: async (o) => {
+    const ps = new Array(256);
+    for (let i = 0; i < 256; i++) ps[i] = o.get('bench:k');
+    await Promise.all(ps);
+    return 256;
+  } },
+  { name: 'GET 100 KB, sequential', unit: async (o) => { await o.get('bench:big'); return 1; } },
+  { name: 'MGET 100 keys', unit: async (o) => { await o.mget(mgetKeys); return 1; } },
+  { name: 'pipeline of 100 GETs', unit: async (o) => { await o.pipeline(100); return 100; } },
+];
+
+async function measure(ops, unit) {
+  // warm-up
+  const warmEnd = Date.now() + 100;
+  while (Date.now() < warmEnd) await unit(ops);
+  const cpu0 = process.cpuUsage();
+  const t0 = process.hrtime.bigint();
+  const end = Date.now() + ROUND_MS;
+  let n = 0;
+  while (Date.now() < end) n += await unit(ops);
+  const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+  const cpu = process.cpuUsage(cpu0);
+  return { opsPerSec: n / secs, cpuUsPerOp: (cpu.user + cpu.system) / n };
+}
+
+const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
+
+async function main() {
+  const server = await startRedis();
+  console.log(`redis-server on port ${server.port}; ${ROUNDS} interleaved rounds of ${ROUND_MS} ms per client and scenario`);
+  const clients = adapters(server.url);
+  for (const c of clients) await c.open();
+  const seed = clients[1].c;
+  await seed.set('bench:k', v100);
+  await seed.set('bench:big', v100k);
+  for (const k of mgetKeys) await seed.set(k, v100);
+
+  const rows = [];
+  for (const sc of scenarios) {
+    if (only && !only.test(sc.name)) continue;
+    const results = new Map(clients.map((c) => [c.name, { ops: [], cpu: [] }]));
+    for (let r = 0; r < ROUNDS; r++) {
+      const order = r % 2 === 0 ? clients : [...clients].reverse();
+      for (const c of order) {
+        const m = await measure(c.ops(), sc.unit);
+        results.get(c.name).ops.push(m.opsPerSec);
+        results.get(c.name).cpu.push(m.cpuUsPerOp);
+      }
+    }
+    const summary = clients.map((c) => ({ name: c.name, ops: median(results.get(c.name).ops), cpu: median(results.get(c.name).cpu) }));
+    const ours = summary[0];
+    const bestPeer = summary.slice(1).reduce((a, b) => (b.ops > a.ops ? b : a));
+    const leastCpuPeer = summary.slice(1).reduce((a, b) => (b.cpu < a.cpu ? b : a));
+    rows.push({ scenario: sc.name, summary, ratio: ours.ops / bestPeer.ops, best: bestPeer.name, cpuRatio: leastCpuPeer.cpu / ours.cpu, cpuBest: leastCpuPeer.name });
+    printRow(rows[rows.length - 1]);
+  }
+  for (const c of clients) await c.close();
+  await server.stop();
+  console.log('\nSummary (ops/s ratio = ours / best peer; CPU ratio = leanest peer CPU per op / ours, > 1 means we use less):');
+  console.log('| scenario | @app/redis ops/s | best peer | peer ops/s | ops/s ratio | our CPU µs/op | leanest peer CPU µs/op | CPU ratio |');
+  console.log('|---|---|---|---|---|---|---|---|');
+  for (const r of rows) {
+    const ours = r.summary[0];
+    const peer = r.summary.find((s) => s.name === r.best);
+    const lean = r.summary.find((s) => s.name === r.cpuBest);
+    console.log(`| ${r.scenario} | ${fmt(ours.ops)} | ${r.best} | ${fmt(peer.ops)} | ${r.ratio.toFixed(2)}x | ${ours.cpu.toFixed(2)} | ${lean.cpu.toFixed(2)} (${r.cpuBest}) | ${r.cpuRatio.toFixed(2)}x |`);
+  }
+  process.exit(0);
+}
+
+function fmt(n) { return Math.round(n).toLocaleString('en-US'); }
+
+function printRow(r) {
+  console.log(`\n${r.scenario}`);
+  for (const s of r.summary) console.log(`  ${s.name.padEnd(26)} ${fmt(s.ops).padStart(12)} ops/s   ${s.cpu.toFixed(2).padStart(7)} µs CPU/op`);
+  console.log(`  ratio vs best peer (${r.best}): ${r.ratio.toFixed(2)}x`);
+}
+
+main().catch((e) => { console.error(e); process.exit(1); });
