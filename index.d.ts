@@ -164,6 +164,11 @@ export declare class Pipeline {
   /** Publishes a message; resolves how many subscribers received it. [PUBLISH](https://redis.io/docs/latest/commands/publish/) */
   publish(channel: string, message: RedisValue): this
   /**
+   * Runs a Lua script: `eval(script, numKeys, ...keys, ...args)` (ioredis) or
+   * `eval(script, { keys, arguments })` (node-redis). Keys get the key prefix. [EVAL](https://redis.io/docs/latest/commands/eval/)
+   */
+  eval(script: string, numKeysOrOptions: number | { keys?: RedisKey[]; arguments?: RedisValue[] }, ...keysAndArgs: RedisValue[]): this
+  /**
    * Any command: `call('HINCRBYFLOAT', 'k', 'f', '1.5')`. Arguments are sent as given (the key
    * prefix is NOT applied: the service cannot know which arguments are keys).
    */
@@ -335,6 +340,11 @@ export declare class RedisService {
   zRangeByScore(key: RedisKey, min: number | string, max: number | string): Promise<string[]>
   /** Publishes a message; resolves how many subscribers received it. [PUBLISH](https://redis.io/docs/latest/commands/publish/) */
   publish(channel: string, message: RedisValue): Promise<number>
+  /**
+   * Runs a Lua script: `eval(script, numKeys, ...keys, ...args)` (ioredis) or
+   * `eval(script, { keys, arguments })` (node-redis). Keys get the key prefix. [EVAL](https://redis.io/docs/latest/commands/eval/)
+   */
+  eval(script: string, numKeysOrOptions: number | { keys?: RedisKey[]; arguments?: RedisValue[] }, ...keysAndArgs: RedisValue[]): Promise<any>
   /**
    * Any command: `call('HINCRBYFLOAT', 'k', 'f', '1.5')`. Arguments are sent as given (the key
    * prefix is NOT applied: the service cannot know which arguments are keys).

@@ -476,6 +476,61 @@ fn call_args(b: B<'_>, command: Arg, args: Arg) -> R {
     b.done(Decode::Auto, Empty::Null)
 }
 
+/// `eval(script, numKeys, ...keysThenArgs)` (ioredis) or `eval(script, { keys, arguments })` (node-redis).
+fn eval_args(b: B<'_>, script: Arg, spec: Arg, rest: Arg) -> R {
+    let c = b.c;
+    let mut b = b.lit("EVAL").val(script, "script")?;
+    if spec.is_plain_object() {
+        let keys = spec.get("keys");
+        let argv = spec.get("arguments");
+        let keys = if keys.is_nullish() {
+            Vec::new()
+        } else if keys.is_array() {
+            keys.elements()
+        } else {
+            return Err(c.bad("options.keys", "an array of keys", keys));
+        };
+        let argv = if argv.is_nullish() {
+            Vec::new()
+        } else if argv.is_array() {
+            argv.elements()
+        } else {
+            return Err(c.bad("options.arguments", "an array of values", argv));
+        };
+        b.cmd.arg(keys.len());
+        for (i, k) in keys.into_iter().enumerate() {
+            b = b.key(k, &format!("keys[{i}]"))?;
+        }
+        for (i, a) in argv.into_iter().enumerate() {
+            b = b.val(a, &format!("arguments[{i}]"))?;
+        }
+        return b.done(Decode::Auto, Empty::Null);
+    }
+    let num_keys = spec.non_negative(c, "numKeys")? as usize;
+    let items = if rest.is_undefined() {
+        Vec::new()
+    } else if rest.is_array() {
+        rest.elements()
+    } else {
+        vec![rest]
+    };
+    if items.len() < num_keys {
+        return Err(Error::arg(format!(
+            "eval(): numKeys is {num_keys} but only {} arguments follow",
+            items.len()
+        )));
+    }
+    b.cmd.arg(num_keys);
+    for (i, a) in items.into_iter().enumerate() {
+        b = if i < num_keys {
+            b.key(a, &format!("keys[{i}]"))?
+        } else {
+            b.val(a, &format!("args[{}]", i - num_keys))?
+        };
+    }
+    b.done(Decode::Auto, Empty::Null)
+}
+
 fn set_json_args(b: B<'_>, value: Arg, ttl: Arg) -> R {
     let c = b.c;
     let js = crate::binding::decode::Js(value.env);
@@ -811,6 +866,11 @@ commands! {
     #[doc = " Publishes a message; resolves how many subscribers received it. [PUBLISH](https://redis.io/docs/latest/commands/publish/)"]
     #[js = "publish", args = "channel: string, message: RedisValue", ret = "Promise<number>"]
     fn publish(b, channel, message) { b.lit("PUBLISH").val(channel, "channel")?.val(message, "message")?.done(Decode::Auto, Empty::Zero) }
+
+    #[doc = " Runs a Lua script: `eval(script, numKeys, ...keys, ...args)` (ioredis) or"]
+    #[doc = " `eval(script, { keys, arguments })` (node-redis). Keys get the key prefix. [EVAL](https://redis.io/docs/latest/commands/eval/)"]
+    #[js = "eval", args = "script: string, numKeysOrOptions: number | { keys?: RedisKey[]; arguments?: RedisValue[] }, ...keysAndArgs: RedisValue[]", ret = "Promise<any>"]
+    fn eval(b, script, num_keys_or_options, keys_and_args) { eval_args(b, script, num_keys_or_options, keys_and_args) }
 
     #[doc = " Any command: `call('HINCRBYFLOAT', 'k', 'f', '1.5')`. Arguments are sent as given (the key"]
     #[doc = " prefix is NOT applied: the service cannot know which arguments are keys)."]

@@ -24,7 +24,7 @@ use napi_derive::napi;
 /// `ScanIterator` becomes async-iterable.
 const SHIM: &str = r#"(function (exports) {
   const variadic = { del: 0, unlink: 0, exists: 0, mget: 0, hDel: 1, hmGet: 1, lPush: 1, rPush: 1,
-    sAdd: 1, sRem: 1, zRem: 1, set: 2, call: 1 };
+    sAdd: 1, sRem: 1, zRem: 1, set: 2, call: 1, eval: 2 };
   for (const proto of [exports.RedisService.prototype, exports.Pipeline.prototype]) {
     for (const name of Object.keys(variadic)) {
       const native = proto[name];
