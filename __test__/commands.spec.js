@@ -405,6 +405,27 @@ describe('pipeline and multi', () => {
   });
 });
 
+describe('ordering', () => {
+  test('calls take effect in call order, across commands, pipelines and transactions', async () => {
+    const incrs = Array.from({ length: 1000 }, () => redis.incr('ord:n'));
+    const viaPipeline = redis.pipeline().get('ord:n').exec();
+    redis.set('ord:s', 'first');
+    const viaMulti = redis.multi().get('ord:s').set('ord:s', 'second').exec();
+    const last = redis.get('ord:s');
+    expect(await Promise.all(incrs)).toEqual(Array.from({ length: 1000 }, (_, i) => i + 1));
+    expect(await viaPipeline).toEqual([[null, '1000']]);
+    expect(await viaMulti).toEqual([[null, 'first'], [null, 'OK']]);
+    expect(await last).toBe('second');
+  });
+
+  test('ping is ordered after earlier writes', async () => {
+    const w = redis.set('ord:p', 'x');
+    const p = redis.ping();
+    expect(await p).toBe('PONG');
+    expect(await w).toBe('OK');
+  });
+});
+
 describe('concurrency', () => {
   test('many commands in flight resolve with their own replies', async () => {
     const n = 2000;

@@ -88,6 +88,16 @@ describe('connect', () => {
     expect(elapsed).toBeLessThan(1500);
   });
 
+  test('disconnect() right after unawaited calls in the same tick still sends them', async () => {
+    const r = await RedisService.connect({ url: server.url, logger: false });
+    const w = r.set('same-tick', 'sent');
+    await r.disconnect();
+    expect(await w).toBe('OK');
+    const check = await RedisService.connect({ url: server.url, logger: false });
+    expect(await check.get('same-tick')).toBe('sent');
+    await check.disconnect();
+  });
+
   test('disconnect() lets in-flight commands finish', async () => {
     const r = await RedisService.connect({ url: server.url, logger: false });
     const pending = Array.from({ length: 200 }, (_, i) => r.set(`inflight:${i}`, 'v'));

@@ -4,7 +4,7 @@
 // Node-process CPU time per operation (user + system, all threads, in microseconds) and the
 // ratio of ours to the best peer.
 'use strict';
-const { startRedis } = require('../__test__/helpers/redis-server');
+const { startRedis } = require('../scripts/redis-server');
 const { RedisService } = require('..');
 const IORedis = require('ioredis');
 const { createClient } = require('redis');

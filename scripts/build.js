@@ -45,7 +45,17 @@ if (ifNeeded) {
 
 const cli = path.join(root, 'node_modules', '@napi-rs', 'cli', 'dist', 'cli.js');
 if (!fs.existsSync(cli)) {
-  console.error('@app/redis: @napi-rs/cli is not installed; run `npm install` in the package first.');
+  // Installed as a dependency: a prebuilt @app/redis-<platform> package may already provide the addon.
+  if (ifNeeded) {
+    try {
+      require(path.join(root, 'index.js'));
+      process.exit(0);
+    } catch {
+      // fall through to the error below
+    }
+  }
+  console.error('@app/redis: no prebuilt addon for this platform and @napi-rs/cli is not installed.\n' +
+    '  In a clone of the package run `npm install`; elsewhere install Rust (https://rustup.rs) and run `npm run build` in node_modules/@app/redis.');
   process.exit(1);
 }
 const header = fs.readFileSync(path.join(root, 'src', 'binding', 'header.d.ts'), 'utf8');

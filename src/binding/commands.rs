@@ -341,7 +341,7 @@ fn mset_args(mut b: B<'_>, a: Arg) -> R {
                 .val(p[1], &format!("entries[{i}][1]"))?;
         }
     } else {
-        if items.len() % 2 != 0 {
+        if !items.len().is_multiple_of(2) {
             return Err(Error::arg(
                 "mset(): a flat array needs an even number of items (key, value, ...)",
             ));

@@ -2,6 +2,7 @@
 //! No Redis logic lives here.
 
 mod args;
+mod batch;
 mod commands;
 mod completer;
 mod decode;
@@ -14,7 +15,7 @@ mod service;
 pub use options::{RedisLogger, RedisOptions, RedisTlsOptions};
 pub use pipeline::Pipeline;
 pub use scan::ScanIterator;
-pub use service::RedisService;
+pub use service::{is_redis_configured, RedisService};
 
 use napi::bindgen_prelude::{Env, Object};
 use napi_derive::napi;

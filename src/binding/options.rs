@@ -234,7 +234,7 @@ pub fn parse(o: Arg) -> Result<Parsed, Error> {
 
 /// Reads the `REDIS_*` variables from an env-like object.
 pub fn env_vars(env_obj: Arg) -> Result<std::collections::HashMap<String, String>, Error> {
-    if !(env_obj.kind() == sys::ValueType::napi_object) {
+    if env_obj.kind() != sys::ValueType::napi_object {
         return Err(Ctx { method: "fromEnv" }.bad("env", "an object such as process.env", env_obj));
     }
     let mut out = std::collections::HashMap::new();

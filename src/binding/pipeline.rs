@@ -1,32 +1,34 @@
 //! `pipeline()` and `multi()`: queue commands, send them in one round trip.
 
+use std::rc::Rc;
 use std::sync::Arc;
 
 use napi::bindgen_prelude::Env;
 use napi_derive::napi;
 
+use crate::binding::batch::{Batcher, Shape};
 use crate::binding::commands::Prep;
 use crate::binding::completer::Shared;
-use crate::binding::decode::Out;
 use crate::binding::error::{throw, JsResult};
 use crate::binding::service::JsPromise;
-use crate::core::{Client, Error};
+use crate::core::dispatch::Work;
+use crate::core::Error;
 
 /// A batch of commands (from `pipeline()` or `multi()`). Each command method queues and returns
 /// the batch; `exec()` sends them all in one round trip. Invalid arguments throw at once
 /// (`ERR_INVALID_ARGUMENT`), so nothing of a bad batch is ever sent.
 #[napi]
 pub struct Pipeline {
-    client: Arc<Client>,
+    batcher: Rc<Batcher>,
     shared: Arc<Shared>,
     preps: Vec<Prep>,
     atomic: bool,
 }
 
 impl Pipeline {
-    pub(crate) fn new(client: Arc<Client>, shared: Arc<Shared>, atomic: bool) -> Self {
+    pub(crate) fn new(batcher: Rc<Batcher>, shared: Arc<Shared>, atomic: bool) -> Self {
         Pipeline {
-            client,
+            batcher,
             shared,
             preps: Vec::new(),
             atomic,
@@ -60,44 +62,21 @@ impl Pipeline {
         let preps = std::mem::take(&mut self.preps);
         let raw = env.raw();
         let (d, promise) = unsafe { self.shared.promise(raw) };
-        let empties: Vec<_> = preps.iter().map(|p| p.empty).collect();
-        let degraded = Ok(Out::EmptyPipeline(empties));
-        if !self.client.cfg.enabled {
-            unsafe { self.shared.settle_now(raw, d, degraded) };
-            return Ok(JsPromise(promise));
-        }
-        let fail_open = self.client.cfg.fail_open;
-        let h = match self.client.handle() {
-            Ok(h) => h,
-            Err(e) => {
-                unsafe {
-                    self.shared
-                        .settle_now(raw, d, if fail_open { degraded } else { Err(e) })
-                };
-                return Ok(JsPromise(promise));
-            }
-        };
-        let mut pipe = redis::pipe();
-        if self.atomic {
-            pipe.atomic();
-        }
+        let mut cmds = Vec::with_capacity(preps.len());
         let mut decodes = Vec::with_capacity(preps.len());
-        let count = preps.len();
+        let mut empties = Vec::with_capacity(preps.len());
         for p in preps {
+            cmds.push(p.cmd);
             decodes.push(p.decode);
-            pipe.add_command(p.cmd);
+            empties.push(p.empty);
         }
-        let client = Arc::clone(&self.client);
+        let work = Work::Many {
+            cmds,
+            atomic: self.atomic,
+        };
         unsafe {
-            self.shared.spawn(raw, d, async move {
-                match client.query_pipeline(h, &pipe, count).await {
-                    Ok(values) => Ok(Out::Pipeline(
-                        values.into_iter().map(Ok).zip(decodes).collect(),
-                    )),
-                    Err(e) if fail_open && e.is_unavailable() => degraded,
-                    Err(e) => Err(e),
-                }
-            })
+            self.batcher
+                .submit(raw, d, work, Shape::Many(decodes, empties))
         };
         Ok(JsPromise(promise))
     }

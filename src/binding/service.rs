@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::ptr;
+use std::rc::Rc;
 use std::sync::Arc;
 
 use napi::bindgen_prelude::{
@@ -14,15 +15,16 @@ use napi_derive::napi;
 
 use crate::binding::args::{Arg, Ctx};
 use crate::binding::commands::{self, Prep};
-use crate::binding::completer::{Deferred, JsRef, Shared, Sink};
-use crate::binding::decode::{Decode, Empty, Out};
+use crate::binding::batch::{Batcher, Shape};
+use crate::binding::completer::{JsRef, Shared, Sink};
+use crate::binding::decode::{Empty, Out};
 use crate::binding::error::{throw, JsResult};
 use crate::binding::options::{self, LoggerChoice, Parsed};
 use crate::binding::pipeline::Pipeline;
 use crate::binding::scan::ScanIterator;
 use crate::core::config::{self, Config, Settings};
 use crate::core::connection::install_crypto_provider;
-use crate::core::dispatch::{Dispatcher, Job, Settled};
+use crate::core::dispatch::Work;
 use crate::core::{Client, Error};
 
 /// A promise created by this crate, returned as is.
@@ -58,14 +60,7 @@ impl napi::bindgen_prelude::FromNapiValue for JsPromise {
 pub struct RedisService {
     pub(crate) client: Arc<Client>,
     pub(crate) shared: Arc<Shared>,
-    dispatcher: Dispatcher<Tag>,
-}
-
-/// What the dispatcher hands back with each reply.
-pub(crate) struct Tag {
-    deferred: Deferred,
-    decode: Decode,
-    empty: Empty,
+    pub(crate) batcher: Rc<Batcher>,
 }
 
 impl Drop for RedisService {
@@ -116,22 +111,11 @@ impl RedisService {
         }
         .map_err(|e| Error::Connection(e.reason.clone()))?;
         let client = Client::new(cfg, Arc::new(Sink(Arc::clone(&shared))))?;
-        let fail_open = client.cfg.fail_open;
-        let settle_to = Arc::clone(&shared);
-        let dispatcher = Dispatcher::start(&client, move |batch: Settled<Tag>| {
-            settle_to.settle_many(batch.into_iter().map(|(t, r)| {
-                let out = match r {
-                    Ok(v) => Ok(Out::Reply(v, t.decode)),
-                    Err(e) if fail_open && e.is_unavailable() => Ok(Out::Empty(t.empty)),
-                    Err(e) => Err(e),
-                };
-                (t.deferred, out)
-            }))
-        })?;
+        let batcher = Rc::new(Batcher::new(env, &client, &shared)?);
         Ok(RedisService {
             client,
             shared,
-            dispatcher,
+            batcher,
         })
     }
 
@@ -151,43 +135,11 @@ impl RedisService {
                 return Ok(JsPromise(promise));
             }
         };
-        let degrade = self.degrades();
-        if !self.client.cfg.enabled {
-            unsafe { self.shared.settle_now(raw, d, Ok(Out::Empty(prep.empty))) };
-            return Ok(JsPromise(promise));
-        }
-        // Fail fast while down: no queue grows behind an outage.
-        if let Err(e) = self.client.handle() {
-            let r = if degrade {
-                Ok(Out::Empty(prep.empty))
-            } else {
-                Err(e)
-            };
-            unsafe { self.shared.settle_now(raw, d, r) };
-            return Ok(JsPromise(promise));
-        }
-        unsafe { self.shared.begin(raw) };
-        let job = Job {
-            cmd: prep.cmd,
-            tag: Tag {
-                deferred: d,
-                decode: prep.decode,
-                empty: prep.empty,
-            },
+        unsafe {
+            self.batcher
+                .submit(raw, d, Work::One(prep.cmd), Shape::One(prep.decode, prep.empty))
         };
-        if let Err(job) = self.dispatcher.send(job) {
-            self.shared.settle(
-                job.tag.deferred,
-                Err(Error::Connection(
-                    "the command dispatcher has stopped".into(),
-                )),
-            );
-        }
         Ok(JsPromise(promise))
-    }
-
-    fn degrades(&self) -> bool {
-        self.client.cfg.fail_open
     }
 
     /// Creates a promise settled by `fut`.
@@ -283,7 +235,10 @@ impl RedisService {
     #[napi(ts_return_type = "Promise<void>")]
     pub fn disconnect(&self, env: Env) -> JsResult<JsPromise> {
         let client = Arc::clone(&self.client);
+        let limit = std::time::Duration::from_millis(self.client.cfg.command_timeout_ms + 1000);
+        let drained = self.batcher.drain_future(limit);
         self.spawn(&env, async move {
+            drained.await;
             client.disconnect().await;
             Ok(Out::Empty(Empty::Undefined))
         })
@@ -348,12 +303,14 @@ impl RedisService {
             };
             return Ok(JsPromise(p));
         }
-        let client = Arc::clone(&self.client);
-        let h = client.handle();
-        self.spawn(&env, async move {
-            let prep = commands::ping();
-            Ok(Out::Reply(client.query(h?, &prep.cmd).await?, prep.decode))
-        })
+        let prep = commands::ping();
+        let raw = env.raw();
+        let (d, p) = unsafe { self.shared.promise(raw) };
+        unsafe {
+            self.batcher
+                .submit(raw, d, Work::One(prep.cmd), Shape::One(prep.decode, prep.empty))
+        };
+        Ok(JsPromise(p))
     }
 
     /// Never rejects: `{ status: 'connected' | 'disconnected' | 'disabled', latencyMs, host, port, db }`.
@@ -397,13 +354,13 @@ impl RedisService {
     /// in one round trip and resolves `[[error | null, result], ...]`.
     #[napi]
     pub fn pipeline(&self) -> Pipeline {
-        Pipeline::new(Arc::clone(&self.client), Arc::clone(&self.shared), false)
+        Pipeline::new(Rc::clone(&self.batcher), Arc::clone(&self.shared), false)
     }
 
     /// Like `pipeline()`, but `exec()` wraps the commands in MULTI/EXEC: atomic.
     #[napi]
     pub fn multi(&self) -> Pipeline {
-        Pipeline::new(Arc::clone(&self.client), Arc::clone(&self.shared), true)
+        Pipeline::new(Rc::clone(&self.batcher), Arc::clone(&self.shared), true)
     }
 
     /// Iterates every key (matching `pattern`, without the key prefix) with SCAN:

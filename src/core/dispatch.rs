@@ -1,7 +1,8 @@
-//! Command batching: every command queued while the previous batch was being sent goes out as
-//! one pipeline, and its replies come back as one batch. With one call in flight this is a plain
-//! round trip; with hundreds it turns hundreds of channel sends, task wake-ups and thread hops
-//! into a handful.
+//! Command batching, in call order: every job queued while the previous batch was on its way goes
+//! out as one pipeline, and its replies come back as one batch. With one call in flight this is a
+//! plain round trip; with hundreds it turns hundreds of channel sends, task wake-ups and thread
+//! hops into a handful. A user's `pipeline()`/`multi()` is a job too (inline `MULTI ... EXEC` for
+//! a transaction), so it keeps its place in the order.
 
 use std::sync::{Arc, Weak};
 
@@ -9,24 +10,43 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use redis::{Cmd, Value};
 use tokio::sync::mpsc;
 
-use crate::core::connection::{runtime, Handle};
+use crate::core::connection::{pipeline_error_text, runtime, Handle};
 use crate::core::{Client, Error};
 
-/// Most commands sent as one pipeline.
+/// Most commands sent as one pipeline (more are sent in the next).
 const MAX_BATCH: usize = 4096;
 
-/// A queued command and the caller's tag (what to settle with the reply).
+/// What one job asks for.
+pub enum Work {
+    /// One command; settles with its reply.
+    One(Cmd),
+    /// The commands of a user's pipeline (or transaction when `atomic`); settles with an array of
+    /// their replies, error replies kept in place as `Value::ServerError`.
+    Many { cmds: Vec<Cmd>, atomic: bool },
+}
+
+impl Work {
+    fn replies(&self) -> usize {
+        match self {
+            Work::One(_) => 1,
+            Work::Many { cmds, atomic: false } => cmds.len(),
+            Work::Many { cmds, atomic: true } => cmds.len() + 2,
+        }
+    }
+}
+
+/// A queued job and the caller's tag (what to settle with the outcome).
 pub struct Job<T> {
-    pub cmd: Cmd,
+    pub work: Work,
     pub tag: T,
 }
 
-/// Replies of one batch, with their tags, in the order the jobs were queued.
+/// Outcomes of one batch, with their tags, in the order the jobs were queued.
 pub type Settled<T> = Vec<(T, Result<Value, Error>)>;
 
-/// The sending half: cheap to call from any thread.
+/// The sending half: cheap to call from any thread. Callers may hand over a whole batch at once.
 pub struct Dispatcher<T> {
-    tx: mpsc::UnboundedSender<Job<T>>,
+    tx: mpsc::UnboundedSender<Vec<Job<T>>>,
 }
 
 impl<T: Send + 'static> Dispatcher<T> {
@@ -43,13 +63,13 @@ impl<T: Send + 'static> Dispatcher<T> {
         Ok(Dispatcher { tx })
     }
 
-    /// Queues a command. Returns the job back if the dispatcher has stopped.
-    pub fn send(&self, job: Job<T>) -> Result<(), Job<T>> {
-        self.tx.send(job).map_err(|e| e.0)
+    /// Queues jobs, in order. Returns them back if the dispatcher has stopped.
+    pub fn send(&self, jobs: Vec<Job<T>>) -> Result<(), Vec<Job<T>>> {
+        self.tx.send(jobs).map_err(|e| e.0)
     }
 }
 
-async fn run<T, F>(client: Weak<Client>, mut rx: mpsc::UnboundedReceiver<Job<T>>, settle: F)
+async fn run<T, F>(client: Weak<Client>, mut rx: mpsc::UnboundedReceiver<Vec<Job<T>>>, settle: F)
 where
     T: Send + 'static,
     F: Fn(Settled<T>) + Send + Sync + 'static,
@@ -58,11 +78,10 @@ where
     loop {
         tokio::select! {
             job = rx.recv() => {
-                let Some(first) = job else { break };
-                let mut jobs = vec![first];
+                let Some(mut jobs) = job else { break };
                 while jobs.len() < MAX_BATCH {
                     match rx.try_recv() {
-                        Ok(j) => jobs.push(j),
+                        Ok(more) => jobs.extend(more),
                         Err(_) => break,
                     }
                 }
@@ -83,39 +102,80 @@ where
     }
 }
 
+fn reply(v: Value) -> Result<Value, Error> {
+    match v {
+        Value::ServerError(e) => Err(Error::Reply(pipeline_error_text(&e))),
+        v => Ok(v),
+    }
+}
+
+/// The EXEC reply of an inline transaction.
+fn exec_reply(v: Value) -> Result<Value, Error> {
+    match v {
+        Value::Nil => Err(Error::Reply(
+            "EXECABORT transaction aborted (a watched key changed)".into(),
+        )),
+        v => reply(v),
+    }
+}
+
 async fn send_batch<T>(client: Arc<Client>, h: Handle, mut jobs: Vec<Job<T>>) -> Settled<T> {
-    if jobs.len() == 1 {
-        let Some(job) = jobs.pop() else {
+    if jobs.len() == 1 && matches!(jobs[0].work, Work::One(_)) {
+        let Some(Job { work: Work::One(cmd), tag }) = jobs.pop() else {
             return Vec::new();
         };
-        let r = client.query(h, &job.cmd).await;
-        return vec![(job.tag, r)];
+        return vec![(tag, client.query(h, &cmd).await)];
     }
     let mut pipe = redis::pipe();
-    let mut tags = Vec::with_capacity(jobs.len());
+    let mut total = 0;
+    let mut plan = Vec::with_capacity(jobs.len());
     for j in jobs {
-        tags.push(j.tag);
-        pipe.add_command(j.cmd);
+        total += j.work.replies();
+        let shape = match j.work {
+            Work::One(cmd) => {
+                pipe.add_command(cmd);
+                (0, None)
+            }
+            Work::Many { cmds, atomic } => {
+                let n = cmds.len();
+                if atomic {
+                    pipe.add_command(redis::cmd("MULTI"));
+                }
+                for c in cmds {
+                    pipe.add_command(c);
+                }
+                if atomic {
+                    pipe.add_command(redis::cmd("EXEC"));
+                }
+                (n, Some(atomic))
+            }
+        };
+        plan.push((j.tag, shape));
     }
-    let n = tags.len();
-    match client.query_pipeline(h, &pipe, n).await {
-        Ok(values) if values.len() == n => tags
-            .into_iter()
-            .zip(values)
-            .map(|(t, v)| match v {
-                Value::ServerError(e) => (
-                    t,
-                    Err(Error::Reply(crate::core::connection::pipeline_error_text(
-                        &e,
-                    ))),
-                ),
-                v => (t, Ok(v)),
-            })
-            .collect(),
+    if total == 0 {
+        return plan.into_iter().map(|(t, _)| (t, Ok(Value::Array(Vec::new())))).collect();
+    }
+    let values = match client.query_pipeline(h, &pipe, total).await {
+        Ok(v) if v.len() == total => v,
         Ok(_) => {
             let e = Error::Reply("reply count did not match the commands sent".into());
-            tags.into_iter().map(|t| (t, Err(e.clone()))).collect()
+            return plan.into_iter().map(|(t, _)| (t, Err(e.clone()))).collect();
         }
-        Err(e) => tags.into_iter().map(|t| (t, Err(e.clone()))).collect(),
-    }
+        Err(e) => return plan.into_iter().map(|(t, _)| (t, Err(e.clone()))).collect(),
+    };
+    let mut it = values.into_iter();
+    plan.into_iter()
+        .map(|(tag, (n, many))| {
+            let out = match many {
+                None => reply(it.next().unwrap_or(Value::Nil)),
+                Some(false) => Ok(Value::Array(it.by_ref().take(n).collect())),
+                Some(true) => {
+                    // MULTI's OK and the QUEUED acknowledgements carry nothing; EXEC has the replies.
+                    let _ = it.by_ref().take(n + 1).count();
+                    exec_reply(it.next().unwrap_or(Value::Nil))
+                }
+            };
+            (tag, out)
+        })
+        .collect()
 }

@@ -1,0 +1,246 @@
+//! Per-tick batching on the JS thread: calls made in one synchronous stretch of JS are collected
+//! and handed to the dispatcher together when the microtask queue next runs, so 256 calls in a
+//! loop become one pipeline (one write, one reply batch, one hop back).
+
+use std::ffi::c_void;
+use std::ptr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use napi::sys;
+use redis::Value;
+
+use crate::binding::completer::{Deferred, Shared};
+use crate::binding::decode::{Decode, Empty, Out};
+use crate::core::dispatch::{Dispatcher, Job, Settled, Work};
+use crate::core::{Client, Error};
+
+/// How to turn a job's outcome into JS.
+pub(crate) enum Shape {
+    One(Decode, Empty),
+    Many(Vec<Decode>, Vec<Empty>),
+}
+
+impl Shape {
+    fn degraded(self) -> Out {
+        match self {
+            Shape::One(_, e) => Out::Empty(e),
+            Shape::Many(_, e) => Out::EmptyPipeline(e),
+        }
+    }
+
+    fn out(self, r: Result<Value, Error>, fail_open: bool) -> Result<Out, Error> {
+        match (self, r) {
+            (Shape::One(d, _), Ok(v)) => Ok(Out::Reply(v, d)),
+            (Shape::Many(d, _), Ok(Value::Array(vals))) => Ok(Out::Pipeline(vals.into_iter().map(Ok).zip(d).collect())),
+            (Shape::Many(..), Ok(other)) => Err(Error::Reply(format!("unexpected pipeline reply: {other:?}"))),
+            (shape, Err(e)) if fail_open && e.is_unavailable() => Ok(shape.degraded()),
+            (_, Err(e)) => Err(e),
+        }
+    }
+}
+
+/// What the dispatcher hands back with each outcome.
+pub(crate) struct Tag {
+    deferred: Deferred,
+    shape: Shape,
+}
+
+struct Batch {
+    jobs: Mutex<Vec<Job<Tag>>>,
+    scheduled: AtomicBool,
+    dispatcher: Mutex<Option<Dispatcher<Tag>>>,
+    shared: Arc<Shared>,
+    /// Jobs queued or sent and not yet settled.
+    outstanding: Arc<AtomicUsize>,
+}
+
+impl Batch {
+    fn flush(&self) {
+        self.scheduled.store(false, Ordering::Release);
+        let jobs = match self.jobs.lock() {
+            Ok(mut j) => std::mem::take(&mut *j),
+            Err(_) => return,
+        };
+        if jobs.is_empty() {
+            return;
+        }
+        let refused = match self.dispatcher.lock() {
+            Ok(d) => match d.as_ref() {
+                Some(d) => d.send(jobs).err(),
+                None => Some(jobs),
+            },
+            Err(_) => Some(jobs),
+        };
+        if let Some(jobs) = refused {
+            self.outstanding.fetch_sub(jobs.len(), Ordering::AcqRel);
+            let e = Error::Connection("the service was closed".into());
+            self.shared
+                .settle_many(jobs.into_iter().map(|j| (j.tag.deferred, Err(e.clone()))));
+        }
+    }
+}
+
+/// The JS-thread side of batching for one service (shared with its pipelines).
+pub(crate) struct Batcher {
+    batch: Arc<Batch>,
+    client: Arc<Client>,
+    env: sys::napi_env,
+    flush_fn: std::cell::Cell<sys::napi_ref>,
+}
+
+impl Batcher {
+    /// Starts the service's dispatcher.
+    ///
+    /// # Errors
+    /// `Connection` if the runtime could not start.
+    pub fn new(env: sys::napi_env, client: &Arc<Client>, shared: &Arc<Shared>) -> Result<Self, Error> {
+        let fail_open = client.cfg.fail_open;
+        let outstanding = Arc::new(AtomicUsize::new(0));
+        let settle_to = Arc::clone(shared);
+        let settled_count = Arc::clone(&outstanding);
+        let dispatcher = Dispatcher::start(client, move |batch: Settled<Tag>| {
+            let n = batch.len();
+            settle_to.settle_many(
+                batch
+                    .into_iter()
+                    .map(|(t, r)| (t.deferred, t.shape.out(r, fail_open))),
+            );
+            settled_count.fetch_sub(n, Ordering::AcqRel);
+        })?;
+        Ok(Batcher {
+            batch: Arc::new(Batch {
+                jobs: Mutex::new(Vec::new()),
+                scheduled: AtomicBool::new(false),
+                dispatcher: Mutex::new(Some(dispatcher)),
+                shared: Arc::clone(shared),
+                outstanding,
+            }),
+            client: Arc::clone(client),
+            env,
+            flush_fn: std::cell::Cell::new(ptr::null_mut()),
+        })
+    }
+
+    /// Queues `work` whose outcome settles `d`. While the connection is down it settles at once:
+    /// `ERR_CONNECTION`, or the degraded value with `failOpen` (and always when disabled).
+    ///
+    /// # Safety
+    /// JS thread only.
+    pub unsafe fn submit(&self, env: sys::napi_env, d: Deferred, work: Work, shape: Shape) {
+        let shared = &self.batch.shared;
+        if !self.client.cfg.enabled {
+            unsafe { shared.settle_now(env, d, Ok(shape.degraded())) };
+            return;
+        }
+        // Fail fast while down: no queue grows behind an outage.
+        if let Err(e) = self.client.handle() {
+            let r = if self.client.cfg.fail_open { Ok(shape.degraded()) } else { Err(e) };
+            unsafe { shared.settle_now(env, d, r) };
+            return;
+        }
+        unsafe {
+            shared.begin(env);
+            self.push(env, Job { work, tag: Tag { deferred: d, shape } });
+        }
+    }
+
+    /// Sends what is queued now, then waits (up to `limit`) until every job has settled.
+    pub fn drain_future(&self, limit: Duration) -> impl std::future::Future<Output = ()> + Send + 'static {
+        self.batch.flush();
+        let outstanding = Arc::clone(&self.batch.outstanding);
+        async move {
+            let start = Instant::now();
+            while outstanding.load(Ordering::Acquire) > 0 && start.elapsed() < limit {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+    }
+
+    /// Queues a job; the first job of a tick schedules the flush.
+    ///
+    /// # Safety
+    /// JS thread only.
+    unsafe fn push(&self, env: sys::napi_env, job: Job<Tag>) {
+        self.batch.outstanding.fetch_add(1, Ordering::AcqRel);
+        if let Ok(mut j) = self.batch.jobs.lock() {
+            j.push(job);
+        }
+        if !self.batch.scheduled.swap(true, Ordering::AcqRel) && !unsafe { self.schedule(env) } {
+            // No microtask queue available (should not happen): send right away.
+            self.batch.flush();
+        }
+    }
+
+    unsafe fn schedule(&self, env: sys::napi_env) -> bool {
+        unsafe {
+            let f = self.flush_function(env);
+            if f.is_null() {
+                return false;
+            }
+            let mut global = ptr::null_mut();
+            let mut qm = ptr::null_mut();
+            sys::napi_get_global(env, &mut global);
+            if sys::napi_get_named_property(env, global, c"queueMicrotask".as_ptr(), &mut qm) != sys::Status::napi_ok {
+                return false;
+            }
+            let mut out = ptr::null_mut();
+            sys::napi_call_function(env, global, qm, 1, &f, &mut out) == sys::Status::napi_ok
+        }
+    }
+
+    unsafe fn flush_function(&self, env: sys::napi_env) -> sys::napi_value {
+        unsafe {
+            let mut f = ptr::null_mut();
+            let r = self.flush_fn.get();
+            if !r.is_null() {
+                sys::napi_get_reference_value(env, r, &mut f);
+                return f;
+            }
+            let data = Arc::into_raw(Arc::clone(&self.batch)) as *mut c_void;
+            if sys::napi_create_function(env, c"flush".as_ptr(), 5, Some(flush_cb), data, &mut f) != sys::Status::napi_ok {
+                drop(Arc::from_raw(data as *const Batch));
+                return ptr::null_mut();
+            }
+            sys::napi_add_finalizer(env, f, data, Some(drop_batch), ptr::null_mut(), ptr::null_mut());
+            let mut r = ptr::null_mut();
+            sys::napi_create_reference(env, f, 1, &mut r);
+            self.flush_fn.set(r);
+            f
+        }
+    }
+}
+
+impl Drop for Batcher {
+    fn drop(&mut self) {
+        // Queued jobs still go out; afterwards the dispatcher stops once its replies are in.
+        self.batch.flush();
+        if let Ok(mut d) = self.batch.dispatcher.lock() {
+            d.take();
+        }
+        let r = self.flush_fn.replace(ptr::null_mut());
+        if !r.is_null() {
+            unsafe { sys::napi_delete_reference(self.env, r) };
+        }
+    }
+}
+
+unsafe extern "C" fn flush_cb(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
+    let mut data = ptr::null_mut();
+    let mut argc = 0usize;
+    unsafe {
+        sys::napi_get_cb_info(env, info, &mut argc, ptr::null_mut(), ptr::null_mut(), &mut data);
+        if !data.is_null() {
+            (*(data as *const Batch)).flush();
+        }
+    }
+    ptr::null_mut()
+}
+
+unsafe extern "C" fn drop_batch(_env: sys::napi_env, data: *mut c_void, _hint: *mut c_void) {
+    if !data.is_null() {
+        // SAFETY: `data` is the Arc leaked in `flush_function`.
+        unsafe { drop(Arc::from_raw(data as *const Batch)) };
+    }
+}
