@@ -33,8 +33,12 @@ impl Shape {
     fn out(self, r: Result<Value, Error>, fail_open: bool) -> Result<Out, Error> {
         match (self, r) {
             (Shape::One(d, _), Ok(v)) => Ok(Out::Reply(v, d)),
-            (Shape::Many(d, _), Ok(Value::Array(vals))) => Ok(Out::Pipeline(vals.into_iter().map(Ok).zip(d).collect())),
-            (Shape::Many(..), Ok(other)) => Err(Error::Reply(format!("unexpected pipeline reply: {other:?}"))),
+            (Shape::Many(d, _), Ok(Value::Array(vals))) => {
+                Ok(Out::Pipeline(vals.into_iter().map(Ok).zip(d).collect()))
+            }
+            (Shape::Many(..), Ok(other)) => Err(Error::Reply(format!(
+                "unexpected pipeline reply: {other:?}"
+            ))),
             (shape, Err(e)) if fail_open && e.is_unavailable() => Ok(shape.degraded()),
             (_, Err(e)) => Err(e),
         }
@@ -95,7 +99,11 @@ impl Batcher {
     ///
     /// # Errors
     /// `Connection` if the runtime could not start.
-    pub fn new(env: sys::napi_env, client: &Arc<Client>, shared: &Arc<Shared>) -> Result<Self, Error> {
+    pub fn new(
+        env: sys::napi_env,
+        client: &Arc<Client>,
+        shared: &Arc<Shared>,
+    ) -> Result<Self, Error> {
         let fail_open = client.cfg.fail_open;
         let outstanding = Arc::new(AtomicUsize::new(0));
         let settle_to = Arc::clone(shared);
@@ -136,18 +144,31 @@ impl Batcher {
         }
         // Fail fast while down: no queue grows behind an outage.
         if let Err(e) = self.client.handle() {
-            let r = if self.client.cfg.fail_open { Ok(shape.degraded()) } else { Err(e) };
+            let r = if self.client.cfg.fail_open {
+                Ok(shape.degraded())
+            } else {
+                Err(e)
+            };
             unsafe { shared.settle_now(env, d, r) };
             return;
         }
         unsafe {
             shared.begin(env);
-            self.push(env, Job { work, tag: Tag { deferred: d, shape } });
+            self.push(
+                env,
+                Job {
+                    work,
+                    tag: Tag { deferred: d, shape },
+                },
+            );
         }
     }
 
     /// Sends what is queued now, then waits (up to `limit`) until every job has settled.
-    pub fn drain_future(&self, limit: Duration) -> impl std::future::Future<Output = ()> + Send + 'static {
+    pub fn drain_future(
+        &self,
+        limit: Duration,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
         self.batch.flush();
         let outstanding = Arc::clone(&self.batch.outstanding);
         async move {
@@ -182,7 +203,9 @@ impl Batcher {
             let mut global = ptr::null_mut();
             let mut qm = ptr::null_mut();
             sys::napi_get_global(env, &mut global);
-            if sys::napi_get_named_property(env, global, c"queueMicrotask".as_ptr(), &mut qm) != sys::Status::napi_ok {
+            if sys::napi_get_named_property(env, global, c"queueMicrotask".as_ptr(), &mut qm)
+                != sys::Status::napi_ok
+            {
                 return false;
             }
             let mut out = ptr::null_mut();
@@ -199,11 +222,20 @@ impl Batcher {
                 return f;
             }
             let data = Arc::into_raw(Arc::clone(&self.batch)) as *mut c_void;
-            if sys::napi_create_function(env, c"flush".as_ptr(), 5, Some(flush_cb), data, &mut f) != sys::Status::napi_ok {
+            if sys::napi_create_function(env, c"flush".as_ptr(), 5, Some(flush_cb), data, &mut f)
+                != sys::Status::napi_ok
+            {
                 drop(Arc::from_raw(data as *const Batch));
                 return ptr::null_mut();
             }
-            sys::napi_add_finalizer(env, f, data, Some(drop_batch), ptr::null_mut(), ptr::null_mut());
+            sys::napi_add_finalizer(
+                env,
+                f,
+                data,
+                Some(drop_batch),
+                ptr::null_mut(),
+                ptr::null_mut(),
+            );
             let mut r = ptr::null_mut();
             sys::napi_create_reference(env, f, 1, &mut r);
             self.flush_fn.set(r);
@@ -226,11 +258,21 @@ impl Drop for Batcher {
     }
 }
 
-unsafe extern "C" fn flush_cb(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
+unsafe extern "C" fn flush_cb(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> sys::napi_value {
     let mut data = ptr::null_mut();
     let mut argc = 0usize;
     unsafe {
-        sys::napi_get_cb_info(env, info, &mut argc, ptr::null_mut(), ptr::null_mut(), &mut data);
+        sys::napi_get_cb_info(
+            env,
+            info,
+            &mut argc,
+            ptr::null_mut(),
+            ptr::null_mut(),
+            &mut data,
+        );
         if !data.is_null() {
             (*(data as *const Batch)).flush();
         }

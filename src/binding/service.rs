@@ -14,8 +14,8 @@ use napi::ValueType;
 use napi_derive::napi;
 
 use crate::binding::args::{Arg, Ctx};
-use crate::binding::commands::{self, Prep};
 use crate::binding::batch::{Batcher, Shape};
+use crate::binding::commands::{self, Prep};
 use crate::binding::completer::{JsRef, Shared, Sink};
 use crate::binding::decode::{Empty, Out};
 use crate::binding::error::{throw, JsResult};
@@ -136,8 +136,12 @@ impl RedisService {
             }
         };
         unsafe {
-            self.batcher
-                .submit(raw, d, Work::One(prep.cmd), Shape::One(prep.decode, prep.empty))
+            self.batcher.submit(
+                raw,
+                d,
+                Work::One(prep.cmd),
+                Shape::One(prep.decode, prep.empty),
+            )
         };
         Ok(JsPromise(promise))
     }
@@ -307,8 +311,12 @@ impl RedisService {
         let raw = env.raw();
         let (d, p) = unsafe { self.shared.promise(raw) };
         unsafe {
-            self.batcher
-                .submit(raw, d, Work::One(prep.cmd), Shape::One(prep.decode, prep.empty))
+            self.batcher.submit(
+                raw,
+                d,
+                Work::One(prep.cmd),
+                Shape::One(prep.decode, prep.empty),
+            )
         };
         Ok(JsPromise(p))
     }

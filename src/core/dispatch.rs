@@ -29,7 +29,10 @@ impl Work {
     fn replies(&self) -> usize {
         match self {
             Work::One(_) => 1,
-            Work::Many { cmds, atomic: false } => cmds.len(),
+            Work::Many {
+                cmds,
+                atomic: false,
+            } => cmds.len(),
             Work::Many { cmds, atomic: true } => cmds.len() + 2,
         }
     }
@@ -121,7 +124,11 @@ fn exec_reply(v: Value) -> Result<Value, Error> {
 
 async fn send_batch<T>(client: Arc<Client>, h: Handle, mut jobs: Vec<Job<T>>) -> Settled<T> {
     if jobs.len() == 1 && matches!(jobs[0].work, Work::One(_)) {
-        let Some(Job { work: Work::One(cmd), tag }) = jobs.pop() else {
+        let Some(Job {
+            work: Work::One(cmd),
+            tag,
+        }) = jobs.pop()
+        else {
             return Vec::new();
         };
         return vec![(tag, client.query(h, &cmd).await)];
@@ -153,7 +160,10 @@ async fn send_batch<T>(client: Arc<Client>, h: Handle, mut jobs: Vec<Job<T>>) ->
         plan.push((j.tag, shape));
     }
     if total == 0 {
-        return plan.into_iter().map(|(t, _)| (t, Ok(Value::Array(Vec::new())))).collect();
+        return plan
+            .into_iter()
+            .map(|(t, _)| (t, Ok(Value::Array(Vec::new()))))
+            .collect();
     }
     let values = match client.query_pipeline(h, &pipe, total).await {
         Ok(v) if v.len() == total => v,
