@@ -4,5 +4,10 @@
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+/// Replies are many small allocations (one per value); mimalloc makes them cheaper than glibc's
+/// malloc (measured: see the benchmark section of the README).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 pub mod binding;
 pub mod core;

@@ -41,6 +41,25 @@ pub fn read_string(env: sys::napi_env, v: sys::napi_value) -> Option<String> {
 }
 
 fn read_string_bytes(env: sys::napi_env, v: sys::napi_value) -> Option<Vec<u8>> {
+    // Short strings (most keys) in one call: V8 never splits a character, so a result of at most
+    // 251 bytes in a 256-byte buffer is the whole string (a cut one leaves at most 3 bytes free).
+    let mut stack = [0u8; 256];
+    let mut written = 0usize;
+    let status = unsafe {
+        sys::napi_get_value_string_utf8(
+            env,
+            v,
+            stack.as_mut_ptr().cast(),
+            stack.len(),
+            &mut written,
+        )
+    };
+    if status != sys::Status::napi_ok {
+        return None;
+    }
+    if written <= 251 {
+        return Some(stack[..written].to_vec());
+    }
     let mut len = 0usize;
     unsafe {
         if sys::napi_get_value_string_utf8(env, v, ptr::null_mut(), 0, &mut len)

@@ -67,9 +67,12 @@ impl Batch {
             Ok(mut j) => std::mem::take(&mut *j),
             Err(_) => return,
         };
-        if jobs.is_empty() {
-            return;
+        if !jobs.is_empty() {
+            self.send(jobs);
         }
+    }
+
+    fn send(&self, jobs: Vec<Job<Tag>>) {
         let refused = match self.dispatcher.lock() {
             Ok(d) => match d.as_ref() {
                 Some(d) => d.send(jobs).err(),
@@ -184,7 +187,12 @@ impl Batcher {
     /// # Safety
     /// JS thread only.
     unsafe fn push(&self, env: sys::napi_env, job: Job<Tag>) {
-        self.batch.outstanding.fetch_add(1, Ordering::AcqRel);
+        // Nothing queued or in flight: send at once (no microtask round for a lone call).
+        // Calls that follow in the same tick queue behind it and go out together.
+        if self.batch.outstanding.fetch_add(1, Ordering::AcqRel) == 0 {
+            self.batch.send(vec![job]);
+            return;
+        }
         if let Ok(mut j) = self.batch.jobs.lock() {
             j.push(job);
         }
