@@ -89,13 +89,52 @@ impl Js {
         unsafe { sys::napi_create_int64(self.0, n, &mut v) };
         v
     }
-    /// UTF-8 text; invalid sequences become U+FFFD (use `getBuffer` for binary data).
+    /// UTF-8 text; invalid sequences become U+FFFD (use `getBuffer` for binary data). ASCII, the
+    /// common case, skips V8's UTF-8 decoding.
     pub fn str(&self, s: &[u8]) -> sys::napi_value {
         let mut v = ptr::null_mut();
         unsafe {
-            sys::napi_create_string_utf8(self.0, s.as_ptr().cast(), s.len() as isize, &mut v)
-        };
+            if s.is_ascii() {
+                sys::napi_create_string_latin1(self.0, s.as_ptr().cast(), s.len() as isize, &mut v);
+            } else {
+                sys::napi_create_string_utf8(self.0, s.as_ptr().cast(), s.len() as isize, &mut v);
+            }
+        }
         v
+    }
+
+    /// An array of `items`: short ones element by element, long ones with one `Array.of` call
+    /// (V8 builds the array natively instead of one property store per element).
+    pub fn array_of(&self, items: &[sys::napi_value]) -> sys::napi_value {
+        if items.len() >= 16 {
+            unsafe {
+                let mut global = ptr::null_mut();
+                let mut array = ptr::null_mut();
+                let mut of = ptr::null_mut();
+                let mut out = ptr::null_mut();
+                sys::napi_get_global(self.0, &mut global);
+                sys::napi_get_named_property(self.0, global, c"Array".as_ptr(), &mut array);
+                sys::napi_get_named_property(self.0, array, c"of".as_ptr(), &mut of);
+                let status = sys::napi_call_function(
+                    self.0,
+                    array,
+                    of,
+                    items.len(),
+                    items.as_ptr(),
+                    &mut out,
+                );
+                if status == sys::Status::napi_ok {
+                    return out;
+                }
+                let mut exc = ptr::null_mut();
+                sys::napi_get_and_clear_last_exception(self.0, &mut exc);
+            }
+        }
+        let arr = self.array(items.len());
+        for (i, x) in items.iter().enumerate() {
+            self.set_index(arr, i, *x);
+        }
+        arr
     }
     pub fn buffer(&self, bytes: &[u8]) -> sys::napi_value {
         let mut v = ptr::null_mut();
@@ -362,11 +401,9 @@ fn auto(js: &Js, v: Value, buffers: bool) -> sys::napi_value {
         Value::Double(f) => js.num(f),
         Value::Boolean(b) => js.bool(b),
         Value::Array(items) | Value::Set(items) => {
-            let arr = js.array(items.len());
-            for (i, x) in items.into_iter().enumerate() {
-                js.set_index(arr, i, auto(js, x, buffers));
-            }
-            arr
+            let values: Vec<sys::napi_value> =
+                items.into_iter().map(|x| auto(js, x, buffers)).collect();
+            js.array_of(&values)
         }
         Value::Map(pairs) => {
             let o = js.object();
