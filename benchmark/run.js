@@ -17,6 +17,20 @@ const v100 = 'x'.repeat(100);
 const v100k = 'y'.repeat(100 * 1024);
 const mgetKeys = Array.from({ length: 100 }, (_, i) => `bench:m:${i}`);
 
+function ioredisAdapter(name, options) {
+  return {
+    name,
+    async open() { this.c = new IORedis(options); await this.c.connect(); },
+    close() { this.c.disconnect(); },
+    ops(c = this.c) {
+      return {
+        get: (k) => c.get(k), set: (k, v) => c.set(k, v), mget: (ks) => c.mget(ks),
+        pipeline: (n) => { const p = c.pipeline(); for (let i = 0; i < n; i++) p.get('bench:k'); return p.exec(); },
+      };
+    },
+  };
+}
+
 // Each client adapter exposes the same small surface.
 function adapters(url) {
   const port = Number(new URL(url).port);
@@ -26,7 +40,6 @@ function adapters(url) {
       async open() {
         this.c = await RedisService.connect({ url, logger: false });
       },
-      get: (k) => 0,
       close() { return this.c.disconnect(); },
       ops(c = this.c) {
         return {
@@ -37,28 +50,8 @@ function adapters(url) {
         };
       },
     },
-    {
-      name: 'ioredis',
-      async open() { this.c = new IORedis({ port, host: '127.0.0.1', lazyConnect: true }); await this.c.connect(); },
-      close() { this.c.disconnect(); },
-      ops(c = this.c) {
-        return {
-          get: (k) => c.get(k), set: (k, v) => c.set(k, v), mget: (ks) => c.mget(ks),
-          pipeline: (n) => { const p = c.pipeline(); for (let i = 0; i < n; i++) p.get('bench:k'); return p.exec(); },
-        };
-      },
-    },
-    {
-      name: 'ioredis (autoPipelining)',
-      async open() { this.c = new IORedis({ port, host: '127.0.0.1', lazyConnect: true, enableAutoPipelining: true }); await this.c.connect(); },
-      close() { this.c.disconnect(); },
-      ops(c = this.c) {
-        return {
-          get: (k) => c.get(k), set: (k, v) => c.set(k, v), mget: (ks) => c.mget(ks),
-          pipeline: (n) => { const p = c.pipeline(); for (let i = 0; i < n; i++) p.get('bench:k'); return p.exec(); },
-        };
-      },
-    },
+    ioredisAdapter('ioredis', { port, host: '127.0.0.1', lazyConnect: true }),
+    ioredisAdapter('ioredis (autoPipelining)', { port, host: '127.0.0.1', lazyConnect: true, enableAutoPipelining: true }),
     {
       name: 'node-redis',
       async open() { this.c = createClient({ url }); await this.c.connect(); },

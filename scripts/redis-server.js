@@ -101,6 +101,8 @@ class RedisServer {
       return;
     }
     const gone = new Promise((r) => p.once('exit', r));
+    // The child is unref'd while it runs; waiting for its exit must keep the loop alive.
+    p.ref();
     p.kill(signal);
     await gone;
   }

@@ -307,18 +307,7 @@ impl RedisService {
             };
             return Ok(JsPromise(p));
         }
-        let prep = commands::ping();
-        let raw = env.raw();
-        let (d, p) = unsafe { self.shared.promise(raw) };
-        unsafe {
-            self.batcher.submit(
-                raw,
-                d,
-                Work::One(prep.cmd),
-                Shape::One(prep.decode, prep.empty),
-            )
-        };
-        Ok(JsPromise(p))
+        self.run(&env, Ok(commands::ping()))
     }
 
     /// Never rejects: `{ status: 'connected' | 'disconnected' | 'disabled', latencyMs, host, port, db }`.

@@ -4,7 +4,6 @@
 //! reconnect, and we want them to fail fast (`ERR_CONNECTION`) and to know exactly when an outage
 //! starts and ends, so the logger hears about it once each way.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, RwLock, Weak};
@@ -196,14 +195,8 @@ impl Client {
             }
             Err(e) => {
                 if self.cfg.fail_open {
-                    let was_down = {
-                        let mut st = self.state.write().map_err(lock_err)?;
-                        let was_down = matches!(*st, State::Down { .. });
-                        *st = State::Down { gen };
-                        was_down
-                    };
+                    *self.state.write().map_err(lock_err)? = State::Down { gen };
                     self.start_outage(&e.to_string());
-                    let _ = was_down;
                     self.spawn_reconnect(gen);
                     Ok(())
                 } else {
@@ -237,11 +230,11 @@ impl Client {
         }
     }
 
-    /// Runs a pipeline (or a MULTI/EXEC transaction when `pipe` is atomic) and returns one raw
-    /// value per command; error replies stay in place as `Value::ServerError`.
+    /// Runs a (non-atomic) pipeline and returns one raw value per command; error replies stay in
+    /// place as `Value::ServerError`.
     ///
     /// # Errors
-    /// `Connection`/`Timeout` for transport failures; `Reply` when a transaction is aborted.
+    /// `Connection`/`Timeout` for transport failures.
     pub async fn query_pipeline(
         self: &Arc<Self>,
         mut h: Handle,
@@ -251,27 +244,10 @@ impl Client {
         if count == 0 {
             return Ok(Vec::new());
         }
-        let res = if pipe.is_transaction() {
-            h.conn.send_packed_commands(pipe, count + 1, 1).await
-        } else {
-            h.conn.send_packed_commands(pipe, 0, count).await
-        };
-        match res {
-            Ok(mut values) => {
-                if !pipe.is_transaction() {
-                    return Ok(values);
-                }
-                match values.pop() {
-                    Some(Value::Array(items)) => Ok(items),
-                    Some(Value::Nil) => Err(Error::Reply(
-                        "EXECABORT transaction aborted (a watched key changed)".into(),
-                    )),
-                    Some(Value::ServerError(e)) => Err(Error::Reply(server_error_text(&e.into()))),
-                    other => Err(Error::Reply(format!("unexpected EXEC reply: {other:?}"))),
-                }
-            }
-            Err(e) => Err(self.classify(&e, h.gen)),
-        }
+        h.conn
+            .send_packed_commands(pipe, 0, count)
+            .await
+            .map_err(|e| self.classify(&e, h.gen))
     }
 
     fn classify(self: &Arc<Self>, e: &redis::RedisError, gen: u64) -> Error {
@@ -450,11 +426,6 @@ impl Client {
             );
         }
     }
-
-    /// Whether an outage is in progress (for `failOpen` decisions and health).
-    pub fn in_outage(&self) -> bool {
-        matches!(self.outage_since.lock().map(|o| o.is_some()), Ok(true))
-    }
 }
 
 /// Redis's own error text: `CODE detail`, as the server sent it.
@@ -532,9 +503,4 @@ fn build_redis_client(cfg: &Config) -> Result<redis::Client, Error> {
 /// Installs the process-wide rustls crypto provider (ring) once.
 pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
-}
-
-/// Collects a map from a list of pairs (helper for env parsing in the binding).
-pub fn env_map(pairs: impl IntoIterator<Item = (String, String)>) -> HashMap<String, String> {
-    pairs.into_iter().collect()
 }
