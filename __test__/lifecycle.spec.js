@@ -311,15 +311,22 @@ describe('process exit', () => {
   });
 
   test('ESM import works', async () => {
+    // A throwaway project whose node_modules/@app/redis is this package.
+    const fs = require('node:fs');
+    const os = require('node:os');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'app-redis-esm-'));
+    fs.mkdirSync(path.join(dir, 'node_modules', '@app'), { recursive: true });
+    fs.symlinkSync(ROOT, path.join(dir, 'node_modules', '@app', 'redis'), 'dir');
     const r = await new Promise((resolve) => {
       const child = spawn(process.execPath, ['--input-type=module', '-e', `
         import { RedisService, isRedisConfigured } from '@app/redis';
-        console.log(typeof RedisService, typeof isRedisConfigured);`], { cwd: path.join(ROOT, '__test__', 'fixtures'), stdio: ['ignore', 'pipe', 'pipe'] });
+        console.log(typeof RedisService, typeof isRedisConfigured);`], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';
       child.stdout.on('data', (d) => { out += d; });
       child.stderr.on('data', (d) => { out += d; });
       child.on('exit', (code) => resolve({ code, out }));
     });
+    fs.rmSync(dir, { recursive: true, force: true });
     expect(r.out.trim()).toBe('function function');
     expect(r.code).toBe(0);
   });
