@@ -253,9 +253,9 @@ describe('disabled service', () => {
 });
 
 describe('process exit', () => {
-  function runChild(code, env = {}) {
+  function runChild(code, env = {}, flags = []) {
     return new Promise((resolve) => {
-      const child = spawn(process.execPath, ['-e', code], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, [...flags, '-e', code], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';
       child.stdout.on('data', (d) => { out += d; });
       child.stderr.on('data', (d) => { out += d; });
@@ -294,6 +294,25 @@ describe('process exit', () => {
     expect(r.signal).toBeNull();
     expect(r.code).toBe(0);
     expect(r.out.trim()).toBe('done');
+  });
+
+  test('a pipeline and an iterator that outlive their garbage-collected service still settle', async () => {
+    const r = await runChild(`
+      const { RedisService } = require('.');
+      (async () => {
+        let svc = await RedisService.connect({ url: process.env.URL });
+        await svc.set('orphan', 'still here');
+        const p = svc.pipeline().get('orphan');
+        const it = svc.scanIterator('orphan');
+        svc = null;
+        for (let i = 0; i < 5; i++) { global.gc(); await new Promise((r) => setTimeout(r, 10)); }
+        const res = await p.exec();
+        const first = await it.next();
+        console.log(res[0][1], first.value);
+      })();`, { URL: server.url }, ['--expose-gc']);
+    expect(r.signal).toBeNull();
+    expect(r.out.trim()).toBe('still here orphan');
+    expect(r.code).toBe(0);
   });
 
   test('a failOpen service reconnecting to a dead server does not keep the process alive', async () => {

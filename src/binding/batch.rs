@@ -263,6 +263,9 @@ impl Drop for Batcher {
         if !r.is_null() {
             unsafe { sys::napi_delete_reference(self.env, r) };
         }
+        // The last owner (the service, or a pipeline or iterator that outlived it) is gone:
+        // release the completion queue once its pending promises have settled.
+        self.batch.shared.on_drop();
     }
 }
 

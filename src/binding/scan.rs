@@ -1,6 +1,7 @@
 //! `scanIterator()`: an async iterator of keys, fetched with SCAN in batches.
 
 use std::collections::VecDeque;
+use std::rc::Rc;
 use std::sync::Arc;
 
 use napi::bindgen_prelude::Env;
@@ -8,6 +9,7 @@ use napi_derive::napi;
 use redis::Value;
 
 use crate::binding::args::Ctx;
+use crate::binding::batch::Batcher;
 use crate::binding::commands;
 use crate::binding::completer::Shared;
 use crate::binding::decode::Out;
@@ -25,6 +27,8 @@ struct State {
 /// they are modified during the scan (a SCAN guarantee, not ours to hide).
 #[napi]
 pub struct ScanIterator {
+    /// Keeps the service's queue alive while the iterator is in use.
+    _owner: Rc<Batcher>,
     client: Arc<Client>,
     shared: Arc<Shared>,
     pattern: Option<String>,
@@ -34,12 +38,14 @@ pub struct ScanIterator {
 
 impl ScanIterator {
     pub(crate) fn new(
+        owner: Rc<Batcher>,
         client: Arc<Client>,
         shared: Arc<Shared>,
         pattern: Option<String>,
         count: Option<i64>,
     ) -> Self {
         ScanIterator {
+            _owner: owner,
             client,
             shared,
             pattern,

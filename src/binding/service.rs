@@ -63,12 +63,6 @@ pub struct RedisService {
     pub(crate) batcher: Rc<Batcher>,
 }
 
-impl Drop for RedisService {
-    fn drop(&mut self) {
-        self.shared.on_drop();
-    }
-}
-
 /// Looks up `console` for the default logger.
 fn console(env: sys::napi_env) -> sys::napi_value {
     let mut global = ptr::null_mut();
@@ -110,8 +104,16 @@ impl RedisService {
             )
         }
         .map_err(|e| Error::Connection(e.reason.clone()))?;
-        let client = Client::new(cfg, Arc::new(Sink(Arc::clone(&shared))))?;
-        let batcher = Rc::new(Batcher::new(env, &client, &shared)?);
+        let built = Client::new(cfg, Arc::new(Sink(Arc::clone(&shared))))
+            .and_then(|client| Batcher::new(env, &client, &shared).map(|b| (client, b)));
+        let (client, batcher) = match built {
+            Ok(parts) => parts,
+            Err(e) => {
+                shared.on_drop();
+                return Err(e);
+            }
+        };
+        let batcher = Rc::new(batcher);
         Ok(RedisService {
             client,
             shared,
@@ -396,6 +398,7 @@ impl RedisService {
             )
         };
         Ok(ScanIterator::new(
+            Rc::clone(&self.batcher),
             Arc::clone(&self.client),
             Arc::clone(&self.shared),
             pattern,
