@@ -146,7 +146,7 @@ impl Batcher {
             return;
         }
         // Fail fast while down: no queue grows behind an outage.
-        if let Err(e) = self.client.handle() {
+        if let Err(e) = self.client.check() {
             let r = if self.client.cfg.fail_open {
                 Ok(shape.degraded())
             } else {

@@ -159,11 +159,24 @@ impl Client {
     /// # Errors
     /// `Connection` when not connected, reconnecting, or disconnected.
     pub fn handle(&self) -> Result<Handle, Error> {
+        self.with_up(|conn, gen| Handle {
+            conn: conn.clone(),
+            gen,
+        })
+    }
+
+    /// Whether a command could be sent right now, without taking a connection handle (the
+    /// per-call fail-fast check on the JS thread).
+    ///
+    /// # Errors
+    /// As [`Client::handle`].
+    pub fn check(&self) -> Result<(), Error> {
+        self.with_up(|_, _| ())
+    }
+
+    fn with_up<R>(&self, f: impl FnOnce(&MultiplexedConnection, u64) -> R) -> Result<R, Error> {
         match &*self.state.read().map_err(lock_err)? {
-            State::Up { conn, gen } => Ok(Handle {
-                conn: conn.clone(),
-                gen: *gen,
-            }),
+            State::Up { conn, gen } => Ok(f(conn, *gen)),
             State::Down { .. } => Err(Error::Connection(format!(
                 "Redis at {}:{} is unreachable; reconnecting in the background",
                 self.cfg.host, self.cfg.port
