@@ -59,7 +59,7 @@ if (!fs.existsSync(cli)) {
   process.exit(1);
 }
 const header = fs.readFileSync(path.join(root, 'src', 'binding', 'header.d.ts'), 'utf8');
-const buildArgs = [cli, 'build', '--platform', '--no-const-enum', '--no-dts-header', '--dts-header', header];
+const buildArgs = [cli, 'build', '--platform', '--no-const-enum', '--dts-header', header];
 if (!debug) buildArgs.push('--release');
 console.log(`@app/redis: building the native addon (${debug ? 'debug' : 'release'}); the first build takes a few minutes`);
 const r = spawnSync(process.execPath, buildArgs, { cwd: root, stdio: 'inherit' });
