@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // `npm run bench`: @app/redis against ioredis (with and without auto-pipelining) and node-redis,
+// then its locks against redlock and redis-semaphore (benchmark/locks.js),
 // on one redis-server this script starts. Interleaved rounds; prints the median ops/s, the
 // Node-process CPU time per operation (user + system, all threads, in microseconds) and the
 // ratio of ours to the best peer.
@@ -8,6 +9,7 @@ const { startRedis } = require('../scripts/redis-server');
 const { RedisService } = require('..');
 const IORedis = require('ioredis');
 const { createClient } = require('redis');
+const { lockClients, lockScenarios } = require('./locks');
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS || 5);
 const ROUND_MS = Number(process.env.BENCH_ROUND_MS || 1000);
@@ -81,21 +83,67 @@ const scenarios = [
   { name: 'pipeline of 100 GETs', unit: async (o) => { await o.pipeline(100); return 100; } },
 ];
 
-async function measure(ops, unit) {
+async function measure(ops, unit, name, state) {
   // warm-up
   const warmEnd = Date.now() + 100;
-  while (Date.now() < warmEnd) await unit(ops);
+  while (Date.now() < warmEnd) await unit(ops, name, state);
   const cpu0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
   const end = Date.now() + ROUND_MS;
   let n = 0;
-  while (Date.now() < end) n += await unit(ops);
+  while (Date.now() < end) n += await unit(ops, name, state);
   const secs = Number(process.hrtime.bigint() - t0) / 1e9;
   const cpu = process.cpuUsage(cpu0);
   return { opsPerSec: n / secs, cpuUsPerOp: (cpu.user + cpu.system) / n };
 }
 
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
+const isOurs = (name) => name.startsWith('@app/redis');
+
+/** Runs every scenario over every client in interleaved rounds; returns one row per scenario. */
+async function runSuite(clients, scenarios) {
+  const rows = [];
+  for (const sc of scenarios) {
+    if (only && !only.test(sc.name)) continue;
+    const active = clients.filter((c) => !(sc.skip && sc.skip(c.ops())));
+    const results = new Map(active.map((c) => [c.name, { ops: [], cpu: [], state: { inside: 0, violations: 0 } }]));
+    for (let r = 0; r < ROUNDS; r++) {
+      const order = r % 2 === 0 ? active : [...active].reverse();
+      for (const c of order) {
+        const res = results.get(c.name);
+        const m = await measure(c.ops(), sc.unit, c.name.replace(/\W+/g, '-'), res.state);
+        res.ops.push(m.opsPerSec);
+        res.cpu.push(m.cpuUsPerOp);
+      }
+    }
+    const summary = active.map((c) => {
+      const res = results.get(c.name);
+      return { name: c.name, ops: median(res.ops), cpu: median(res.cpu), violations: res.state.violations };
+    });
+    const ours = summary[0];
+    const peers = summary.filter((x) => !isOurs(x.name));
+    const bestPeer = peers.reduce((a, b) => (b.ops > a.ops ? b : a));
+    const leastCpuPeer = peers.reduce((a, b) => (b.cpu < a.cpu ? b : a));
+    const row = { scenario: sc.name, summary, ratio: ours.ops / bestPeer.ops, best: bestPeer.name, cpuRatio: leastCpuPeer.cpu / ours.cpu, cpuBest: leastCpuPeer.name };
+    rows.push(row);
+    printRow(row);
+  }
+  return rows;
+}
+
+function printTable(title, rows) {
+  if (rows.length === 0) return;
+  console.log(`\n${title} (ops/s ratio = ours / best peer; CPU ratio = leanest peer CPU per op / ours, > 1 means we use less):`);
+  console.log('| scenario | @app/redis ops/s | best peer | peer ops/s | ops/s ratio | our CPU µs/op | leanest peer CPU µs/op | CPU ratio | exclusion violations |');
+  console.log('|---|---|---|---|---|---|---|---|---|');
+  for (const r of rows) {
+    const ours = r.summary[0];
+    const peer = r.summary.find((s) => s.name === r.best);
+    const lean = r.summary.find((s) => s.name === r.cpuBest);
+    const violations = r.summary.map((s) => s.violations).reduce((a, b) => a + b, 0);
+    console.log(`| ${r.scenario} | ${fmt(ours.ops)} | ${r.best} | ${fmt(peer.ops)} | ${r.ratio.toFixed(2)}x | ${ours.cpu.toFixed(2)} | ${lean.cpu.toFixed(2)} (${r.cpuBest}) | ${r.cpuRatio.toFixed(2)}x | ${violations} |`);
+  }
+}
 
 async function main() {
   const server = await startRedis();
@@ -106,37 +154,17 @@ async function main() {
   await seed.set('bench:k', v100);
   await seed.set('bench:big', v100k);
   for (const k of mgetKeys) await seed.set(k, v100);
-
-  const rows = [];
-  for (const sc of scenarios) {
-    if (only && !only.test(sc.name)) continue;
-    const results = new Map(clients.map((c) => [c.name, { ops: [], cpu: [] }]));
-    for (let r = 0; r < ROUNDS; r++) {
-      const order = r % 2 === 0 ? clients : [...clients].reverse();
-      for (const c of order) {
-        const m = await measure(c.ops(), sc.unit);
-        results.get(c.name).ops.push(m.opsPerSec);
-        results.get(c.name).cpu.push(m.cpuUsPerOp);
-      }
-    }
-    const summary = clients.map((c) => ({ name: c.name, ops: median(results.get(c.name).ops), cpu: median(results.get(c.name).cpu) }));
-    const ours = summary[0];
-    const bestPeer = summary.slice(1).reduce((a, b) => (b.ops > a.ops ? b : a));
-    const leastCpuPeer = summary.slice(1).reduce((a, b) => (b.cpu < a.cpu ? b : a));
-    rows.push({ scenario: sc.name, summary, ratio: ours.ops / bestPeer.ops, best: bestPeer.name, cpuRatio: leastCpuPeer.cpu / ours.cpu, cpuBest: leastCpuPeer.name });
-    printRow(rows[rows.length - 1]);
-  }
+  const commandRows = await runSuite(clients, scenarios);
   for (const c of clients) await c.close();
+
+  const locks = lockClients(server.url);
+  for (const c of locks) await c.open();
+  const lockRows = await runSuite(locks, lockScenarios);
+  for (const c of locks) await c.close();
   await server.stop();
-  console.log('\nSummary (ops/s ratio = ours / best peer; CPU ratio = leanest peer CPU per op / ours, > 1 means we use less):');
-  console.log('| scenario | @app/redis ops/s | best peer | peer ops/s | ops/s ratio | our CPU µs/op | leanest peer CPU µs/op | CPU ratio |');
-  console.log('|---|---|---|---|---|---|---|---|');
-  for (const r of rows) {
-    const ours = r.summary[0];
-    const peer = r.summary.find((s) => s.name === r.best);
-    const lean = r.summary.find((s) => s.name === r.cpuBest);
-    console.log(`| ${r.scenario} | ${fmt(ours.ops)} | ${r.best} | ${fmt(peer.ops)} | ${r.ratio.toFixed(2)}x | ${ours.cpu.toFixed(2)} | ${lean.cpu.toFixed(2)} (${r.cpuBest}) | ${r.cpuRatio.toFixed(2)}x |`);
-  }
+
+  printTable('Commands', commandRows);
+  printTable('Locks (withLock also shown for the uncontended cycle)', lockRows);
   process.exit(0);
 }
 
@@ -144,7 +172,7 @@ function fmt(n) { return Math.round(n).toLocaleString('en-US'); }
 
 function printRow(r) {
   console.log(`\n${r.scenario}`);
-  for (const s of r.summary) console.log(`  ${s.name.padEnd(26)} ${fmt(s.ops).padStart(12)} ops/s   ${s.cpu.toFixed(2).padStart(7)} µs CPU/op`);
+  for (const s of r.summary) console.log(`  ${s.name.padEnd(26)} ${fmt(s.ops).padStart(12)} ops/s   ${s.cpu.toFixed(2).padStart(7)} µs CPU/op${s.violations ? `   ${s.violations} VIOLATIONS` : ''}`);
   console.log(`  ratio vs best peer (${r.best}): ${r.ratio.toFixed(2)}x`);
 }
 

@@ -29,6 +29,22 @@ struct Tsfn(sys::napi_threadsafe_function);
 unsafe impl Send for Tsfn {}
 unsafe impl Sync for Tsfn {}
 
+impl Deferred {
+    /// Resolves (`ok`) or rejects with `v`.
+    ///
+    /// # Safety
+    /// JS thread only.
+    pub unsafe fn settle(self, env: sys::napi_env, ok: bool, v: sys::napi_value) {
+        unsafe {
+            if ok {
+                sys::napi_resolve_deferred(env, self.0, v);
+            } else {
+                sys::napi_reject_deferred(env, self.0, v);
+            }
+        }
+    }
+}
+
 /// A strong reference to a JS value, created and consumed on the JS thread.
 pub struct JsRef(sys::napi_ref);
 // SAFETY: used only on the JS thread (drain, drop in finalizer).
@@ -59,9 +75,14 @@ impl JsRef {
     }
 }
 
+/// Work to run on the JS thread (see [`Shared::run_on_js`]).
+pub type JsTask = Box<dyn FnOnce(sys::napi_env) + Send>;
+
 enum Done {
     Settle(Deferred, Result<Out, Error>),
     Log(Level, String),
+    /// A closure for the JS thread (it calls [`Shared::end`] itself if it ends an operation).
+    Run(JsTask),
 }
 
 /// State shared between the JS-facing service and the futures it spawns.
@@ -202,6 +223,11 @@ impl Shared {
         self.push(Done::Settle(d, r));
     }
 
+    /// Runs `task` on the JS thread (inside a handle scope) with the next batch of completions.
+    pub fn run_on_js(&self, task: JsTask) {
+        self.push(Done::Run(task));
+    }
+
     /// Settles a batch with one lock and at most one wake-up of the JS thread.
     pub fn settle_many(&self, items: impl IntoIterator<Item = (Deferred, Result<Out, Error>)>) {
         if let Ok(mut q) = self.queue.lock() {
@@ -267,6 +293,7 @@ impl Shared {
             Error::Auth(m) => Error::Auth(fix(m)),
             Error::InvalidArgument(m) => Error::InvalidArgument(fix(m)),
             Error::Disabled(m) => Error::Disabled(fix(m)),
+            other @ (Error::LockNotAcquired { .. } | Error::LockLost { .. }) => other,
         }
     }
 
@@ -286,10 +313,25 @@ impl Shared {
                     unsafe { self.settle_now(env, d, r) };
                 }
                 Done::Log(level, msg) => unsafe { self.log_now(env, level, &msg) },
+                Done::Run(task) => task(env),
             }
             unsafe { sys::napi_close_handle_scope(env, scope) };
         }
         if settled > 0 {
+            unsafe { self.end_many(env, settled) };
+        }
+    }
+
+    /// Ends one operation counted by [`Shared::begin`]: once none is pending, the process may exit.
+    ///
+    /// # Safety
+    /// JS thread only.
+    pub unsafe fn end(&self, env: sys::napi_env) {
+        unsafe { self.end_many(env, 1) };
+    }
+
+    unsafe fn end_many(&self, env: sys::napi_env, settled: usize) {
+        {
             let before = self.inflight.fetch_sub(settled, Ordering::Relaxed);
             if before == settled {
                 if let Ok(t) = self.tsfn.read() {
@@ -304,7 +346,11 @@ impl Shared {
         }
     }
 
-    unsafe fn log_now(&self, env: sys::napi_env, level: Level, msg: &str) {
+    /// Sends `msg` to the logger now (JS thread).
+    ///
+    /// # Safety
+    /// JS thread only.
+    pub unsafe fn log_now(&self, env: sys::napi_env, level: Level, msg: &str) {
         let Ok(guard) = self.logger.lock() else {
             return;
         };

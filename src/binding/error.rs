@@ -35,6 +35,11 @@ pub unsafe fn js_error(env: sys::napi_env, e: &Error) -> sys::napi_value {
         } else {
             sys::napi_create_error(env, code_v, msg_v, &mut out);
         }
+        if let Some(key) = e.lock_key() {
+            let mut key_v = ptr::null_mut();
+            sys::napi_create_string_utf8(env, key.as_ptr().cast(), key.len() as isize, &mut key_v);
+            sys::napi_set_named_property(env, out, c"key".as_ptr(), key_v);
+        }
     }
     out
 }

@@ -49,3 +49,58 @@ export interface HealthCheckResult {
   port: number
   db: number
 }
+/** `acquireLock()` / `acquireSemaphore()` options. Give the TTL in one unit: `ttlMs` or `ttlSeconds` (default 30 s). */
+export interface AcquireLockOptions {
+  /** Lease length in milliseconds. */
+  ttlMs?: number
+  /** Lease length in seconds. */
+  ttlSeconds?: number
+  /** Your own token (default: a random UUID v4). */
+  token?: string
+  /** Keep retrying this many milliseconds (default 0: try once). */
+  waitMs?: number
+  /** Milliseconds between retries, jittered by ±50% (default 50). */
+  retryDelayMs?: number
+}
+/** A new TTL: `ttlMs` or `ttlSeconds`. */
+export interface TtlOptions {
+  ttlMs?: number
+  ttlSeconds?: number
+}
+/** `withLock()` / `withSemaphore()` options. */
+export interface WithLockOptions {
+  /** Lease length in milliseconds (renewed while `fn` runs). */
+  ttlMs?: number
+  /** Lease length in seconds (default 30). */
+  ttlSeconds?: number
+  /** Keep trying to acquire this many milliseconds (default 0: try once). */
+  waitMs?: number
+  /** Milliseconds between acquisition attempts, jittered by ±50% (default 50). */
+  retryDelayMs?: number
+  /** Renew the lease about every third of the TTL while `fn` runs (default true). */
+  autoExtend?: boolean
+  /** Stop renewing after this many milliseconds; the lease then expires and `signal` aborts. */
+  maxHoldMs?: number
+}
+/** What `withLock()` / `withSemaphore()` pass to `fn`. */
+export interface LockContext {
+  /** The lease token (`null` when degraded). */
+  token: string | null
+  /** Strictly increasing per lock key; `null` for semaphores and when degraded. */
+  fencingToken: number | null
+  /** Aborts (with an `ERR_LOCK_LOST` error as `reason`) the moment the lock is known lost. */
+  signal: AbortSignal
+  /** `true` when running without a lock (Redis unreachable or disabled, `lockFailOpen` on). */
+  degraded: boolean
+}
+/** `acquireLockWithFencing()` result. */
+export interface FencedLock {
+  token: string
+  /** Strictly increasing per lock key (`null` when degraded). */
+  fencingToken: number | null
+  degraded?: boolean
+}
+export interface RedisService {
+  /** Alias of `getLockTtl` (milliseconds left, or `null`). */
+  getLockTTL(key: RedisKey): Promise<number | null>
+}

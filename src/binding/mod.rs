@@ -7,6 +7,8 @@ mod commands;
 mod completer;
 mod decode;
 mod error;
+mod guarded;
+mod lock;
 mod options;
 mod pipeline;
 mod scan;
@@ -40,6 +42,9 @@ const SHIM: &str = r#"(function (exports) {
     }
   }
   exports.ScanIterator.prototype[Symbol.asyncIterator] = function () { return this; };
+  // Seed 004's spelling.
+  Object.defineProperty(exports.RedisService.prototype, 'getLockTTL', {
+    value: exports.RedisService.prototype.getLockTtl, writable: true, configurable: true });
 })"#;
 
 #[napi(module_exports)]

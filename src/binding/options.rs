@@ -43,6 +43,10 @@ pub struct RedisOptions {
     /// `true`: while Redis is unreachable, reads resolve empty (`null`, `[]`, `{}`, `0`) and writes
     /// are no-ops, with one warning per outage. Default `false` (reject with `ERR_CONNECTION`).
     pub fail_open: Option<bool>,
+    /// `true`: while Redis is unreachable (or disabled), `withLock`/`withSemaphore` run the callback
+    /// anyway with `degraded: true` and lock calls pretend success, with one warning per outage.
+    /// This gives up mutual exclusion. Default `false` (locks reject with `ERR_CONNECTION`).
+    pub lock_fail_open: Option<bool>,
     /// Where outage warnings go: any object with `log`/`warn`/`error` (a NestJS `Logger`, `console`).
     /// `false` silences them. Default `console`.
     #[napi(ts_type = "RedisLogger | false")]
@@ -202,6 +206,7 @@ pub fn parse(o: Arg) -> Result<Parsed, Error> {
         reconnect_max_delay_ms: opt_int(o, "reconnectMaxDelayMs", 1, MAX_MS)?.map(|n| n as u64),
         enabled: opt_bool(o, "enabled")?,
         fail_open: opt_bool(o, "failOpen")?,
+        lock_fail_open: opt_bool(o, "lockFailOpen")?,
         client_name: opt_string(o, "clientName")?,
     };
     let settings = match opt_string(o, "url")? {

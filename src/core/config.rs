@@ -51,6 +51,7 @@ pub struct Settings {
     pub reconnect_max_delay_ms: Option<u64>,
     pub enabled: Option<bool>,
     pub fail_open: Option<bool>,
+    pub lock_fail_open: Option<bool>,
     pub client_name: Option<String>,
 }
 
@@ -72,6 +73,7 @@ impl Settings {
             reconnect_max_delay_ms: self.reconnect_max_delay_ms.or(lower.reconnect_max_delay_ms),
             enabled: self.enabled.or(lower.enabled),
             fail_open: self.fail_open.or(lower.fail_open),
+            lock_fail_open: self.lock_fail_open.or(lower.lock_fail_open),
             client_name: self.client_name.or(lower.client_name),
         }
     }
@@ -93,6 +95,8 @@ pub struct Config {
     pub reconnect_max_delay_ms: u64,
     pub enabled: bool,
     pub fail_open: bool,
+    /// Locks run their callback without mutual exclusion while Redis is unreachable.
+    pub lock_fail_open: bool,
     pub client_name: Option<String>,
 }
 
@@ -121,6 +125,7 @@ impl Default for Config {
             reconnect_max_delay_ms: DEFAULT_RECONNECT_MAX_DELAY_MS,
             enabled: true,
             fail_open: false,
+            lock_fail_open: false,
             client_name: None,
         }
     }
@@ -174,6 +179,7 @@ impl Config {
                 .unwrap_or(d.reconnect_max_delay_ms),
             enabled: layer.enabled.unwrap_or(d.enabled),
             fail_open: layer.fail_open.unwrap_or(d.fail_open),
+            lock_fail_open: layer.lock_fail_open.unwrap_or(d.lock_fail_open),
             client_name: layer.client_name,
         };
         cfg.validate()?;

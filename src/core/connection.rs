@@ -85,7 +85,11 @@ pub struct Client {
     gen: AtomicU64,
     gate: tokio::sync::Mutex<()>,
     outage_since: Mutex<Option<Instant>>,
+    /// Features that already warned about running degraded in the current outage.
+    degraded_warned: Mutex<Vec<&'static str>>,
     sink: Arc<dyn EventSink>,
+    /// Local wake-ups for lock waiters.
+    pub waiters: crate::core::lock::Waiters,
 }
 
 fn lock_err<T>(_: T) -> Error {
@@ -133,12 +137,27 @@ impl Client {
             gen: AtomicU64::new(0),
             gate: tokio::sync::Mutex::new(()),
             outage_since: Mutex::new(None),
+            degraded_warned: Mutex::new(Vec::new()),
             sink,
+            waiters: Default::default(),
         }))
     }
 
     fn secret(&self) -> Option<&str> {
         self.cfg.password.as_deref()
+    }
+
+    /// Logs, once per outage (once in all for a disabled service), that `feature` runs degraded.
+    pub fn warn_degraded(&self, feature: &'static str, what: &str) {
+        let Ok(mut w) = self.degraded_warned.lock() else {
+            return;
+        };
+        if w.contains(&feature) {
+            return;
+        }
+        w.push(feature);
+        drop(w);
+        self.sink.log(Level::Warn, format!("{feature}: {what}"));
     }
 
     /// Converts a crate error, scrubbing the password.
@@ -428,6 +447,9 @@ impl Client {
         };
         if let Some(since) = o.take() {
             drop(o);
+            if let Ok(mut w) = self.degraded_warned.lock() {
+                w.clear();
+            }
             self.sink.log(
                 Level::Info,
                 format!(

@@ -22,6 +22,12 @@ pub enum Error {
     /// The service was created with `enabled: false`.
     #[error("{0}")]
     Disabled(String),
+    /// A lock (or semaphore slot) could not be acquired within `waitMs`.
+    #[error("{msg}")]
+    LockNotAcquired { key: String, msg: String },
+    /// A lock was lost while its holder ran (renewal refused, key taken, deleted or expired).
+    #[error("{msg}")]
+    LockLost { key: String, msg: String },
 }
 
 impl Error {
@@ -34,12 +40,22 @@ impl Error {
             Error::Auth(_) => "ERR_AUTH",
             Error::InvalidArgument(_) => "ERR_INVALID_ARGUMENT",
             Error::Disabled(_) => "ERR_DISABLED",
+            Error::LockNotAcquired { .. } => "ERR_LOCK_NOT_ACQUIRED",
+            Error::LockLost { .. } => "ERR_LOCK_LOST",
         }
     }
 
     /// Shorthand for an invalid-argument error.
     pub fn arg(msg: impl Into<String>) -> Self {
         Error::InvalidArgument(msg.into())
+    }
+
+    /// The user's key a lock error is about.
+    pub fn lock_key(&self) -> Option<&str> {
+        match self {
+            Error::LockNotAcquired { key, .. } | Error::LockLost { key, .. } => Some(key),
+            _ => None,
+        }
     }
 
     /// Whether this error means "Redis is not reachable right now" (the degradation policy's

@@ -5,6 +5,8 @@ pub mod connection;
 pub mod dispatch;
 pub mod error;
 pub mod keys;
+pub mod lock;
+pub mod script;
 
 pub use config::Config;
 pub use connection::{Client, EventSink, Level};

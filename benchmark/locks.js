@@ -1,0 +1,115 @@
+'use strict';
+// Lock clients and scenarios for `npm run bench`: @app/redis against redlock and
+// redis-semaphore (both on ioredis). Every client uses the same retry delay (10 ms) when waiting.
+const IORedis = require('ioredis');
+const { default: Redlock } = require('redlock');
+const { Mutex } = require('redis-semaphore');
+const { RedisService } = require('..');
+
+const TTL_MS = 10000;
+const RETRY_MS = 10;
+const WORKERS = 16;
+const PARALLEL = 64;
+
+// A critical section that yields once, and counts overlaps (mutual-exclusion violations).
+function section(state) {
+  state.inside++;
+  if (state.inside > 1) state.violations++;
+  return Promise.resolve().then(() => { state.inside--; });
+}
+
+function lockClients(url) {
+  const port = Number(new URL(url).port);
+  const io = () => new IORedis({ port, host: '127.0.0.1', lazyConnect: true });
+  return [
+    {
+      name: '@app/redis',
+      async open() { this.c = await RedisService.connect({ url, logger: false }); },
+      close() { return this.c.disconnect(); },
+      ops() {
+        const c = this.c;
+        return {
+          cycle: async (k) => { const t = await c.acquireLock(k, { ttlMs: TTL_MS }); await c.releaseLock(k, t); },
+          contend: (k, st) => c.withLock(k, () => section(st), { ttlMs: TTL_MS, waitMs: 60000, retryDelayMs: RETRY_MS }),
+        };
+      },
+    },
+    {
+      name: '@app/redis withLock',
+      async open() { this.c = await RedisService.connect({ url, logger: false }); },
+      close() { return this.c.disconnect(); },
+      ops() {
+        const c = this.c;
+        return {
+          cycle: (k) => c.withLock(k, () => undefined, { ttlMs: TTL_MS }),
+          contend: null,
+        };
+      },
+    },
+    {
+      name: 'redlock (ioredis)',
+      async open() {
+        this.io = io();
+        await this.io.connect();
+        this.rl = new Redlock([this.io], { retryCount: -1, retryDelay: RETRY_MS, retryJitter: RETRY_MS });
+        this.rl.on('error', () => {});
+      },
+      close() { this.io.disconnect(); },
+      ops() {
+        const rl = this.rl;
+        return {
+          cycle: async (k) => { const l = await rl.acquire([k], TTL_MS, { retryCount: 0 }); await l.release(); },
+          contend: async (k, st) => {
+            const l = await rl.acquire([k], TTL_MS);
+            try { await section(st); } finally { await l.release(); }
+          },
+        };
+      },
+    },
+    {
+      name: 'redis-semaphore (ioredis)',
+      async open() { this.io = io(); await this.io.connect(); },
+      close() { this.io.disconnect(); },
+      ops() {
+        const io = this.io;
+        const opts = { lockTimeout: TTL_MS, refreshInterval: 0, retryInterval: RETRY_MS, acquireTimeout: 60000 };
+        return {
+          cycle: async (k) => { const m = new Mutex(io, k, opts); await m.acquire(); await m.release(); },
+          contend: async (k, st) => {
+            const m = new Mutex(io, k, opts);
+            await m.acquire();
+            try { await section(st); } finally { await m.release(); }
+          },
+        };
+      },
+    },
+  ];
+}
+
+const lockScenarios = [
+  {
+    name: 'lock acquire + release, uncontended, sequential',
+    unit: async (o, name) => { await o.cycle(`bench:lock:${name}`); return 1; },
+  },
+  {
+    name: `lock acquire + release, uncontended, ${PARALLEL} callers on distinct keys`,
+    unit: async (o, name) => {
+      const ps = [];
+      for (let i = 0; i < PARALLEL; i++) ps.push(o.cycle(`bench:lock:${name}:${i}`));
+      await Promise.all(ps);
+      return PARALLEL;
+    },
+  },
+  {
+    name: `lock, ${WORKERS} workers contending on one key`,
+    unit: async (o, name, state) => {
+      const ps = [];
+      for (let i = 0; i < WORKERS; i++) ps.push(o.contend(`bench:hot:${name}`, state));
+      await Promise.all(ps);
+      return WORKERS;
+    },
+    skip: (o) => !o.contend,
+  },
+];
+
+module.exports = { lockClients, lockScenarios };

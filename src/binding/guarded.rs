@@ -1,0 +1,491 @@
+//! The JS-thread half of `withLock` / `withSemaphore`: call the user's callback with
+//! `{ token, fencingToken, signal, degraded }`, follow whatever it returns (a value, a promise, a
+//! synchronous throw) without the value ever leaving JS, tell the lease keeper when it settled,
+//! abort the `AbortSignal` when the keeper reports the lease lost, and finally settle the
+//! caller's promise with the callback's own value or error object.
+//!
+//! The lease itself (acquire, renewal, release) lives in `core::lock`; this file only moves
+//! events between it and JS.
+
+use std::ffi::c_void;
+use std::ptr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use napi::sys;
+use tokio::sync::oneshot;
+
+use crate::binding::completer::{Deferred, JsRef, Shared};
+use crate::binding::decode::Js;
+use crate::binding::error::js_error;
+use crate::core::lock::{Acquired, HoldEnd};
+use crate::core::{Error, Level};
+
+/// What the callback settled with: the value or error, boxed in a one-element array (Node-API
+/// cannot reference primitives directly).
+enum Outcome {
+    Value(JsRef),
+    Thrown(JsRef),
+}
+
+#[derive(Default)]
+struct JsSide {
+    deferred: Option<Deferred>,
+    func: Option<JsRef>,
+    /// The service object, kept alive (with its completion queue) until the call settles.
+    this: Option<JsRef>,
+    controller: Option<JsRef>,
+    outcome: Option<Outcome>,
+    done: Option<oneshot::Sender<()>>,
+    /// Whether this call is counted as pending (keeping the process alive): from the call until
+    /// it settles, except after the lease was reported lost while `fn` still runs.
+    counted: bool,
+}
+
+/// One `withLock`/`withSemaphore` call.
+pub struct Guarded {
+    shared: Arc<Shared>,
+    /// The user's key, for `ERR_LOCK_LOST`.
+    key: String,
+    lost: AtomicBool,
+    js: Mutex<JsSide>,
+}
+
+/// Boxes `v` in `[v]` and references the box.
+unsafe fn boxed(env: sys::napi_env, v: sys::napi_value) -> JsRef {
+    unsafe {
+        let mut arr = ptr::null_mut();
+        sys::napi_create_array_with_length(env, 1, &mut arr);
+        sys::napi_set_element(env, arr, 0, v);
+        JsRef::new(env, arr)
+    }
+}
+
+unsafe fn unboxed(env: sys::napi_env, r: JsRef) -> sys::napi_value {
+    unsafe {
+        let arr = r.take(env);
+        let mut v = ptr::null_mut();
+        sys::napi_get_element(env, arr, 0, &mut v);
+        v
+    }
+}
+
+unsafe fn global_prop(env: sys::napi_env, name: &std::ffi::CStr) -> sys::napi_value {
+    unsafe {
+        let mut global = ptr::null_mut();
+        let mut v = ptr::null_mut();
+        sys::napi_get_global(env, &mut global);
+        sys::napi_get_named_property(env, global, name.as_ptr(), &mut v);
+        v
+    }
+}
+
+unsafe fn take_exception(env: sys::napi_env) -> sys::napi_value {
+    let mut exc = ptr::null_mut();
+    unsafe { sys::napi_get_and_clear_last_exception(env, &mut exc) };
+    exc
+}
+
+/// Deletes a reference that is no longer needed.
+unsafe fn free(env: sys::napi_env, r: Option<JsRef>) {
+    if let Some(r) = r {
+        unsafe { r.take(env) };
+    }
+}
+
+fn is_function(env: sys::napi_env, v: sys::napi_value) -> bool {
+    crate::binding::args::type_of(env, v) == sys::ValueType::napi_function
+}
+
+impl Guarded {
+    /// Prepares a call: `d` settles with the callback's outcome. The call counts as pending
+    /// (the caller has already called `shared.begin`).
+    ///
+    /// # Safety
+    /// JS thread only; `func` a function and `this` an object of `env`.
+    pub unsafe fn new(
+        env: sys::napi_env,
+        shared: &Arc<Shared>,
+        d: Deferred,
+        func: sys::napi_value,
+        this: sys::napi_value,
+        key: String,
+    ) -> Arc<Guarded> {
+        Arc::new(Guarded {
+            shared: Arc::clone(shared),
+            key,
+            lost: AtomicBool::new(false),
+            js: Mutex::new(JsSide {
+                deferred: Some(d),
+                func: Some(unsafe { JsRef::new(env, func) }),
+                this: Some(unsafe { JsRef::new(env, this) }),
+                counted: true,
+                ..JsSide::default()
+            }),
+        })
+    }
+
+    /// Arms the "callback settled" notification for the lease keeper (before `start` runs).
+    pub fn on_settled(&self) -> oneshot::Receiver<()> {
+        let (tx, rx) = oneshot::channel();
+        if let Ok(mut js) = self.js.lock() {
+            js.done = Some(tx);
+        }
+        rx
+    }
+
+    /// From the keeper: the lease is lost. Marks it and aborts the signal on the JS thread.
+    pub fn lose(self: &Arc<Self>, err: Error) {
+        self.lost.store(true, Ordering::Release);
+        let me = Arc::clone(self);
+        self.shared
+            .run_on_js(Box::new(move |env| unsafe { me.abort(env, &err) }));
+    }
+
+    /// From the keeper: runs the callback on the JS thread (`None` = degraded, no lease).
+    pub fn start(self: &Arc<Self>, lease: Option<Acquired>) {
+        let me = Arc::clone(self);
+        self.shared
+            .run_on_js(Box::new(move |env| unsafe { me.call(env, lease) }));
+    }
+
+    /// From the keeper: the lease was never acquired; rejects with `e`.
+    pub fn fail(self: &Arc<Self>, e: Error) {
+        let me = Arc::clone(self);
+        self.shared.run_on_js(Box::new(move |env| unsafe {
+            let err = js_error(env, &e);
+            me.settle(env, false, err);
+        }));
+    }
+
+    /// From the keeper: the lease ended; settles the caller's promise.
+    pub fn finish(self: &Arc<Self>, end: HoldEnd) {
+        let me = Arc::clone(self);
+        self.shared
+            .run_on_js(Box::new(move |env| unsafe { me.complete(env, end) }));
+    }
+
+    unsafe fn call(self: &Arc<Self>, env: sys::napi_env, lease: Option<Acquired>) {
+        let js = Js(env);
+        unsafe {
+            let ctor = global_prop(env, c"AbortController");
+            let mut controller = ptr::null_mut();
+            sys::napi_new_instance(env, ctor, 0, ptr::null(), &mut controller);
+            let mut signal = ptr::null_mut();
+            sys::napi_get_named_property(env, controller, c"signal".as_ptr(), &mut signal);
+            let mut ctx = ptr::null_mut();
+            sys::napi_create_object(env, &mut ctx);
+            let (token, fence) = match &lease {
+                Some(a) => (
+                    js.str(a.token.as_bytes()),
+                    a.fencing_token.map_or_else(|| js.null(), |f| js.int(f)),
+                ),
+                None => (js.null(), js.null()),
+            };
+            sys::napi_set_named_property(env, ctx, c"token".as_ptr(), token);
+            sys::napi_set_named_property(env, ctx, c"fencingToken".as_ptr(), fence);
+            sys::napi_set_named_property(env, ctx, c"signal".as_ptr(), signal);
+            sys::napi_set_named_property(env, ctx, c"degraded".as_ptr(), js.bool(lease.is_none()));
+            let func = match self.js.lock() {
+                Ok(mut s) => {
+                    if !controller.is_null() {
+                        s.controller = Some(JsRef::new(env, controller));
+                    }
+                    s.func.take()
+                }
+                Err(_) => None,
+            };
+            let Some(func) = func else {
+                self.settled(env, Outcome::Value(boxed(env, js.undefined())));
+                return;
+            };
+            let func = func.take(env);
+            let mut ret = ptr::null_mut();
+            let status = sys::napi_call_function(env, js.undefined(), func, 1, &ctx, &mut ret);
+            if status != sys::Status::napi_ok {
+                let exc = take_exception(env);
+                self.settled(env, Outcome::Thrown(boxed(env, exc)));
+                return;
+            }
+            if !self.follow(env, ret) {
+                self.settled(env, Outcome::Value(boxed(env, ret)));
+            }
+        }
+    }
+
+    /// Subscribes to `ret` when it is a promise or thenable; `false` for a plain value.
+    unsafe fn follow(self: &Arc<Self>, env: sys::napi_env, ret: sys::napi_value) -> bool {
+        unsafe {
+            let kind = crate::binding::args::type_of(env, ret);
+            if kind != sys::ValueType::napi_object && kind != sys::ValueType::napi_function {
+                return false;
+            }
+            let mut then = ptr::null_mut();
+            if sys::napi_get_named_property(env, ret, c"then".as_ptr(), &mut then)
+                != sys::Status::napi_ok
+            {
+                // A throwing `then` getter: treat as a rejection.
+                let exc = take_exception(env);
+                self.settled(env, Outcome::Thrown(boxed(env, exc)));
+                return true;
+            }
+            if !is_function(env, then) {
+                return false;
+            }
+            // Promise.resolve(ret) adopts any thenable, then one native then(ok, err).
+            let promise_ctor = global_prop(env, c"Promise");
+            let mut resolve = ptr::null_mut();
+            sys::napi_get_named_property(env, promise_ctor, c"resolve".as_ptr(), &mut resolve);
+            let mut p = ptr::null_mut();
+            if sys::napi_call_function(env, promise_ctor, resolve, 1, &ret, &mut p)
+                != sys::Status::napi_ok
+            {
+                let exc = take_exception(env);
+                self.settled(env, Outcome::Thrown(boxed(env, exc)));
+                return true;
+            }
+            let ok = self.callback(env, c"onFulfilled", on_fulfilled);
+            let err = self.callback(env, c"onRejected", on_rejected);
+            let mut p_then = ptr::null_mut();
+            sys::napi_get_named_property(env, p, c"then".as_ptr(), &mut p_then);
+            let args = [ok, err];
+            let mut out = ptr::null_mut();
+            if sys::napi_call_function(env, p, p_then, 2, args.as_ptr(), &mut out)
+                != sys::Status::napi_ok
+            {
+                let exc = take_exception(env);
+                self.settled(env, Outcome::Thrown(boxed(env, exc)));
+            }
+            true
+        }
+    }
+
+    unsafe fn callback(
+        self: &Arc<Self>,
+        env: sys::napi_env,
+        name: &std::ffi::CStr,
+        cb: unsafe extern "C" fn(sys::napi_env, sys::napi_callback_info) -> sys::napi_value,
+    ) -> sys::napi_value {
+        unsafe {
+            let data = Arc::into_raw(Arc::clone(self)) as *mut c_void;
+            let mut f = ptr::null_mut();
+            let len = name.to_bytes().len() as isize;
+            if sys::napi_create_function(env, name.as_ptr(), len, Some(cb), data, &mut f)
+                != sys::Status::napi_ok
+            {
+                drop(Arc::from_raw(data as *const Guarded));
+                return ptr::null_mut();
+            }
+            sys::napi_add_finalizer(
+                env,
+                f,
+                data,
+                Some(drop_guarded),
+                ptr::null_mut(),
+                ptr::null_mut(),
+            );
+            f
+        }
+    }
+
+    /// The callback settled: record it, then let the keeper release (or finish at once when
+    /// there is no lease).
+    unsafe fn settled(self: &Arc<Self>, env: sys::napi_env, outcome: Outcome) {
+        let (done, controller, recount) = match self.js.lock() {
+            Ok(mut s) => {
+                if s.outcome.is_some() {
+                    return;
+                }
+                s.outcome = Some(outcome);
+                let recount = !s.counted;
+                s.counted = true;
+                (s.done.take(), s.controller.take(), recount)
+            }
+            Err(_) => return,
+        };
+        // Pending again until the release is answered.
+        if recount {
+            unsafe { self.shared.begin(env) };
+        }
+        // Settled: a later loss no longer aborts anything (the call rejects instead).
+        unsafe { free(env, controller) };
+        match done.map(|tx| tx.send(())) {
+            // The keeper releases, then `finish` settles the call.
+            Some(Ok(())) => {}
+            // No lease (degraded), or the keeper is gone: settle now.
+            _ => unsafe { self.complete(env, HoldEnd::Released(true)) },
+        }
+    }
+
+    unsafe fn abort(&self, env: sys::napi_env, err: &Error) {
+        let (controller, uncount) = match self.js.lock() {
+            Ok(mut s) => {
+                // Lost while `fn` runs: from now on only `fn`'s own work keeps the process alive
+                // (a callback that never settles cannot hold it open forever).
+                let uncount = s.counted && s.outcome.is_none();
+                if uncount {
+                    s.counted = false;
+                }
+                (s.controller.take(), uncount)
+            }
+            Err(_) => (None, false),
+        };
+        if uncount {
+            unsafe { self.shared.end(env) };
+        }
+        let Some(controller) = controller else { return };
+        unsafe {
+            let controller = controller.take(env);
+            let mut abort = ptr::null_mut();
+            sys::napi_get_named_property(env, controller, c"abort".as_ptr(), &mut abort);
+            let reason = js_error(env, err);
+            let mut out = ptr::null_mut();
+            if sys::napi_call_function(env, controller, abort, 1, &reason, &mut out)
+                != sys::Status::napi_ok
+            {
+                // An abort listener threw: report it, never crash the process.
+                take_exception(env);
+                self.shared.log_now(
+                    env,
+                    Level::Error,
+                    "an AbortSignal listener threw while a lock was reported lost",
+                );
+            }
+        }
+    }
+
+    unsafe fn complete(&self, env: sys::napi_env, end: HoldEnd) {
+        let (outcome, this) = match self.js.lock() {
+            Ok(mut s) => (s.outcome.take(), s.this.take()),
+            Err(_) => return,
+        };
+        unsafe {
+            free(env, this);
+            let lost = match end {
+                HoldEnd::Lost(why) => Some(why),
+                HoldEnd::Released(_) if self.lost.load(Ordering::Acquire) => {
+                    Some("renewal failed".to_string())
+                }
+                HoldEnd::Released(_) => None,
+                HoldEnd::Unreleased(e) => {
+                    self.shared.log_now(
+                        env,
+                        Level::Warn,
+                        &format!(
+                            "a lock could not be released ({e}); it expires at the end of its TTL"
+                        ),
+                    );
+                    None
+                }
+            };
+            let (ok, v) = match outcome {
+                Some(Outcome::Value(r)) => (true, unboxed(env, r)),
+                Some(Outcome::Thrown(r)) => (false, unboxed(env, r)),
+                None => (true, Js(env).undefined()),
+            };
+            match lost {
+                None => self.settle(env, ok, v),
+                Some(why) => {
+                    let key = self.key.clone();
+                    let err = js_error(
+                        env,
+                        &Error::LockLost {
+                            msg: format!("\"{key}\" was lost while its callback ran: {why}"),
+                            key,
+                        },
+                    );
+                    if !ok {
+                        sys::napi_set_named_property(env, err, c"cause".as_ptr(), v);
+                    }
+                    self.settle(env, false, err);
+                }
+            }
+        }
+    }
+
+    unsafe fn settle(&self, env: sys::napi_env, ok: bool, v: sys::napi_value) {
+        let taken = match self.js.lock() {
+            Ok(mut s) => {
+                let counted = std::mem::replace(&mut s.counted, false);
+                Some((
+                    s.deferred.take(),
+                    [s.func.take(), s.controller.take(), s.this.take()],
+                    counted,
+                ))
+            }
+            Err(_) => None,
+        };
+        let Some((d, refs, counted)) = taken else {
+            return;
+        };
+        if counted {
+            unsafe { self.shared.end(env) };
+        }
+        for r in refs {
+            unsafe { free(env, r) };
+        }
+        if let Some(d) = d {
+            unsafe { d.settle(env, ok, v) };
+        }
+    }
+}
+
+unsafe extern "C" fn on_fulfilled(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> sys::napi_value {
+    unsafe { on_settle(env, info, true) }
+}
+
+unsafe extern "C" fn on_rejected(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> sys::napi_value {
+    unsafe { on_settle(env, info, false) }
+}
+
+unsafe fn on_settle(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+    ok: bool,
+) -> sys::napi_value {
+    unsafe {
+        let mut argc = 1usize;
+        let mut argv = [ptr::null_mut(); 1];
+        let mut data = ptr::null_mut();
+        sys::napi_get_cb_info(
+            env,
+            info,
+            &mut argc,
+            argv.as_mut_ptr(),
+            ptr::null_mut(),
+            &mut data,
+        );
+        if data.is_null() {
+            return ptr::null_mut();
+        }
+        let v = if argc > 0 && !argv[0].is_null() {
+            argv[0]
+        } else {
+            Js(env).undefined()
+        };
+        // SAFETY: `data` is an Arc<Guarded> owned by this function until its finalizer runs:
+        // borrow it without taking that count.
+        let owned = std::mem::ManuallyDrop::new(Arc::from_raw(data as *const Guarded));
+        let me: Arc<Guarded> = Arc::clone(&owned);
+        let outcome = if ok {
+            Outcome::Value(boxed(env, v))
+        } else {
+            Outcome::Thrown(boxed(env, v))
+        };
+        me.settled(env, outcome);
+    }
+    ptr::null_mut()
+}
+
+unsafe extern "C" fn drop_guarded(_env: sys::napi_env, data: *mut c_void, _hint: *mut c_void) {
+    if !data.is_null() {
+        // SAFETY: the Arc leaked in `Guarded::callback`.
+        unsafe { drop(Arc::from_raw(data as *const Guarded)) };
+    }
+}
