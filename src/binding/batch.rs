@@ -13,6 +13,7 @@ use redis::Value;
 
 use crate::binding::completer::{Deferred, Shared};
 use crate::binding::decode::{Decode, Empty, Out};
+use crate::binding::driver::Driver;
 use crate::core::dispatch::{Dispatcher, Job, Settled, Work};
 use crate::core::{Client, Error};
 
@@ -51,10 +52,36 @@ pub(crate) struct Tag {
     shape: Shape,
 }
 
+/// Settles finished jobs on the JS thread (the JS-thread connection's path).
+///
+/// # Safety
+/// JS thread only.
+pub(crate) unsafe fn settle_tags(
+    env: sys::napi_env,
+    shared: &Shared,
+    outstanding: &AtomicUsize,
+    items: Vec<(Tag, Result<Value, Error>)>,
+    fail_open: bool,
+) {
+    let n = items.len();
+    outstanding.fetch_sub(n, Ordering::AcqRel);
+    for (t, r) in items {
+        let mut scope = ptr::null_mut();
+        unsafe {
+            sys::napi_open_handle_scope(env, &mut scope);
+            shared.settle_now(env, t.deferred, t.shape.out(r, fail_open));
+            sys::napi_close_handle_scope(env, scope);
+        }
+    }
+    unsafe { shared.end_many(env, n) };
+}
+
 struct Batch {
     jobs: Mutex<Vec<Job<Tag>>>,
     scheduled: AtomicBool,
     dispatcher: Mutex<Option<Dispatcher<Tag>>>,
+    /// The JS-thread connection, when available (else the dispatcher is used).
+    driver: Option<Arc<Driver>>,
     shared: Arc<Shared>,
     /// Jobs queued or sent and not yet settled.
     outstanding: Arc<AtomicUsize>,
@@ -73,6 +100,10 @@ impl Batch {
     }
 
     fn send(&self, jobs: Vec<Job<Tag>>) {
+        if let Some(d) = &self.driver {
+            d.send(jobs);
+            return;
+        }
         let refused = match self.dispatcher.lock() {
             Ok(d) => match d.as_ref() {
                 Some(d) => d.send(jobs).err(),
@@ -109,6 +140,7 @@ impl Batcher {
     ) -> Result<Self, Error> {
         let fail_open = client.cfg.fail_open;
         let outstanding = Arc::new(AtomicUsize::new(0));
+        let driver = unsafe { Driver::new(env, client, shared, &outstanding) };
         let settle_to = Arc::clone(shared);
         let settled_count = Arc::clone(&outstanding);
         let dispatcher = Dispatcher::start(client, move |batch: Settled<Tag>| {
@@ -125,6 +157,7 @@ impl Batcher {
                 jobs: Mutex::new(Vec::new()),
                 scheduled: AtomicBool::new(false),
                 dispatcher: Mutex::new(Some(dispatcher)),
+                driver,
                 shared: Arc::clone(shared),
                 outstanding,
             }),
@@ -258,6 +291,9 @@ impl Drop for Batcher {
         self.batch.flush();
         if let Ok(mut d) = self.batch.dispatcher.lock() {
             d.take();
+        }
+        if let Some(d) = &self.batch.driver {
+            d.shutdown();
         }
         let r = self.flush_fn.replace(ptr::null_mut());
         if !r.is_null() {

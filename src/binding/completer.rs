@@ -85,8 +85,19 @@ enum Done {
     Run(JsTask),
 }
 
+/// Receives the plain sockets the core opens for the JS-thread connection (see `driver`).
+pub trait PlainHooks: Send + Sync {
+    /// # Safety
+    /// JS thread only.
+    unsafe fn attach(&self, env: sys::napi_env, stream: std::net::TcpStream, gen: u64);
+    /// # Safety
+    /// JS thread only.
+    unsafe fn detach(&self, env: sys::napi_env);
+}
+
 /// State shared between the JS-facing service and the futures it spawns.
 pub struct Shared {
+    plain: Mutex<Option<std::sync::Weak<dyn PlainHooks>>>,
     tsfn: RwLock<Option<Tsfn>>,
     queue: Mutex<Vec<Done>>,
     scheduled: AtomicBool,
@@ -103,6 +114,24 @@ pub struct Sink(pub Arc<Shared>);
 impl EventSink for Sink {
     fn log(&self, level: Level, msg: String) {
         self.0.push(Done::Log(level, msg));
+    }
+
+    fn attach(&self, stream: std::net::TcpStream, gen: u64) {
+        let hooks = self.0.plain.lock().ok().and_then(|h| h.clone());
+        self.0.run_on_js(Box::new(move |env| {
+            if let Some(h) = hooks.and_then(|h| h.upgrade()) {
+                unsafe { h.attach(env, stream, gen) };
+            }
+        }));
+    }
+
+    fn detach(&self) {
+        let hooks = self.0.plain.lock().ok().and_then(|h| h.clone());
+        self.0.run_on_js(Box::new(move |env| {
+            if let Some(h) = hooks.and_then(|h| h.upgrade()) {
+                unsafe { h.detach(env) };
+            }
+        }));
     }
 }
 
@@ -122,6 +151,7 @@ impl Shared {
             unsafe { sys::napi_create_reference(env, logger, 1, &mut logger_ref) };
         }
         let shared = Arc::new(Shared {
+            plain: Mutex::new(None),
             tsfn: RwLock::new(None),
             queue: Mutex::new(Vec::new()),
             scheduled: AtomicBool::new(false),
@@ -162,6 +192,13 @@ impl Shared {
             *t = Some(Tsfn(tsfn));
         }
         Ok(shared)
+    }
+
+    /// Routes the core's plain sockets to `hooks`.
+    pub fn set_plain_hooks(&self, hooks: std::sync::Weak<dyn PlainHooks>) {
+        if let Ok(mut h) = self.plain.lock() {
+            *h = Some(hooks);
+        }
     }
 
     /// Creates a promise whose deferred is settled later by a completion.
@@ -330,7 +367,11 @@ impl Shared {
         unsafe { self.end_many(env, 1) };
     }
 
-    unsafe fn end_many(&self, env: sys::napi_env, settled: usize) {
+    /// Ends `settled` operations at once (see [`Shared::end`]).
+    ///
+    /// # Safety
+    /// JS thread only.
+    pub unsafe fn end_many(&self, env: sys::napi_env, settled: usize) {
         {
             let before = self.inflight.fetch_sub(settled, Ordering::Relaxed);
             if before == settled {

@@ -6,6 +6,7 @@ mod batch;
 mod commands;
 mod completer;
 mod decode;
+mod driver;
 mod error;
 mod guarded;
 mod lock;
@@ -13,6 +14,7 @@ mod options;
 mod pipeline;
 mod scan;
 mod service;
+mod uv;
 
 pub use options::{RedisLogger, RedisOptions, RedisTlsOptions};
 pub use pipeline::Pipeline;

@@ -25,6 +25,10 @@ pub enum Level {
 /// Where the core sends log lines; the binding forwards them to the JS `logger`.
 pub trait EventSink: Send + Sync + 'static {
     fn log(&self, level: Level, msg: String);
+    /// A plain connection for the JS thread is ready (generation `gen`); see [`Client::want_plain`].
+    fn attach(&self, _stream: std::net::TcpStream, _gen: u64) {}
+    /// The service was disconnected: drop the JS-thread connection.
+    fn detach(&self) {}
 }
 
 /// The shared tokio runtime: a small multi-thread runtime (workers default to 1, tunable with
@@ -90,6 +94,8 @@ pub struct Client {
     sink: Arc<dyn EventSink>,
     /// Local wake-ups for lock waiters.
     pub waiters: crate::core::lock::Waiters,
+    /// Whether each connect also opens a plain connection for the JS thread.
+    plain: std::sync::atomic::AtomicBool,
 }
 
 fn lock_err<T>(_: T) -> Error {
@@ -140,11 +146,25 @@ impl Client {
             degraded_warned: Mutex::new(Vec::new()),
             sink,
             waiters: Default::default(),
+            plain: std::sync::atomic::AtomicBool::new(false),
         }))
     }
 
     fn secret(&self) -> Option<&str> {
         self.cfg.password.as_deref()
+    }
+
+    /// Asks every (re)connect to also open a plain connection handed to [`EventSink::attach`].
+    /// Ignored with TLS (the JS-thread connection speaks plain TCP only).
+    pub fn want_plain(&self) -> bool {
+        let ok = self.cfg.tls.is_none();
+        self.plain.store(ok, Ordering::Relaxed);
+        ok
+    }
+
+    /// Reports that a connection of generation `gen` failed: starts the reconnect loop once.
+    pub fn lost(self: &Arc<Self>, gen: u64, reason: &str) {
+        self.on_lost(gen, reason);
     }
 
     /// Logs, once per outage (once in all for a disabled service), that `feature` runs degraded.
@@ -248,6 +268,7 @@ impl Client {
         if let Ok(mut o) = self.outage_since.lock() {
             *o = None;
         }
+        self.sink.detach();
     }
 
     /// Runs one command on `h`, noting a dropped connection.
@@ -359,6 +380,10 @@ impl Client {
             conn.send_packed_command(&c)
                 .await
                 .map_err(|e| self.error(&e))?;
+        }
+        if self.plain.load(Ordering::Relaxed) {
+            let stream = crate::core::wire::open_plain(&self.cfg).await?;
+            self.sink.attach(stream, gen);
         }
         Ok(conn)
     }

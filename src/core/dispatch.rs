@@ -105,7 +105,7 @@ where
     }
 }
 
-fn reply(v: Value) -> Result<Value, Error> {
+pub(crate) fn reply(v: Value) -> Result<Value, Error> {
     match v {
         Value::ServerError(e) => Err(Error::Reply(pipeline_error_text(&e))),
         v => Ok(v),
@@ -113,7 +113,7 @@ fn reply(v: Value) -> Result<Value, Error> {
 }
 
 /// The EXEC reply of an inline transaction.
-fn exec_reply(v: Value) -> Result<Value, Error> {
+pub(crate) fn exec_reply(v: Value) -> Result<Value, Error> {
     match v {
         Value::Nil => Err(Error::Reply(
             "EXECABORT transaction aborted (a watched key changed)".into(),

@@ -7,6 +7,7 @@ pub mod error;
 pub mod keys;
 pub mod lock;
 pub mod script;
+pub mod wire;
 
 pub use config::Config;
 pub use connection::{Client, EventSink, Level};

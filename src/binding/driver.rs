@@ -1,0 +1,513 @@
+//! The JS-thread connection: commands are written to the socket straight from the call (one
+//! `write` per batch), libuv wakes the JS thread when replies arrive, and promises are settled
+//! right there: no thread hop either way, the same path ioredis takes but with packing, parsing
+//! and decoding in Rust.
+//!
+//! The runtime still opens the connection (TCP, `HELLO 3`, AUTH, SELECT: see `core::wire`) and
+//! reconnects after a loss; it hands each new socket over through the completion queue. Only
+//! used for plain TCP on hosts that export libuv; otherwise the runtime-thread dispatcher is used.
+
+use std::ffi::{c_int, c_void};
+use std::io::{ErrorKind, Read, Write};
+use std::ptr;
+use std::sync::atomic::AtomicUsize;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use napi::sys;
+use redis::Value;
+
+use crate::binding::batch::{settle_tags, Tag};
+use crate::binding::completer::{PlainHooks, Shared};
+use crate::binding::uv::{self, Handle, Uv};
+use crate::core::dispatch::Job;
+use crate::core::wire::{Inflight, Reader};
+use crate::core::{Client, Error};
+
+struct Conn {
+    stream: std::net::TcpStream,
+    poll: *mut Handle,
+    gen: u64,
+    writable: bool,
+}
+
+struct Inner {
+    conn: Option<Conn>,
+    inflight: Inflight<Tag>,
+    reader: Reader,
+    /// Encoded commands not yet written (also while no socket is attached).
+    out: Vec<u8>,
+    timer: *mut Handle,
+    timer_due: Option<Instant>,
+    closed: bool,
+    /// The service is gone but replies are still due: close once they are in, keeping the
+    /// driver alive until then.
+    closing: Option<Arc<Driver>>,
+}
+
+/// One service's JS-thread connection.
+pub(crate) struct Driver {
+    env: sys::napi_env,
+    uv: &'static Uv,
+    shared: Arc<Shared>,
+    client: Arc<Client>,
+    outstanding: Arc<AtomicUsize>,
+    fail_open: bool,
+    timeout_ms: u64,
+    async_ctx: sys::napi_async_context,
+    resource: sys::napi_ref,
+    inner: Mutex<Inner>,
+}
+
+// SAFETY: the raw pointers (env, libuv handles, napi refs) are only used on the JS thread; the
+// Arc crosses threads only to be upgraded back on it (see `PlainHooks`).
+unsafe impl Send for Driver {}
+unsafe impl Sync for Driver {}
+
+/// What to do once the lock is released.
+#[derive(Default)]
+struct After {
+    settle: Vec<(Tag, Result<Value, Error>)>,
+    lost: Option<(u64, String)>,
+}
+
+impl Driver {
+    /// A driver for `client`, or `None` when libuv is not available here.
+    ///
+    /// # Safety
+    /// JS thread only.
+    pub unsafe fn new(
+        env: sys::napi_env,
+        client: &Arc<Client>,
+        shared: &Arc<Shared>,
+        outstanding: &Arc<AtomicUsize>,
+    ) -> Option<Arc<Driver>> {
+        let uv = uv::uv()?;
+        let mut loop_ = ptr::null_mut();
+        unsafe {
+            if sys::napi_get_uv_event_loop(env, &mut loop_) != sys::Status::napi_ok
+                || loop_.is_null()
+            {
+                return None;
+            }
+        }
+        let timer = uv::alloc_handle(uv, uv::UV_TIMER);
+        if timer.is_null() {
+            return None;
+        }
+        unsafe {
+            if (uv.timer_init)(loop_.cast(), timer) != 0 {
+                uv::free_handle(timer);
+                return None;
+            }
+            (uv.unref)(timer);
+        }
+        if !client.want_plain() {
+            unsafe { (uv.close)(timer, uv::free_handle) };
+            return None;
+        }
+        let (async_ctx, resource) = unsafe {
+            let mut obj = ptr::null_mut();
+            let mut name = ptr::null_mut();
+            let mut ctx = ptr::null_mut();
+            let mut r = ptr::null_mut();
+            sys::napi_create_object(env, &mut obj);
+            sys::napi_create_string_utf8(env, c"@app/redis".as_ptr(), 10, &mut name);
+            sys::napi_async_init(env, obj, name, &mut ctx);
+            sys::napi_create_reference(env, obj, 1, &mut r);
+            (ctx, r)
+        };
+        let d = Arc::new(Driver {
+            env,
+            uv,
+            shared: Arc::clone(shared),
+            client: Arc::clone(client),
+            outstanding: Arc::clone(outstanding),
+            fail_open: client.cfg.fail_open,
+            timeout_ms: client.cfg.command_timeout_ms,
+            async_ctx,
+            resource,
+            inner: Mutex::new(Inner {
+                conn: None,
+                inflight: Inflight::new(Duration::from_millis(client.cfg.command_timeout_ms)),
+                reader: Reader::default(),
+                out: Vec::new(),
+                timer,
+                timer_due: None,
+                closed: false,
+                closing: None,
+            }),
+        });
+        unsafe { (uv.set_data)(timer, Arc::as_ptr(&d) as *mut c_void) };
+        let hooks: Arc<dyn PlainHooks> = Arc::clone(&d) as Arc<dyn PlainHooks>;
+        shared.set_plain_hooks(Arc::downgrade(&hooks));
+        Some(d)
+    }
+
+    /// Writes `jobs` (or queues them until a socket is attached).
+    pub fn send(&self, jobs: Vec<Job<Tag>>) {
+        let mut after = After::default();
+        if let Ok(mut g) = self.inner.lock() {
+            let inner = &mut *g;
+            if inner.closed {
+                let e = Error::Connection("the service was closed".into());
+                after.settle = jobs.into_iter().map(|j| (j.tag, Err(e.clone()))).collect();
+            } else {
+                for j in jobs {
+                    after
+                        .settle
+                        .extend(inner.inflight.push(&j.work, j.tag, &mut inner.out));
+                }
+                self.flush(inner, &mut after);
+                self.arm_timer(inner);
+            }
+        }
+        self.finish(after);
+    }
+
+    /// Writes what is buffered; on `WouldBlock` waits for the socket to become writable.
+    fn flush(&self, inner: &mut Inner, after: &mut After) {
+        let Some(conn) = inner.conn.as_mut() else {
+            return;
+        };
+        let mut written = 0;
+        let mut failed = None;
+        while written < inner.out.len() {
+            match (&conn.stream).write(&inner.out[written..]) {
+                Ok(0) => {
+                    failed = Some("the connection was closed while writing".to_string());
+                    break;
+                }
+                Ok(n) => written += n,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => {
+                    failed = Some(format!("write failed: {e}"));
+                    break;
+                }
+            }
+        }
+        inner.out.drain(..written);
+        if let Some(why) = failed {
+            self.broken(inner, &why, after);
+            return;
+        }
+        let want_write = !inner.out.is_empty();
+        if want_write != conn.writable {
+            conn.writable = want_write;
+            let events = uv::UV_READABLE | if want_write { uv::UV_WRITABLE } else { 0 };
+            unsafe { (self.uv.poll_start)(conn.poll, events, on_poll) };
+        }
+    }
+
+    /// Reads everything available and matches the replies.
+    fn read(&self, inner: &mut Inner, after: &mut After) {
+        let Some(conn) = inner.conn.as_mut() else {
+            return;
+        };
+        let mut chunk = [0u8; 65536];
+        let mut failed = None;
+        loop {
+            match (&conn.stream).read(&mut chunk) {
+                Ok(0) => {
+                    failed = Some("the server closed the connection".to_string());
+                    break;
+                }
+                Ok(n) => {
+                    inner.reader.extend(&chunk[..n]);
+                    if n < chunk.len() {
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => {
+                    failed = Some(format!("read failed: {e}"));
+                    break;
+                }
+            }
+        }
+        loop {
+            match inner.reader.next_reply() {
+                Ok(Some(Value::Push { .. })) => {}
+                Ok(Some(v)) => {
+                    if let Some((Some(tag), r)) = inner.inflight.feed(v) {
+                        after.settle.push((tag, r));
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    failed = Some(e.to_string());
+                    break;
+                }
+            }
+        }
+        if let Some(why) = failed {
+            self.broken(inner, &why, after);
+        }
+    }
+
+    /// The socket failed: every waiting job fails, and the core reconnects.
+    fn broken(&self, inner: &mut Inner, why: &str, after: &mut After) {
+        if let Some(conn) = self.detach_conn(inner) {
+            after.lost = Some((conn, why.to_string()));
+        }
+        let e = Error::Connection(format!("Redis connection lost: {why}"));
+        after.settle.extend(
+            inner
+                .inflight
+                .drain()
+                .into_iter()
+                .map(|t| (t, Err(e.clone()))),
+        );
+        inner.out.clear();
+        inner.reader = Reader::default();
+    }
+
+    /// Stops watching the socket and closes it; returns its generation.
+    fn detach_conn(&self, inner: &mut Inner) -> Option<u64> {
+        let conn = inner.conn.take()?;
+        unsafe {
+            (self.uv.poll_stop)(conn.poll);
+            (self.uv.close)(conn.poll, uv::free_handle);
+        }
+        Some(conn.gen)
+    }
+
+    fn arm_timer(&self, inner: &mut Inner) {
+        if inner.timer_due.is_some() {
+            return;
+        }
+        if let Some(due) = inner.inflight.next_deadline() {
+            inner.timer_due = Some(due);
+            let ms = due.saturating_duration_since(Instant::now()).as_millis() as u64;
+            unsafe { (self.uv.timer_start)(inner.timer, on_timer, ms, 0) };
+        }
+    }
+
+    fn expire(&self, after: &mut After) {
+        let Ok(mut g) = self.inner.lock() else { return };
+        let inner = &mut *g;
+        inner.timer_due = None;
+        let (expired, _) = inner.inflight.expire(Instant::now());
+        let e = Error::Timeout(format!(
+            "Redis did not answer within commandTimeoutMs ({} ms)",
+            self.timeout_ms
+        ));
+        after
+            .settle
+            .extend(expired.into_iter().map(|t| (t, Err(e.clone()))));
+        self.arm_timer(inner);
+    }
+
+    /// Settles and reports outside the lock (settling may run code that calls `send`).
+    fn finish(&self, after: After) {
+        if !after.settle.is_empty() {
+            unsafe {
+                settle_tags(
+                    self.env,
+                    &self.shared,
+                    &self.outstanding,
+                    after.settle,
+                    self.fail_open,
+                )
+            };
+        }
+        if let Some((gen, why)) = after.lost {
+            self.client.lost(gen, &why);
+        }
+    }
+
+    /// Runs `f` as a libuv callback: inside a handle scope and a callback scope, so promise
+    /// reactions (the awaiting code) run when it returns.
+    fn callback(&self, f: impl FnOnce(&Self, &mut After)) {
+        let env = self.env;
+        unsafe {
+            let mut hs = ptr::null_mut();
+            sys::napi_open_handle_scope(env, &mut hs);
+            let mut resource = ptr::null_mut();
+            sys::napi_get_reference_value(env, self.resource, &mut resource);
+            let mut cs = ptr::null_mut();
+            let scoped = sys::napi_open_callback_scope(env, resource, self.async_ctx, &mut cs)
+                == sys::Status::napi_ok;
+            let mut after = After::default();
+            f(self, &mut after);
+            self.finish(after);
+            if scoped {
+                sys::napi_close_callback_scope(env, cs);
+            }
+            sys::napi_close_handle_scope(env, hs);
+        }
+    }
+
+    /// The service is gone (JS thread): closes now, or once the replies still due are in.
+    pub fn shutdown(self: &Arc<Self>) {
+        if let Ok(mut g) = self.inner.lock() {
+            let inner = &mut *g;
+            if inner.inflight.is_empty() || inner.conn.is_none() {
+                let mut after = After::default();
+                self.close(inner, &mut after);
+                drop(g);
+                self.finish(after);
+            } else {
+                inner.closing = Some(Arc::clone(self));
+            }
+        }
+    }
+
+    /// Closes the socket and the timer for good; anything still waiting fails.
+    fn close(&self, inner: &mut Inner, after: &mut After) {
+        if inner.closed {
+            return;
+        }
+        inner.closed = true;
+        self.detach_conn(inner);
+        let e = Error::Connection("the service was closed".into());
+        after.settle.extend(
+            inner
+                .inflight
+                .drain()
+                .into_iter()
+                .map(|t| (t, Err(e.clone()))),
+        );
+        unsafe {
+            (self.uv.timer_stop)(inner.timer);
+            (self.uv.close)(inner.timer, uv::free_handle);
+        }
+    }
+
+    /// After a callback: a service that is gone closes once nothing is due.
+    fn maybe_close(&self, inner: &mut Inner, after: &mut After) -> Option<Arc<Driver>> {
+        if inner.closing.is_some() && (inner.inflight.is_empty() || inner.conn.is_none()) {
+            self.close(inner, after);
+            return inner.closing.take();
+        }
+        None
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        // Every owner lives on the JS thread, so this runs there (after any callback scope
+        // opened with the context has closed).
+        unsafe {
+            sys::napi_async_destroy(self.env, self.async_ctx);
+            sys::napi_delete_reference(self.env, self.resource);
+        }
+    }
+}
+
+impl PlainHooks for Driver {
+    unsafe fn attach(&self, _env: sys::napi_env, stream: std::net::TcpStream, gen: u64) {
+        let mut after = After::default();
+        if let Ok(mut g) = self.inner.lock() {
+            let inner = &mut *g;
+            if inner.closed {
+                return;
+            }
+            if inner.conn.is_some() {
+                // A newer connection replaces one that failed before we noticed.
+                self.broken(inner, "replaced by a new connection", &mut after);
+                after.lost = None;
+            }
+            let _ = stream.set_nonblocking(true);
+            let poll = uv::alloc_handle(self.uv, uv::UV_POLL);
+            if poll.is_null() {
+                return;
+            }
+            #[cfg(unix)]
+            let fd = std::os::fd::AsRawFd::as_raw_fd(&stream) as c_int;
+            #[cfg(not(unix))]
+            let fd: c_int = -1;
+            let mut loop_ = ptr::null_mut();
+            unsafe {
+                sys::napi_get_uv_event_loop(self.env, &mut loop_);
+                if (self.uv.poll_init)(loop_.cast(), poll, fd) != 0 {
+                    uv::free_handle(poll);
+                    return;
+                }
+                (self.uv.set_data)(poll, self as *const Driver as *mut c_void);
+                (self.uv.unref)(poll);
+                (self.uv.poll_start)(poll, uv::UV_READABLE, on_poll);
+            }
+            inner.conn = Some(Conn {
+                stream,
+                poll,
+                gen,
+                writable: false,
+            });
+            self.flush(inner, &mut after);
+            self.arm_timer(inner);
+        }
+        self.finish(after);
+    }
+
+    unsafe fn detach(&self, _env: sys::napi_env) {
+        let mut after = After::default();
+        if let Ok(mut g) = self.inner.lock() {
+            let inner = &mut *g;
+            self.detach_conn(inner);
+            let e = Error::Connection("disconnected: call connect() to reconnect".into());
+            after.settle.extend(
+                inner
+                    .inflight
+                    .drain()
+                    .into_iter()
+                    .map(|t| (t, Err(e.clone()))),
+            );
+            inner.out.clear();
+            inner.reader = Reader::default();
+        }
+        self.finish(after);
+    }
+}
+
+unsafe extern "C" fn on_poll(handle: *mut Handle, status: c_int, events: c_int) {
+    let Some(uv) = uv::uv() else { return };
+    let data = unsafe { (uv.get_data)(handle) };
+    if data.is_null() {
+        return;
+    }
+    // SAFETY: the handle is closed (no more callbacks) before its driver is dropped.
+    let d = unsafe { &*(data as *const Driver) };
+    let mut keep = None;
+    d.callback(|d, after| {
+        let Ok(mut g) = d.inner.lock() else { return };
+        let inner = &mut *g;
+        // A callback for a socket already replaced or closed.
+        if inner.conn.as_ref().map(|c| c.poll) != Some(handle) {
+            return;
+        }
+        if status < 0 {
+            d.broken(inner, &format!("socket error {status}"), after);
+        } else {
+            if events & uv::UV_WRITABLE != 0 {
+                d.flush(inner, after);
+            }
+            if events & uv::UV_READABLE != 0 {
+                d.read(inner, after);
+            }
+            d.arm_timer(inner);
+        }
+        keep = d.maybe_close(inner, after);
+    });
+    drop(keep);
+}
+
+unsafe extern "C" fn on_timer(handle: *mut Handle) {
+    let Some(uv) = uv::uv() else { return };
+    let data = unsafe { (uv.get_data)(handle) };
+    if data.is_null() {
+        return;
+    }
+    // SAFETY: as in `on_poll`.
+    let d = unsafe { &*(data as *const Driver) };
+    let mut keep = None;
+    d.callback(|d, after| {
+        d.expire(after);
+        if let Ok(mut g) = d.inner.lock() {
+            keep = d.maybe_close(&mut g, after);
+        }
+    });
+    drop(keep);
+}

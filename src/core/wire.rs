@@ -1,0 +1,356 @@
+//! The wire protocol for the JS-thread connection: open a plain TCP connection and do the RESP3
+//! handshake on the runtime (so the JS thread never blocks), encode jobs into one write buffer,
+//! and match the replies read back to the jobs that asked for them.
+//!
+//! Why a second connection: the JS thread can then write commands and read replies itself,
+//! through libuv, with no thread hop at all (see `binding::driver`). Scripts, lease renewal and
+//! health checks keep using the multiplexed connection on the runtime.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use redis::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_util::codec::Decoder;
+
+use crate::core::dispatch::{exec_reply, reply, Work};
+use crate::core::{Config, Error};
+
+/// How many replies a job waits for, and how to combine them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Expect {
+    One,
+    Many { n: usize, atomic: bool },
+}
+
+impl Expect {
+    fn replies(self) -> usize {
+        match self {
+            Expect::One => 1,
+            Expect::Many { n, atomic: false } => n,
+            Expect::Many { n, atomic: true } => n + 2,
+        }
+    }
+}
+
+/// Appends `work`'s commands to `buf` (a transaction as inline MULTI ... EXEC).
+fn encode(work: &Work, buf: &mut Vec<u8>) -> Expect {
+    match work {
+        Work::One(cmd) => {
+            cmd.write_packed_command(buf);
+            Expect::One
+        }
+        Work::Many { cmds, atomic } => {
+            if *atomic {
+                redis::cmd("MULTI").write_packed_command(buf);
+            }
+            for c in cmds {
+                c.write_packed_command(buf);
+            }
+            if *atomic {
+                redis::cmd("EXEC").write_packed_command(buf);
+            }
+            Expect::Many {
+                n: cmds.len(),
+                atomic: *atomic,
+            }
+        }
+    }
+}
+
+struct Pending<T> {
+    tag: Option<T>,
+    expect: Expect,
+    got: Vec<Value>,
+    deadline: Instant,
+}
+
+/// Jobs written and waiting for their replies, in order.
+pub struct Inflight<T> {
+    queue: VecDeque<Pending<T>>,
+    timeout: Duration,
+}
+
+impl<T> Inflight<T> {
+    pub fn new(timeout: Duration) -> Self {
+        Inflight {
+            queue: VecDeque::new(),
+            timeout,
+        }
+    }
+
+    /// Encodes `work` into `buf` and remembers `tag` for its replies. An empty pipeline sends
+    /// nothing and is answered at once: its tag comes straight back with `[]`.
+    pub fn push(
+        &mut self,
+        work: &Work,
+        tag: T,
+        buf: &mut Vec<u8>,
+    ) -> Option<(T, Result<Value, Error>)> {
+        let expect = encode(work, buf);
+        if expect.replies() == 0 {
+            return Some((tag, Ok(Value::Array(Vec::new()))));
+        }
+        self.queue.push_back(Pending {
+            tag: Some(tag),
+            expect,
+            got: Vec::new(),
+            deadline: Instant::now() + self.timeout,
+        });
+        None
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    /// Feeds one reply; returns the job it completes, if any (`None` tag: the job timed out
+    /// earlier and its caller was already answered).
+    pub fn feed(&mut self, v: Value) -> Option<(Option<T>, Result<Value, Error>)> {
+        let front = self.queue.front_mut()?;
+        front.got.push(v);
+        if front.got.len() < front.expect.replies() {
+            return None;
+        }
+        let p = self.queue.pop_front()?;
+        let mut it = p.got.into_iter();
+        let out = match p.expect {
+            Expect::One => reply(it.next().unwrap_or(Value::Nil)),
+            Expect::Many { atomic: false, .. } => Ok(Value::Array(it.collect())),
+            Expect::Many { atomic: true, .. } => exec_reply(it.last().unwrap_or(Value::Nil)),
+        };
+        Some((p.tag, out))
+    }
+
+    /// Takes the tags of jobs whose deadline has passed (they stay queued, tagless, so their
+    /// late replies are still matched and dropped). Returns the next deadline still pending.
+    pub fn expire(&mut self, now: Instant) -> (Vec<T>, Option<Instant>) {
+        let mut out = Vec::new();
+        let mut next = None;
+        for p in self.queue.iter_mut() {
+            if p.tag.is_none() {
+                continue;
+            }
+            if p.deadline <= now {
+                out.extend(p.tag.take());
+            } else if next.is_none() {
+                next = Some(p.deadline);
+            }
+        }
+        (out, next)
+    }
+
+    /// The earliest deadline of a job still waiting.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.queue
+            .iter()
+            .find(|p| p.tag.is_some())
+            .map(|p| p.deadline)
+    }
+
+    /// Every job still waiting (the connection is gone).
+    pub fn drain(&mut self) -> Vec<T> {
+        self.queue.drain(..).filter_map(|p| p.tag).collect()
+    }
+}
+
+/// Incremental RESP3 reader.
+#[derive(Default)]
+pub struct Reader {
+    codec: redis::ValueCodec,
+    buf: BytesMut,
+}
+
+impl Reader {
+    /// Appends bytes read from the socket.
+    pub fn extend(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// The next complete reply, if the buffer holds one.
+    ///
+    /// # Errors
+    /// `Connection` when the stream is not valid RESP (the connection must be dropped).
+    pub fn next_reply(&mut self) -> Result<Option<Value>, Error> {
+        self.codec
+            .decode(&mut self.buf)
+            .map_err(|e| Error::Connection(format!("unreadable reply from Redis: {e}")))
+    }
+}
+
+async fn round_trip(
+    s: &mut tokio::net::TcpStream,
+    r: &mut Reader,
+    cmd: &redis::Cmd,
+    secret: Option<&str>,
+) -> Result<Value, Error> {
+    s.write_all(&cmd.get_packed_command())
+        .await
+        .map_err(|e| Error::Connection(format!("Redis connection failed: {e}")))?;
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Some(v) = r.next_reply()? {
+            return match v {
+                Value::ServerError(e) => {
+                    let text = crate::core::error::redact(
+                        &crate::core::connection::pipeline_error_text(&e),
+                        secret,
+                    );
+                    if text.contains("WRONGPASS") || text.starts_with("NOAUTH") {
+                        Err(Error::Auth(format!(
+                            "Redis refused the credentials: {text}"
+                        )))
+                    } else {
+                        Err(Error::Connection(format!(
+                            "Redis connection failed: {text}"
+                        )))
+                    }
+                }
+                v => Ok(v),
+            };
+        }
+        let n = s
+            .read(&mut chunk)
+            .await
+            .map_err(|e| Error::Connection(format!("Redis connection failed: {e}")))?;
+        if n == 0 {
+            return Err(Error::Connection(
+                "Redis closed the connection during the handshake".into(),
+            ));
+        }
+        r.extend(&chunk[..n]);
+    }
+}
+
+/// Opens a plain TCP connection and performs the handshake (`HELLO 3` with credentials,
+/// `CLIENT SETNAME`, `SELECT`), returning a non-blocking std socket for the JS thread.
+///
+/// # Errors
+/// `Connection`, `Timeout` (within `connectTimeoutMs`) or `Auth`.
+pub async fn open_plain(cfg: &Config) -> Result<std::net::TcpStream, Error> {
+    let limit = Duration::from_millis(cfg.connect_timeout_ms);
+    let work = async {
+        let mut s = tokio::net::TcpStream::connect((cfg.host.as_str(), cfg.port))
+            .await
+            .map_err(|e| Error::Connection(format!("Redis connection failed: {e}")))?;
+        let _ = s.set_nodelay(true);
+        let mut r = Reader::default();
+        let mut hello = redis::cmd("HELLO");
+        hello.arg(3);
+        if let Some(pw) = &cfg.password {
+            hello
+                .arg("AUTH")
+                .arg(cfg.username.as_deref().unwrap_or("default"))
+                .arg(pw);
+        }
+        if let Some(name) = &cfg.client_name {
+            hello.arg("SETNAME").arg(name);
+        }
+        round_trip(&mut s, &mut r, &hello, cfg.password.as_deref()).await?;
+        if cfg.db != 0 {
+            let mut sel = redis::cmd("SELECT");
+            sel.arg(cfg.db);
+            round_trip(&mut s, &mut r, &sel, None).await?;
+        }
+        s.into_std()
+            .map_err(|e| Error::Connection(format!("Redis connection failed: {e}")))
+    };
+    match tokio::time::timeout(limit, work).await {
+        Ok(r) => r,
+        Err(_) => Err(Error::Timeout(format!(
+            "could not connect to Redis at {}:{} within connectTimeoutMs ({} ms)",
+            cfg.host, cfg.port, cfg.connect_timeout_ms
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn get(k: &str) -> Work {
+        let mut c = redis::cmd("GET");
+        c.arg(k);
+        Work::One(c)
+    }
+
+    #[test]
+    fn replies_are_matched_to_jobs_in_order() {
+        let mut inf = Inflight::new(Duration::from_secs(5));
+        let mut buf = Vec::new();
+        inf.push(&get("a"), 1, &mut buf);
+        inf.push(
+            &Work::Many {
+                cmds: vec![redis::cmd("PING"), redis::cmd("PING")],
+                atomic: true,
+            },
+            2,
+            &mut buf,
+        );
+        inf.push(
+            &Work::Many {
+                cmds: vec![redis::cmd("PING")],
+                atomic: false,
+            },
+            3,
+            &mut buf,
+        );
+        let text = String::from_utf8_lossy(&buf).to_string();
+        assert!(text.starts_with("*2\r\n$3\r\nGET\r\n$1\r\na\r\n*1\r\n$5\r\nMULTI\r\n"));
+        assert!(text.contains("$4\r\nEXEC\r\n"));
+        assert_eq!(
+            inf.feed(Value::BulkString(b"x".to_vec())),
+            Some((Some(1), Ok(Value::BulkString(b"x".to_vec()))))
+        );
+        assert_eq!(inf.feed(Value::Okay), None);
+        assert_eq!(inf.feed(Value::SimpleString("QUEUED".into())), None);
+        assert_eq!(inf.feed(Value::SimpleString("QUEUED".into())), None);
+        let exec = Value::Array(vec![Value::SimpleString("PONG".into()); 2]);
+        assert_eq!(inf.feed(exec.clone()), Some((Some(2), Ok(exec))));
+        assert_eq!(
+            inf.feed(Value::SimpleString("PONG".into())),
+            Some((
+                Some(3),
+                Ok(Value::Array(vec![Value::SimpleString("PONG".into())]))
+            ))
+        );
+        assert!(inf.is_empty());
+        let empty = Work::Many {
+            cmds: vec![],
+            atomic: false,
+        };
+        assert_eq!(
+            inf.push(&empty, 4, &mut buf),
+            Some((4, Ok(Value::Array(vec![]))))
+        );
+        assert!(inf.is_empty());
+    }
+
+    #[test]
+    fn expired_jobs_are_answered_once_and_their_late_replies_dropped() {
+        let mut inf = Inflight::new(Duration::from_millis(0));
+        let mut buf = Vec::new();
+        inf.push(&get("a"), 1, &mut buf);
+        let (gone, next) = inf.expire(Instant::now() + Duration::from_millis(1));
+        assert_eq!(gone, vec![1]);
+        assert_eq!(next, None);
+        assert_eq!(inf.feed(Value::Nil), Some((None, Ok(Value::Nil))));
+        inf.push(&get("b"), 2, &mut buf);
+        assert_eq!(inf.drain(), vec![2]);
+    }
+
+    #[test]
+    fn reader_waits_for_complete_frames() {
+        let mut r = Reader::default();
+        r.extend(b"$5\r\nhel");
+        assert_eq!(r.next_reply(), Ok(None));
+        r.extend(b"lo\r\n:7\r\n");
+        assert_eq!(
+            r.next_reply(),
+            Ok(Some(Value::BulkString(b"hello".to_vec())))
+        );
+        assert_eq!(r.next_reply(), Ok(Some(Value::Int(7))));
+        assert_eq!(r.next_reply(), Ok(None));
+    }
+}
