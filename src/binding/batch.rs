@@ -46,34 +46,82 @@ impl Shape {
     }
 }
 
+/// How a job degrades while Redis is unreachable or disabled.
+#[derive(Clone, Copy)]
+pub(crate) struct Policy {
+    /// Resolve the degraded value instead of rejecting while Redis is unreachable.
+    pub fail_open: bool,
+    /// A disabled service rejects with `ERR_DISABLED` (else it resolves the degraded value).
+    pub refuse_disabled: bool,
+    /// Feature named in the one-per-outage "running degraded" warning.
+    pub warn: Option<(&'static str, &'static str)>,
+}
+
 /// What the dispatcher hands back with each outcome.
 pub(crate) struct Tag {
     deferred: Deferred,
     shape: Shape,
+    policy: Policy,
+    /// The `EVAL` to send instead when an `EVALSHA` meets `NOSCRIPT`.
+    retry: Option<redis::Cmd>,
+}
+
+impl Tag {
+    fn out(self, r: Result<Value, Error>, client: &Client) -> (Deferred, Result<Out, Error>) {
+        let degrade = self.policy.fail_open && matches!(&r, Err(e) if e.is_unavailable());
+        if degrade {
+            if let Some((feature, what)) = self.policy.warn {
+                client.warn_degraded(feature, what);
+            }
+        }
+        (self.deferred, self.shape.out(r, self.policy.fail_open))
+    }
+}
+
+/// A reply that asks for the script to be sent in full (`NOSCRIPT` on an `EVALSHA`).
+fn wants_eval(r: &Result<Value, Error>, tag: &Tag) -> bool {
+    tag.retry.is_some() && matches!(r, Err(Error::Reply(m)) if m.starts_with("NOSCRIPT"))
 }
 
 /// Settles finished jobs on the JS thread (the JS-thread connection's path).
 ///
 /// # Safety
 /// JS thread only.
+/// Returns the jobs to send again (scripts the server did not know: now as `EVAL`).
+///
+/// # Safety
+/// JS thread only.
 pub(crate) unsafe fn settle_tags(
     env: sys::napi_env,
     shared: &Shared,
+    client: &Client,
     outstanding: &AtomicUsize,
     items: Vec<(Tag, Result<Value, Error>)>,
-    fail_open: bool,
-) {
-    let n = items.len();
-    outstanding.fetch_sub(n, Ordering::AcqRel);
-    for (t, r) in items {
+) -> Vec<Job<Tag>> {
+    let mut again = Vec::new();
+    let mut n = 0;
+    for (mut t, r) in items {
+        if wants_eval(&r, &t) {
+            if let Some(cmd) = t.retry.take() {
+                again.push(Job {
+                    work: Work::One(cmd),
+                    tag: t,
+                });
+                continue;
+            }
+        }
+        n += 1;
         let mut scope = ptr::null_mut();
         unsafe {
             sys::napi_open_handle_scope(env, &mut scope);
-            shared.settle_now(env, t.deferred, t.shape.out(r, fail_open));
+            let (d, out) = t.out(r, client);
+            shared.settle_now(env, d, out);
             sys::napi_close_handle_scope(env, scope);
         }
     }
+    outstanding.fetch_sub(n, Ordering::AcqRel);
     unsafe { shared.end_many(env, n) };
+    again
 }
 
 struct Batch {
@@ -138,18 +186,17 @@ impl Batcher {
         client: &Arc<Client>,
         shared: &Arc<Shared>,
     ) -> Result<Self, Error> {
-        let fail_open = client.cfg.fail_open;
         let outstanding = Arc::new(AtomicUsize::new(0));
         let driver = unsafe { Driver::new(env, client, shared, &outstanding) };
         let settle_to = Arc::clone(shared);
         let settled_count = Arc::clone(&outstanding);
+        let weak = Arc::downgrade(client);
         let dispatcher = Dispatcher::start(client, move |batch: Settled<Tag>| {
             let n = batch.len();
-            settle_to.settle_many(
-                batch
-                    .into_iter()
-                    .map(|(t, r)| (t.deferred, t.shape.out(r, fail_open))),
-            );
+            let Some(client) = weak.upgrade() else {
+                return;
+            };
+            settle_to.settle_many(batch.into_iter().map(|(t, r)| t.out(r, &client)));
             settled_count.fetch_sub(n, Ordering::AcqRel);
         })?;
         Ok(Batcher {
@@ -173,14 +220,54 @@ impl Batcher {
     /// # Safety
     /// JS thread only.
     pub unsafe fn submit(&self, env: sys::napi_env, d: Deferred, work: Work, shape: Shape) {
+        let policy = Policy {
+            fail_open: self.client.cfg.fail_open,
+            refuse_disabled: false,
+            warn: None,
+        };
+        unsafe { self.submit_with(env, d, work, shape, policy, None) }
+    }
+
+    /// Whether scripts go out as `EVALSHA` (the JS-thread connection resends them as `EVAL` on
+    /// `NOSCRIPT`); the runtime-thread fallback sends them as `EVAL` directly.
+    pub fn scripts_by_hash(&self) -> bool {
+        self.batch.driver.is_some()
+    }
+
+    /// [`Batcher::submit`] with a feature's own degradation `policy`; `retry` is the `EVAL` form
+    /// of an `EVALSHA` job.
+    ///
+    /// # Safety
+    /// JS thread only.
+    pub unsafe fn submit_with(
+        &self,
+        env: sys::napi_env,
+        d: Deferred,
+        work: Work,
+        shape: Shape,
+        policy: Policy,
+        retry: Option<redis::Cmd>,
+    ) {
         let shared = &self.batch.shared;
-        if !self.client.cfg.enabled {
-            unsafe { shared.settle_now(env, d, Ok(shape.degraded())) };
-            return;
-        }
-        // Fail fast while down: no queue grows behind an outage.
-        if let Err(e) = self.client.check() {
-            let r = if self.client.cfg.fail_open {
+        let unavailable = if !self.client.cfg.enabled {
+            Some(Error::Disabled(
+                "Redis is disabled (enabled: false / REDIS_ENABLED=false)".into(),
+            ))
+        } else {
+            // Fail fast while down: no queue grows behind an outage.
+            self.client.check().err()
+        };
+        if let Some(e) = unavailable {
+            let disabled = matches!(e, Error::Disabled(_));
+            let degrade = if disabled {
+                !policy.refuse_disabled
+            } else {
+                policy.fail_open
+            };
+            let r = if degrade {
+                if let Some((feature, what)) = policy.warn {
+                    self.client.warn_degraded(feature, what);
+                }
                 Ok(shape.degraded())
             } else {
                 Err(e)
@@ -194,7 +281,12 @@ impl Batcher {
                 env,
                 Job {
                     work,
-                    tag: Tag { deferred: d, shape },
+                    tag: Tag {
+                        deferred: d,
+                        shape,
+                        policy,
+                        retry,
+                    },
                 },
             );
         }

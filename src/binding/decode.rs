@@ -29,6 +29,12 @@ pub enum Decode {
     Json,
     /// Always `undefined` (JSON writes, lifecycle calls).
     Void,
+    /// A lock acquisition `[token, fencingToken]` → the token; nil → null.
+    LockToken,
+    /// A lock acquisition `[token, fencingToken]` → `{ token, fencingToken }`; nil → null.
+    Fenced,
+    /// PTTL → milliseconds, or null when the key does not exist (negative replies).
+    TtlMs,
 }
 
 /// The value a command resolves with when Redis is unavailable and the service degrades
@@ -42,6 +48,11 @@ pub enum Empty {
     Object,
     Undefined,
     Scan,
+    True,
+    /// A fresh random token (a lock granted without Redis, `lockFailOpen`).
+    Token,
+    /// `{ token, fencingToken: null, degraded: true }`.
+    FencedToken,
 }
 
 /// Something to hand to JS once a future completes.
@@ -229,6 +240,19 @@ impl Js {
                 self.set_named(o, "keys", self.array(0));
                 o
             }
+            Empty::True => self.bool(true),
+            Empty::Token => self.str(crate::core::lock::new_token().as_bytes()),
+            Empty::FencedToken => {
+                let o = self.object();
+                self.set_named(
+                    o,
+                    "token",
+                    self.str(crate::core::lock::new_token().as_bytes()),
+                );
+                self.set_named(o, "fencingToken", self.null());
+                self.set_named(o, "degraded", self.bool(true));
+                o
+            }
         }
     }
 
@@ -372,6 +396,26 @@ pub fn reply(
             Value::Nil => js.null(),
             Value::BulkString(b) => return js.json_parse(&b),
             other => auto(js, other, false),
+        },
+        Decode::LockToken => match v {
+            Value::Array(mut a) if a.len() == 2 => auto(js, a.swap_remove(0), false),
+            _ => js.null(),
+        },
+        Decode::Fenced => match v {
+            Value::Array(a) if a.len() == 2 => {
+                let mut it = a.into_iter();
+                let o = js.object();
+                if let (Some(token), Some(fence)) = (it.next(), it.next()) {
+                    js.set_named(o, "token", auto(js, token, false));
+                    js.set_named(o, "fencingToken", auto(js, fence, false));
+                }
+                o
+            }
+            _ => js.null(),
+        },
+        Decode::TtlMs => match v {
+            Value::Int(n) if n >= 0 => js.int(n),
+            _ => js.null(),
         },
     })
 }

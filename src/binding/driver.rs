@@ -52,7 +52,6 @@ pub(crate) struct Driver {
     shared: Arc<Shared>,
     client: Arc<Client>,
     outstanding: Arc<AtomicUsize>,
-    fail_open: bool,
     timeout_ms: u64,
     async_ctx: sys::napi_async_context,
     resource: sys::napi_ref,
@@ -123,7 +122,6 @@ impl Driver {
             shared: Arc::clone(shared),
             client: Arc::clone(client),
             outstanding: Arc::clone(outstanding),
-            fail_open: client.cfg.fail_open,
             timeout_ms: client.cfg.command_timeout_ms,
             async_ctx,
             resource,
@@ -303,15 +301,18 @@ impl Driver {
     /// Settles and reports outside the lock (settling may run code that calls `send`).
     fn finish(&self, after: After) {
         if !after.settle.is_empty() {
-            unsafe {
+            let again = unsafe {
                 settle_tags(
                     self.env,
                     &self.shared,
+                    &self.client,
                     &self.outstanding,
                     after.settle,
-                    self.fail_open,
                 )
             };
+            if !again.is_empty() {
+                self.send(again);
+            }
         }
         if let Some((gen, why)) = after.lost {
             self.client.lost(gen, &why);

@@ -8,14 +8,15 @@ use futures_util::FutureExt;
 use napi::bindgen_prelude::{Env, Object, This, Unknown};
 use napi::sys;
 use napi_derive::napi;
-use redis::Value;
 use serde_json::json;
 
 use crate::binding::args::{Arg, Ctx};
-use crate::binding::decode::Out;
+use crate::binding::batch::{Policy, Shape};
+use crate::binding::decode::{Decode, Empty, Out};
 use crate::binding::error::JsResult;
 use crate::binding::guarded::Guarded;
 use crate::binding::service::{JsPromise, RedisService};
+use crate::core::dispatch::Work;
 use crate::core::lock::{self, AcquireOptions, HoldOptions, Target};
 use crate::core::{Client, Error};
 
@@ -200,7 +201,120 @@ fn disabled() -> Error {
     Error::Disabled("Redis is disabled (enabled: false / REDIS_ENABLED=false): locks cannot be granted (set lockFailOpen to run without them)".into())
 }
 
+fn policy(client: &Client) -> Policy {
+    let open = client.cfg.lock_fail_open;
+    Policy {
+        fail_open: open,
+        refuse_disabled: !open,
+        warn: Some(("locks", DEGRADED)),
+    }
+}
+
 impl RedisService {
+    /// Sends one lock command in the service's ordinary batch (one round trip, no task), under
+    /// the lock degradation policy. `make(target, args, by_hash)` builds it; scripts go out as
+    /// `EVALSHA` with their `EVAL` form kept for a `NOSCRIPT` reply.
+    fn lock_cmd<X>(
+        &self,
+        env: &Env,
+        parsed: Result<(Target, X), Error>,
+        script: bool,
+        make: impl Fn(&Target, &X, bool) -> redis::Cmd,
+        decode: Decode,
+        empty: Empty,
+    ) -> JsResult<JsPromise> {
+        let raw = env.raw();
+        let (d, promise) = unsafe { self.shared.promise(raw) };
+        match parsed {
+            Err(e) => unsafe { self.shared.settle_now(raw, d, Err(e)) },
+            Ok((t, x)) => {
+                let by_hash = script && self.batcher.scripts_by_hash();
+                let cmd = make(&t, &x, by_hash);
+                let retry = by_hash.then(|| make(&t, &x, false));
+                unsafe {
+                    self.batcher.submit_with(
+                        raw,
+                        d,
+                        Work::One(cmd),
+                        Shape::One(decode, empty),
+                        policy(&self.client),
+                        retry,
+                    )
+                };
+            }
+        }
+        Ok(JsPromise(promise))
+    }
+
+    /// `acquireLock` and friends: one script call in the batch, or with `waitMs` a retry loop on
+    /// the runtime. `decode` shapes the reply of a success (`LockToken`, `Fenced`, `Auto`).
+    fn acquire(
+        &self,
+        env: &Env,
+        parsed: Result<(Target, LockOpts), Error>,
+        decode: Decode,
+        empty: Empty,
+    ) -> JsResult<JsPromise> {
+        if let Ok((_, o)) = &parsed {
+            if o.wait_ms > 0 {
+                let fenced = decode == Decode::Fenced;
+                return self.lock_op(
+                    env,
+                    parsed,
+                    move || Out::Empty(empty),
+                    move |client, (t, o)| async move {
+                        let token = o.token.clone().unwrap_or_else(lock::new_token);
+                        let a = lock::acquire(&client, &t, &token, &o.acquire()).await?;
+                        Ok(Out::Json(match a {
+                            None => serde_json::Value::Null,
+                            Some(a) if fenced => {
+                                json!({ "token": a.token, "fencingToken": a.fencing_token })
+                            }
+                            Some(a) => json!(a.token),
+                        }))
+                    },
+                );
+            }
+        }
+        let parsed = parsed.map(|(t, o)| {
+            let token = o.token.clone().unwrap_or_else(lock::new_token);
+            (t, (token, o.ttl_ms))
+        });
+        self.lock_cmd(
+            env,
+            parsed,
+            true,
+            |t, (token, ttl), h| t.acquire_cmd(token, *ttl, h),
+            decode,
+            empty,
+        )
+    }
+
+    /// `releaseLock` / `releaseSemaphore`. When this process has callers waiting for the same
+    /// key, the release goes through the runtime so it can wake one of them at once.
+    fn release(&self, env: &Env, parsed: Result<(Target, String), Error>) -> JsResult<JsPromise> {
+        if let Ok((t, _)) = &parsed {
+            if self.client.waiters.has(t.redis_key()) {
+                return self.lock_op(
+                    env,
+                    parsed,
+                    || Out::Empty(Empty::True),
+                    |client, (t, token)| async move {
+                        Ok(Out::Json(json!(lock::release(&client, &t, &token).await?)))
+                    },
+                );
+            }
+        }
+        self.lock_cmd(
+            env,
+            parsed,
+            true,
+            |t, token, h| t.release_cmd(token, h),
+            Decode::Bool,
+            Empty::True,
+        )
+    }
+
     /// Runs a lock operation under the lock degradation policy: while Redis is unreachable (or
     /// the service disabled) it rejects, or with `lockFailOpen` resolves `degraded` after one
     /// warning per outage.
@@ -330,10 +444,6 @@ impl RedisService {
     }
 }
 
-fn acquired_token(a: Option<lock::Acquired>) -> Out {
-    Out::Json(a.map_or(serde_json::Value::Null, |a| json!(a.token)))
-}
-
 #[napi]
 impl RedisService {
     /// Tries to take the lock `key`: resolves its token (pass it to `releaseLock`/`extendLock`),
@@ -357,17 +467,7 @@ impl RedisService {
                 lock_opts(c, "ttl", Arg::from(ttl), ACQUIRE_KEYS)?,
             ))
         });
-        self.lock_op(
-            &env,
-            parsed,
-            || Out::Json(json!(lock::new_token())),
-            |client, (t, o)| async move {
-                let token = o.token.clone().unwrap_or_else(lock::new_token);
-                Ok(acquired_token(
-                    lock::acquire(&client, &t, &token, &o.acquire()).await?,
-                ))
-            },
-        )
+        self.acquire(&env, parsed, Decode::LockToken, Empty::Token)
     }
 
     /// Like `acquireLock`, but resolves `{ token, fencingToken }` (or `null`): `fencingToken`
@@ -392,23 +492,7 @@ impl RedisService {
                 lock_opts(c, "ttl", Arg::from(ttl), ACQUIRE_KEYS)?,
             ))
         });
-        self.lock_op(
-            &env,
-            parsed,
-            || {
-                Out::Json(
-                    json!({ "token": lock::new_token(), "fencingToken": null, "degraded": true }),
-                )
-            },
-            |client, (t, o)| async move {
-                let token = o.token.clone().unwrap_or_else(lock::new_token);
-                let a = lock::acquire(&client, &t, &token, &o.acquire()).await?;
-                Ok(Out::Json(a.map_or(
-                    serde_json::Value::Null,
-                    |a| json!({ "token": a.token, "fencingToken": a.fencing_token }),
-                )))
-            },
-        )
+        self.acquire(&env, parsed, Decode::Fenced, Empty::FencedToken)
     }
 
     /// Releases the lock `key` if `token` holds it (atomic compare-and-delete): `true` only then.
@@ -427,14 +511,7 @@ impl RedisService {
                 self::token(c, Arg::from(token))?,
             ))
         });
-        self.lock_op(
-            &env,
-            parsed,
-            || Out::Json(json!(true)),
-            |client, (t, tok)| async move {
-                Ok(Out::Json(json!(lock::release(&client, &t, &tok).await?)))
-            },
-        )
+        self.release(&env, parsed)
     }
 
     /// Resets the lock's TTL if `token` holds it: `true` only then. `ttl` is a number of
@@ -460,15 +537,13 @@ impl RedisService {
                 lock_opts(c, "ttl", Arg::from(ttl), TTL_KEYS)?,
             ))
         });
-        self.lock_op(
+        self.lock_cmd(
             &env,
-            parsed,
-            || Out::Json(json!(true)),
-            |client, (t, tok, o)| async move {
-                Ok(Out::Json(json!(
-                    lock::extend(&client, &t, &tok, o.ttl_ms).await?
-                )))
-            },
+            parsed.map(|(t, tok, o)| (t, (tok, o.ttl_ms))),
+            true,
+            |t, (tok, ttl), h| t.extend_cmd(tok, *ttl, h),
+            Decode::Bool,
+            Empty::True,
         )
     }
 
@@ -478,17 +553,18 @@ impl RedisService {
         let c = Ctx { method: "isLocked" };
         let parsed = Arg::from(key)
             .key(c, "key")
-            .map(|k| Target::lock(self.prefix(), &k));
-        self.lock_op(
+            .map(|k| (Target::lock(self.prefix(), &k), ()));
+        self.lock_cmd(
             &env,
             parsed,
-            || Out::Json(json!(false)),
-            |client, t| async move {
+            false,
+            |t, _, _| {
                 let mut cmd = redis::cmd("EXISTS");
                 cmd.arg(t.redis_key());
-                let v = client.query(client.handle()?, &cmd).await?;
-                Ok(Out::Json(json!(v == Value::Int(1))))
+                cmd
             },
+            Decode::Bool,
+            Empty::False,
         )
     }
 
@@ -503,21 +579,18 @@ impl RedisService {
         };
         let parsed = Arg::from(key)
             .key(c, "key")
-            .map(|k| Target::lock(self.prefix(), &k));
-        self.lock_op(
+            .map(|k| (Target::lock(self.prefix(), &k), ()));
+        self.lock_cmd(
             &env,
             parsed,
-            || Out::Json(serde_json::Value::Null),
-            |client, t| async move {
+            false,
+            |t, _, _| {
                 let mut cmd = redis::cmd("PTTL");
                 cmd.arg(t.redis_key());
-                Ok(Out::Json(
-                    match client.query(client.handle()?, &cmd).await? {
-                        Value::Int(n) if n >= 0 => json!(n),
-                        _ => serde_json::Value::Null,
-                    },
-                ))
+                cmd
             },
+            Decode::TtlMs,
+            Empty::Null,
         )
     }
 
@@ -581,17 +654,7 @@ impl RedisService {
                 lock_opts(c, "ttl", Arg::from(ttl), ACQUIRE_KEYS)?,
             ))
         });
-        self.lock_op(
-            &env,
-            parsed,
-            || Out::Json(json!(lock::new_token())),
-            |client, (t, o)| async move {
-                let token = o.token.clone().unwrap_or_else(lock::new_token);
-                Ok(acquired_token(
-                    lock::acquire(&client, &t, &token, &o.acquire()).await?,
-                ))
-            },
-        )
+        self.acquire(&env, parsed, Decode::Auto, Empty::Token)
     }
 
     /// Frees the semaphore slot held by `token`: `true` when it still held one.
@@ -609,14 +672,7 @@ impl RedisService {
                 self::token(c, Arg::from(token))?,
             ))
         });
-        self.lock_op(
-            &env,
-            parsed,
-            || Out::Json(json!(true)),
-            |client, (t, tok)| async move {
-                Ok(Out::Json(json!(lock::release(&client, &t, &tok).await?)))
-            },
-        )
+        self.release(&env, parsed)
     }
 
     /// Extends the semaphore slot held by `token` to `ttl` from now (seconds, or
@@ -642,15 +698,13 @@ impl RedisService {
                 lock_opts(c, "ttl", Arg::from(ttl), TTL_KEYS)?,
             ))
         });
-        self.lock_op(
+        self.lock_cmd(
             &env,
-            parsed,
-            || Out::Json(json!(true)),
-            |client, (t, tok, o)| async move {
-                Ok(Out::Json(json!(
-                    lock::extend(&client, &t, &tok, o.ttl_ms).await?
-                )))
-            },
+            parsed.map(|(t, tok, o)| (t, (tok, o.ttl_ms))),
+            true,
+            |t, (tok, ttl), h| t.extend_cmd(tok, *ttl, h),
+            Decode::Bool,
+            Empty::True,
         )
     }
 

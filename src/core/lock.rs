@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use redis::Value;
+use redis::{Cmd, Value};
 use tokio::sync::{oneshot, Notify};
 
 use crate::core::script::Lua;
@@ -80,6 +80,41 @@ impl Target {
     /// The Redis key holding the lock (or the semaphore's holders).
     pub fn redis_key(&self) -> &[u8] {
         &self.key
+    }
+
+    /// The acquisition script: replies `[token, fencingToken]` (lock) or the token (semaphore),
+    /// nil when not acquired. `by_hash`: `EVALSHA`, else `EVAL`.
+    pub fn acquire_cmd(&self, token: &str, ttl_ms: u64, by_hash: bool) -> Cmd {
+        match self.kind {
+            Kind::Lock => LOCK_ACQUIRE.cmd(by_hash, 2, &|c| {
+                c.arg(&self.key).arg(&self.fence).arg(token).arg(ttl_ms);
+            }),
+            Kind::Semaphore { limit } => SEM_ACQUIRE.cmd(by_hash, 1, &|c| {
+                c.arg(&self.key).arg(limit).arg(token).arg(ttl_ms);
+            }),
+        }
+    }
+
+    /// The release script: replies 1 when `token` held it, else 0.
+    pub fn release_cmd(&self, token: &str, by_hash: bool) -> Cmd {
+        let script = match self.kind {
+            Kind::Lock => &LOCK_RELEASE,
+            Kind::Semaphore { .. } => &SEM_RELEASE,
+        };
+        script.cmd(by_hash, 1, &|c| {
+            c.arg(&self.key).arg(token);
+        })
+    }
+
+    /// The extension script: replies 1 when `token` held it (TTL reset to `ttl_ms`), else 0.
+    pub fn extend_cmd(&self, token: &str, ttl_ms: u64, by_hash: bool) -> Cmd {
+        let script = match self.kind {
+            Kind::Lock => &LOCK_EXTEND,
+            Kind::Semaphore { .. } => &SEM_EXTEND,
+        };
+        script.cmd(by_hash, 1, &|c| {
+            c.arg(&self.key).arg(token).arg(ttl_ms);
+        })
     }
 
     fn what(&self) -> &'static str {
@@ -183,6 +218,11 @@ impl Waiters {
         })
     }
 
+    /// Whether a caller of this process waits for `key`.
+    pub fn has(&self, key: &[u8]) -> bool {
+        self.map.lock().is_ok_and(|m| m.contains_key(key))
+    }
+
     fn wake(&self, key: &[u8]) {
         if let Ok(m) = self.map.lock() {
             if let Some((n, _)) = m.get(key) {
@@ -229,8 +269,12 @@ pub async fn try_acquire(
         }
     };
     let fencing_token = match (&t.kind, v) {
-        (Kind::Lock, Value::Int(n)) => Some(n),
-        (Kind::Semaphore { .. }, Value::Int(1)) => None,
+        (Kind::Lock, Value::Array(a)) => match a.get(1) {
+            Some(Value::Int(n)) => Some(*n),
+            _ => return Ok(None),
+        },
+        (Kind::Semaphore { .. }, Value::Nil) => return Ok(None),
+        (Kind::Semaphore { .. }, _) => None,
         _ => return Ok(None),
     };
     Ok(Some(Acquired {

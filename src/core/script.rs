@@ -27,7 +27,8 @@ impl Lua {
             .get_or_init(|| redis::Script::new(self.code).get_hash().to_string())
     }
 
-    fn cmd(&self, by_hash: bool, nkeys: usize, add: &dyn Fn(&mut Cmd)) -> Cmd {
+    /// The `EVALSHA` (`by_hash`) or `EVAL` command; `add` appends the keys, then the arguments.
+    pub fn cmd(&self, by_hash: bool, nkeys: usize, add: &dyn Fn(&mut Cmd)) -> Cmd {
         let mut c = if by_hash {
             let mut c = redis::cmd("EVALSHA");
             c.arg(self.hash());

@@ -1,6 +1,6 @@
 -- Takes one of ARGV[1] semaphore slots for token ARGV[2] for ARGV[3] ms.
 -- KEYS[1] is a sorted set of holders scored by their expiry (server time, ms): expired holders
--- are pruned first, so a crashed holder's slot frees itself. Returns 1 when acquired, else 0.
+-- are pruned first, so a crashed holder's slot frees itself. Returns the token when acquired, else nil.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local ttl = tonumber(ARGV[3])
@@ -10,6 +10,6 @@ if redis.call('ZSCORE', KEYS[1], ARGV[2]) or redis.call('ZCARD', KEYS[1]) < tonu
   if redis.call('PTTL', KEYS[1]) < ttl then
     redis.call('PEXPIRE', KEYS[1], ttl)
   end
-  return 1
+  return ARGV[2]
 end
-return 0
+return false
