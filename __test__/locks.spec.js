@@ -275,6 +275,48 @@ describe('several processes', () => {
   }, 20000);
 });
 
+describe('process lifetime', () => {
+  function runChild(code) {
+    return new Promise((resolve) => {
+      const child = spawn(process.execPath, ['-e', code], { cwd: path.join(__dirname, '..'), env: { ...process.env, URL: srv.url }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout.on('data', (d) => { out += d; });
+      child.stderr.on('data', (d) => { out += d; });
+      const started = Date.now();
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10000);
+      child.on('exit', (code, signal) => { clearTimeout(timer); resolve({ code, signal, out, ms: Date.now() - started }); });
+    });
+  }
+
+  test('a callback that never settles is bounded by maxHoldMs: the lease expires and the process exits', async () => {
+    const r = await runChild(`
+      const { RedisService } = require('.');
+      (async () => {
+        const redis = await RedisService.connect({ url: process.env.URL, logger: false });
+        redis.withLock('never', ({ signal }) => {
+          signal.addEventListener('abort', () => console.log('aborted', signal.reason.code));
+          return new Promise(() => {});
+        }, { ttlMs: 300, maxHoldMs: 600 });
+      })();`);
+    expect(r.signal).toBeNull();
+    expect(r.code).toBe(0);
+    expect(r.out.trim()).toBe('aborted ERR_LOCK_LOST');
+    expect(await redis.isLocked('never')).toBe(false);
+  }, 15000);
+
+  test('a finished withLock leaves nothing that keeps the process alive', async () => {
+    const r = await runChild(`
+      const { RedisService } = require('.');
+      (async () => {
+        const redis = await RedisService.connect({ url: process.env.URL, logger: false });
+        console.log(await redis.withLock('done', () => 'ok', 5));
+      })();`);
+    expect(r.code).toBe(0);
+    expect(r.out.trim()).toBe('ok');
+    expect(r.ms).toBeLessThan(3000);
+  }, 15000);
+});
+
 describe('semaphores', () => {
   test('limit holders at once; release frees a slot; a crashed holder frees after its TTL', async () => {
     const a = await redis.acquireSemaphore('sem', 2, { ttlMs: 300 });

@@ -8,7 +8,7 @@
 //! used for plain TCP on hosts that export libuv; otherwise the runtime-thread dispatcher is used.
 
 use std::ffi::{c_int, c_void};
-use std::io::{ErrorKind, Read, Write};
+use std::io::{ErrorKind, Write};
 use std::ptr;
 use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
@@ -151,10 +151,11 @@ impl Driver {
                 let e = Error::Connection("the service was closed".into());
                 after.settle = jobs.into_iter().map(|j| (j.tag, Err(e.clone()))).collect();
             } else {
+                let now = Instant::now();
                 for j in jobs {
                     after
                         .settle
-                        .extend(inner.inflight.push(&j.work, j.tag, &mut inner.out));
+                        .extend(inner.inflight.push(&j.work, j.tag, &mut inner.out, now));
                 }
                 self.flush(inner, &mut after);
                 self.arm_timer(inner);
@@ -203,17 +204,15 @@ impl Driver {
         let Some(conn) = inner.conn.as_mut() else {
             return;
         };
-        let mut chunk = [0u8; 65536];
         let mut failed = None;
         loop {
-            match (&conn.stream).read(&mut chunk) {
+            match inner.reader.read_from(&mut &conn.stream) {
                 Ok(0) => {
                     failed = Some("the server closed the connection".to_string());
                     break;
                 }
                 Ok(n) => {
-                    inner.reader.extend(&chunk[..n]);
-                    if n < chunk.len() {
+                    if n < 64 * 1024 {
                         break;
                     }
                 }

@@ -80,13 +80,15 @@ impl<T> Inflight<T> {
         }
     }
 
-    /// Encodes `work` into `buf` and remembers `tag` for its replies. An empty pipeline sends
-    /// nothing and is answered at once: its tag comes straight back with `[]`.
+    /// Encodes `work` into `buf` and remembers `tag` for its replies, due by `now` plus the
+    /// timeout. An empty pipeline sends nothing and is answered at once: its tag comes straight
+    /// back with `[]`.
     pub fn push(
         &mut self,
         work: &Work,
         tag: T,
         buf: &mut Vec<u8>,
+        now: Instant,
     ) -> Option<(T, Result<Value, Error>)> {
         let expect = encode(work, buf);
         if expect.replies() == 0 {
@@ -96,7 +98,7 @@ impl<T> Inflight<T> {
             tag: Some(tag),
             expect,
             got: Vec::new(),
-            deadline: Instant::now() + self.timeout,
+            deadline: now + self.timeout,
         });
         None
     }
@@ -166,6 +168,20 @@ impl Reader {
     /// Appends bytes read from the socket.
     pub fn extend(&mut self, bytes: &[u8]) {
         self.buf.extend_from_slice(bytes);
+    }
+
+    /// Reads once from `src` straight into the buffer (no intermediate copy). Returns the count.
+    ///
+    /// # Errors
+    /// The read's own error (`WouldBlock` included).
+    pub fn read_from(&mut self, src: &mut impl std::io::Read) -> std::io::Result<usize> {
+        const CHUNK: usize = 64 * 1024;
+        let len = self.buf.len();
+        self.buf.resize(len + CHUNK, 0);
+        let r = src.read(&mut self.buf[len..]);
+        let n = *r.as_ref().unwrap_or(&0);
+        self.buf.truncate(len + n);
+        r
     }
 
     /// The next complete reply, if the buffer holds one.
@@ -279,7 +295,7 @@ mod tests {
     fn replies_are_matched_to_jobs_in_order() {
         let mut inf = Inflight::new(Duration::from_secs(5));
         let mut buf = Vec::new();
-        inf.push(&get("a"), 1, &mut buf);
+        inf.push(&get("a"), 1, &mut buf, Instant::now());
         inf.push(
             &Work::Many {
                 cmds: vec![redis::cmd("PING"), redis::cmd("PING")],
@@ -287,6 +303,7 @@ mod tests {
             },
             2,
             &mut buf,
+            Instant::now(),
         );
         inf.push(
             &Work::Many {
@@ -295,6 +312,7 @@ mod tests {
             },
             3,
             &mut buf,
+            Instant::now(),
         );
         let text = String::from_utf8_lossy(&buf).to_string();
         assert!(text.starts_with("*2\r\n$3\r\nGET\r\n$1\r\na\r\n*1\r\n$5\r\nMULTI\r\n"));
@@ -321,7 +339,7 @@ mod tests {
             atomic: false,
         };
         assert_eq!(
-            inf.push(&empty, 4, &mut buf),
+            inf.push(&empty, 4, &mut buf, Instant::now()),
             Some((4, Ok(Value::Array(vec![]))))
         );
         assert!(inf.is_empty());
@@ -331,12 +349,12 @@ mod tests {
     fn expired_jobs_are_answered_once_and_their_late_replies_dropped() {
         let mut inf = Inflight::new(Duration::from_millis(0));
         let mut buf = Vec::new();
-        inf.push(&get("a"), 1, &mut buf);
+        inf.push(&get("a"), 1, &mut buf, Instant::now());
         let (gone, next) = inf.expire(Instant::now() + Duration::from_millis(1));
         assert_eq!(gone, vec![1]);
         assert_eq!(next, None);
         assert_eq!(inf.feed(Value::Nil), Some((None, Ok(Value::Nil))));
-        inf.push(&get("b"), 2, &mut buf);
+        inf.push(&get("b"), 2, &mut buf, Instant::now());
         assert_eq!(inf.drain(), vec![2]);
     }
 
