@@ -100,6 +100,37 @@ export interface FencedLock {
   fencingToken: number | null
   degraded?: boolean
 }
+/** One limit: `limit` requests per window. Give the window in one unit. */
+export interface RateLimitRule {
+  limit: number
+  /** Window length in milliseconds. */
+  windowMs?: number
+  /** Window length in seconds. */
+  windowSeconds?: number
+  /** Default `'fixed-window'`. */
+  algorithm?: 'fixed-window' | 'sliding-window' | 'token-bucket'
+}
+/** `rateLimit()` options. */
+export interface RateLimitOptions extends RateLimitRule {
+  /** Units this request consumes (default 1, at most `limit`). */
+  cost?: number
+  /** After the limit is first exceeded, refuse the key for this many milliseconds (default 0). */
+  blockMs?: number
+}
+/** A rate-limit decision. Times are milliseconds; `resetTime` is epoch milliseconds (server clock). */
+export interface RateLimitResult {
+  allowed: boolean
+  limit: number
+  remaining: number
+  /** Milliseconds until the limit is fully available again. */
+  resetMs: number
+  /** Milliseconds until this request would be allowed (0 when allowed). */
+  retryAfterMs: number
+  /** Epoch milliseconds when the limit is fully available again. */
+  resetTime: number
+  /** `true` when Redis was unreachable and the request was allowed without counting. */
+  degraded?: boolean
+}
 export interface RedisService {
   /** Alias of `getLockTtl` (milliseconds left, or `null`). */
   getLockTTL(key: RedisKey): Promise<number | null>
@@ -519,6 +550,39 @@ export declare class RedisService {
    */
   withSemaphore<T>(key: RedisKey, limit: number, fn: (lock: LockContext) => T | PromiseLike<T>, options?: number | WithLockOptions): Promise<Awaited<T>>
   /**
+   * Counts one request (or `cost` units) against a limit on `key` and says whether it is
+   * allowed, in one round trip with the server's clock:
+   * `{ allowed, limit, remaining, resetMs, retryAfterMs, resetTime }` (`resetMs`: milliseconds
+   * until fully available again; `retryAfterMs`: until this request would pass, 0 when allowed;
+   * `resetTime`: epoch milliseconds). Refused requests consume nothing.
+   *
+   * `options`: `{ limit, windowMs | windowSeconds, algorithm?: 'fixed-window' | 'sliding-window'
+   * | 'token-bucket', cost? = 1, blockMs? = 0 }`; `blockMs` keeps the key refused that long
+   * after it first exceeds the limit. While Redis is unreachable it resolves
+   * `{ allowed: true, degraded: true, ... }` (unless `rateLimitFailOpen: false`).
+   */
+  rateLimit(key: RedisKey, options: RateLimitOptions): Promise<RateLimitResult>
+  /**
+   * Several limits on one key at once (say 10 per second and 1000 per hour), all-or-nothing:
+   * nothing is consumed unless every limit allows it. Resolves the deciding limit's result
+   * with every limit's own in `limits`. `options`: `{ cost? = 1, blockMs? = 0 }`.
+   */
+  rateLimitMany(key: RedisKey, limits: RateLimitRule[], options?: { cost?: number; blockMs?: number }): Promise<RateLimitResult & { limits: RateLimitResult[] }>
+  /**
+   * Peeks at a limit without consuming: the result `rateLimit` would give (`allowed`: whether
+   * a request of `cost` would pass now). Pass an array of limits to peek at several.
+   */
+  getRateLimit(key: RedisKey, options: RateLimitOptions | RateLimitRule[]): Promise<RateLimitResult>
+  /** Clears every limit (and block) of `key`: resolves how many Redis keys were deleted. */
+  resetRateLimit(key: RedisKey): Promise<number>
+  /**
+   * The storage operation of @nestjs/throttler (`RedisThrottlerStorage` calls it): one hit for
+   * `key` under throttler `name`, with that package's semantics. Resolves
+   * `{ totalHits, timeToExpire, isBlocked, timeToBlockExpire }`, times in **seconds** (rounded
+   * up) as the guard expects. Fails open like `rateLimit`.
+   */
+  throttlerIncrement(key: string, ttlMs: number, limit: number, blockDurationMs: number, name: string): Promise<{ totalHits: number; timeToExpire: number; isBlocked: boolean; timeToBlockExpire: number }>
+  /**
    * Creates a service; nothing connects until `connect()`. Only the given options and the
    * defaults apply (use `RedisService.fromEnv()` to read `REDIS_*` variables).
    * Throws `ERR_INVALID_ARGUMENT` naming the option when one is invalid.
@@ -654,6 +718,12 @@ export interface RedisOptions {
    * This gives up mutual exclusion. Default `false` (locks reject with `ERR_CONNECTION`).
    */
   lockFailOpen?: boolean
+  /**
+   * `true` (the default): while Redis is unreachable (or disabled), rate limits allow every
+   * request with `degraded: true`, with one warning per outage. `false`: they reject with
+   * `ERR_CONNECTION`.
+   */
+  rateLimitFailOpen?: boolean
   /**
    * Where outage warnings go: any object with `log`/`warn`/`error` (a NestJS `Logger`, `console`).
    * `false` silences them. Default `console`.

@@ -2,13 +2,12 @@
 // Distributed locks and semaphores against a real redis-server: single-client behaviour,
 // withLock's callback contract, lease renewal and loss, fencing, several processes contending,
 // a holder killed with SIGKILL, scripts flushed, and Redis down (fail closed / lockFailOpen).
-const path = require('node:path');
 const { spawn } = require('node:child_process');
 const { RedisService } = require('..');
 const { suiteServer, startRedis, sleep } = require('./helpers/redis-server');
 const { isError } = require('./helpers/assert');
+const { runWorker: worker, runChild, WORKER } = require('./helpers/spawn');
 
-const WORKER = path.join(__dirname, 'helpers', 'lock-worker.js');
 
 let srv;
 let redis;
@@ -24,25 +23,6 @@ afterAll(async () => {
   await other.disconnect();
   await srv.stop();
 });
-
-function worker(job) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [WORKER, JSON.stringify(job)], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d) => { out += d; });
-    child.stderr.on('data', (d) => { out += d; });
-    child.on('exit', (code) => {
-      try {
-        const line = out.trim().split('\n').pop();
-        const r = JSON.parse(line);
-        if (r.error) reject(new Error(r.error));
-        else resolve(r);
-      } catch {
-        reject(new Error(`worker exited with ${code}: ${out}`));
-      }
-    });
-  });
-}
 
 describe('acquire / release / extend', () => {
   test('a second acquire gets null; only the holder can release or extend', async () => {
@@ -276,18 +256,6 @@ describe('several processes', () => {
 });
 
 describe('process lifetime', () => {
-  function runChild(code) {
-    return new Promise((resolve) => {
-      const child = spawn(process.execPath, ['-e', code], { cwd: path.join(__dirname, '..'), env: { ...process.env, URL: srv.url }, stdio: ['ignore', 'pipe', 'pipe'] });
-      let out = '';
-      child.stdout.on('data', (d) => { out += d; });
-      child.stderr.on('data', (d) => { out += d; });
-      const started = Date.now();
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10000);
-      child.on('exit', (code, signal) => { clearTimeout(timer); resolve({ code, signal, out, ms: Date.now() - started }); });
-    });
-  }
-
   test('a callback that never settles is bounded by maxHoldMs: the lease expires and the process exits', async () => {
     const r = await runChild(`
       const { RedisService } = require('.');
@@ -297,7 +265,7 @@ describe('process lifetime', () => {
           signal.addEventListener('abort', () => console.log('aborted', signal.reason.code));
           return new Promise(() => {});
         }, { ttlMs: 300, maxHoldMs: 600 });
-      })();`);
+      })();`, { URL: srv.url });
     expect(r.signal).toBeNull();
     expect(r.code).toBe(0);
     expect(r.out.trim()).toBe('aborted ERR_LOCK_LOST');
@@ -310,7 +278,7 @@ describe('process lifetime', () => {
       (async () => {
         const redis = await RedisService.connect({ url: process.env.URL, logger: false });
         console.log(await redis.withLock('done', () => 'ok', 5));
-      })();`);
+      })();`, { URL: srv.url });
     expect(r.code).toBe(0);
     expect(r.out.trim()).toBe('ok');
     expect(r.ms).toBeLessThan(3000);

@@ -17,10 +17,15 @@ use crate::binding::driver::Driver;
 use crate::core::dispatch::{Dispatcher, Job, Settled, Work};
 use crate::core::{Client, Error};
 
+/// Turns a reply (`None`: the degraded result) into what JS receives.
+pub(crate) type Convert = Box<dyn FnOnce(Option<Value>) -> Result<Out, Error> + Send>;
+
 /// How to turn a job's outcome into JS.
 pub(crate) enum Shape {
     One(Decode, Empty),
     Many(Vec<Decode>, Vec<Empty>),
+    /// A feature's own result object (rate limits).
+    Custom(Convert),
 }
 
 impl Shape {
@@ -28,12 +33,14 @@ impl Shape {
         match self {
             Shape::One(_, e) => Out::Empty(e),
             Shape::Many(_, e) => Out::EmptyPipeline(e),
+            Shape::Custom(f) => f(None).unwrap_or(Out::Empty(Empty::Null)),
         }
     }
 
     fn out(self, r: Result<Value, Error>, fail_open: bool) -> Result<Out, Error> {
         match (self, r) {
             (Shape::One(d, _), Ok(v)) => Ok(Out::Reply(v, d)),
+            (Shape::Custom(f), Ok(v)) => f(Some(v)),
             (Shape::Many(d, _), Ok(Value::Array(vals))) => {
                 Ok(Out::Pipeline(vals.into_iter().map(Ok).zip(d).collect()))
             }

@@ -100,6 +100,37 @@ export interface FencedLock {
   fencingToken: number | null
   degraded?: boolean
 }
+/** One limit: `limit` requests per window. Give the window in one unit. */
+export interface RateLimitRule {
+  limit: number
+  /** Window length in milliseconds. */
+  windowMs?: number
+  /** Window length in seconds. */
+  windowSeconds?: number
+  /** Default `'fixed-window'`. */
+  algorithm?: 'fixed-window' | 'sliding-window' | 'token-bucket'
+}
+/** `rateLimit()` options. */
+export interface RateLimitOptions extends RateLimitRule {
+  /** Units this request consumes (default 1, at most `limit`). */
+  cost?: number
+  /** After the limit is first exceeded, refuse the key for this many milliseconds (default 0). */
+  blockMs?: number
+}
+/** A rate-limit decision. Times are milliseconds; `resetTime` is epoch milliseconds (server clock). */
+export interface RateLimitResult {
+  allowed: boolean
+  limit: number
+  remaining: number
+  /** Milliseconds until the limit is fully available again. */
+  resetMs: number
+  /** Milliseconds until this request would be allowed (0 when allowed). */
+  retryAfterMs: number
+  /** Epoch milliseconds when the limit is fully available again. */
+  resetTime: number
+  /** `true` when Redis was unreachable and the request was allowed without counting. */
+  degraded?: boolean
+}
 export interface RedisService {
   /** Alias of `getLockTtl` (milliseconds left, or `null`). */
   getLockTTL(key: RedisKey): Promise<number | null>

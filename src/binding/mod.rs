@@ -12,6 +12,7 @@ mod guarded;
 mod lock;
 mod options;
 mod pipeline;
+mod rate_limit;
 mod scan;
 mod service;
 mod uv;

@@ -47,6 +47,10 @@ pub struct RedisOptions {
     /// anyway with `degraded: true` and lock calls pretend success, with one warning per outage.
     /// This gives up mutual exclusion. Default `false` (locks reject with `ERR_CONNECTION`).
     pub lock_fail_open: Option<bool>,
+    /// `true` (the default): while Redis is unreachable (or disabled), rate limits allow every
+    /// request with `degraded: true`, with one warning per outage. `false`: they reject with
+    /// `ERR_CONNECTION`.
+    pub rate_limit_fail_open: Option<bool>,
     /// Where outage warnings go: any object with `log`/`warn`/`error` (a NestJS `Logger`, `console`).
     /// `false` silences them. Default `console`.
     #[napi(ts_type = "RedisLogger | false")]
@@ -207,6 +211,7 @@ pub fn parse(o: Arg) -> Result<Parsed, Error> {
         enabled: opt_bool(o, "enabled")?,
         fail_open: opt_bool(o, "failOpen")?,
         lock_fail_open: opt_bool(o, "lockFailOpen")?,
+        rate_limit_fail_open: opt_bool(o, "rateLimitFailOpen")?,
         client_name: opt_string(o, "clientName")?,
     };
     let settings = match opt_string(o, "url")? {

@@ -52,6 +52,7 @@ pub struct Settings {
     pub enabled: Option<bool>,
     pub fail_open: Option<bool>,
     pub lock_fail_open: Option<bool>,
+    pub rate_limit_fail_open: Option<bool>,
     pub client_name: Option<String>,
 }
 
@@ -74,6 +75,7 @@ impl Settings {
             enabled: self.enabled.or(lower.enabled),
             fail_open: self.fail_open.or(lower.fail_open),
             lock_fail_open: self.lock_fail_open.or(lower.lock_fail_open),
+            rate_limit_fail_open: self.rate_limit_fail_open.or(lower.rate_limit_fail_open),
             client_name: self.client_name.or(lower.client_name),
         }
     }
@@ -97,6 +99,8 @@ pub struct Config {
     pub fail_open: bool,
     /// Locks run their callback without mutual exclusion while Redis is unreachable.
     pub lock_fail_open: bool,
+    /// Rate limits allow (with `degraded: true`) while Redis is unreachable. Default on.
+    pub rate_limit_fail_open: bool,
     pub client_name: Option<String>,
 }
 
@@ -126,6 +130,7 @@ impl Default for Config {
             enabled: true,
             fail_open: false,
             lock_fail_open: false,
+            rate_limit_fail_open: true,
             client_name: None,
         }
     }
@@ -180,6 +185,7 @@ impl Config {
             enabled: layer.enabled.unwrap_or(d.enabled),
             fail_open: layer.fail_open.unwrap_or(d.fail_open),
             lock_fail_open: layer.lock_fail_open.unwrap_or(d.lock_fail_open),
+            rate_limit_fail_open: layer.rate_limit_fail_open.unwrap_or(d.rate_limit_fail_open),
             client_name: layer.client_name,
         };
         cfg.validate()?;

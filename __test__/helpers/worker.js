@@ -1,8 +1,12 @@
 'use strict';
-// A child process for the multi-process lock tests. argv[2] is a JSON job:
+// A child process for the multi-process tests. argv[2] is a JSON job:
 //   { mode: 'mutex', url, key, sections }      withLock sections doing read -> await -> write
 //   { mode: 'semaphore', url, key, limit, sections }
 //   { mode: 'hold', url, key, ttlMs }          takes the lock, prints "held", then waits forever
+//   { mode: 'rate', url, key, options, requests, startAt }  fires `requests` rateLimit calls at
+//                                              once at `startAt` (epoch ms); reports the allowed
+//   { mode: 'rate-for', url, key, options, ms }  calls rateLimit in a loop for `ms`; reports the
+//                                              server time of every allowed call
 // It prints one JSON line with its results.
 const { RedisService } = require('../..');
 
@@ -34,6 +38,18 @@ async function main() {
         await redis.decr('sem-inside');
         result.done++;
       }, { ttlMs: 5000, waitMs: 60000, retryDelayMs: 5 });
+    }
+  } else if (job.mode === 'rate') {
+    await sleep(Math.max(0, job.startAt - Date.now()));
+    const rs = await Promise.all(Array.from({ length: job.requests }, () => redis.rateLimit(job.key, job.options)));
+    result.allowed = rs.filter((r) => r.allowed).length;
+  } else if (job.mode === 'rate-for') {
+    result.times = [];
+    const end = Date.now() + job.ms;
+    while (Date.now() < end) {
+      const r = await redis.rateLimit(job.key, job.options);
+      // The server time of the decision: resetTime - resetMs.
+      if (r.allowed) result.times.push(r.resetTime - r.resetMs);
     }
   } else if (job.mode === 'hold') {
     const token = await redis.acquireLock(job.key, { ttlMs: job.ttlMs });

@@ -1,0 +1,35 @@
+import type { RedisService, RateLimitOptions } from '../index'
+
+/** `@RateLimit()` options: those of `redis.rateLimit()`, plus the request's key and the refusal message. */
+export interface RateLimitDecoratorOptions extends RateLimitOptions {
+  /** The key a request counts against (default `req.ip`); the route is added to it. */
+  keyGenerator?: (req: any) => string | Promise<string>
+  /** Body of the 429 (default 'Too Many Requests'). */
+  message?: string | object
+}
+
+/** Limits a controller or route; enforced by `RateLimitGuard`. */
+export declare function RateLimit(options: RateLimitDecoratorOptions): ClassDecorator & MethodDecorator
+
+/** Guard enforcing `@RateLimit()`: sets RateLimit headers (draft 7), refuses with 429 and `Retry-After` (seconds). */
+export declare class RateLimitGuard {
+  constructor(redis: RedisService, reflector?: unknown)
+  canActivate(context: any): Promise<boolean>
+}
+
+/** What @nestjs/throttler's storage returns (times in seconds). */
+export interface ThrottlerStorageRecord {
+  totalHits: number
+  timeToExpire: number
+  isBlocked: boolean
+  timeToBlockExpire: number
+}
+
+/** A Redis-backed `ThrottlerStorage` for @nestjs/throttler, shared by every app instance. */
+export declare class RedisThrottlerStorage {
+  constructor(redis: RedisService)
+  /** `ttl` and `blockDuration` in milliseconds. */
+  increment(key: string, ttl: number, limit: number, blockDuration: number, throttlerName: string): Promise<ThrottlerStorageRecord>
+}
+
+export declare const RATE_LIMIT_OPTIONS: string

@@ -1,0 +1,519 @@
+//! Rate limits on `RedisService`: option checks, one script call in the ordinary batch, and the
+//! rate-limit degradation policy (`rateLimitFailOpen`, on by default).
+
+use std::sync::Arc;
+
+use napi::bindgen_prelude::{Env, Unknown};
+use napi_derive::napi;
+use redis::Value;
+use serde_json::json;
+
+use crate::binding::args::{read_string, Arg, Ctx};
+use crate::binding::batch::{Policy, Shape};
+use crate::binding::decode::Out;
+use crate::binding::error::JsResult;
+use crate::binding::service::{JsPromise, RedisService};
+use crate::core::dispatch::Work;
+use crate::core::rate_limit::{self, Algorithm, Checked, Limit, Outcome};
+use crate::core::Error;
+
+const DEGRADED: &str = "Redis is unreachable: rate limits are NOT enforced (requests are allowed with degraded: true) until it is back";
+
+/// Largest window, cost or block accepted: about 24.8 days in milliseconds.
+const MAX: f64 = 2_147_483_647.0;
+
+const LIMIT_KEYS: &[&str] = &[
+    "limit",
+    "windowMs",
+    "windowSeconds",
+    "algorithm",
+    "cost",
+    "blockMs",
+];
+const MANY_KEYS: &[&str] = &["cost", "blockMs"];
+
+fn check_keys(c: Ctx, name: &str, a: Arg, allowed: &[&str]) -> Result<(), Error> {
+    for (k, _) in a.entries() {
+        let k = read_string(k.env, k.v).unwrap_or_default();
+        if !allowed.contains(&k.as_str()) {
+            return Err(Error::arg(format!(
+                "{}(): unknown option `{name}.{k}` (accepted: {})",
+                c.method,
+                allowed.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn whole(c: Ctx, name: &str, a: Arg, min: f64) -> Result<u64, Error> {
+    match a.float(c, name) {
+        Ok(n) if n.fract() == 0.0 && n >= min && n <= MAX => Ok(n as u64),
+        _ => Err(c.bad(
+            name,
+            if min > 0.0 {
+                "a positive integer"
+            } else {
+                "a non-negative integer"
+            },
+            a,
+        )),
+    }
+}
+
+/// `{ limit, windowMs | windowSeconds, algorithm?, cost?, blockMs? }`.
+struct Parsed {
+    limit: Limit,
+    cost: Option<u64>,
+    block_ms: Option<u64>,
+}
+
+fn limit_opts(c: Ctx, name: &str, a: Arg, allowed: &[&str]) -> Result<Parsed, Error> {
+    if !a.is_plain_object() {
+        return Err(c.bad(
+            name,
+            "an object { limit, windowMs | windowSeconds, algorithm?, cost?, blockMs? }",
+            a,
+        ));
+    }
+    check_keys(c, name, a, allowed)?;
+    let field = |k: &str| (format!("{name}.{k}"), a.get(k));
+    let (n, v) = field("limit");
+    let limit = whole(c, &n, v, 1.0)?;
+    let (wm, ws) = (a.get("windowMs"), a.get("windowSeconds"));
+    let window_ms = match (wm.is_undefined(), ws.is_undefined()) {
+        (false, true) => whole(c, &format!("{name}.windowMs"), wm, 1.0)?,
+        (true, false) => {
+            let s = ws.float(c, &format!("{name}.windowSeconds"))?;
+            let ms = (s * 1000.0).round();
+            if !(1.0..=MAX).contains(&ms) {
+                return Err(c.bad(&format!("{name}.windowSeconds"), "a positive number", ws));
+            }
+            ms as u64
+        }
+        (false, false) => {
+            return Err(Error::arg(format!(
+                "{}(): give `{name}.windowMs` or `{name}.windowSeconds`, not both",
+                c.method
+            )))
+        }
+        (true, true) => {
+            return Err(Error::arg(format!(
+                "{}(): `{name}.windowMs` (or `{name}.windowSeconds`) is required",
+                c.method
+            )))
+        }
+    };
+    let (n, v) = field("algorithm");
+    let algorithm = if v.is_undefined() {
+        Algorithm::FixedWindow
+    } else {
+        let s = v.string(c, &n)?;
+        Algorithm::parse(&s)
+            .ok_or_else(|| c.bad(&n, "'fixed-window', 'sliding-window' or 'token-bucket'", v))?
+    };
+    let (n, v) = field("cost");
+    let cost = if v.is_undefined() {
+        None
+    } else {
+        Some(whole(c, &n, v, 1.0)?)
+    };
+    let (n, v) = field("blockMs");
+    let block_ms = if v.is_undefined() {
+        None
+    } else {
+        Some(whole(c, &n, v, 0.0)?)
+    };
+    Ok(Parsed {
+        limit: Limit {
+            algorithm,
+            limit,
+            window_ms,
+        },
+        cost,
+        block_ms,
+    })
+}
+
+/// A request: the limits, the cost and the block time.
+struct Request {
+    key: Vec<u8>,
+    limits: Vec<Limit>,
+    cost: u64,
+    block_ms: u64,
+    many: bool,
+}
+
+fn check_cost(c: Ctx, req: &Request) -> Result<(), Error> {
+    if let Some(l) = req.limits.iter().find(|l| req.cost > l.limit) {
+        return Err(Error::arg(format!(
+            "{}(): `cost` ({}) is larger than `limit` ({}): it could never be allowed",
+            c.method, req.cost, l.limit
+        )));
+    }
+    Ok(())
+}
+
+fn single(c: Ctx, key: Arg, options: Arg) -> Result<Request, Error> {
+    let key = key.key(c, "key")?;
+    let p = limit_opts(c, "options", options, LIMIT_KEYS)?;
+    let req = Request {
+        key,
+        limits: vec![p.limit],
+        cost: p.cost.unwrap_or(1),
+        block_ms: p.block_ms.unwrap_or(0),
+        many: false,
+    };
+    check_cost(c, &req)?;
+    Ok(req)
+}
+
+fn many(c: Ctx, key: Arg, list: Arg, o: Option<Arg>) -> Result<Request, Error> {
+    let key = key.key(c, "key")?;
+    if !list.is_array() || list.elements().is_empty() {
+        return Err(c.bad("limits", "a non-empty array of limits", list));
+    }
+    let mut out = Vec::new();
+    for (i, l) in list.elements().into_iter().enumerate() {
+        let keys = &LIMIT_KEYS[..4];
+        out.push(limit_opts(c, &format!("limits[{i}]"), l, keys)?.limit);
+    }
+    let (mut cost, mut block_ms) = (1, 0);
+    if let Some(o) = o.filter(|o| !o.is_nullish()) {
+        if !o.is_plain_object() {
+            return Err(c.bad("options", "an object { cost?, blockMs? }", o));
+        }
+        check_keys(c, "options", o, MANY_KEYS)?;
+        if !o.get("cost").is_undefined() {
+            cost = whole(c, "options.cost", o.get("cost"), 1.0)?;
+        }
+        if !o.get("blockMs").is_undefined() {
+            block_ms = whole(c, "options.blockMs", o.get("blockMs"), 0.0)?;
+        }
+    }
+    let req = Request {
+        key,
+        limits: out,
+        cost,
+        block_ms,
+        many: true,
+    };
+    check_cost(c, &req)?;
+    Ok(req)
+}
+
+fn outcome_json(o: &Outcome) -> serde_json::Value {
+    json!({
+        "allowed": o.allowed,
+        "limit": o.limit,
+        "remaining": o.remaining,
+        "resetMs": o.reset_ms,
+        "retryAfterMs": o.retry_after_ms,
+        "resetTime": o.reset_time,
+    })
+}
+
+fn checked_json(c: &Checked, many: bool) -> serde_json::Value {
+    let mut v = outcome_json(&c.overall);
+    if many {
+        v["limits"] = serde_json::Value::Array(c.each.iter().map(outcome_json).collect());
+    }
+    v
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// The result while Redis is unreachable (fail open).
+fn degraded_json(limits: &[Limit], cost: u64, many: bool) -> serde_json::Value {
+    let now = now_ms();
+    let one = |l: &Limit| {
+        json!({
+            "allowed": true,
+            "limit": l.limit,
+            "remaining": l.limit.saturating_sub(cost),
+            "resetMs": 0,
+            "retryAfterMs": 0,
+            "resetTime": now,
+            "degraded": true,
+        })
+    };
+    let mut v = limits
+        .iter()
+        .min_by_key(|l| l.limit)
+        .map_or(json!({ "allowed": true, "degraded": true }), one);
+    if many {
+        v["limits"] = serde_json::Value::Array(limits.iter().map(one).collect());
+    }
+    v
+}
+
+impl RedisService {
+    fn rate_policy(&self) -> Policy {
+        Policy {
+            fail_open: self.client.cfg.rate_limit_fail_open,
+            refuse_disabled: false,
+            warn: Some(("rate limits", DEGRADED)),
+        }
+    }
+
+    fn send_check(
+        &self,
+        env: &Env,
+        req: Result<Request, Error>,
+        consume: bool,
+    ) -> JsResult<JsPromise> {
+        let raw = env.raw();
+        let (d, promise) = unsafe { self.shared.promise(raw) };
+        let req = match req.and_then(|r| {
+            let by_hash = self.batcher.scripts_by_hash();
+            let make = |h| {
+                rate_limit::check_cmd(
+                    self.prefix(),
+                    &r.key,
+                    &r.limits,
+                    r.cost,
+                    r.block_ms,
+                    consume,
+                    h,
+                )
+            };
+            let cmd = make(by_hash)?;
+            let retry = if by_hash { Some(make(false)?) } else { None };
+            Ok((r, cmd, retry))
+        }) {
+            Ok(x) => x,
+            Err(e) => {
+                unsafe { self.shared.settle_now(raw, d, Err(e)) };
+                return Ok(JsPromise(promise));
+            }
+        };
+        let (r, cmd, retry) = req;
+        let (limits, cost, many) = (r.limits, r.cost, r.many);
+        let convert: crate::binding::batch::Convert = Box::new(move |v: Option<Value>| {
+            Ok(Out::Json(match v {
+                Some(v) => checked_json(&rate_limit::parse(&v, &limits)?, many),
+                None => degraded_json(&limits, cost, many),
+            }))
+        });
+        unsafe {
+            self.batcher.submit_with(
+                raw,
+                d,
+                Work::One(cmd),
+                Shape::Custom(convert),
+                self.rate_policy(),
+                retry,
+            )
+        };
+        Ok(JsPromise(promise))
+    }
+}
+
+#[napi]
+impl RedisService {
+    /// Counts one request (or `cost` units) against a limit on `key` and says whether it is
+    /// allowed, in one round trip with the server's clock:
+    /// `{ allowed, limit, remaining, resetMs, retryAfterMs, resetTime }` (`resetMs`: milliseconds
+    /// until fully available again; `retryAfterMs`: until this request would pass, 0 when allowed;
+    /// `resetTime`: epoch milliseconds). Refused requests consume nothing.
+    ///
+    /// `options`: `{ limit, windowMs | windowSeconds, algorithm?: 'fixed-window' | 'sliding-window'
+    /// | 'token-bucket', cost? = 1, blockMs? = 0 }`; `blockMs` keeps the key refused that long
+    /// after it first exceeds the limit. While Redis is unreachable it resolves
+    /// `{ allowed: true, degraded: true, ... }` (unless `rateLimitFailOpen: false`).
+    #[napi(
+        ts_args_type = "key: RedisKey, options: RateLimitOptions",
+        ts_return_type = "Promise<RateLimitResult>"
+    )]
+    pub fn rate_limit(&self, env: Env, key: Unknown, options: Unknown) -> JsResult<JsPromise> {
+        let c = Ctx {
+            method: "rateLimit",
+        };
+        self.send_check(&env, single(c, Arg::from(key), Arg::from(options)), true)
+    }
+
+    /// Several limits on one key at once (say 10 per second and 1000 per hour), all-or-nothing:
+    /// nothing is consumed unless every limit allows it. Resolves the deciding limit's result
+    /// with every limit's own in `limits`. `options`: `{ cost? = 1, blockMs? = 0 }`.
+    #[napi(
+        ts_args_type = "key: RedisKey, limits: RateLimitRule[], options?: { cost?: number; blockMs?: number }",
+        ts_return_type = "Promise<RateLimitResult & { limits: RateLimitResult[] }>"
+    )]
+    pub fn rate_limit_many(
+        &self,
+        env: Env,
+        key: Unknown,
+        limits: Unknown,
+        options: Unknown,
+    ) -> JsResult<JsPromise> {
+        let c = Ctx {
+            method: "rateLimitMany",
+        };
+        let req = many(
+            c,
+            Arg::from(key),
+            Arg::from(limits),
+            Some(Arg::from(options)),
+        );
+        self.send_check(&env, req, true)
+    }
+
+    /// Peeks at a limit without consuming: the result `rateLimit` would give (`allowed`: whether
+    /// a request of `cost` would pass now). Pass an array of limits to peek at several.
+    #[napi(
+        ts_args_type = "key: RedisKey, options: RateLimitOptions | RateLimitRule[]",
+        ts_return_type = "Promise<RateLimitResult>"
+    )]
+    pub fn get_rate_limit(&self, env: Env, key: Unknown, options: Unknown) -> JsResult<JsPromise> {
+        let c = Ctx {
+            method: "getRateLimit",
+        };
+        let o = Arg::from(options);
+        let req = if o.is_array() {
+            many(c, Arg::from(key), o, None)
+        } else {
+            single(c, Arg::from(key), o)
+        };
+        self.send_check(&env, req, false)
+    }
+
+    /// Clears every limit (and block) of `key`: resolves how many Redis keys were deleted.
+    #[napi(ts_args_type = "key: RedisKey", ts_return_type = "Promise<number>")]
+    pub fn reset_rate_limit(&self, env: Env, key: Unknown) -> JsResult<JsPromise> {
+        let c = Ctx {
+            method: "resetRateLimit",
+        };
+        let pattern = Arg::from(key)
+            .key(c, "key")
+            .map(|k| rate_limit::pattern(self.prefix(), &k));
+        let client = Arc::clone(&self.client);
+        match pattern {
+            Err(e) => self.spawn(&env, async move { Err(e) }),
+            Ok(p) => self.spawn(&env, async move {
+                let mut cursor = "0".to_string();
+                let mut deleted = 0i64;
+                loop {
+                    let mut scan = redis::cmd("SCAN");
+                    scan.arg(&cursor)
+                        .arg("MATCH")
+                        .arg(&p)
+                        .arg("COUNT")
+                        .arg(1000);
+                    let Value::Array(mut parts) = client.query(client.handle()?, &scan).await?
+                    else {
+                        break;
+                    };
+                    let keys = parts.pop();
+                    cursor = match parts.pop() {
+                        Some(Value::BulkString(b)) => String::from_utf8_lossy(&b).into_owned(),
+                        _ => "0".into(),
+                    };
+                    if let Some(Value::Array(keys)) = keys {
+                        if !keys.is_empty() {
+                            let mut del = redis::cmd("DEL");
+                            for k in keys {
+                                if let Value::BulkString(k) = k {
+                                    del.arg(k);
+                                }
+                            }
+                            if let Value::Int(n) = client.query(client.handle()?, &del).await? {
+                                deleted += n;
+                            }
+                        }
+                    }
+                    if cursor == "0" {
+                        break;
+                    }
+                }
+                Ok(Out::Json(json!(deleted)))
+            }),
+        }
+    }
+
+    /// The storage operation of @nestjs/throttler (`RedisThrottlerStorage` calls it): one hit for
+    /// `key` under throttler `name`, with that package's semantics. Resolves
+    /// `{ totalHits, timeToExpire, isBlocked, timeToBlockExpire }`, times in **seconds** (rounded
+    /// up) as the guard expects. Fails open like `rateLimit`.
+    #[napi(
+        ts_args_type = "key: string, ttlMs: number, limit: number, blockDurationMs: number, name: string",
+        ts_return_type = "Promise<{ totalHits: number; timeToExpire: number; isBlocked: boolean; timeToBlockExpire: number }>"
+    )]
+    pub fn throttler_increment(
+        &self,
+        env: Env,
+        key: Unknown,
+        ttl_ms: Unknown,
+        limit: Unknown,
+        block_ms: Unknown,
+        name: Unknown,
+    ) -> JsResult<JsPromise> {
+        let c = Ctx {
+            method: "throttlerIncrement",
+        };
+        let parsed = (|| {
+            let key = Arg::from(key).key(c, "key")?;
+            let ttl = whole(c, "ttlMs", Arg::from(ttl_ms), 0.0)?;
+            let limit = whole(c, "limit", Arg::from(limit), 0.0)?;
+            let block = whole(c, "blockDurationMs", Arg::from(block_ms), 0.0)?;
+            let name = Arg::from(name).string(c, "name")?;
+            Ok::<_, Error>((key, ttl, limit, block, name))
+        })();
+        let raw = env.raw();
+        let (d, promise) = unsafe { self.shared.promise(raw) };
+        let (key, ttl, limit, block, name) = match parsed {
+            Ok(p) => p,
+            Err(e) => {
+                unsafe { self.shared.settle_now(raw, d, Err(e)) };
+                return Ok(JsPromise(promise));
+            }
+        };
+        let by_hash = self.batcher.scripts_by_hash();
+        let make = |h| rate_limit::throttler_cmd(self.prefix(), &key, &name, ttl, limit, block, h);
+        let cmd = make(by_hash);
+        let retry = by_hash.then(|| make(false));
+        let secs = |ms: i64| (ms.max(0) as u64).div_ceil(1000);
+        let convert: crate::binding::batch::Convert = Box::new(move |v: Option<Value>| {
+            Ok(Out::Json(match v {
+                Some(Value::Array(a)) if a.len() == 4 => {
+                    let n = |i: usize| match a.get(i) {
+                        Some(Value::Int(n)) => *n,
+                        _ => 0,
+                    };
+                    json!({
+                        "totalHits": n(0),
+                        "timeToExpire": secs(n(1)),
+                        "isBlocked": n(2) == 1,
+                        "timeToBlockExpire": secs(n(3)),
+                    })
+                }
+                Some(other) => {
+                    return Err(Error::Reply(format!(
+                        "unexpected throttler reply: {other:?}"
+                    )))
+                }
+                None => json!({
+                    "totalHits": 1,
+                    "timeToExpire": secs(ttl as i64),
+                    "isBlocked": false,
+                    "timeToBlockExpire": 0,
+                }),
+            }))
+        });
+        unsafe {
+            self.batcher.submit_with(
+                raw,
+                d,
+                Work::One(cmd),
+                Shape::Custom(convert),
+                self.rate_policy(),
+                retry,
+            )
+        };
+        Ok(JsPromise(promise))
+    }
+}

@@ -1,0 +1,304 @@
+//! Rate limits: fixed window, exact sliding window, token bucket, alone or several at once
+//! (all-or-nothing), checked and consumed in one Lua script with the server's clock.
+//!
+//! Key layout (after `keyPrefix`), one hash tag per limited key so every script touches one slot:
+//! `rl:{K}:fw:<windowMs>` (counter), `rl:{K}:sw:<windowMs>` (sorted set of hits),
+//! `rl:{K}:tb:<windowMs>` (hash of tokens and last refill), `rl:{K}:block` (the `blockMs` flag);
+//! `throttler:{K}:hits:<name>` / `throttler:{K}:block:<name>` for the @nestjs/throttler storage.
+
+use redis::{Cmd, Value};
+
+use crate::core::script::Lua;
+use crate::core::Error;
+
+static RATE_LIMIT: Lua = Lua::new(include_str!("scripts/rate_limit.lua"));
+static THROTTLER: Lua = Lua::new(include_str!("scripts/throttler.lua"));
+
+/// How hits are counted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Algorithm {
+    /// `limit` per window starting at the window's first hit (INCR + PEXPIRE, atomically).
+    FixedWindow,
+    /// Never more than `limit` within any span of `windowMs` (a log of hits).
+    SlidingWindow,
+    /// A bucket of `limit` tokens refilled evenly over the window.
+    TokenBucket,
+}
+
+impl Algorithm {
+    /// Parses the JS name.
+    pub fn parse(s: &str) -> Option<Algorithm> {
+        match s {
+            "fixed-window" => Some(Algorithm::FixedWindow),
+            "sliding-window" => Some(Algorithm::SlidingWindow),
+            "token-bucket" => Some(Algorithm::TokenBucket),
+            _ => None,
+        }
+    }
+
+    fn code(self) -> u8 {
+        match self {
+            Algorithm::FixedWindow => 1,
+            Algorithm::SlidingWindow => 2,
+            Algorithm::TokenBucket => 3,
+        }
+    }
+
+    fn tag(self) -> &'static str {
+        match self {
+            Algorithm::FixedWindow => "fw",
+            Algorithm::SlidingWindow => "sw",
+            Algorithm::TokenBucket => "tb",
+        }
+    }
+}
+
+/// One limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limit {
+    pub algorithm: Algorithm,
+    pub limit: u64,
+    pub window_ms: u64,
+}
+
+/// The outcome for one limit (or, for several, the one that decides).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    pub allowed: bool,
+    pub limit: u64,
+    pub remaining: u64,
+    /// Milliseconds until the limit is fully available again.
+    pub reset_ms: u64,
+    /// Milliseconds until this request would be allowed (0 when allowed).
+    pub retry_after_ms: u64,
+    /// Server time (epoch ms) + `reset_ms`.
+    pub reset_time: u64,
+}
+
+/// Every limit's outcome, plus the combined one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Checked {
+    pub overall: Outcome,
+    pub each: Vec<Outcome>,
+}
+
+fn tagged(prefix: &[u8], ns: &str, key: &[u8], suffix: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(prefix.len() + ns.len() + key.len() + suffix.len() + 2);
+    out.extend_from_slice(prefix);
+    out.extend_from_slice(ns.as_bytes());
+    out.push(b'{');
+    out.extend_from_slice(key);
+    out.push(b'}');
+    out.extend_from_slice(suffix.as_bytes());
+    out
+}
+
+/// The Redis key of one limit of `key`.
+pub fn limit_key(prefix: &[u8], key: &[u8], l: &Limit) -> Vec<u8> {
+    tagged(
+        prefix,
+        "rl:",
+        key,
+        &format!(":{}:{}", l.algorithm.tag(), l.window_ms),
+    )
+}
+
+fn escape_glob(out: &mut Vec<u8>, s: &[u8]) {
+    for &b in s {
+        if matches!(b, b'*' | b'?' | b'[' | b']' | b'\\') {
+            out.push(b'\\');
+        }
+        out.push(b);
+    }
+}
+
+/// The glob pattern matching every key of `key`'s limits (for `resetRateLimit`).
+pub fn pattern(prefix: &[u8], key: &[u8]) -> Vec<u8> {
+    let mut p = Vec::with_capacity(prefix.len() + key.len() + 8);
+    escape_glob(&mut p, prefix);
+    p.extend_from_slice(b"rl:{");
+    escape_glob(&mut p, key);
+    p.extend_from_slice(b"}:*");
+    p
+}
+
+/// The script call checking (`consume`: and consuming) `limits` of `key`.
+///
+/// # Errors
+/// `InvalidArgument` for two limits with the same algorithm and window (they would share a key).
+pub fn check_cmd(
+    prefix: &[u8],
+    key: &[u8],
+    limits: &[Limit],
+    cost: u64,
+    block_ms: u64,
+    consume: bool,
+    by_hash: bool,
+) -> Result<Cmd, Error> {
+    for (i, a) in limits.iter().enumerate() {
+        if limits[..i]
+            .iter()
+            .any(|b| b.algorithm == a.algorithm && b.window_ms == a.window_ms)
+        {
+            return Err(Error::arg(
+                "rateLimitMany(): two limits have the same algorithm and window; merge them",
+            ));
+        }
+    }
+    let keys: Vec<Vec<u8>> = limits.iter().map(|l| limit_key(prefix, key, l)).collect();
+    let block = tagged(prefix, "rl:", key, ":block");
+    Ok(RATE_LIMIT.cmd(by_hash, limits.len() + 1, &|c| {
+        for k in &keys {
+            c.arg(k);
+        }
+        c.arg(&block)
+            .arg(if consume { 1 } else { 0 })
+            .arg(cost)
+            .arg(block_ms)
+            .arg(limits.len());
+        for l in limits {
+            c.arg(l.algorithm.code()).arg(l.limit).arg(l.window_ms);
+        }
+    }))
+}
+
+fn int(v: Option<&Value>) -> u64 {
+    match v {
+        Some(Value::Int(n)) => (*n).max(0) as u64,
+        _ => 0,
+    }
+}
+
+/// Reads the script's reply for `limits`.
+///
+/// # Errors
+/// `Reply` when the reply does not have the expected shape.
+pub fn parse(v: &Value, limits: &[Limit]) -> Result<Checked, Error> {
+    let Value::Array(items) = v else {
+        return Err(Error::Reply(format!("unexpected rate-limit reply: {v:?}")));
+    };
+    if items.len() != 2 + 4 * limits.len() {
+        return Err(Error::Reply("unexpected rate-limit reply length".into()));
+    }
+    let now = int(items.first());
+    let blocked = int(items.get(1));
+    let mut each = Vec::with_capacity(limits.len());
+    for (i, l) in limits.iter().enumerate() {
+        let base = 2 + 4 * i;
+        let reset_ms = int(items.get(base + 2));
+        let allowed = int(items.get(base)) == 1;
+        let retry = if allowed {
+            0
+        } else {
+            int(items.get(base + 3)).max(blocked)
+        };
+        each.push(Outcome {
+            allowed,
+            limit: l.limit,
+            remaining: int(items.get(base + 1)),
+            reset_ms: reset_ms.max(blocked),
+            retry_after_ms: retry,
+            reset_time: now + reset_ms.max(blocked),
+        });
+    }
+    let allowed = each.iter().all(|o| o.allowed);
+    // The deciding limit: when refused, the one that makes the caller wait longest; when
+    // allowed, the one with the least left.
+    let decider = if allowed {
+        each.iter()
+            .min_by_key(|o| (o.remaining, std::cmp::Reverse(o.reset_ms)))
+    } else {
+        each.iter()
+            .max_by_key(|o| (o.retry_after_ms, std::cmp::Reverse(o.remaining)))
+    };
+    let mut overall = decider
+        .cloned()
+        .ok_or_else(|| Error::Reply("no limits".into()))?;
+    overall.allowed = allowed;
+    overall.reset_ms = each.iter().map(|o| o.reset_ms).max().unwrap_or(0);
+    overall.reset_time = now + overall.reset_ms;
+    Ok(Checked { overall, each })
+}
+
+/// The @nestjs/throttler storage call.
+pub fn throttler_cmd(
+    prefix: &[u8],
+    key: &[u8],
+    name: &str,
+    ttl_ms: u64,
+    limit: u64,
+    block_ms: u64,
+    by_hash: bool,
+) -> Cmd {
+    let hits = tagged(prefix, "throttler:", key, &format!(":hits:{name}"));
+    let block = tagged(prefix, "throttler:", key, &format!(":block:{name}"));
+    THROTTLER.cmd(by_hash, 2, &|c| {
+        c.arg(&hits)
+            .arg(&block)
+            .arg(ttl_ms)
+            .arg(limit)
+            .arg(block_ms);
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FW: Limit = Limit {
+        algorithm: Algorithm::FixedWindow,
+        limit: 10,
+        window_ms: 1000,
+    };
+    const SW: Limit = Limit {
+        algorithm: Algorithm::SlidingWindow,
+        limit: 100,
+        window_ms: 60000,
+    };
+
+    #[test]
+    fn keys_share_the_limited_keys_hash_tag() {
+        assert_eq!(limit_key(b"app:", b"ip:1", &FW), b"app:rl:{ip:1}:fw:1000");
+        assert_eq!(pattern(b"a*:", b"u[1]"), b"a\\*:rl:{u\\[1\\]}:*");
+    }
+
+    #[test]
+    fn same_algorithm_and_window_twice_is_refused() {
+        let e = check_cmd(b"", b"k", &[FW, FW], 1, 0, true, true).err();
+        assert_eq!(e.map(|e| e.code()), Some("ERR_INVALID_ARGUMENT"));
+        assert!(check_cmd(b"", b"k", &[FW, SW], 1, 0, true, true).is_ok());
+    }
+
+    #[test]
+    fn the_deciding_limit_is_reported() {
+        let v = Value::Array(
+            [1000, 0, 1, 3, 400, 0, 1, 90, 50_000, 0]
+                .iter()
+                .map(|n| Value::Int(*n))
+                .collect(),
+        );
+        let c = parse(&v, &[FW, SW]).ok();
+        let c = c.as_ref().map(|c| &c.overall);
+        assert_eq!(
+            c,
+            Some(&Outcome {
+                allowed: true,
+                limit: 10,
+                remaining: 3,
+                reset_ms: 50_000,
+                retry_after_ms: 0,
+                reset_time: 51_000,
+            })
+        );
+        let refused = Value::Array(
+            [1000, 0, 0, 0, 400, 400, 1, 90, 50_000, 0]
+                .iter()
+                .map(|n| Value::Int(*n))
+                .collect(),
+        );
+        let r = parse(&refused, &[FW, SW]).ok();
+        assert_eq!(r.as_ref().map(|c| c.overall.allowed), Some(false));
+        assert_eq!(r.as_ref().map(|c| c.overall.retry_after_ms), Some(400));
+        assert_eq!(r.as_ref().map(|c| c.overall.limit), Some(10));
+    }
+}
