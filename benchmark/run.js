@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // `npm run bench`: @app/redis against ioredis (with and without auto-pipelining) and node-redis,
-// then its locks against redlock and redis-semaphore (benchmark/locks.js),
+// then its locks against redlock and redis-semaphore (benchmark/locks.js) and its rate limits
+// against rate-limiter-flexible and the MULTI INCR/EXPIRE pattern (benchmark/rate-limit.js),
 // on one redis-server this script starts. Interleaved rounds; prints the median ops/s, the
 // Node-process CPU time per operation (user + system, all threads, in microseconds) and the
 // ratio of ours to the best peer.
@@ -10,6 +11,7 @@ const { RedisService } = require('..');
 const IORedis = require('ioredis');
 const { createClient } = require('redis');
 const { lockClients, lockScenarios } = require('./locks');
+const { rateClients, rateScenarios } = require('./rate-limit');
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS || 5);
 const ROUND_MS = Number(process.env.BENCH_ROUND_MS || 1000);
@@ -161,10 +163,16 @@ async function main() {
   for (const c of locks) await c.open();
   const lockRows = await runSuite(locks, lockScenarios);
   for (const c of locks) await c.close();
+
+  const rates = rateClients(server.url);
+  for (const c of rates) await c.open();
+  const rateRows = await runSuite(rates, rateScenarios);
+  for (const c of rates) await c.close();
   await server.stop();
 
   printTable('Commands', commandRows);
   printTable('Locks (withLock also shown for the uncontended cycle)', lockRows);
+  printTable('Rate limits', rateRows);
   process.exit(0);
 }
 

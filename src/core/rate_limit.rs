@@ -12,6 +12,7 @@ use crate::core::script::Lua;
 use crate::core::Error;
 
 static RATE_LIMIT: Lua = Lua::new(include_str!("scripts/rate_limit.lua"));
+static FIXED_WINDOW: Lua = Lua::new(include_str!("scripts/fixed_window.lua"));
 static THROTTLER: Lua = Lua::new(include_str!("scripts/throttler.lua"));
 
 /// How hits are counted.
@@ -145,6 +146,14 @@ pub fn check_cmd(
             ));
         }
     }
+    if let [l] = limits {
+        if consume && block_ms == 0 && l.algorithm == Algorithm::FixedWindow {
+            let k = limit_key(prefix, key, l);
+            return Ok(FIXED_WINDOW.cmd(by_hash, 1, &|c| {
+                c.arg(&k).arg(cost).arg(l.limit).arg(l.window_ms);
+            }));
+        }
+    }
     let keys: Vec<Vec<u8>> = limits.iter().map(|l| limit_key(prefix, key, l)).collect();
     let block = tagged(prefix, "rl:", key, ":block");
     Ok(RATE_LIMIT.cmd(by_hash, limits.len() + 1, &|c| {
@@ -180,7 +189,13 @@ pub fn parse(v: &Value, limits: &[Limit]) -> Result<Checked, Error> {
     if items.len() != 2 + 4 * limits.len() {
         return Err(Error::Reply("unexpected rate-limit reply length".into()));
     }
-    let now = int(items.first());
+    // 0: the fixed-window script, which needs no clock; date the reset with ours.
+    let now = match int(items.first()) {
+        0 => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64),
+        n => n,
+    };
     let blocked = int(items.get(1));
     let mut each = Vec::with_capacity(limits.len());
     for (i, l) in limits.iter().enumerate() {

@@ -4,15 +4,19 @@
 -- ARGV: mode (1 consume, 0 peek), cost, blockMs, n, then per limit: algorithm (1 fixed window,
 -- 2 sliding window, 3 token bucket), limit, windowMs.
 -- Returns {now, blockedMs, then per limit: ok, remaining, resetMs, retryAfterMs}.
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+-- The block key is only consulted by calls that pass blockMs.
 local consume = ARGV[1] == '1'
 local cost = tonumber(ARGV[2])
 local blockMs = tonumber(ARGV[3])
 local n = tonumber(ARGV[4])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local blockKey = KEYS[n + 1]
-local blocked = redis.call('PTTL', blockKey)
-if blocked < 0 then blocked = 0 end
+local blocked = 0
+if blockMs > 0 then
+  blocked = redis.call('PTTL', blockKey)
+  if blocked < 0 then blocked = 0 end
+end
 local all = blocked == 0
 local s = {}
 for i = 1, n do
