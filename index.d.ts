@@ -134,6 +134,14 @@ export interface RateLimitResult {
 export interface RedisService {
   /** Alias of `getLockTtl` (milliseconds left, or `null`). */
   getLockTTL(key: RedisKey): Promise<number | null>
+  /** Alias of `destroySession`. */
+  deleteSession(id: string): Promise<boolean>
+  /** Alias of `refreshSession` (seed 001's name). */
+  extendSession(id: string, ttlSeconds?: number): Promise<boolean>
+  /** Alias of `destroyUserSessions`. */
+  deleteUserSessions(userId: string | number): Promise<number>
+  /** Alias of `countUserSessions`. */
+  getUserSessionCount(userId: string | number): Promise<number>
 }
 
 /**
@@ -327,6 +335,23 @@ export declare class Pipeline {
  * with `await RedisService.connect(options)`, or from `REDIS_*` variables with `RedisService.fromEnv()`.
  */
 export declare class RedisService {
+  /**
+   * Cache-aside with stampede protection: resolves the value cached under `key`, or calls
+   * `loader()` (a value or a promise), stores its result as JSON for `ttlSeconds`, and resolves
+   * it. Concurrent calls for one key share one loader call in this process; across processes,
+   * one holds a short lock (`lockMs`, default 5000 ms) while the others wait for the value.
+   * `staleSeconds` serves the value that long past its TTL while one caller refreshes it in the
+   * background. A loader rejection reaches every waiting caller; nothing is cached on failure,
+   * and `undefined` is never cached. With Redis unreachable the loader runs directly.
+   */
+  wrap<T>(key: RedisKey, ttlSeconds: number, loader: () => T | PromiseLike<T>, options?: { staleSeconds?: number; lockMs?: number }): Promise<Awaited<T>>
+  /** Deletes cached values (the keys given to `wrap`): resolves how many existed. */
+  invalidate(...keys: RedisKey[]): Promise<number>
+  /**
+   * Deletes every cached value whose key starts with `prefix` (SCAN + UNLINK in batches):
+   * resolves how many.
+   */
+  invalidatePrefix(prefix: string): Promise<number>
   /** Value of `key`, or `null` when it does not exist. [GET](https://redis.io/docs/latest/commands/get/) */
   get(key: RedisKey): Promise<string | null>
   /** Value of `key` as a Buffer (binary-safe), or `null`. */
@@ -621,6 +646,8 @@ export declare class RedisService {
   get isEnabled(): boolean
   /** The key prefix applied to every key. */
   get keyPrefix(): string
+  /** The namespace of session keys after the key prefix (`sessionPrefix`, default `'sess:'`). */
+  get sessionPrefix(): string
   /** Connection target with the password masked: `redis://user:***@host:port/db`. */
   get url(): string
   /** Sends PING; resolves `'PONG'`. A disabled service rejects with `ERR_DISABLED`. */
@@ -647,6 +674,41 @@ export declare class RedisService {
    * `for await (const key of redis.scanIterator('user:*')) ...`. `count` is a batch-size hint.
    */
   scanIterator(pattern?: string, count?: number): AsyncIterableIterator<string>
+  /**
+   * Creates a session for `userId` holding `data` for `ttlSeconds` (default 86400 = 24 h) and
+   * indexes it under the user, atomically. Resolves the new id: 40 hex characters, 122 of its
+   * bits random (UUID v4). `getSession(id)` returns `{ ...data, userId, createdAt }`.
+   */
+  createSession(userId: string | number, data?: Record<string, unknown>, ttlSeconds?: number): Promise<string>
+  /**
+   * Writes session `id` (your own id: express-session's, seed 004's) with `data` for
+   * `ttlSeconds` (default 86400), replacing what was there. `data.userId` indexes it under that
+   * user. Resolves `true` (`null` when degraded).
+   */
+  setSession(id: string, data: Record<string, unknown>, ttlSeconds?: number): Promise<boolean | null>
+  /**
+   * The session `{ ...data, userId, createdAt }`, or `null` when it does not exist (expired,
+   * destroyed, never created).
+   */
+  getSession(id: string): Promise<Record<string, any> | null>
+  /**
+   * Merges `patch` into session `id`, atomically, keeping its remaining TTL: resolves `true`,
+   * or `false` when it does not exist. Concurrent updates of different fields both survive.
+   */
+  updateSession(id: string, patch: Record<string, unknown>): Promise<boolean>
+  /**
+   * Sliding expiration: resets session `id`'s TTL to `ttlSeconds` (default: the TTL it was
+   * written with). Resolves `false` when it does not exist.
+   */
+  refreshSession(id: string, ttlSeconds?: number): Promise<boolean>
+  /** Deletes session `id` (and its index entry): `true` if it existed. */
+  destroySession(id: string): Promise<boolean>
+  /** Logs a user out everywhere: deletes every live session of `userId`; resolves how many. */
+  destroyUserSessions(userId: string | number): Promise<number>
+  /** How many live sessions `userId` has (expired and destroyed ones are pruned from the index). */
+  countUserSessions(userId: string | number): Promise<number>
+  /** The ids of `userId`'s live sessions. */
+  listUserSessions(userId: string | number): Promise<string[]>
 }
 
 /**
@@ -724,6 +786,8 @@ export interface RedisOptions {
    * `ERR_CONNECTION`.
    */
   rateLimitFailOpen?: boolean
+  /** Namespace of session keys, after `keyPrefix`. Default `'sess:'`. */
+  sessionPrefix?: string
   /**
    * Where outage warnings go: any object with `log`/`warn`/`error` (a NestJS `Logger`, `console`).
    * `false` silences them. Default `console`.

@@ -29,3 +29,30 @@ export declare function rateLimitMiddleware(
 ): (req: any, res: any, next: (err?: unknown) => void) => Promise<void>
 
 export type { RateLimitResult }
+
+/** `new RedisSessionStore(options)`. */
+export interface RedisSessionStoreOptions {
+  redis: RedisService
+  /** Prefix of this store's session ids (default `'express:'`); `clear()` only removes these. */
+  prefix?: string
+  /** TTL in seconds when the cookie has no expiry (default 86400). */
+  ttlSeconds?: number
+  /** Do not reset the TTL on every request (default false). */
+  disableTouch?: boolean
+  /** The user a session belongs to, for `destroyUserSessions` (default `sess.userId ?? sess.user?.id ?? sess.passport?.user`). */
+  userId?: (sess: any) => string | number | undefined | null
+}
+
+/** An express-session `Store` backed by @app/redis sessions. */
+export declare class RedisSessionStore {
+  constructor(options: RedisSessionStoreOptions)
+  get(sid: string, cb?: (err: unknown, session?: any) => void): Promise<any> | void
+  set(sid: string, session: any, cb?: (err?: unknown) => void): Promise<void> | void
+  destroy(sid: string, cb?: (err?: unknown) => void): Promise<void> | void
+  touch(sid: string, session: any, cb?: (err?: unknown) => void): Promise<void> | void
+  all(cb?: (err: unknown, sessions?: any[]) => void): Promise<any[]> | void
+  length(cb?: (err: unknown, length?: number) => void): Promise<number> | void
+  clear(cb?: (err?: unknown) => void): Promise<void> | void
+  /** Session ids of this store (without its prefix). */
+  ids(): Promise<string[]>
+}

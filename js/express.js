@@ -1,6 +1,6 @@
 'use strict';
-// Express integration for @app/redis: rate-limit middleware. Glue only: the decision is one
-// `redis.rateLimit()` call (one round trip, server clock) in the Rust core.
+// Express integration for @app/redis: rate-limit middleware and an express-session store. Glue
+// only: decisions and storage are the Rust core's (`rateLimit()`, the session methods).
 
 const DEFAULT_MESSAGE = 'Too many requests, please try again later.';
 
@@ -63,4 +63,106 @@ function rateLimitMiddleware(redis, options = {}) {
   };
 }
 
-module.exports = { rateLimitMiddleware };
+
+// ---------------------------------------------------------------------------------------------
+// express-session store
+
+let SessionStoreBase;
+try {
+  ({ Store: SessionStoreBase } = require('express-session'));
+} catch {
+  // express-session is optional: without it the store still works wherever a Store-like object
+  // (an EventEmitter with get/set/destroy) is accepted.
+  SessionStoreBase = require('node:events').EventEmitter;
+}
+
+const DAY_SECONDS = 86400;
+const globEscape = (s) => s.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
+
+function callback(promise, cb) {
+  if (typeof cb !== 'function') return promise;
+  promise.then((v) => cb(null, v), (e) => cb(e));
+  return undefined;
+}
+
+/**
+ * A real `express-session` store on @app/redis sessions: `get`, `set`, `destroy`, `touch`, `all`,
+ * `length`, `clear`. TTL follows the cookie's expiry (else `ttlSeconds`). Sessions carrying a user
+ * id (see `userId`) are indexed by user, so `redis.destroyUserSessions(id)` logs a user out
+ * everywhere.
+ */
+class RedisSessionStore extends SessionStoreBase {
+  constructor(options = {}) {
+    super();
+    const { redis, prefix = 'express:', ttlSeconds = DAY_SECONDS, disableTouch = false, userId } = options;
+    if (!redis || typeof redis.setSession !== 'function') {
+      throw new TypeError('RedisSessionStore: option `redis` must be a RedisService');
+    }
+    if (!Number.isInteger(ttlSeconds) || ttlSeconds < 1) {
+      throw new TypeError('RedisSessionStore: option `ttlSeconds` must be a positive integer (seconds)');
+    }
+    this.redis = redis;
+    this.prefix = prefix;
+    this.ttlSeconds = ttlSeconds;
+    this.disableTouch = disableTouch;
+    this.userId = userId || ((sess) => sess.userId ?? sess.user?.id ?? sess.passport?.user);
+  }
+
+  ttl(sess) {
+    const expires = sess && sess.cookie && sess.cookie.expires;
+    if (expires) {
+      const ms = new Date(expires).getTime() - Date.now();
+      return Math.max(1, Math.ceil(ms / 1000));
+    }
+    return this.ttlSeconds;
+  }
+
+  get(sid, cb) {
+    return callback(this.redis.getSession(this.prefix + sid), cb);
+  }
+
+  set(sid, sess, cb) {
+    const user = this.userId(sess);
+    const data = user === undefined || user === null ? { ...sess } : { ...sess, userId: user };
+    return callback(this.redis.setSession(this.prefix + sid, data, this.ttl(sess)).then(() => undefined), cb);
+  }
+
+  destroy(sid, cb) {
+    return callback(this.redis.destroySession(this.prefix + sid).then(() => undefined), cb);
+  }
+
+  touch(sid, sess, cb) {
+    if (this.disableTouch) return callback(Promise.resolve(), cb);
+    return callback(this.redis.refreshSession(this.prefix + sid, this.ttl(sess)).then(() => undefined), cb);
+  }
+
+  /** Ids (without the store prefix) of every session of this store, via SCAN. */
+  async ids() {
+    const pattern = `${globEscape(this.redis.sessionPrefix)}{${globEscape(this.prefix)}*}`;
+    const start = this.redis.sessionPrefix.length + 1 + this.prefix.length;
+    const out = [];
+    for await (const key of this.redis.scanIterator(pattern, 1000)) out.push(key.slice(start, -1));
+    return out;
+  }
+
+  all(cb) {
+    const p = this.ids().then(async (ids) => {
+      const sessions = await Promise.all(ids.map((id) => this.redis.getSession(this.prefix + id)));
+      return sessions.map((s, i) => s && { ...s, id: ids[i] }).filter(Boolean);
+    });
+    return callback(p, cb);
+  }
+
+  length(cb) {
+    return callback(this.ids().then((ids) => ids.length), cb);
+  }
+
+  clear(cb) {
+    const p = this.ids().then(async (ids) => {
+      await Promise.all(ids.map((id) => this.redis.destroySession(this.prefix + id)));
+    });
+    return callback(p, cb);
+  }
+}
+
+module.exports = { rateLimitMiddleware, RedisSessionStore };

@@ -7,6 +7,8 @@
 //                                              once at `startAt` (epoch ms); reports the allowed
 //   { mode: 'rate-for', url, key, options, ms }  calls rateLimit in a loop for `ms`; reports the
 //                                              server time of every allowed call
+//   { mode: 'wrap', url, key, callers, loaderMs, startAt }  `callers` concurrent wrap() calls on a
+//                                              cold key; the loader counts its runs in Redis
 // It prints one JSON line with its results.
 const { RedisService } = require('../..');
 
@@ -51,6 +53,14 @@ async function main() {
       // The server time of the decision: resetTime - resetMs.
       if (r.allowed) result.times.push(r.resetTime - r.resetMs);
     }
+  } else if (job.mode === 'wrap') {
+    await sleep(Math.max(0, job.startAt - Date.now()));
+    const loader = async () => {
+      const run = await redis.incr('loader-runs');
+      await sleep(job.loaderMs);
+      return { value: 'expensive', run };
+    };
+    result.values = await Promise.all(Array.from({ length: job.callers }, () => redis.wrap(job.key, 60, loader)));
   } else if (job.mode === 'hold') {
     const token = await redis.acquireLock(job.key, { ttlMs: job.ttlMs });
     console.log(JSON.stringify({ held: token !== null }));

@@ -17,8 +17,10 @@ use crate::binding::driver::Driver;
 use crate::core::dispatch::{Dispatcher, Job, Settled, Work};
 use crate::core::{Client, Error};
 
-/// Turns a reply (`None`: the degraded result) into what JS receives.
-pub(crate) type Convert = Box<dyn FnOnce(Option<Value>) -> Result<Out, Error> + Send>;
+/// Turns a reply (`Ok(None)`: the degraded result; `Err`: the command failed) into what JS
+/// receives.
+pub(crate) type Convert =
+    Box<dyn FnOnce(Result<Option<Value>, Error>) -> Result<Out, Error> + Send>;
 
 /// How to turn a job's outcome into JS.
 pub(crate) enum Shape {
@@ -33,14 +35,14 @@ impl Shape {
         match self {
             Shape::One(_, e) => Out::Empty(e),
             Shape::Many(_, e) => Out::EmptyPipeline(e),
-            Shape::Custom(f) => f(None).unwrap_or(Out::Empty(Empty::Null)),
+            Shape::Custom(f) => f(Ok(None)).unwrap_or(Out::Empty(Empty::Null)),
         }
     }
 
     fn out(self, r: Result<Value, Error>, fail_open: bool) -> Result<Out, Error> {
         match (self, r) {
             (Shape::One(d, _), Ok(v)) => Ok(Out::Reply(v, d)),
-            (Shape::Custom(f), Ok(v)) => f(Some(v)),
+            (Shape::Custom(f), Ok(v)) => f(Ok(Some(v))),
             (Shape::Many(d, _), Ok(Value::Array(vals))) => {
                 Ok(Out::Pipeline(vals.into_iter().map(Ok).zip(d).collect()))
             }
@@ -48,6 +50,7 @@ impl Shape {
                 "unexpected pipeline reply: {other:?}"
             ))),
             (shape, Err(e)) if fail_open && e.is_unavailable() => Ok(shape.degraded()),
+            (Shape::Custom(f), Err(e)) => f(Err(e)),
             (_, Err(e)) => Err(e),
         }
     }

@@ -302,6 +302,10 @@ impl Shared {
     /// JS thread only.
     pub unsafe fn settle_now(&self, env: sys::napi_env, d: Deferred, r: Result<Out, Error>) {
         let js = Js(env);
+        let r = match r {
+            Ok(Out::Then(next)) => return next(env, d),
+            r => r,
+        };
         let (ok, value) = match r {
             Ok(o) => match decode::out(&js, o, &self.prefix) {
                 Ok(v) => (true, v),

@@ -35,6 +35,8 @@ pub enum Decode {
     Fenced,
     /// PTTL → milliseconds, or null when the key does not exist (negative replies).
     TtlMs,
+    /// A session hash (field → JSON text) → object; hidden `\0` fields skipped; empty → null.
+    Session,
 }
 
 /// The value a command resolves with when Redis is unavailable and the service degrades
@@ -66,6 +68,9 @@ pub enum Out {
     Json(serde_json::Value),
     /// An iterator step: `{ done: false, value }` or `{ done: true, value: undefined }`.
     IterItem(Option<Vec<u8>>),
+    /// Hands the promise to a continuation on the JS thread instead of settling it (a cache miss
+    /// goes on to load the value).
+    Then(Box<dyn FnOnce(sys::napi_env, crate::binding::completer::Deferred) + Send>),
     /// A JS value held by reference until now (the service `RedisService.connect()` resolves),
     /// or the error to reject with instead (the reference is released either way).
     Ref(crate::binding::completer::JsRef, Option<Error>),
@@ -413,6 +418,38 @@ pub fn reply(
             }
             _ => js.null(),
         },
+        Decode::Session => {
+            let pairs: Vec<(Value, Value)> = match v {
+                Value::Map(p) => p,
+                Value::Array(items) => {
+                    let mut it = items.into_iter();
+                    let mut p = Vec::new();
+                    while let (Some(k), Some(val)) = (it.next(), it.next()) {
+                        p.push((k, val));
+                    }
+                    p
+                }
+                _ => Vec::new(),
+            };
+            if pairs.is_empty() {
+                return Ok(js.null());
+            }
+            let o = js.object();
+            for (k, val) in pairs {
+                let (Value::BulkString(k), Value::BulkString(val)) = (k, val) else {
+                    continue;
+                };
+                if k.first() == Some(&0) {
+                    continue;
+                }
+                let jv = match serde_json::from_slice::<serde_json::Value>(&val) {
+                    Ok(j) => js.json(&j),
+                    Err(_) => js.str(&val),
+                };
+                js.set_prop(o, js.str(&k), jv);
+            }
+            o
+        }
         Decode::TtlMs => match v {
             Value::Int(n) if n >= 0 => js.int(n),
             _ => js.null(),
@@ -486,6 +523,8 @@ pub fn out(js: &Js, o: Out, prefix: &[u8]) -> Result<sys::napi_value, sys::napi_
             js.set_named(o, "value", v);
             Ok(o)
         }
+        // Handled by `Shared::settle_now`; never reaches here.
+        Out::Then(_) => Ok(js.undefined()),
         Out::Ref(r, err) => {
             let v = unsafe { r.take(js.0) };
             match err {

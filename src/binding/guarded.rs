@@ -7,7 +7,6 @@
 //! The lease itself (acquire, renewal, release) lives in `core::lock`; this file only moves
 //! events between it and JS.
 
-use std::ffi::c_void;
 use std::ptr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -18,6 +17,7 @@ use tokio::sync::oneshot;
 use crate::binding::completer::{Deferred, JsRef, Shared};
 use crate::binding::decode::Js;
 use crate::binding::error::js_error;
+use crate::binding::follow;
 use crate::core::lock::{Acquired, HoldEnd};
 use crate::core::{Error, Level};
 
@@ -91,10 +91,6 @@ unsafe fn free(env: sys::napi_env, r: Option<JsRef>) {
     if let Some(r) = r {
         unsafe { r.take(env) };
     }
-}
-
-fn is_function(env: sys::napi_env, v: sys::napi_value) -> bool {
-    crate::binding::args::type_of(env, v) == sys::ValueType::napi_function
 }
 
 impl Guarded {
@@ -200,91 +196,23 @@ impl Guarded {
                 return;
             };
             let func = func.take(env);
-            let mut ret = ptr::null_mut();
-            let status = sys::napi_call_function(env, js.undefined(), func, 1, &ctx, &mut ret);
-            if status != sys::Status::napi_ok {
-                let exc = take_exception(env);
-                self.settled(env, Outcome::Thrown(boxed(env, exc)));
-                return;
-            }
-            if !self.follow(env, ret) {
-                self.settled(env, Outcome::Value(boxed(env, ret)));
-            }
-        }
-    }
-
-    /// Subscribes to `ret` when it is a promise or thenable; `false` for a plain value.
-    unsafe fn follow(self: &Arc<Self>, env: sys::napi_env, ret: sys::napi_value) -> bool {
-        unsafe {
-            let kind = crate::binding::args::type_of(env, ret);
-            if kind != sys::ValueType::napi_object && kind != sys::ValueType::napi_function {
-                return false;
-            }
-            let mut then = ptr::null_mut();
-            if sys::napi_get_named_property(env, ret, c"then".as_ptr(), &mut then)
-                != sys::Status::napi_ok
-            {
-                // A throwing `then` getter: treat as a rejection.
-                let exc = take_exception(env);
-                self.settled(env, Outcome::Thrown(boxed(env, exc)));
-                return true;
-            }
-            if !is_function(env, then) {
-                return false;
-            }
-            // Promise.resolve(ret) adopts any thenable, then one native then(ok, err).
-            let promise_ctor = global_prop(env, c"Promise");
-            let mut resolve = ptr::null_mut();
-            sys::napi_get_named_property(env, promise_ctor, c"resolve".as_ptr(), &mut resolve);
-            let mut p = ptr::null_mut();
-            if sys::napi_call_function(env, promise_ctor, resolve, 1, &ret, &mut p)
-                != sys::Status::napi_ok
-            {
-                let exc = take_exception(env);
-                self.settled(env, Outcome::Thrown(boxed(env, exc)));
-                return true;
-            }
-            let ok = self.callback(env, c"onFulfilled", on_fulfilled);
-            let err = self.callback(env, c"onRejected", on_rejected);
-            let mut p_then = ptr::null_mut();
-            sys::napi_get_named_property(env, p, c"then".as_ptr(), &mut p_then);
-            let args = [ok, err];
-            let mut out = ptr::null_mut();
-            if sys::napi_call_function(env, p, p_then, 2, args.as_ptr(), &mut out)
-                != sys::Status::napi_ok
-            {
-                let exc = take_exception(env);
-                self.settled(env, Outcome::Thrown(boxed(env, exc)));
-            }
-            true
-        }
-    }
-
-    unsafe fn callback(
-        self: &Arc<Self>,
-        env: sys::napi_env,
-        name: &std::ffi::CStr,
-        cb: unsafe extern "C" fn(sys::napi_env, sys::napi_callback_info) -> sys::napi_value,
-    ) -> sys::napi_value {
-        unsafe {
-            let data = Arc::into_raw(Arc::clone(self)) as *mut c_void;
-            let mut f = ptr::null_mut();
-            let len = name.to_bytes().len() as isize;
-            if sys::napi_create_function(env, name.as_ptr(), len, Some(cb), data, &mut f)
-                != sys::Status::napi_ok
-            {
-                drop(Arc::from_raw(data as *const Guarded));
-                return ptr::null_mut();
-            }
-            sys::napi_add_finalizer(
+            let me = Arc::clone(self);
+            follow::call(
                 env,
-                f,
-                data,
-                Some(drop_guarded),
-                ptr::null_mut(),
-                ptr::null_mut(),
+                func,
+                &[ctx],
+                Box::new(move |env, ok, v| {
+                    let boxed = boxed(env, v);
+                    me.settled(
+                        env,
+                        if ok {
+                            Outcome::Value(boxed)
+                        } else {
+                            Outcome::Thrown(boxed)
+                        },
+                    );
+                }),
             );
-            f
         }
     }
 
@@ -427,65 +355,5 @@ impl Guarded {
         if let Some(d) = d {
             unsafe { d.settle(env, ok, v) };
         }
-    }
-}
-
-unsafe extern "C" fn on_fulfilled(
-    env: sys::napi_env,
-    info: sys::napi_callback_info,
-) -> sys::napi_value {
-    unsafe { on_settle(env, info, true) }
-}
-
-unsafe extern "C" fn on_rejected(
-    env: sys::napi_env,
-    info: sys::napi_callback_info,
-) -> sys::napi_value {
-    unsafe { on_settle(env, info, false) }
-}
-
-unsafe fn on_settle(
-    env: sys::napi_env,
-    info: sys::napi_callback_info,
-    ok: bool,
-) -> sys::napi_value {
-    unsafe {
-        let mut argc = 1usize;
-        let mut argv = [ptr::null_mut(); 1];
-        let mut data = ptr::null_mut();
-        sys::napi_get_cb_info(
-            env,
-            info,
-            &mut argc,
-            argv.as_mut_ptr(),
-            ptr::null_mut(),
-            &mut data,
-        );
-        if data.is_null() {
-            return ptr::null_mut();
-        }
-        let v = if argc > 0 && !argv[0].is_null() {
-            argv[0]
-        } else {
-            Js(env).undefined()
-        };
-        // SAFETY: `data` is an Arc<Guarded> owned by this function until its finalizer runs:
-        // borrow it without taking that count.
-        let owned = std::mem::ManuallyDrop::new(Arc::from_raw(data as *const Guarded));
-        let me: Arc<Guarded> = Arc::clone(&owned);
-        let outcome = if ok {
-            Outcome::Value(boxed(env, v))
-        } else {
-            Outcome::Thrown(boxed(env, v))
-        };
-        me.settled(env, outcome);
-    }
-    ptr::null_mut()
-}
-
-unsafe extern "C" fn drop_guarded(_env: sys::napi_env, data: *mut c_void, _hint: *mut c_void) {
-    if !data.is_null() {
-        // SAFETY: the Arc leaked in `Guarded::callback`.
-        unsafe { drop(Arc::from_raw(data as *const Guarded)) };
     }
 }

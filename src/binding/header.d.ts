@@ -134,4 +134,12 @@ export interface RateLimitResult {
 export interface RedisService {
   /** Alias of `getLockTtl` (milliseconds left, or `null`). */
   getLockTTL(key: RedisKey): Promise<number | null>
+  /** Alias of `destroySession`. */
+  deleteSession(id: string): Promise<boolean>
+  /** Alias of `refreshSession` (seed 001's name). */
+  extendSession(id: string, ttlSeconds?: number): Promise<boolean>
+  /** Alias of `destroyUserSessions`. */
+  deleteUserSessions(userId: string | number): Promise<number>
+  /** Alias of `countUserSessions`. */
+  getUserSessionCount(userId: string | number): Promise<number>
 }

@@ -3,11 +3,13 @@
 
 mod args;
 mod batch;
+mod cache;
 mod commands;
 mod completer;
 mod decode;
 mod driver;
 mod error;
+mod follow;
 mod guarded;
 mod lock;
 mod options;
@@ -15,6 +17,7 @@ mod pipeline;
 mod rate_limit;
 mod scan;
 mod service;
+mod session;
 mod uv;
 
 pub use options::{RedisLogger, RedisOptions, RedisTlsOptions};
@@ -30,7 +33,7 @@ use napi_derive::napi;
 /// `ScanIterator` becomes async-iterable.
 const SHIM: &str = r#"(function (exports) {
   const variadic = { del: 0, unlink: 0, exists: 0, mget: 0, hDel: 1, hmGet: 1, lPush: 1, rPush: 1,
-    sAdd: 1, sRem: 1, zRem: 1, set: 2, call: 1, eval: 2 };
+    sAdd: 1, sRem: 1, zRem: 1, set: 2, call: 1, eval: 2, invalidate: 0 };
   for (const proto of [exports.RedisService.prototype, exports.Pipeline.prototype]) {
     for (const name of Object.keys(variadic)) {
       const native = proto[name];
@@ -45,9 +48,13 @@ const SHIM: &str = r#"(function (exports) {
     }
   }
   exports.ScanIterator.prototype[Symbol.asyncIterator] = function () { return this; };
-  // Seed 004's spelling.
-  Object.defineProperty(exports.RedisService.prototype, 'getLockTTL', {
-    value: exports.RedisService.prototype.getLockTtl, writable: true, configurable: true });
+  // The seeds' spellings.
+  const aliases = { getLockTTL: 'getLockTtl', deleteSession: 'destroySession', extendSession: 'refreshSession',
+    deleteUserSessions: 'destroyUserSessions', getUserSessionCount: 'countUserSessions' };
+  for (const [alias, name] of Object.entries(aliases)) {
+    Object.defineProperty(exports.RedisService.prototype, alias, {
+      value: exports.RedisService.prototype[name], writable: true, configurable: true });
+  }
 })"#;
 
 #[napi(module_exports)]

@@ -51,6 +51,8 @@ pub struct RedisOptions {
     /// request with `degraded: true`, with one warning per outage. `false`: they reject with
     /// `ERR_CONNECTION`.
     pub rate_limit_fail_open: Option<bool>,
+    /// Namespace of session keys, after `keyPrefix`. Default `'sess:'`.
+    pub session_prefix: Option<String>,
     /// Where outage warnings go: any object with `log`/`warn`/`error` (a NestJS `Logger`, `console`).
     /// `false` silences them. Default `console`.
     #[napi(ts_type = "RedisLogger | false")]
@@ -212,6 +214,7 @@ pub fn parse(o: Arg) -> Result<Parsed, Error> {
         fail_open: opt_bool(o, "failOpen")?,
         lock_fail_open: opt_bool(o, "lockFailOpen")?,
         rate_limit_fail_open: opt_bool(o, "rateLimitFailOpen")?,
+        session_prefix: opt_string(o, "sessionPrefix")?,
         client_name: opt_string(o, "clientName")?,
     };
     let settings = match opt_string(o, "url")? {

@@ -294,8 +294,8 @@ impl RedisService {
         };
         let (r, cmd, retry) = req;
         let (limits, cost, many) = (r.limits, r.cost, r.many);
-        let convert: crate::binding::batch::Convert = Box::new(move |v: Option<Value>| {
-            Ok(Out::Json(match v {
+        let convert: crate::binding::batch::Convert = Box::new(move |v| {
+            Ok(Out::Json(match v? {
                 Some(v) => checked_json(&rate_limit::parse(&v, &limits)?, many),
                 None => degraded_json(&limits, cost, many),
             }))
@@ -395,42 +395,8 @@ impl RedisService {
         match pattern {
             Err(e) => self.spawn(&env, async move { Err(e) }),
             Ok(p) => self.spawn(&env, async move {
-                let mut cursor = "0".to_string();
-                let mut deleted = 0i64;
-                loop {
-                    let mut scan = redis::cmd("SCAN");
-                    scan.arg(&cursor)
-                        .arg("MATCH")
-                        .arg(&p)
-                        .arg("COUNT")
-                        .arg(1000);
-                    let Value::Array(mut parts) = client.query(client.handle()?, &scan).await?
-                    else {
-                        break;
-                    };
-                    let keys = parts.pop();
-                    cursor = match parts.pop() {
-                        Some(Value::BulkString(b)) => String::from_utf8_lossy(&b).into_owned(),
-                        _ => "0".into(),
-                    };
-                    if let Some(Value::Array(keys)) = keys {
-                        if !keys.is_empty() {
-                            let mut del = redis::cmd("DEL");
-                            for k in keys {
-                                if let Value::BulkString(k) = k {
-                                    del.arg(k);
-                                }
-                            }
-                            if let Value::Int(n) = client.query(client.handle()?, &del).await? {
-                                deleted += n;
-                            }
-                        }
-                    }
-                    if cursor == "0" {
-                        break;
-                    }
-                }
-                Ok(Out::Json(json!(deleted)))
+                let n = crate::core::cache::scan_delete(&client, &p).await?;
+                Ok(Out::Json(json!(n)))
             }),
         }
     }
@@ -477,8 +443,8 @@ impl RedisService {
         let cmd = make(by_hash);
         let retry = by_hash.then(|| make(false));
         let secs = |ms: i64| (ms.max(0) as u64).div_ceil(1000);
-        let convert: crate::binding::batch::Convert = Box::new(move |v: Option<Value>| {
-            Ok(Out::Json(match v {
+        let convert: crate::binding::batch::Convert = Box::new(move |v| {
+            Ok(Out::Json(match v? {
                 Some(Value::Array(a)) if a.len() == 4 => {
                     let n = |i: usize| match a.get(i) {
                         Some(Value::Int(n)) => *n,

@@ -61,6 +61,8 @@ pub struct RedisService {
     pub(crate) client: Arc<Client>,
     pub(crate) shared: Arc<Shared>,
     pub(crate) batcher: Rc<Batcher>,
+    /// `wrap` loads in progress in this process, by key.
+    pub(crate) flights: Arc<crate::binding::cache::Flights>,
 }
 
 /// Looks up `console` for the default logger.
@@ -118,6 +120,7 @@ impl RedisService {
             client,
             shared,
             batcher,
+            flights: Default::default(),
         })
     }
 
@@ -284,6 +287,12 @@ impl RedisService {
     #[napi(getter)]
     pub fn key_prefix(&self) -> String {
         self.client.cfg.key_prefix.clone()
+    }
+
+    /// The namespace of session keys after the key prefix (`sessionPrefix`, default `'sess:'`).
+    #[napi(getter)]
+    pub fn session_prefix(&self) -> String {
+        self.client.cfg.session_prefix.clone()
     }
 
     /// Connection target with the password masked: `redis://user:***@host:port/db`.

@@ -53,6 +53,7 @@ pub struct Settings {
     pub fail_open: Option<bool>,
     pub lock_fail_open: Option<bool>,
     pub rate_limit_fail_open: Option<bool>,
+    pub session_prefix: Option<String>,
     pub client_name: Option<String>,
 }
 
@@ -76,6 +77,7 @@ impl Settings {
             fail_open: self.fail_open.or(lower.fail_open),
             lock_fail_open: self.lock_fail_open.or(lower.lock_fail_open),
             rate_limit_fail_open: self.rate_limit_fail_open.or(lower.rate_limit_fail_open),
+            session_prefix: self.session_prefix.or(lower.session_prefix),
             client_name: self.client_name.or(lower.client_name),
         }
     }
@@ -101,6 +103,8 @@ pub struct Config {
     pub lock_fail_open: bool,
     /// Rate limits allow (with `degraded: true`) while Redis is unreachable. Default on.
     pub rate_limit_fail_open: bool,
+    /// Namespace of session keys (after `key_prefix`). Default `sess:`.
+    pub session_prefix: String,
     pub client_name: Option<String>,
 }
 
@@ -131,6 +135,7 @@ impl Default for Config {
             fail_open: false,
             lock_fail_open: false,
             rate_limit_fail_open: true,
+            session_prefix: "sess:".into(),
             client_name: None,
         }
     }
@@ -186,6 +191,7 @@ impl Config {
             fail_open: layer.fail_open.unwrap_or(d.fail_open),
             lock_fail_open: layer.lock_fail_open.unwrap_or(d.lock_fail_open),
             rate_limit_fail_open: layer.rate_limit_fail_open.unwrap_or(d.rate_limit_fail_open),
+            session_prefix: layer.session_prefix.unwrap_or(d.session_prefix),
             client_name: layer.client_name,
         };
         cfg.validate()?;

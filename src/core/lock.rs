@@ -343,6 +343,20 @@ pub async fn release(client: &Arc<Client>, t: &Target, token: &str) -> Result<bo
     Ok(released)
 }
 
+/// Deletes `key` only if it holds `token` (a plain lock key, such as a cache loading lock).
+///
+/// # Errors
+/// `Connection`/`Timeout` when Redis is unreachable.
+pub async fn release_key(client: &Arc<Client>, key: &[u8], token: &str) -> Result<bool, Error> {
+    Ok(flag(
+        LOCK_RELEASE
+            .run(client, 1, |c| {
+                c.arg(key).arg(token);
+            })
+            .await?,
+    ))
+}
+
 /// Resets the TTL to `ttl_ms` if `token` holds it. `true` only when it did.
 ///
 /// # Errors

@@ -1,5 +1,6 @@
 //! Pure Rust core: configuration, connection, commands. Never imports napi.
 
+pub mod cache;
 pub mod config;
 pub mod connection;
 pub mod dispatch;
@@ -8,6 +9,7 @@ pub mod keys;
 pub mod lock;
 pub mod rate_limit;
 pub mod script;
+pub mod session;
 pub mod wire;
 
 pub use config::Config;

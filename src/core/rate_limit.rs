@@ -8,6 +8,7 @@
 
 use redis::{Cmd, Value};
 
+use crate::core::cache::escape_glob;
 use crate::core::script::Lua;
 use crate::core::Error;
 
@@ -102,15 +103,6 @@ pub fn limit_key(prefix: &[u8], key: &[u8], l: &Limit) -> Vec<u8> {
         key,
         &format!(":{}:{}", l.algorithm.tag(), l.window_ms),
     )
-}
-
-fn escape_glob(out: &mut Vec<u8>, s: &[u8]) {
-    for &b in s {
-        if matches!(b, b'*' | b'?' | b'[' | b']' | b'\\') {
-            out.push(b'\\');
-        }
-        out.push(b);
-    }
 }
 
 /// The glob pattern matching every key of `key`'s limits (for `resetRateLimit`).

@@ -1,0 +1,603 @@
+//! `wrap`, `invalidate`, `invalidatePrefix` on `RedisService`.
+//!
+//! A `wrap` call reads the key in the ordinary batch (one round trip on the JS-thread
+//! connection). A hit resolves right there. A miss continues on the runtime: take the loading lock
+//! or wait for the process holding it (`core::cache::wait_or_lock`); the loader runs on the JS
+//! thread; its JSON is stored; then every caller that joined in this process gets the same value
+//! (or the loader's very error). With Redis unreachable, loaders run directly (degraded).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use napi::bindgen_prelude::{Env, Unknown};
+use napi::sys;
+use napi_derive::napi;
+use redis::Value;
+
+use crate::binding::args::{Arg, Ctx};
+use crate::binding::batch::{Convert, Policy, Shape};
+use crate::binding::completer::{Deferred, JsRef, Shared};
+use crate::binding::decode::{Decode, Empty, Js, Out};
+use crate::binding::error::{js_error, JsResult};
+use crate::binding::follow;
+use crate::binding::service::{JsPromise, RedisService};
+use crate::core::cache::{self, Fill};
+use crate::core::dispatch::Work;
+use crate::core::{Client, Error, Level};
+
+/// Default wait for another process's loader, in milliseconds.
+const DEFAULT_LOCK_MS: u64 = 5000;
+const MAX_S: f64 = 2_147_483.0;
+
+const DEGRADED: &str =
+    "Redis is unreachable: wrap() calls loaders directly (nothing is cached) until it is back";
+
+/// Callers waiting, per cache key, for a load in progress in this process.
+#[derive(Default)]
+pub struct Flights {
+    map: Mutex<HashMap<Vec<u8>, Vec<Deferred>>>,
+}
+
+impl Flights {
+    /// Joins a load in progress (`true`), or starts one.
+    fn join(&self, key: &[u8], d: Deferred) -> Result<(), Deferred> {
+        let Ok(mut m) = self.map.lock() else {
+            return Err(d);
+        };
+        match m.get_mut(key) {
+            Some(w) => {
+                w.push(d);
+                Ok(())
+            }
+            None => {
+                m.insert(key.to_vec(), Vec::new());
+                Err(d)
+            }
+        }
+    }
+
+    fn take(&self, key: &[u8]) -> Vec<Deferred> {
+        self.map
+            .lock()
+            .ok()
+            .and_then(|mut m| m.remove(key))
+            .unwrap_or_default()
+    }
+}
+
+/// One `wrap` call that leads a load.
+struct Load {
+    shared: Arc<Shared>,
+    client: Arc<Client>,
+    flights: Arc<Flights>,
+    value_key: Vec<u8>,
+    lock_key: Vec<u8>,
+    ttl_ms: u64,
+    stale_ms: u64,
+    lock_ms: u64,
+    loader: Mutex<Option<JsRef>>,
+}
+
+/// What the read found.
+enum Read {
+    Hit(Vec<u8>),
+    Stale(Vec<u8>),
+    Miss,
+}
+
+fn classify(v: Value, stale_ms: u64) -> Read {
+    match v {
+        Value::BulkString(b) => Read::Hit(b),
+        Value::Array(mut parts) if parts.len() == 2 => {
+            let pttl = match parts.pop() {
+                Some(Value::Int(n)) => n,
+                _ => -2,
+            };
+            match parts.pop() {
+                Some(Value::BulkString(b)) if pttl >= 0 && (pttl as u64) <= stale_ms => {
+                    Read::Stale(b)
+                }
+                Some(Value::BulkString(b)) => Read::Hit(b),
+                _ => Read::Miss,
+            }
+        }
+        _ => Read::Miss,
+    }
+}
+
+impl Load {
+    /// Settles the leader and everyone who joined, all with `v`.
+    unsafe fn settle_all(
+        &self,
+        env: sys::napi_env,
+        lead: Option<Deferred>,
+        ok: bool,
+        v: sys::napi_value,
+    ) {
+        let mut all = self.flights.take(&self.value_key);
+        all.extend(lead);
+        for d in all {
+            unsafe { d.settle(env, ok, v) };
+        }
+    }
+
+    /// Resolves everyone with the cached JSON (a miss when it no longer parses).
+    unsafe fn from_json(self: &Arc<Self>, env: sys::napi_env, lead: Deferred, json: &[u8]) {
+        match Js(env).json_parse(json) {
+            Ok(v) => unsafe { self.settle_all(env, Some(lead), true, v) },
+            Err(_) => unsafe { self.miss(env, lead) },
+        }
+    }
+
+    /// A cold key: take the lock or wait for whoever holds it, then load.
+    unsafe fn miss(self: &Arc<Self>, env: sys::napi_env, lead: Deferred) {
+        let Ok(rt) = crate::core::connection::runtime() else {
+            return unsafe { self.load(env, lead, None) };
+        };
+        // Pending (keeps the process alive) while waiting for the lock or the value.
+        unsafe { self.shared.begin(env) };
+        let me = Arc::clone(self);
+        rt.spawn(async move {
+            let token = crate::core::lock::new_token();
+            let fill =
+                cache::wait_or_lock(&me.client, &me.value_key, &me.lock_key, &token, me.lock_ms)
+                    .await;
+            let me2 = Arc::clone(&me);
+            me.shared.run_on_js(Box::new(move |env| unsafe {
+                me2.shared.end(env);
+                match fill {
+                    Ok(Fill::Loaded(json)) => me2.from_json(env, lead, &json),
+                    Ok(Fill::Locked) => me2.load(env, lead, Some(token)),
+                    Ok(Fill::TimedOut) => me2.load(env, lead, None),
+                    Err(e) if e.is_unavailable() => {
+                        me2.client.warn_degraded("cache", DEGRADED);
+                        me2.load(env, lead, None)
+                    }
+                    Err(e) => {
+                        let err = js_error(env, &e);
+                        me2.settle_all(env, Some(lead), false, err);
+                    }
+                }
+            }));
+        });
+    }
+
+    /// Runs the loader; stores its JSON (releasing `token`'s lock); settles everyone.
+    unsafe fn load(self: &Arc<Self>, env: sys::napi_env, lead: Deferred, token: Option<String>) {
+        let loader = self.loader.lock().ok().and_then(|mut l| l.take());
+        let Some(loader) = loader else {
+            let undef = Js(env).undefined();
+            return unsafe { self.settle_all(env, Some(lead), true, undef) };
+        };
+        let me = Arc::clone(self);
+        unsafe { self.shared.begin(env) };
+        let func = unsafe { loader.take(env) };
+        unsafe {
+            follow::call(
+                env,
+                func,
+                &[],
+                Box::new(move |env, ok, v| me.loaded(env, lead, token, ok, v)),
+            )
+        };
+    }
+
+    unsafe fn loaded(
+        self: &Arc<Self>,
+        env: sys::napi_env,
+        lead: Deferred,
+        token: Option<String>,
+        ok: bool,
+        v: sys::napi_value,
+    ) {
+        let js = Js(env);
+        let json = if ok { js.json_stringify(v) } else { Err(v) };
+        match json {
+            // `undefined` (or a function): returned, never cached.
+            Ok(None) => unsafe { self.release_then_settle(env, lead, token, true, v) },
+            Ok(Some(text)) => {
+                let keep = unsafe { JsRef::new(env, boxed(env, v)) };
+                let Ok(rt) = crate::core::connection::runtime() else {
+                    unsafe {
+                        self.settle_all(env, Some(lead), true, v);
+                        self.shared.end(env);
+                    }
+                    return;
+                };
+                let me = Arc::clone(self);
+                rt.spawn(async move {
+                    let px = me.ttl_ms + me.stale_ms;
+                    let stored = cache::store(
+                        &me.client,
+                        &me.value_key,
+                        text.as_bytes(),
+                        px,
+                        &me.lock_key,
+                        token.as_deref(),
+                    )
+                    .await;
+                    if let Err(e) = &stored {
+                        if e.is_unavailable() {
+                            me.client.warn_degraded("cache", DEGRADED);
+                        }
+                    }
+                    let me2 = Arc::clone(&me);
+                    me.shared.run_on_js(Box::new(move |env| unsafe {
+                        let v = unboxed(env, keep);
+                        me2.settle_all(env, Some(lead), true, v);
+                        me2.shared.end(env);
+                    }));
+                });
+            }
+            // The loader failed (or its value cannot be JSON): every caller gets that error.
+            Err(e) => unsafe { self.release_then_settle(env, lead, token, false, e) },
+        }
+    }
+
+    /// Releases our loading lock first (so a caller retrying at once does not wait for it),
+    /// then settles everyone with `v`, and ends the pending load.
+    unsafe fn release_then_settle(
+        self: &Arc<Self>,
+        env: sys::napi_env,
+        lead: Deferred,
+        token: Option<String>,
+        ok: bool,
+        v: sys::napi_value,
+    ) {
+        let (Some(token), Ok(rt)) = (token, crate::core::connection::runtime()) else {
+            unsafe {
+                self.settle_all(env, Some(lead), ok, v);
+                self.shared.end(env);
+            }
+            return;
+        };
+        let keep = unsafe { JsRef::new(env, boxed(env, v)) };
+        let me = Arc::clone(self);
+        rt.spawn(async move {
+            let _ = cache::unlock(&me.client, &me.lock_key, &token).await;
+            let me2 = Arc::clone(&me);
+            me.shared.run_on_js(Box::new(move |env| unsafe {
+                let v = unboxed(env, keep);
+                me2.settle_all(env, Some(lead), ok, v);
+                me2.shared.end(env);
+            }));
+        });
+    }
+
+    /// Releases our loading lock in the background.
+    fn release(&self, token: Option<String>) {
+        let (Some(token), Ok(rt)) = (token, crate::core::connection::runtime()) else {
+            return;
+        };
+        let client = Arc::clone(&self.client);
+        let lock = self.lock_key.clone();
+        rt.spawn(async move {
+            let _ = cache::unlock(&client, &lock, &token).await;
+        });
+    }
+
+    /// Serves stale, and lets one caller across processes refresh in the background.
+    unsafe fn stale(self: &Arc<Self>, env: sys::napi_env, lead: Deferred, json: &[u8]) {
+        let Ok(v) = Js(env).json_parse(json) else {
+            return unsafe { self.miss(env, lead) };
+        };
+        unsafe { self.settle_all(env, Some(lead), true, v) };
+        let Ok(rt) = crate::core::connection::runtime() else {
+            return;
+        };
+        let me = Arc::clone(self);
+        rt.spawn(async move {
+            let token = crate::core::lock::new_token();
+            let ok = cache::lock_for_refresh(&me.client, &me.lock_key, &token, me.lock_ms).await;
+            if !matches!(ok, Ok(true)) {
+                return;
+            }
+            let me2 = Arc::clone(&me);
+            me.shared
+                .run_on_js(Box::new(move |env| unsafe { me2.refresh(env, token) }));
+        });
+    }
+
+    unsafe fn refresh(self: &Arc<Self>, env: sys::napi_env, token: String) {
+        let loader = self.loader.lock().ok().and_then(|mut l| l.take());
+        let Some(loader) = loader else { return };
+        let func = unsafe { loader.take(env) };
+        let me = Arc::clone(self);
+        unsafe {
+            follow::call(
+                env,
+                func,
+                &[],
+                Box::new(move |env, ok, v| {
+                    let text = if ok {
+                        Js(env).json_stringify(v).ok().flatten()
+                    } else {
+                        None
+                    };
+                    let Some(text) = text else {
+                        me.shared.log_now(
+                            env,
+                            Level::Warn,
+                            "a background cache refresh failed; the stale value stays until it expires",
+                        );
+                        return me.release(Some(token));
+                    };
+                    if let Ok(rt) = crate::core::connection::runtime() {
+                        let me2 = Arc::clone(&me);
+                        rt.spawn(async move {
+                            let px = me2.ttl_ms + me2.stale_ms;
+                            let _ = cache::store(
+                                &me2.client,
+                                &me2.value_key,
+                                text.as_bytes(),
+                                px,
+                                &me2.lock_key,
+                                Some(&token),
+                            )
+                            .await;
+                        });
+                    }
+                }),
+            )
+        };
+    }
+
+    /// Redis unreachable: the loader runs directly, nothing is cached.
+    unsafe fn degraded(self: &Arc<Self>, env: sys::napi_env, lead: Deferred) {
+        let loader = self.loader.lock().ok().and_then(|mut l| l.take());
+        let Some(loader) = loader else {
+            let undef = Js(env).undefined();
+            return unsafe { self.settle_all(env, Some(lead), true, undef) };
+        };
+        let me = Arc::clone(self);
+        let func = unsafe { loader.take(env) };
+        unsafe {
+            follow::call(
+                env,
+                func,
+                &[],
+                Box::new(move |env, ok, v| me.settle_all(env, Some(lead), ok, v)),
+            )
+        };
+    }
+}
+
+/// Boxes `v` in `[v]` (Node-API cannot reference primitives).
+unsafe fn boxed(env: sys::napi_env, v: sys::napi_value) -> sys::napi_value {
+    unsafe {
+        let mut arr = std::ptr::null_mut();
+        sys::napi_create_array_with_length(env, 1, &mut arr);
+        sys::napi_set_element(env, arr, 0, v);
+        arr
+    }
+}
+
+unsafe fn unboxed(env: sys::napi_env, r: JsRef) -> sys::napi_value {
+    unsafe {
+        let arr = r.take(env);
+        let mut v = std::ptr::null_mut();
+        sys::napi_get_element(env, arr, 0, &mut v);
+        v
+    }
+}
+
+fn seconds(c: Ctx, name: &str, a: Arg, min: f64) -> Result<u64, Error> {
+    match a.float(c, name) {
+        Ok(n) if n.fract() == 0.0 && n >= min && n <= MAX_S => Ok(n as u64),
+        _ => Err(c.bad(
+            name,
+            if min > 0.0 {
+                "a positive integer (seconds)"
+            } else {
+                "a non-negative integer (seconds)"
+            },
+            a,
+        )),
+    }
+}
+
+struct WrapArgs {
+    key: Vec<u8>,
+    ttl_s: u64,
+    stale_s: u64,
+    lock_ms: u64,
+    loader: sys::napi_value,
+}
+
+fn wrap_args(
+    c: Ctx,
+    key: Unknown,
+    ttl: Unknown,
+    loader: Unknown,
+    options: Unknown,
+) -> Result<WrapArgs, Error> {
+    let key = Arg::from(key).key(c, "key")?;
+    let ttl_s = seconds(c, "ttlSeconds", Arg::from(ttl), 1.0)?;
+    let loader = Arg::from(loader);
+    if loader.kind() != sys::ValueType::napi_function {
+        return Err(c.bad("loader", "a function", loader));
+    }
+    let o = Arg::from(options);
+    let (mut stale_s, mut lock_ms) = (0, DEFAULT_LOCK_MS);
+    if !o.is_nullish() {
+        if !o.is_plain_object() {
+            return Err(c.bad("options", "an object { staleSeconds?, lockMs? }", o));
+        }
+        for (k, _) in o.entries() {
+            let k = crate::binding::args::read_string(k.env, k.v).unwrap_or_default();
+            if k != "staleSeconds" && k != "lockMs" {
+                return Err(Error::arg(format!(
+                    "wrap(): unknown option `options.{k}` (accepted: staleSeconds, lockMs)"
+                )));
+            }
+        }
+        if !o.get("staleSeconds").is_undefined() {
+            stale_s = seconds(c, "options.staleSeconds", o.get("staleSeconds"), 0.0)?;
+        }
+        if !o.get("lockMs").is_undefined() {
+            lock_ms = match o.get("lockMs").float(c, "options.lockMs") {
+                Ok(n) if n.fract() == 0.0 && (1.0..=2_147_483_647.0).contains(&n) => n as u64,
+                _ => {
+                    return Err(c.bad(
+                        "options.lockMs",
+                        "a positive integer (milliseconds)",
+                        o.get("lockMs"),
+                    ))
+                }
+            };
+        }
+    }
+    Ok(WrapArgs {
+        key,
+        ttl_s,
+        stale_s,
+        lock_ms,
+        loader: loader.v,
+    })
+}
+
+#[napi]
+impl RedisService {
+    /// Cache-aside with stampede protection: resolves the value cached under `key`, or calls
+    /// `loader()` (a value or a promise), stores its result as JSON for `ttlSeconds`, and resolves
+    /// it. Concurrent calls for one key share one loader call in this process; across processes,
+    /// one holds a short lock (`lockMs`, default 5000 ms) while the others wait for the value.
+    /// `staleSeconds` serves the value that long past its TTL while one caller refreshes it in the
+    /// background. A loader rejection reaches every waiting caller; nothing is cached on failure,
+    /// and `undefined` is never cached. With Redis unreachable the loader runs directly.
+    #[napi(
+        ts_generic_types = "T",
+        ts_args_type = "key: RedisKey, ttlSeconds: number, loader: () => T | PromiseLike<T>, options?: { staleSeconds?: number; lockMs?: number }",
+        ts_return_type = "Promise<Awaited<T>>"
+    )]
+    pub fn wrap(
+        &self,
+        env: Env,
+        key: Unknown,
+        ttl_seconds: Unknown,
+        loader: Unknown,
+        options: Unknown,
+    ) -> JsResult<JsPromise> {
+        let c = Ctx { method: "wrap" };
+        let raw = env.raw();
+        let (d, promise) = unsafe { self.shared.promise(raw) };
+        let a = match wrap_args(c, key, ttl_seconds, loader, options) {
+            Ok(a) => a,
+            Err(e) => {
+                unsafe { self.shared.settle_now(raw, d, Err(e)) };
+                return Ok(JsPromise(promise));
+            }
+        };
+        let value_key = cache::value_key(self.prefix(), &a.key);
+        let d = match self.flights.join(&value_key, d) {
+            Ok(()) => return Ok(JsPromise(promise)),
+            Err(d) => d,
+        };
+        let load = Arc::new(Load {
+            shared: Arc::clone(&self.shared),
+            client: Arc::clone(&self.client),
+            flights: Arc::clone(&self.flights),
+            lock_key: cache::lock_key(self.prefix(), &a.key),
+            value_key: value_key.clone(),
+            ttl_ms: a.ttl_s * 1000,
+            stale_ms: a.stale_s * 1000,
+            lock_ms: a.lock_ms,
+            loader: Mutex::new(Some(unsafe { JsRef::new(raw, a.loader) })),
+        });
+        let mut get = redis::cmd("GET");
+        get.arg(&value_key);
+        let work = if a.stale_s > 0 {
+            let mut pttl = redis::cmd("PTTL");
+            pttl.arg(&value_key);
+            Work::Many {
+                cmds: vec![get, pttl],
+                atomic: false,
+            }
+        } else {
+            Work::One(get)
+        };
+        let stale_ms = a.stale_s * 1000;
+        let convert: Convert = Box::new(move |r| {
+            Ok(Out::Then(Box::new(move |env, d| unsafe {
+                match r {
+                    Ok(Some(v)) => match classify(v, stale_ms) {
+                        Read::Hit(json) => load.from_json(env, d, &json),
+                        Read::Stale(json) => load.stale(env, d, &json),
+                        Read::Miss => load.miss(env, d),
+                    },
+                    Ok(None) => load.degraded(env, d),
+                    Err(e) => {
+                        let err = js_error(env, &e);
+                        load.settle_all(env, Some(d), false, err);
+                    }
+                }
+            })))
+        });
+        let policy = Policy {
+            fail_open: true,
+            refuse_disabled: false,
+            warn: Some(("cache", DEGRADED)),
+        };
+        unsafe {
+            self.batcher
+                .submit_with(raw, d, work, Shape::Custom(convert), policy, None)
+        };
+        Ok(JsPromise(promise))
+    }
+
+    /// Deletes cached values (the keys given to `wrap`): resolves how many existed.
+    #[napi(
+        ts_args_type = "...keys: RedisKey[]",
+        ts_return_type = "Promise<number>"
+    )]
+    pub fn invalidate(&self, env: Env, keys: Unknown) -> JsResult<JsPromise> {
+        let c = Ctx {
+            method: "invalidate",
+        };
+        let list = Arg::from(keys);
+        let items = if list.is_array() {
+            list.elements()
+        } else {
+            vec![list]
+        };
+        let mut cmd = redis::cmd("UNLINK");
+        let mut bad = None;
+        for k in items {
+            match k.key(c, "key") {
+                Ok(k) => {
+                    cmd.arg(cache::value_key(self.prefix(), &k));
+                }
+                Err(e) => {
+                    bad = Some(e);
+                    break;
+                }
+            }
+        }
+        let prep = match bad {
+            Some(e) => Err(e),
+            None => Ok(crate::binding::commands::Prep {
+                cmd,
+                decode: Decode::Auto,
+                empty: Empty::Zero,
+            }),
+        };
+        self.run(&env, prep)
+    }
+
+    /// Deletes every cached value whose key starts with `prefix` (SCAN + UNLINK in batches):
+    /// resolves how many.
+    #[napi(ts_args_type = "prefix: string", ts_return_type = "Promise<number>")]
+    pub fn invalidate_prefix(&self, env: Env, prefix: Unknown) -> JsResult<JsPromise> {
+        let c = Ctx {
+            method: "invalidatePrefix",
+        };
+        let pattern = Arg::from(prefix)
+            .string(c, "prefix")
+            .map(|p| cache::prefix_pattern(self.prefix(), p.as_bytes()));
+        let client = Arc::clone(&self.client);
+        self.spawn(&env, async move {
+            let n = cache::scan_delete(&client, &pattern?).await?;
+            Ok(Out::Json(serde_json::json!(n)))
+        })
+    }
+}

@@ -1,0 +1,23 @@
+-- Sliding expiration: resets a session's TTL (ARGV[1] seconds; empty = its own TTL) and its
+-- index entry. KEYS[1] session hash; ARGV[2] id, ARGV[3] the index key prefix.
+-- Returns 1, or 0 when the session does not exist.
+local ttl = tonumber(ARGV[1])
+if not ttl then
+  ttl = tonumber(redis.call('HGET', KEYS[1], '\0ttl') or '')
+end
+if not ttl or redis.call('EXISTS', KEYS[1]) == 0 then
+  return 0
+end
+redis.call('EXPIRE', KEYS[1], ttl)
+redis.call('HSET', KEYS[1], '\0ttl', ttl)
+local user = redis.call('HGET', KEYS[1], '\0user')
+if user then
+  local idx = ARGV[3] .. '{' .. string.sub(redis.sha1hex(user), 1, 8) .. '}:' .. user
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  redis.call('ZADD', idx, now + ttl * 1000, ARGV[2])
+  if redis.call('PTTL', idx) < ttl * 1000 then
+    redis.call('PEXPIRE', idx, ttl * 1000)
+  end
+end
+return 1

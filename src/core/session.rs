@@ -1,0 +1,223 @@
+//! Sessions: a hash per session (each field's value JSON text, plus hidden `\0ttl` and `\0user`
+//! fields) and a per-user index (a sorted set of session ids scored by expiry), kept in step by
+//! Lua scripts.
+//!
+//! Key layout (after `keyPrefix` and `sessionPrefix`, default `sess:`):
+//! - a generated id is 32 random hex digits (UUID v4) followed by 8 hex digits of its user's tag
+//!   (the first 8 of SHA-1 of the user id), stored at `{<tag>}:<id>`, in the same hash slot as the
+//!   user's index `user:{<tag>}:<userId>`: creating, refreshing and destroying touch one slot;
+//! - a caller-chosen id (`setSession`, express-session) is stored at `{<id>}`.
+
+use redis::Cmd;
+
+use crate::core::script::Lua;
+
+static WRITE: Lua = Lua::new(include_str!("scripts/session_write.lua"));
+static UPDATE: Lua = Lua::new(include_str!("scripts/session_update.lua"));
+static REFRESH: Lua = Lua::new(include_str!("scripts/session_refresh.lua"));
+static DESTROY: Lua = Lua::new(include_str!("scripts/session_destroy.lua"));
+static USER: Lua = Lua::new(include_str!("scripts/session_user.lua"));
+
+/// Hidden field: the session's TTL in seconds (for `refreshSession` without one).
+pub const TTL_FIELD: &[u8] = b"\0ttl";
+/// Hidden field: the user id the session is indexed under.
+pub const USER_FIELD: &[u8] = b"\0user";
+
+/// The slot tag of a user: 8 hex digits of SHA-1 of the id (the scripts compute the same).
+pub fn user_tag(user: &str) -> String {
+    let hex = sha1_smol::Sha1::from(user).hexdigest();
+    hex[..8].to_string()
+}
+
+/// A new session id for `user`: UUID v4 (122 random bits) in hex, then the user's tag.
+pub fn new_id(user: Option<&str>) -> String {
+    let mut id = uuid::Uuid::new_v4().simple().to_string();
+    match user {
+        Some(u) => id.push_str(&user_tag(u)),
+        None => id.push_str(&uuid::Uuid::new_v4().simple().to_string()[..8]),
+    }
+    id
+}
+
+fn generated(id: &str) -> bool {
+    id.len() == 40
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// Where sessions of one service live.
+#[derive(Clone, Debug)]
+pub struct Sessions {
+    /// `keyPrefix` + `sessionPrefix`.
+    pub base: Vec<u8>,
+}
+
+impl Sessions {
+    pub fn new(key_prefix: &str, session_prefix: &str) -> Sessions {
+        Sessions {
+            base: [key_prefix.as_bytes(), session_prefix.as_bytes()].concat(),
+        }
+    }
+
+    /// The hash holding session `id`.
+    pub fn key(&self, id: &str) -> Vec<u8> {
+        let mut k = self.base.clone();
+        if generated(id) {
+            k.push(b'{');
+            k.extend_from_slice(&id.as_bytes()[32..]);
+            k.extend_from_slice(b"}:");
+            k.extend_from_slice(id.as_bytes());
+        } else {
+            k.push(b'{');
+            k.extend_from_slice(id.as_bytes());
+            k.push(b'}');
+        }
+        k
+    }
+
+    fn index_prefix(&self) -> Vec<u8> {
+        [self.base.as_slice(), b"user:"].concat()
+    }
+
+    /// `user`'s index of session ids.
+    pub fn index(&self, user: &str) -> Vec<u8> {
+        let mut k = self.index_prefix();
+        k.push(b'{');
+        k.extend_from_slice(user_tag(user).as_bytes());
+        k.extend_from_slice(b"}:");
+        k.extend_from_slice(user.as_bytes());
+        k
+    }
+
+    /// Writes session `id` (all `fields`, already JSON-encoded), indexed under `user`.
+    pub fn write_cmd(
+        &self,
+        id: &str,
+        user: Option<&str>,
+        ttl_s: u64,
+        fields: &[(Vec<u8>, Vec<u8>)],
+        by_hash: bool,
+    ) -> Cmd {
+        let key = self.key(id);
+        let index = user.map(|u| self.index(u));
+        let nkeys = if index.is_some() { 2 } else { 1 };
+        WRITE.cmd(by_hash, nkeys, &|c| {
+            c.arg(&key);
+            if let Some(i) = &index {
+                c.arg(i);
+            }
+            c.arg(ttl_s).arg(id);
+            c.arg(TTL_FIELD).arg(ttl_s);
+            if let Some(u) = user {
+                c.arg(USER_FIELD).arg(u);
+            }
+            for (f, v) in fields {
+                c.arg(f).arg(v);
+            }
+        })
+    }
+
+    /// Merges `fields` into session `id` if it exists (keeps its TTL).
+    pub fn update_cmd(&self, id: &str, fields: &[(Vec<u8>, Vec<u8>)], by_hash: bool) -> Cmd {
+        let key = self.key(id);
+        UPDATE.cmd(by_hash, 1, &|c| {
+            c.arg(&key);
+            for (f, v) in fields {
+                c.arg(f).arg(v);
+            }
+        })
+    }
+
+    /// Resets session `id`'s TTL (to `ttl_s`, or its own).
+    pub fn refresh_cmd(&self, id: &str, ttl_s: Option<u64>, by_hash: bool) -> Cmd {
+        let key = self.key(id);
+        let idx = self.index_prefix();
+        REFRESH.cmd(by_hash, 1, &|c| {
+            c.arg(&key);
+            match ttl_s {
+                Some(t) => c.arg(t),
+                None => c.arg(""),
+            };
+            c.arg(id).arg(&idx);
+        })
+    }
+
+    /// Deletes session `id` and its index entry.
+    pub fn destroy_cmd(&self, id: &str, by_hash: bool) -> Cmd {
+        let key = self.key(id);
+        let idx = self.index_prefix();
+        DESTROY.cmd(by_hash, 1, &|c| {
+            c.arg(&key).arg(id).arg(&idx);
+        })
+    }
+
+    /// `op` (`list`, `count`, `destroy`) on `user`'s live sessions.
+    pub fn user_cmd(&self, user: &str, op: &str, by_hash: bool) -> Cmd {
+        let idx = self.index(user);
+        USER.cmd(by_hash, 1, &|c| {
+            c.arg(&idx).arg(&self.base).arg(user).arg(op);
+        })
+    }
+}
+
+/// Days since 1970-01-01 → (year, month, day) (Howard Hinnant's civil-from-days).
+fn civil(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// Epoch milliseconds as `Date.prototype.toISOString()` writes them.
+pub fn iso8601(ms: u64) -> String {
+    let secs = (ms / 1000) as i64;
+    let (y, mo, d) = civil(secs.div_euclid(86_400));
+    let s = secs.rem_euclid(86_400);
+    format!(
+        "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        s / 3600,
+        s % 3600 / 60,
+        s % 60,
+        ms % 1000
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_ids_share_their_users_slot() {
+        let s = Sessions::new("app:", "sess:");
+        let id = new_id(Some("user123"));
+        assert_eq!(id.len(), 40);
+        let tag = user_tag("user123");
+        assert_eq!(s.key(&id), format!("app:sess:{{{tag}}}:{id}").into_bytes());
+        assert_eq!(
+            s.index("user123"),
+            format!("app:sess:user:{{{tag}}}:user123").into_bytes()
+        );
+        assert_eq!(s.key("abc"), b"app:sess:{abc}");
+        assert_ne!(new_id(None), new_id(None));
+    }
+
+    #[test]
+    fn tag_is_sha1_prefix() {
+        // sha1("user123") = 95c946bf...
+        assert_eq!(user_tag("user123"), "95c946bf");
+    }
+
+    #[test]
+    fn iso_dates_match_javascript() {
+        assert_eq!(iso8601(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(iso8601(1_795_311_349_359), "2026-11-22T01:35:49.359Z");
+        assert_eq!(iso8601(951_782_400_000), "2000-02-29T00:00:00.000Z");
+    }
+}
