@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // `npm run bench`: @app/redis against ioredis (with and without auto-pipelining) and node-redis,
 // then its locks against redlock and redis-semaphore (benchmark/locks.js) and its rate limits
-// against rate-limiter-flexible and the MULTI INCR/EXPIRE pattern (benchmark/rate-limit.js),
+// against rate-limiter-flexible and the MULTI INCR/EXPIRE pattern (benchmark/rate-limit.js), and
+// its sessions and cache against GET + JSON.parse on ioredis (benchmark/sessions-cache.js),
 // on one redis-server this script starts. Interleaved rounds; prints the median ops/s, the
 // Node-process CPU time per operation (user + system, all threads, in microseconds) and the
 // ratio of ours to the best peer.
@@ -12,6 +13,7 @@ const IORedis = require('ioredis');
 const { createClient } = require('redis');
 const { lockClients, lockScenarios } = require('./locks');
 const { rateClients, rateScenarios } = require('./rate-limit');
+const { sessionCacheClients, sessionCacheScenarios } = require('./sessions-cache');
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS || 5);
 const ROUND_MS = Number(process.env.BENCH_ROUND_MS || 1000);
@@ -168,11 +170,17 @@ async function main() {
   for (const c of rates) await c.open();
   const rateRows = await runSuite(rates, rateScenarios);
   for (const c of rates) await c.close();
+
+  const sc = sessionCacheClients(server.url);
+  for (const c of sc) await c.open();
+  const scRows = await runSuite(sc, sessionCacheScenarios);
+  for (const c of sc) await c.close();
   await server.stop();
 
   printTable('Commands', commandRows);
   printTable('Locks (withLock also shown for the uncontended cycle)', lockRows);
   printTable('Rate limits', rateRows);
+  printTable('Sessions and cache', scRows);
   process.exit(0);
 }
 

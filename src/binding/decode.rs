@@ -189,7 +189,7 @@ impl Js {
 
     /// Calls `JSON.parse(text)`; a thrown SyntaxError comes back as `Err(error value)`.
     pub fn json_parse(&self, text: &[u8]) -> Result<sys::napi_value, sys::napi_value> {
-        self.call_json("parse", self.str(text))
+        self.call_json(c"parse", self.str(text))
     }
 
     /// Calls `JSON.stringify(value)`; `Ok(None)` when it yields `undefined`.
@@ -197,7 +197,7 @@ impl Js {
         &self,
         value: sys::napi_value,
     ) -> Result<Option<String>, sys::napi_value> {
-        let out = self.call_json("stringify", value)?;
+        let out = self.call_json(c"stringify", value)?;
         let mut t = sys::ValueType::napi_undefined;
         unsafe { sys::napi_typeof(self.0, out, &mut t) };
         if t != sys::ValueType::napi_string {
@@ -208,7 +208,7 @@ impl Js {
 
     fn call_json(
         &self,
-        method: &str,
+        method: &std::ffi::CStr,
         arg: sys::napi_value,
     ) -> Result<sys::napi_value, sys::napi_value> {
         unsafe {
@@ -216,9 +216,8 @@ impl Js {
             sys::napi_get_global(self.0, &mut global);
             let mut json = ptr::null_mut();
             sys::napi_get_named_property(self.0, global, c"JSON".as_ptr(), &mut json);
-            let name = std::ffi::CString::new(method).unwrap_or_default();
             let mut f = ptr::null_mut();
-            sys::napi_get_named_property(self.0, json, name.as_ptr(), &mut f);
+            sys::napi_get_named_property(self.0, json, method.as_ptr(), &mut f);
             let mut out = ptr::null_mut();
             let status = sys::napi_call_function(self.0, json, f, 1, &arg, &mut out);
             if status == sys::Status::napi_ok {
@@ -431,30 +430,53 @@ pub fn reply(
                 }
                 _ => Vec::new(),
             };
-            if pairs.is_empty() {
+            let fields: Vec<(Vec<u8>, Vec<u8>)> = pairs
+                .into_iter()
+                .filter_map(|(k, val)| match (k, val) {
+                    (Value::BulkString(k), Value::BulkString(val)) if k.first() != Some(&0) => {
+                        Some((k, val))
+                    }
+                    _ => None,
+                })
+                .collect();
+            if fields.is_empty() {
                 return Ok(js.null());
             }
-            let o = js.object();
-            for (k, val) in pairs {
-                let (Value::BulkString(k), Value::BulkString(val)) = (k, val) else {
-                    continue;
-                };
-                if k.first() == Some(&0) {
-                    continue;
-                }
-                let jv = match serde_json::from_slice::<serde_json::Value>(&val) {
-                    Ok(j) => js.json(&j),
-                    Err(_) => js.str(&val),
-                };
-                js.set_prop(o, js.str(&k), jv);
+            // Field values are JSON already: join them into one JSON object and parse it with a
+            // single JSON.parse (one engine call instead of one per property). A value that is
+            // not JSON (written by other code) makes that fail: then each is checked and kept as
+            // a string when it is not JSON.
+            match js.json_parse(&session_json(&fields, false)) {
+                Ok(o) => o,
+                Err(_) => return js.json_parse(&session_json(&fields, true)),
             }
-            o
         }
         Decode::TtlMs => match v {
             Value::Int(n) if n >= 0 => js.int(n),
             _ => js.null(),
         },
     })
+}
+
+/// `{"field":value,...}` from a session's fields (values JSON text; `check`: quote non-JSON).
+fn session_json(fields: &[(Vec<u8>, Vec<u8>)], check: bool) -> Vec<u8> {
+    let quoted = |b: &[u8]| serde_json::to_vec(&String::from_utf8_lossy(b)).unwrap_or_default();
+    let mut text = Vec::with_capacity(256);
+    text.push(b'{');
+    for (i, (k, val)) in fields.iter().enumerate() {
+        if i > 0 {
+            text.push(b',');
+        }
+        text.extend_from_slice(&quoted(k));
+        text.push(b':');
+        if check && serde_json::from_slice::<serde::de::IgnoredAny>(val).is_err() {
+            text.extend_from_slice(&quoted(val));
+        } else {
+            text.extend_from_slice(val);
+        }
+    }
+    text.push(b'}');
+    text
 }
 
 fn parse_float(b: &[u8]) -> f64 {
