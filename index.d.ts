@@ -143,6 +143,12 @@ export interface RedisService {
   /** Alias of `countUserSessions`. */
   getUserSessionCount(userId: string | number): Promise<number>
 }
+/** Seed 000's distributed event bus: `emit(event, payload)` publishes JSON on `prefix + event`; `on(event, handler)` subscribes. */
+export declare class EventBus {
+  constructor(redis: RedisService, options?: { prefix?: string })
+  emit(event: string, payload?: unknown): Promise<number>
+  on(event: string, handler: (payload: any, event: string) => unknown, options?: { onError?: (err: unknown, channel: string) => void }): Promise<Subscription>
+}
 
 /**
  * Which binding artifact the generated loader actually loaded: `'native'` for
@@ -575,6 +581,17 @@ export declare class RedisService {
    */
   withSemaphore<T>(key: RedisKey, limit: number, fn: (lock: LockContext) => T | PromiseLike<T>, options?: number | WithLockOptions): Promise<Awaited<T>>
   /**
+   * Subscribes `handler(message, channel)` to `channel` (on a dedicated connection opened on
+   * the first subscription); resolves a `Subscription` once Redis confirmed it. Several
+   * handlers per channel; messages keep their order; after a reconnect every subscription is
+   * restored by itself. A handler that throws (or rejects) is reported to `options.onError`
+   * or the logger and does not stop delivery. While anything is subscribed the process stays
+   * alive.
+   */
+  subscribe(channel: string, handler: (message: string, channel: string) => unknown, options?: { onError?: (err: unknown, channel: string) => void }): Promise<Subscription>
+  /** Like `subscribe`, for a glob pattern (`news.*`): `handler(message, channel, pattern)`. */
+  psubscribe(pattern: string, handler: (message: string, channel: string, pattern: string) => unknown, options?: { onError?: (err: unknown, channel: string) => void }): Promise<Subscription>
+  /**
    * Counts one request (or `cost` units) against a limit on `key` and says whether it is
    * allowed, in one round trip with the server's clock:
    * `{ allowed, limit, remaining, resetMs, retryAfterMs, resetTime }` (`resetMs`: milliseconds
@@ -720,6 +737,19 @@ export declare class ScanIterator {
   next(): Promise<IteratorResult<string, undefined>>
   /** Stops the iteration (called by `break` in `for await`). */
   return(): Promise<IteratorResult<string, undefined>>
+}
+
+/**
+ * A subscription: `await sub.unsubscribe()` removes this handler (and the Redis subscription once
+ * no handler of the channel is left).
+ */
+export declare class Subscription {
+  /** The channel (or pattern) subscribed to. */
+  get channel(): string
+  /** Whether this handler is still subscribed. */
+  get active(): boolean
+  /** Removes this handler; the others of the channel keep receiving. Idempotent. */
+  unsubscribe(): Promise<void>
 }
 
 /**

@@ -838,4 +838,5 @@ module.exports = nativeBinding
 module.exports.Pipeline = nativeBinding.Pipeline
 module.exports.RedisService = nativeBinding.RedisService
 module.exports.ScanIterator = nativeBinding.ScanIterator
+module.exports.Subscription = nativeBinding.Subscription
 module.exports.isRedisConfigured = nativeBinding.isRedisConfigured

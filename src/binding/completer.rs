@@ -61,6 +61,11 @@ impl JsRef {
         JsRef(r)
     }
 
+    /// The raw reference (to read it without deleting it).
+    pub fn raw(&self) -> sys::napi_ref {
+        self.0
+    }
+
     /// The referenced value; the reference is deleted.
     ///
     /// # Safety

@@ -35,8 +35,6 @@ pub enum Decode {
     Fenced,
     /// PTTL → milliseconds, or null when the key does not exist (negative replies).
     TtlMs,
-    /// A session hash (field → JSON text) → object; hidden `\0` fields skipped; empty → null.
-    Session,
 }
 
 /// The value a command resolves with when Redis is unavailable and the service degrades
@@ -417,66 +415,11 @@ pub fn reply(
             }
             _ => js.null(),
         },
-        Decode::Session => {
-            let pairs: Vec<(Value, Value)> = match v {
-                Value::Map(p) => p,
-                Value::Array(items) => {
-                    let mut it = items.into_iter();
-                    let mut p = Vec::new();
-                    while let (Some(k), Some(val)) = (it.next(), it.next()) {
-                        p.push((k, val));
-                    }
-                    p
-                }
-                _ => Vec::new(),
-            };
-            let fields: Vec<(Vec<u8>, Vec<u8>)> = pairs
-                .into_iter()
-                .filter_map(|(k, val)| match (k, val) {
-                    (Value::BulkString(k), Value::BulkString(val)) if k.first() != Some(&0) => {
-                        Some((k, val))
-                    }
-                    _ => None,
-                })
-                .collect();
-            if fields.is_empty() {
-                return Ok(js.null());
-            }
-            // Field values are JSON already: join them into one JSON object and parse it with a
-            // single JSON.parse (one engine call instead of one per property). A value that is
-            // not JSON (written by other code) makes that fail: then each is checked and kept as
-            // a string when it is not JSON.
-            match js.json_parse(&session_json(&fields, false)) {
-                Ok(o) => o,
-                Err(_) => return js.json_parse(&session_json(&fields, true)),
-            }
-        }
         Decode::TtlMs => match v {
             Value::Int(n) if n >= 0 => js.int(n),
             _ => js.null(),
         },
     })
-}
-
-/// `{"field":value,...}` from a session's fields (values JSON text; `check`: quote non-JSON).
-fn session_json(fields: &[(Vec<u8>, Vec<u8>)], check: bool) -> Vec<u8> {
-    let quoted = |b: &[u8]| serde_json::to_vec(&String::from_utf8_lossy(b)).unwrap_or_default();
-    let mut text = Vec::with_capacity(256);
-    text.push(b'{');
-    for (i, (k, val)) in fields.iter().enumerate() {
-        if i > 0 {
-            text.push(b',');
-        }
-        text.extend_from_slice(&quoted(k));
-        text.push(b':');
-        if check && serde_json::from_slice::<serde::de::IgnoredAny>(val).is_err() {
-            text.extend_from_slice(&quoted(val));
-        } else {
-            text.extend_from_slice(val);
-        }
-    }
-    text.push(b'}');
-    text
 }
 
 fn parse_float(b: &[u8]) -> f64 {

@@ -143,3 +143,9 @@ export interface RedisService {
   /** Alias of `countUserSessions`. */
   getUserSessionCount(userId: string | number): Promise<number>
 }
+/** Seed 000's distributed event bus: `emit(event, payload)` publishes JSON on `prefix + event`; `on(event, handler)` subscribes. */
+export declare class EventBus {
+  constructor(redis: RedisService, options?: { prefix?: string })
+  emit(event: string, payload?: unknown): Promise<number>
+  on(event: string, handler: (payload: any, event: string) => unknown, options?: { onError?: (err: unknown, channel: string) => void }): Promise<Subscription>
+}

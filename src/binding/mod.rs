@@ -14,6 +14,7 @@ mod guarded;
 mod lock;
 mod options;
 mod pipeline;
+mod pubsub;
 mod rate_limit;
 mod scan;
 mod service;
@@ -22,6 +23,7 @@ mod uv;
 
 pub use options::{RedisLogger, RedisOptions, RedisTlsOptions};
 pub use pipeline::Pipeline;
+pub use pubsub::Subscription;
 pub use scan::ScanIterator;
 pub use service::{is_redis_configured, RedisService};
 
@@ -48,6 +50,21 @@ const SHIM: &str = r#"(function (exports) {
     }
   }
   exports.ScanIterator.prototype[Symbol.asyncIterator] = function () { return this; };
+  // Seed 000's distributed event bus: JSON events over pub/sub.
+  class EventBus {
+    constructor(redis, { prefix = 'events:' } = {}) {
+      if (!redis || typeof redis.publish !== 'function') throw new TypeError('EventBus: argument `redis` must be a RedisService');
+      this.redis = redis;
+      this.prefix = prefix;
+    }
+    emit(event, payload) {
+      return this.redis.publish(this.prefix + event, JSON.stringify(payload === undefined ? null : payload));
+    }
+    on(event, handler, options) {
+      return this.redis.subscribe(this.prefix + event, (message) => handler(JSON.parse(message), event), options);
+    }
+  }
+  exports.EventBus = EventBus;
   // The seeds' spellings.
   const aliases = { getLockTTL: 'getLockTtl', deleteSession: 'destroySession', extendSession: 'refreshSession',
     deleteUserSessions: 'destroyUserSessions', getUserSessionCount: 'countUserSessions' };

@@ -63,6 +63,8 @@ pub struct RedisService {
     pub(crate) batcher: Rc<Batcher>,
     /// `wrap` loads in progress in this process, by key.
     pub(crate) flights: Arc<crate::binding::cache::Flights>,
+    /// Subscriptions and their handlers.
+    pub(crate) pubsub: Arc<crate::binding::pubsub::PubSub>,
 }
 
 /// Looks up `console` for the default logger.
@@ -121,6 +123,7 @@ impl RedisService {
             shared,
             batcher,
             flights: Default::default(),
+            pubsub: Default::default(),
         })
     }
 
@@ -236,6 +239,7 @@ impl RedisService {
     /// (one warning is logged) and keeps reconnecting in the background. A disabled service resolves at once.
     #[napi(ts_return_type = "Promise<void>")]
     pub fn connect(&self, env: Env) -> JsResult<JsPromise> {
+        self.pubsub.reopen();
         self.spawn(&env, self.connect_future())
     }
 
@@ -243,6 +247,7 @@ impl RedisService {
     /// keeps the process alive afterwards.
     #[napi(ts_return_type = "Promise<void>")]
     pub fn disconnect(&self, env: Env) -> JsResult<JsPromise> {
+        unsafe { self.pubsub.close(env.raw(), &self.shared) };
         let client = Arc::clone(&self.client);
         let limit = std::time::Duration::from_millis(self.client.cfg.command_timeout_ms + 1000);
         let drained = self.batcher.drain_future(limit);

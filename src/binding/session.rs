@@ -251,12 +251,12 @@ impl RedisService {
         let built = id_arg(c, Arg::from(id)).map(|id| {
             let key = self.sessions().key(&id);
             Box::new(move |_| {
-                let mut cmd = redis::cmd("HGETALL");
-                cmd.arg(&key);
+                let mut cmd = redis::cmd("HGET");
+                cmd.arg(&key).arg(session::JSON_FIELD);
                 cmd
             }) as Box<dyn Fn(bool) -> redis::Cmd>
         });
-        self.session_cmd(&env, built, Decode::Session, Empty::Null)
+        self.session_cmd(&env, built, Decode::Json, Empty::Null)
     }
 
     /// Merges `patch` into session `id`, atomically, keeping its remaining TTL: resolves `true`,

@@ -167,6 +167,11 @@ impl Client {
         self.on_lost(gen, reason);
     }
 
+    /// Sends a line to the logger.
+    pub fn log(&self, level: Level, msg: &str) {
+        self.sink.log(level, msg.to_string());
+    }
+
     /// Logs, once per outage (once in all for a disabled service), that `feature` runs degraded.
     pub fn warn_degraded(&self, feature: &'static str, what: &str) {
         let Ok(mut w) = self.degraded_warned.lock() else {
@@ -337,16 +342,44 @@ impl Client {
 
     async fn open(self: &Arc<Self>, gen: u64) -> Result<MultiplexedConnection, Error> {
         let weak: Weak<Client> = Arc::downgrade(self);
-        let connect_timeout = Duration::from_millis(self.cfg.connect_timeout_ms);
-        let mut conf = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(connect_timeout))
-            .set_response_timeout(Some(Duration::from_millis(self.cfg.command_timeout_ms)))
-            .set_push_sender(move |info: PushInfo| {
+        let mut conn = self
+            .connect_with(move |info: PushInfo| {
                 if info.kind == PushKind::Disconnection {
                     if let Some(c) = weak.upgrade() {
                         c.on_lost(gen, "the server closed the connection");
                     }
                 }
+            })
+            .await?;
+        if let Some(name) = &self.cfg.client_name {
+            let mut c = redis::cmd("CLIENT");
+            c.arg("SETNAME").arg(name);
+            conn.send_packed_command(&c)
+                .await
+                .map_err(|e| self.error(&e))?;
+        }
+        if self.plain.load(Ordering::Relaxed) {
+            let stream = crate::core::wire::open_plain(&self.cfg).await?;
+            self.sink.attach(stream, gen);
+        }
+        Ok(conn)
+    }
+
+    /// Opens one multiplexed RESP3 connection whose server pushes (and the crate's
+    /// `Disconnection` notice) go to `push`: the service's own, or a subscriber's.
+    ///
+    /// # Errors
+    /// `Connection`, `Timeout` (within `connectTimeoutMs`) or `Auth`.
+    pub async fn connect_with(
+        &self,
+        push: impl Fn(PushInfo) + Send + Sync + 'static,
+    ) -> Result<MultiplexedConnection, Error> {
+        let connect_timeout = Duration::from_millis(self.cfg.connect_timeout_ms);
+        let mut conf = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(connect_timeout))
+            .set_response_timeout(Some(Duration::from_millis(self.cfg.command_timeout_ms)))
+            .set_push_sender(move |info: PushInfo| {
+                push(info);
                 Ok::<(), ()>(())
             });
         if let Some(name) = self.cfg.tls.as_ref().and_then(|t| t.servername.clone()) {
@@ -358,7 +391,7 @@ impl Client {
         let fut = self
             .redis
             .get_multiplexed_async_connection_with_config(&conf);
-        let mut conn = match tokio::time::timeout(connect_timeout, fut).await {
+        let conn = match tokio::time::timeout(connect_timeout, fut).await {
             Ok(Ok(c)) => c,
             Ok(Err(e)) => {
                 let err = self.error(&e);
@@ -374,17 +407,6 @@ impl Client {
                 )))
             }
         };
-        if let Some(name) = &self.cfg.client_name {
-            let mut c = redis::cmd("CLIENT");
-            c.arg("SETNAME").arg(name);
-            conn.send_packed_command(&c)
-                .await
-                .map_err(|e| self.error(&e))?;
-        }
-        if self.plain.load(Ordering::Relaxed) {
-            let stream = crate::core::wire::open_plain(&self.cfg).await?;
-            self.sink.attach(stream, gen);
-        }
         Ok(conn)
     }
 

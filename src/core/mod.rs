@@ -7,6 +7,7 @@ pub mod dispatch;
 pub mod error;
 pub mod keys;
 pub mod lock;
+pub mod pubsub;
 pub mod rate_limit;
 pub mod script;
 pub mod session;

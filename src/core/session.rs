@@ -1,5 +1,6 @@
-//! Sessions: a hash per session (each field's value JSON text, plus hidden `\0ttl` and `\0user`
-//! fields) and a per-user index (a sorted set of session ids scored by expiry), kept in step by
+//! Sessions: a hash per session (each field's value JSON text, plus hidden `\0ttl`, `\0user` and
+//! `\0json` fields, the last the whole session as one JSON object, rebuilt by every write so a
+//! read is one HGET) and a per-user index (a sorted set of session ids scored by expiry), kept in step by
 //! Lua scripts.
 //!
 //! Key layout (after `keyPrefix` and `sessionPrefix`, default `sess:`):
@@ -13,13 +14,14 @@ use redis::Cmd;
 use crate::core::script::Lua;
 
 static WRITE: Lua = Lua::new(include_str!("scripts/session_write.lua"));
-static UPDATE: Lua = Lua::new(include_str!("scripts/session_update.lua"));
 static REFRESH: Lua = Lua::new(include_str!("scripts/session_refresh.lua"));
 static DESTROY: Lua = Lua::new(include_str!("scripts/session_destroy.lua"));
 static USER: Lua = Lua::new(include_str!("scripts/session_user.lua"));
 
 /// Hidden field: the session's TTL in seconds (for `refreshSession` without one).
 pub const TTL_FIELD: &[u8] = b"\0ttl";
+/// Hidden field: the whole session as one JSON object (what `getSession` reads).
+pub const JSON_FIELD: &[u8] = b"\0json";
 /// Hidden field: the user id the session is indexed under.
 pub const USER_FIELD: &[u8] = b"\0user";
 
@@ -107,7 +109,7 @@ impl Sessions {
             if let Some(i) = &index {
                 c.arg(i);
             }
-            c.arg(ttl_s).arg(id);
+            c.arg("replace").arg(ttl_s).arg(id);
             c.arg(TTL_FIELD).arg(ttl_s);
             if let Some(u) = user {
                 c.arg(USER_FIELD).arg(u);
@@ -121,8 +123,8 @@ impl Sessions {
     /// Merges `fields` into session `id` if it exists (keeps its TTL).
     pub fn update_cmd(&self, id: &str, fields: &[(Vec<u8>, Vec<u8>)], by_hash: bool) -> Cmd {
         let key = self.key(id);
-        UPDATE.cmd(by_hash, 1, &|c| {
-            c.arg(&key);
+        WRITE.cmd(by_hash, 1, &|c| {
+            c.arg(&key).arg("merge").arg(0).arg(id);
             for (f, v) in fields {
                 c.arg(f).arg(v);
             }

@@ -1,15 +1,42 @@
--- Writes a whole session (replacing any previous one) and indexes it under its user.
+-- Writes a session. ARGV[1] 'replace': the whole session (replacing any previous one), indexed
+-- under its user; 'merge': fields merged into an existing session, keeping its TTL (returns 0,
+-- writing nothing, when it does not exist).
 -- KEYS[1] session hash, KEYS[2] (optional) the user's index: a sorted set of session ids scored
--- by expiry (server time, ms). ARGV: ttlSeconds, id, then field/value pairs.
-local ttl = tonumber(ARGV[1])
+-- by expiry (server time, ms). ARGV: mode, ttlSeconds, id, then field/value pairs.
+-- The whole session as one JSON object in the hidden field `\0json`, so reading it is one HGET
+-- and one JSON.parse. Field values are JSON text already; names are escaped here.
+local function rebuild(key)
+  local all = redis.call('HGETALL', key)
+  local parts = {}
+  for i = 1, #all, 2 do
+    local f = all[i]
+    if string.byte(f, 1) ~= 0 then
+      local name = string.gsub(f, '[%c"\\]', function(c)
+        return string.format('\\u%04x', string.byte(c))
+      end)
+      parts[#parts + 1] = '"' .. name .. '":' .. all[i + 1]
+    end
+  end
+  redis.call('HSET', key, '\0json', '{' .. table.concat(parts, ',') .. '}')
+end
+if ARGV[1] == 'merge' then
+  if redis.call('EXISTS', KEYS[1]) == 0 then
+    return 0
+  end
+  redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+  rebuild(KEYS[1])
+  return 1
+end
+local ttl = tonumber(ARGV[2])
 redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+rebuild(KEYS[1])
 redis.call('EXPIRE', KEYS[1], ttl)
 if KEYS[2] then
   local t = redis.call('TIME')
   local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
-  redis.call('ZADD', KEYS[2], now + ttl * 1000, ARGV[2])
+  redis.call('ZADD', KEYS[2], now + ttl * 1000, ARGV[3])
   if redis.call('PTTL', KEYS[2]) < ttl * 1000 then
     redis.call('PEXPIRE', KEYS[2], ttl * 1000)
   end
