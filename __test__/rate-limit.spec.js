@@ -8,7 +8,7 @@ const request = require('supertest');
 const { RedisService } = require('..');
 const { rateLimitMiddleware } = require('../js/express');
 const { suiteServer, sleep } = require('./helpers/redis-server');
-const { runWorker } = require('./helpers/spawn');
+const { runWorker, runNestScenario } = require('./helpers/spawn');
 
 let srv;
 let redis;
@@ -272,18 +272,7 @@ describe('Express middleware', () => {
 });
 
 describe('NestJS (apps run in a child process: Nest 12 is ESM-only, which jest cannot load)', () => {
-  const { execFile } = require('node:child_process');
-  const scenario = (name) => new Promise((resolve, reject) => {
-    execFile(process.execPath, [require.resolve('./helpers/nest-scenarios.js'), name, srv.url], { timeout: 20000 }, (err, stdout) => {
-      try {
-        const r = JSON.parse(stdout.trim().split('\n').pop());
-        if (r.error) reject(new Error(r.error));
-        else resolve(r);
-      } catch {
-        reject(err || new Error(stdout));
-      }
-    });
-  });
+  const scenario = (name) => runNestScenario(name, srv.url);
 
   test('@nestjs/throttler ThrottlerGuard with RedisThrottlerStorage: two instances share counts, 429 with Retry-After', async () => {
     const [a1, b1, a2, b2] = await scenario('shared');

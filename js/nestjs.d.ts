@@ -1,4 +1,41 @@
-import type { RedisService, RateLimitOptions } from '../index'
+import type { RedisService, RedisOptions, RateLimitOptions } from '../index'
+
+export { RedisService }
+
+/** `RedisModule.forRoot()` options: the connection options, plus module settings. */
+export interface RedisModuleOptions extends RedisOptions {
+  /** Register the module globally (default false). */
+  isGlobal?: boolean
+  /** A named connection, injected with `@InjectRedis(name)` (default: the `RedisService` class token). */
+  name?: string
+}
+
+/** `RedisModule.forRootAsync()` options. */
+export interface RedisModuleAsyncOptions {
+  imports?: any[]
+  inject?: any[]
+  useFactory: (...args: any[]) => RedisOptions | Promise<RedisOptions>
+  isGlobal?: boolean
+  name?: string
+}
+
+/** The NestJS module: the connection opens on module init and closes on `app.close()`. */
+export declare class RedisModule {
+  static forRoot(options?: RedisModuleOptions): any
+  static forRootAsync(options: RedisModuleAsyncOptions): any
+}
+
+/** The injection token of connection `name` (the `RedisService` class for the default one). */
+export declare function getRedisToken(name?: string): any
+
+/** Injects connection `name`. */
+export declare function InjectRedis(name?: string): ParameterDecorator & PropertyDecorator
+
+/** @nestjs/terminus health indicator: `isHealthy(key)` is up with `latencyMs`, or down with a `reason`. */
+export declare class RedisHealthIndicator {
+  constructor(healthIndicatorService: any, redis: RedisService)
+  isHealthy(key?: string, redis?: RedisService): Promise<Record<string, any>>
+}
 
 /** `@RateLimit()` options: those of `redis.rateLimit()`, plus the request's key and the refusal message. */
 export interface RateLimitDecoratorOptions extends RateLimitOptions {

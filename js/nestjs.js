@@ -1,10 +1,12 @@
 'use strict';
-// NestJS integration for @app/redis: the `@RateLimit()` decorator with its guard, and a storage
-// for @nestjs/throttler. Glue only: decisions are made by the Rust core in one round trip.
-// @nestjs/common and @nestjs/core are optional peer dependencies, loaded when this file is.
-const { Injectable, Inject, SetMetadata, HttpException, HttpStatus } = require('@nestjs/common');
+// NestJS integration for @app/redis: `RedisModule` (forRoot / forRootAsync, named connections),
+// `@InjectRedis()`, the terminus health indicator, the `@RateLimit()` decorator with its guard,
+// and a storage for @nestjs/throttler. Glue only: every operation is the Rust core's.
+// @nestjs/common and @nestjs/core are optional peer dependencies (@nestjs/terminus too, for the
+// health indicator), loaded when this file is.
+const { Injectable, Inject, Module, Global, SetMetadata, HttpException, HttpStatus } = require('@nestjs/common');
 const { Reflector } = require('@nestjs/core');
-const { RedisService } = require('../index');
+const { RedisService, EventBus } = require('../index');
 
 const RATE_LIMIT_OPTIONS = 'app-redis:rate-limit';
 
@@ -74,4 +76,112 @@ class RedisThrottlerStorage {
   }
 }
 
-module.exports = { RateLimit, RateLimitGuard, RedisThrottlerStorage, RATE_LIMIT_OPTIONS };
+const DEFAULT_NAME = 'default';
+
+/** The injection token of a connection: the `RedisService` class itself for the default one. */
+function getRedisToken(name = DEFAULT_NAME) {
+  return name === DEFAULT_NAME ? RedisService : `@app/redis:connection:${name}`;
+}
+
+/** Injects the connection called `name` (default: the unnamed one, same as injecting `RedisService`). */
+function InjectRedis(name = DEFAULT_NAME) {
+  return Inject(getRedisToken(name));
+}
+
+/** Closes the module's connections on `app.close()` (no `enableShutdownHooks()` needed). */
+class RedisConnections {
+  constructor() { this.services = new Set(); }
+  add(service) { this.services.add(service); return service; }
+  async onApplicationShutdown() {
+    const all = [...this.services];
+    this.services.clear();
+    await Promise.all(all.map((s) => s.disconnect()));
+  }
+}
+Injectable()(RedisConnections);
+
+const CONNECTIONS = '@app/redis:connections';
+
+function splitOptions(options) {
+  const { isGlobal, name = DEFAULT_NAME, ...redisOptions } = options || {};
+  return { isGlobal: !!isGlobal, name, redisOptions };
+}
+
+/**
+ * `RedisModule.forRoot(options & { isGlobal?, name? })` / `RedisModule.forRootAsync({ imports?,
+ * inject?, useFactory, isGlobal?, name? })`. The connection opens while the module initialises
+ * (the app fails to start with the connection error when Redis is unreachable and `failOpen` is
+ * off) and closes on `app.close()`.
+ */
+class RedisModule {
+  static forRoot(options = {}) {
+    const { isGlobal, name, redisOptions } = splitOptions(options);
+    return RedisModule.build(name, isGlobal, [], [CONNECTIONS], (connections) =>
+      connections.add(new RedisService(redisOptions)));
+  }
+
+  static forRootAsync(options = {}) {
+    const { imports = [], inject = [], useFactory, isGlobal, name = DEFAULT_NAME } = options;
+    if (typeof useFactory !== 'function') {
+      throw new TypeError('RedisModule.forRootAsync(): option `useFactory` must be a function returning the connection options');
+    }
+    return RedisModule.build(name, !!isGlobal, imports, [CONNECTIONS, ...inject], async (connections, ...args) =>
+      connections.add(new RedisService(await useFactory(...args))));
+  }
+
+  static build(name, isGlobal, imports, inject, create) {
+    const token = getRedisToken(name);
+    const provider = {
+      provide: token,
+      inject,
+      useFactory: async (...args) => {
+        const service = await create(...args);
+        await service.connect();
+        return service;
+      },
+    };
+    const dynamic = {
+      module: RedisModule,
+      global: isGlobal,
+      imports,
+      providers: [{ provide: CONNECTIONS, useClass: RedisConnections }, provider],
+      exports: [token],
+    };
+    return dynamic;
+  }
+}
+Module({})(RedisModule);
+
+/**
+ * Health indicator for @nestjs/terminus (its `HealthIndicatorService` API):
+ * `() => this.redisHealth.isHealthy('redis')` is up with `latencyMs`, or down with a `reason`.
+ */
+class RedisHealthIndicator {
+  constructor(healthIndicatorService, redis) {
+    this.healthIndicatorService = healthIndicatorService;
+    this.redis = redis;
+  }
+
+  async isHealthy(key = 'redis', redis = this.redis) {
+    const indicator = this.healthIndicatorService.check(key);
+    const h = await redis.healthCheck();
+    if (h.status === 'connected') return indicator.up({ latencyMs: h.latencyMs });
+    const reason = h.status === 'disabled'
+      ? 'Redis is disabled (enabled: false)'
+      : `Redis at ${h.host}:${h.port} is unreachable`;
+    return indicator.down({ reason });
+  }
+}
+Injectable()(RedisHealthIndicator);
+try {
+  const { HealthIndicatorService } = require('@nestjs/terminus');
+  Inject(HealthIndicatorService)(RedisHealthIndicator, undefined, 0);
+  Inject(RedisService)(RedisHealthIndicator, undefined, 1);
+} catch {
+  // @nestjs/terminus is not installed: construct the indicator yourself if you need it.
+}
+
+module.exports = {
+  RedisModule, InjectRedis, getRedisToken, RedisHealthIndicator, RedisService, EventBus,
+  RateLimit, RateLimitGuard, RedisThrottlerStorage, RATE_LIMIT_OPTIONS,
+};

@@ -3,7 +3,7 @@
 // its JSON result; `runChild(code, env)` runs a snippet from the package root and resolves its
 // exit code, signal, output and duration.
 const path = require('node:path');
-const { spawn } = require('node:child_process');
+const { spawn, execFile } = require('node:child_process');
 
 const ROOT = path.join(__dirname, '..', '..');
 const WORKER = path.join(__dirname, 'worker.js');
@@ -41,4 +41,22 @@ function runChild(code, env = {}, { timeoutMs = 10000 } = {}) {
   });
 }
 
-module.exports = { runWorker, runChild, WORKER };
+/**
+ * Runs a NestJS scenario of helpers/nest-scenarios.js in a plain Node child process (Nest 12 is
+ * ES modules only, which Node 20 can require() but jest's module runtime cannot).
+ */
+function runNestScenario(name, url) {
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [path.join(__dirname, 'nest-scenarios.js'), name, url], { timeout: 30000 }, (err, stdout, stderr) => {
+      try {
+        const r = JSON.parse(stdout.trim().split('\n').pop());
+        if (r && r.error) reject(new Error(r.error));
+        else resolve(r);
+      } catch {
+        reject(err || new Error(stdout + stderr));
+      }
+    });
+  });
+}
+
+module.exports = { runWorker, runChild, runNestScenario, WORKER, ROOT };

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm run demo`: a tour of @app/redis against a real Redis. Uses REDIS_URL when set; otherwise
+// `npm run demo:plain`: a tour of @app/redis in plain Node against a real Redis. Uses REDIS_URL when set; otherwise
 // starts a throwaway redis-server from PATH on a free port and stops it on exit.
 'use strict';
 const { execFileSync } = require('node:child_process');
