@@ -94,7 +94,7 @@ class RedisServer {
 
   /** Sends a signal (default SIGKILL) and waits for the process to exit when it is fatal. */
   async kill(signal = 'SIGKILL') {
-    if (!this.proc || this.proc.exitCode !== null) return;
+    if (!this.proc || this.proc.exitCode !== null || this.proc.signalCode !== null) return;
     const p = this.proc;
     if (signal === 'SIGSTOP' || signal === 'SIGCONT') {
       p.kill(signal);

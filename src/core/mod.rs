@@ -9,6 +9,7 @@ pub mod keys;
 pub mod lock;
 pub mod pubsub;
 pub mod rate_limit;
+pub mod resp;
 pub mod script;
 pub mod session;
 pub mod wire;

@@ -9,10 +9,8 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
 use redis::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio_util::codec::Decoder;
 
 use crate::core::dispatch::{exec_reply, reply, Work};
 use crate::core::{Config, Error};
@@ -157,17 +155,27 @@ impl<T> Inflight<T> {
     }
 }
 
-/// Incremental RESP3 reader.
+/// Incremental RESP3 reader (see `core::resp`).
 #[derive(Default)]
 pub struct Reader {
-    codec: redis::ValueCodec,
-    buf: BytesMut,
+    buf: Vec<u8>,
+    /// Where the next unparsed reply starts.
+    start: usize,
 }
 
 impl Reader {
     /// Appends bytes read from the socket.
     pub fn extend(&mut self, bytes: &[u8]) {
+        self.compact();
         self.buf.extend_from_slice(bytes);
+    }
+
+    /// Drops the bytes already parsed once they are most of the buffer.
+    fn compact(&mut self) {
+        if self.start > 0 && self.start * 2 >= self.buf.len() {
+            self.buf.drain(..self.start);
+            self.start = 0;
+        }
     }
 
     /// Reads once from `src` straight into the buffer (no intermediate copy). Returns the count.
@@ -176,6 +184,7 @@ impl Reader {
     /// The read's own error (`WouldBlock` included).
     pub fn read_from(&mut self, src: &mut impl std::io::Read) -> std::io::Result<usize> {
         const CHUNK: usize = 64 * 1024;
+        self.compact();
         let len = self.buf.len();
         self.buf.resize(len + CHUNK, 0);
         let r = src.read(&mut self.buf[len..]);
@@ -189,9 +198,17 @@ impl Reader {
     /// # Errors
     /// `Connection` when the stream is not valid RESP (the connection must be dropped).
     pub fn next_reply(&mut self) -> Result<Option<Value>, Error> {
-        self.codec
-            .decode(&mut self.buf)
-            .map_err(|e| Error::Connection(format!("unreadable reply from Redis: {e}")))
+        match crate::core::resp::value(&self.buf, self.start, 0)? {
+            Some((v, next)) => {
+                self.start = next;
+                if self.start == self.buf.len() {
+                    self.buf.clear();
+                    self.start = 0;
+                }
+                Ok(Some(v))
+            }
+            None => Ok(None),
+        }
     }
 }
 

@@ -1,0 +1,64 @@
+'use strict';
+// Property-based bad input: every public method of RedisService called with random argument
+// types and values. Reports calls made, calls that never settled, and failures that were not an
+// ERR_INVALID_ARGUMENT / TypeError (a Redis reply error to a well-typed call is fine).
+// argv[2]: JSON { url }. Prints one JSON line.
+const fc = require('fast-check');
+const { RedisService } = require('..');
+
+const { url } = JSON.parse(process.argv[2]);
+const SKIP = new Set(['constructor', 'connect', 'disconnect', 'onModuleDestroy', 'onApplicationShutdown']);
+const RUNS = Number(process.env.BAD_INPUT_RUNS || 60);
+
+const weird = fc.oneof(
+  fc.constant(undefined), fc.constant(null), fc.constant(Number.NaN), fc.constant(Infinity), fc.constant(-Infinity),
+  fc.constant(Symbol('s')), fc.constant('\uD800'), fc.constant('x'.repeat(1 << 20)), fc.constant(() => 1),
+  fc.constant(async () => { throw Object.assign(new Error('boom'), { fromCallback: true }); }), fc.boolean(), fc.integer(), fc.double(), fc.bigInt(),
+  fc.string(), fc.uint8Array().map((a) => Buffer.from(a)), fc.object(), fc.array(fc.anything(), { maxLength: 4 }),
+  fc.anything(),
+);
+
+function acceptable(e) {
+  if (!e || typeof e !== 'object') return false;
+  // The generated callbacks' own error, passed through by withLock / wrap as documented.
+  if (e.fromCallback) return true;
+  return e.code === 'ERR_INVALID_ARGUMENT' || e.name === 'TypeError' || e.code === 'ERR_REPLY'
+    || e.code === 'ERR_LOCK_NOT_ACQUIRED' || e.code === 'ERR_LOCK_LOST';
+}
+
+async function main() {
+  const redis = await RedisService.connect({ url, logger: false, commandTimeoutMs: 2000 });
+  const methods = Object.getOwnPropertyNames(RedisService.prototype)
+    .filter((n) => !SKIP.has(n) && typeof Object.getOwnPropertyDescriptor(RedisService.prototype, n).value === 'function');
+  let calls = 0;
+  let hung = 0;
+  const wrong = [];
+  const subs = [];
+  for (const name of methods) {
+    await fc.assert(fc.asyncProperty(fc.array(weird, { maxLength: 4 }), async (args) => {
+      calls++;
+      let p;
+      try {
+        p = redis[name](...args);
+      } catch (e) {
+        if (!acceptable(e)) wrong.push(`${name}: sync ${e && e.name} ${e && e.code} ${e && e.message}`);
+        return true;
+      }
+      if (!p || typeof p.then !== 'function') return true;
+      const timeout = new Promise((r) => setTimeout(() => r('__hung__'), 3000));
+      const r = await Promise.race([p.then((v) => ({ v }), (e) => ({ e })), timeout]);
+      if (r === '__hung__') { hung++; wrong.push(`${name}: did not settle in 3 s`); return true; }
+      if (r.e !== undefined && !acceptable(r.e)) wrong.push(`${name}: ${r.e && r.e.name} ${r.e && r.e.code} ${r.e && r.e.message}`);
+      if (r.v && typeof r.v.unsubscribe === 'function') subs.push(r.v);
+      return true;
+    }), { numRuns: RUNS });
+  }
+  for (const s of subs) await s.unsubscribe();
+  await redis.disconnect();
+  console.log(JSON.stringify({ calls, hung, wrong: [...new Set(wrong)].slice(0, 20), methods: methods.length }));
+}
+
+main().catch((e) => {
+  console.log(JSON.stringify({ error: String(e && e.stack || e), calls: 0, hung: 0, wrong: [String(e)] }));
+  process.exit(1);
+});
