@@ -1,34 +1,12 @@
 #!/usr/bin/env node
-// `npm run demo:plain`: a tour of @app/redis in plain Node against a real Redis. Uses REDIS_URL when set; otherwise
-// starts a throwaway redis-server from PATH on a free port and stops it on exit.
+// `npm run demo:plain`: a tour of @app/redis in plain Node against a real Redis. Uses REDIS_URL
+// when set; otherwise starts a throwaway redis-server from PATH on a free port and stops it on exit.
 'use strict';
-const { execFileSync } = require('node:child_process');
 const { RedisService } = require('..');
-const { startRedis } = require('../scripts/redis-server');
-
-function haveRedisServer() {
-  try {
-    execFileSync('redis-server', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
+const { demoRedis } = require('../scripts/redis-server');
 
 async function main() {
-  let server = null;
-  let url = process.env.REDIS_URL;
-  if (!url) {
-    if (!haveRedisServer()) {
-      console.error('No REDIS_URL set and no redis-server on PATH.\n' +
-        '  Install one (Debian/Ubuntu: apt-get install redis-server; macOS: brew install redis),\n' +
-        '  run `docker compose up -d` in this folder, or point REDIS_URL at a server: REDIS_URL=redis://host:6379 npm run demo');
-      process.exit(1);
-    }
-    server = await startRedis();
-    url = server.url;
-    console.log(`REDIS_URL is not set: started a throwaway redis-server at ${url} (stopped on exit)`);
-  }
+  const { url, server } = await demoRedis();
   const redis = await RedisService.connect({ url, keyPrefix: 'demo:' });
   try {
     console.log('health:', await redis.healthCheck());

@@ -122,4 +122,30 @@ async function startRedis(opts) {
   return new RedisServer(opts).start();
 }
 
-module.exports = { freePort, startRedis, sleep, waitForPing, RedisServer };
+function haveRedisServer() {
+  try {
+    execFileSync('redis-server', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * For the demos: `REDIS_URL` when set; else a throwaway redis-server from PATH (returned so the
+ * caller stops it); else explains how to get one and exits.
+ */
+async function demoRedis() {
+  if (process.env.REDIS_URL) return { url: process.env.REDIS_URL, server: null };
+  if (!haveRedisServer()) {
+    console.error('No REDIS_URL set and no redis-server on PATH.\n' +
+      '  Install one (Debian/Ubuntu: apt-get install redis-server; macOS: brew install redis),\n' +
+      '  run `docker compose up -d` in this folder, or point REDIS_URL at a server: REDIS_URL=redis://host:6379 npm run demo');
+    process.exit(1);
+  }
+  const server = await startRedis();
+  console.log(`REDIS_URL is not set: started a throwaway redis-server at ${server.url} (stopped on exit)`);
+  return { url: server.url, server };
+}
+
+module.exports = { freePort, startRedis, sleep, waitForPing, RedisServer, demoRedis };

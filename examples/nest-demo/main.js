@@ -3,33 +3,11 @@
 // REDIS_URL when set; otherwise starts a throwaway redis-server from PATH on a free port and
 // stops it on exit.
 'use strict';
-const { execFileSync } = require('node:child_process');
-const { startRedis } = require('../../scripts/redis-server');
+const { demoRedis } = require('../../scripts/redis-server');
 const { createApp } = require('./app');
 
-function haveRedisServer() {
-  try {
-    execFileSync('redis-server', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 async function main() {
-  let server = null;
-  let url = process.env.REDIS_URL;
-  if (!url) {
-    if (!haveRedisServer()) {
-      console.error('No REDIS_URL set and no redis-server on PATH.\n' +
-        '  Install one (Debian/Ubuntu: apt-get install redis-server; macOS: brew install redis),\n' +
-        '  run `docker compose up -d` in this folder, or point REDIS_URL at a server: REDIS_URL=redis://host:6379 npm run demo');
-      process.exit(1);
-    }
-    server = await startRedis();
-    url = server.url;
-    console.log(`REDIS_URL is not set: started a throwaway redis-server at ${url} (stopped on exit)`);
-  }
+  const { url, server } = await demoRedis();
   const port = Number(process.env.PORT || 3000);
   const app = await createApp(url, { logger: ['error', 'warn'] });
   await app.listen(port);

@@ -250,6 +250,11 @@ impl Driver {
             after.lost = Some((conn, why.to_string()));
         }
         let e = Error::Connection(format!("Redis connection lost: {why}"));
+        Self::fail_waiting(inner, &e, after);
+    }
+
+    /// Fails every job written or queued, and forgets the bytes of the old stream.
+    fn fail_waiting(inner: &mut Inner, e: &Error, after: &mut After) {
         after.settle.extend(
             inner
                 .inflight
@@ -362,13 +367,10 @@ impl Driver {
         }
         inner.closed = true;
         self.detach_conn(inner);
-        let e = Error::Connection("the service was closed".into());
-        after.settle.extend(
-            inner
-                .inflight
-                .drain()
-                .into_iter()
-                .map(|t| (t, Err(e.clone()))),
+        Self::fail_waiting(
+            inner,
+            &Error::Connection("the service was closed".into()),
+            after,
         );
         unsafe {
             (self.uv.timer_stop)(inner.timer);
@@ -448,15 +450,7 @@ impl PlainHooks for Driver {
             let inner = &mut *g;
             self.detach_conn(inner);
             let e = Error::Connection("disconnected: call connect() to reconnect".into());
-            after.settle.extend(
-                inner
-                    .inflight
-                    .drain()
-                    .into_iter()
-                    .map(|t| (t, Err(e.clone()))),
-            );
-            inner.out.clear();
-            inner.reader = Reader::default();
+            Self::fail_waiting(inner, &e, &mut after);
         }
         self.finish(after);
     }
