@@ -382,8 +382,15 @@ impl Shared {
     /// JS thread only.
     pub unsafe fn end_many(&self, env: sys::napi_env, settled: usize) {
         {
-            let before = self.inflight.fetch_sub(settled, Ordering::Relaxed);
-            if before == settled {
+            // Saturating: an unbalanced end must never wrap the count (the process would then
+            // be kept alive forever).
+            let before = self
+                .inflight
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                    Some(n.saturating_sub(settled))
+                })
+                .unwrap_or(0);
+            if before > 0 && before <= settled {
                 if let Ok(t) = self.tsfn.read() {
                     if let Some(t) = t.as_ref() {
                         unsafe { sys::napi_unref_threadsafe_function(env, t.0) };
