@@ -756,7 +756,7 @@ export declare class Subscription {
  * Whether any Redis setting (`REDIS_URL`, `REDIS_HOST`, `REDIS_PORT`, ...) is present in `env`
  * (default `process.env`) and `REDIS_ENABLED` is not false.
  */
-export declare function isRedisConfigured(env?: Record<string, string | undefined>): JsResult<boolean>
+export declare function isRedisConfigured(env?: Record<string, string | undefined>): boolean
 
 /** A logger: `console`, a NestJS `Logger`, pino, winston... */
 export interface RedisLogger {

@@ -1,6 +1,6 @@
 import type { RedisService, RedisOptions, RateLimitOptions } from '../index'
 
-export { RedisService }
+export { RedisService, EventBus } from '../index'
 
 /** `RedisModule.forRoot()` options: the connection options, plus module settings. */
 export interface RedisModuleOptions extends RedisOptions {
