@@ -423,7 +423,10 @@ impl RedisService {
 
 /// Whether any Redis setting (`REDIS_URL`, `REDIS_HOST`, `REDIS_PORT`, ...) is present in `env`
 /// (default `process.env`) and `REDIS_ENABLED` is not false.
-#[napi(ts_args_type = "env?: Record<string, string | undefined>", ts_return_type = "boolean")]
+#[napi(
+    ts_args_type = "env?: Record<string, string | undefined>",
+    ts_return_type = "boolean"
+)]
 pub fn is_redis_configured(env: Env, vars: Unknown) -> JsResult<bool> {
     let vars = Arg::from(vars);
     let vars = if vars.is_nullish() {
