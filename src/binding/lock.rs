@@ -16,7 +16,6 @@ use crate::binding::decode::{Decode, Empty, Out};
 use crate::binding::error::JsResult;
 use crate::binding::guarded::Guarded;
 use crate::binding::service::{JsPromise, RedisService};
-use crate::core::dispatch::Work;
 use crate::core::lock::{self, AcquireOptions, HoldOptions, Target};
 use crate::core::{Client, Error};
 
@@ -223,27 +222,13 @@ impl RedisService {
         decode: Decode,
         empty: Empty,
     ) -> JsResult<JsPromise> {
-        let raw = env.raw();
-        let (d, promise) = unsafe { self.shared.promise(raw) };
-        match parsed {
-            Err(e) => unsafe { self.shared.settle_now(raw, d, Err(e)) },
-            Ok((t, x)) => {
-                let by_hash = script && self.batcher.scripts_by_hash();
-                let cmd = make(&t, &x, by_hash);
-                let retry = by_hash.then(|| make(&t, &x, false));
-                unsafe {
-                    self.batcher.submit_with(
-                        raw,
-                        d,
-                        Work::One(cmd),
-                        Shape::One(decode, empty),
-                        policy(&self.client),
-                        retry,
-                    )
-                };
-            }
-        }
-        Ok(JsPromise(promise))
+        self.submit_built(
+            env,
+            parsed.map(|(t, x)| move |h| make(&t, &x, h)),
+            script,
+            Shape::One(decode, empty),
+            policy(&self.client),
+        )
     }
 
     /// `acquireLock` and friends: one script call in the batch, or with `waitMs` a retry loop on

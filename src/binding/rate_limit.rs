@@ -13,7 +13,6 @@ use crate::binding::batch::{Policy, Shape};
 use crate::binding::decode::Out;
 use crate::binding::error::JsResult;
 use crate::binding::service::{JsPromise, RedisService};
-use crate::core::dispatch::Work;
 use crate::core::rate_limit::{self, Algorithm, Checked, Limit, Outcome};
 use crate::core::Error;
 
@@ -267,50 +266,24 @@ impl RedisService {
         req: Result<Request, Error>,
         consume: bool,
     ) -> JsResult<JsPromise> {
-        let raw = env.raw();
-        let (d, promise) = unsafe { self.shared.promise(raw) };
-        let req = match req.and_then(|r| {
-            let by_hash = self.batcher.scripts_by_hash();
-            let make = |h| {
-                rate_limit::check_cmd(
-                    self.prefix(),
-                    &r.key,
-                    &r.limits,
-                    r.cost,
-                    r.block_ms,
-                    consume,
-                    h,
-                )
-            };
-            let cmd = make(by_hash)?;
-            let retry = if by_hash { Some(make(false)?) } else { None };
-            Ok((r, cmd, retry))
-        }) {
-            Ok(x) => x,
-            Err(e) => {
-                unsafe { self.shared.settle_now(raw, d, Err(e)) };
-                return Ok(JsPromise(promise));
-            }
+        let req = req.and_then(|r| rate_limit::validate(&r.limits).map(|()| r));
+        let (limits, cost, many) = match &req {
+            Ok(r) => (r.limits.clone(), r.cost, r.many),
+            Err(_) => (Vec::new(), 1, false),
         };
-        let (r, cmd, retry) = req;
-        let (limits, cost, many) = (r.limits, r.cost, r.many);
+        let prefix = self.prefix().to_vec();
+        let make = req.map(|r| {
+            move |h| {
+                rate_limit::check_cmd(&prefix, &r.key, &r.limits, r.cost, r.block_ms, consume, h)
+            }
+        });
         let convert: crate::binding::batch::Convert = Box::new(move |v| {
             Ok(Out::Json(match v? {
                 Some(v) => checked_json(&rate_limit::parse(&v, &limits)?, many),
                 None => degraded_json(&limits, cost, many),
             }))
         });
-        unsafe {
-            self.batcher.submit_with(
-                raw,
-                d,
-                Work::One(cmd),
-                Shape::Custom(convert),
-                self.rate_policy(),
-                retry,
-            )
-        };
-        Ok(JsPromise(promise))
+        self.submit_built(env, make, true, Shape::Custom(convert), self.rate_policy())
     }
 }
 
@@ -429,19 +402,11 @@ impl RedisService {
             let name = Arg::from(name).string(c, "name")?;
             Ok::<_, Error>((key, ttl, limit, block, name))
         })();
-        let raw = env.raw();
-        let (d, promise) = unsafe { self.shared.promise(raw) };
-        let (key, ttl, limit, block, name) = match parsed {
-            Ok(p) => p,
-            Err(e) => {
-                unsafe { self.shared.settle_now(raw, d, Err(e)) };
-                return Ok(JsPromise(promise));
-            }
-        };
-        let by_hash = self.batcher.scripts_by_hash();
-        let make = |h| rate_limit::throttler_cmd(self.prefix(), &key, &name, ttl, limit, block, h);
-        let cmd = make(by_hash);
-        let retry = by_hash.then(|| make(false));
+        let ttl = parsed.as_ref().map_or(0, |p| p.1);
+        let prefix = self.prefix().to_vec();
+        let make = parsed.map(|(key, ttl, limit, block, name)| {
+            move |h| rate_limit::throttler_cmd(&prefix, &key, &name, ttl, limit, block, h)
+        });
         let secs = |ms: i64| (ms.max(0) as u64).div_ceil(1000);
         let convert: crate::binding::batch::Convert = Box::new(move |v| {
             Ok(Out::Json(match v? {
@@ -470,16 +435,6 @@ impl RedisService {
                 }),
             }))
         });
-        unsafe {
-            self.batcher.submit_with(
-                raw,
-                d,
-                Work::One(cmd),
-                Shape::Custom(convert),
-                self.rate_policy(),
-                retry,
-            )
-        };
-        Ok(JsPromise(promise))
+        self.submit_built(&env, make, true, Shape::Custom(convert), self.rate_policy())
     }
 }

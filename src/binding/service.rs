@@ -154,6 +154,35 @@ impl RedisService {
         Ok(JsPromise(promise))
     }
 
+    /// Sends one command built by `make(by_hash)` in the ordinary batch under a feature's
+    /// degradation `policy`. For a script (`script`), `make(true)` is its `EVALSHA` and `make(false)`
+    /// its `EVAL`, resent when the server answers `NOSCRIPT` (the runtime-thread fallback sends
+    /// `EVAL` at once). An argument error settles the promise at once.
+    pub(crate) fn submit_built(
+        &self,
+        env: &Env,
+        make: Result<impl Fn(bool) -> redis::Cmd, Error>,
+        script: bool,
+        shape: crate::binding::batch::Shape,
+        policy: crate::binding::batch::Policy,
+    ) -> JsResult<JsPromise> {
+        let raw = env.raw();
+        let (d, promise) = unsafe { self.shared.promise(raw) };
+        match make {
+            Err(e) => unsafe { self.shared.settle_now(raw, d, Err(e)) },
+            Ok(make) => {
+                let by_hash = script && self.batcher.scripts_by_hash();
+                let cmd = make(by_hash);
+                let retry = by_hash.then(|| make(false));
+                unsafe {
+                    self.batcher
+                        .submit_with(raw, d, Work::One(cmd), shape, policy, retry)
+                };
+            }
+        }
+        Ok(JsPromise(promise))
+    }
+
     /// Creates a promise settled by `fut`.
     pub(crate) fn spawn<F>(&self, env: &Env, fut: F) -> JsResult<JsPromise>
     where

@@ -10,7 +10,6 @@ use crate::binding::batch::{Policy, Shape};
 use crate::binding::decode::{Decode, Empty, Js, Out};
 use crate::binding::error::JsResult;
 use crate::binding::service::{JsPromise, RedisService};
-use crate::core::dispatch::Work;
 use crate::core::session::{self, Sessions};
 use crate::core::Error;
 
@@ -103,26 +102,12 @@ impl RedisService {
         built: Result<Box<dyn Fn(bool) -> redis::Cmd + '_>, Error>,
         shape: Shape,
     ) -> JsResult<JsPromise> {
-        let raw = env.raw();
-        let (d, promise) = unsafe { self.shared.promise(raw) };
-        match built {
-            Err(e) => unsafe { self.shared.settle_now(raw, d, Err(e)) },
-            Ok(make) => {
-                let by_hash = self.batcher.scripts_by_hash();
-                let cmd = make(by_hash);
-                let retry = by_hash.then(|| make(false));
-                let policy = Policy {
-                    fail_open: self.client.cfg.fail_open,
-                    refuse_disabled: false,
-                    warn: Some(("sessions", DEGRADED)),
-                };
-                unsafe {
-                    self.batcher
-                        .submit_with(raw, d, Work::One(cmd), shape, policy, retry)
-                };
-            }
-        }
-        Ok(JsPromise(promise))
+        let policy = Policy {
+            fail_open: self.client.cfg.fail_open,
+            refuse_disabled: false,
+            warn: Some(("sessions", DEGRADED)),
+        };
+        self.submit_built(env, built, true, shape, policy)
     }
 
     /// Writes a whole session; resolves the id (`createSession`) or `true`; `null` when degraded.

@@ -115,19 +115,11 @@ pub fn pattern(prefix: &[u8], key: &[u8]) -> Vec<u8> {
     p
 }
 
-/// The script call checking (`consume`: and consuming) `limits` of `key`.
+/// Checks that no two limits share a key.
 ///
 /// # Errors
-/// `InvalidArgument` for two limits with the same algorithm and window (they would share a key).
-pub fn check_cmd(
-    prefix: &[u8],
-    key: &[u8],
-    limits: &[Limit],
-    cost: u64,
-    block_ms: u64,
-    consume: bool,
-    by_hash: bool,
-) -> Result<Cmd, Error> {
+/// `InvalidArgument` for two limits with the same algorithm and window.
+pub fn validate(limits: &[Limit]) -> Result<(), Error> {
     for (i, a) in limits.iter().enumerate() {
         if limits[..i]
             .iter()
@@ -138,17 +130,30 @@ pub fn check_cmd(
             ));
         }
     }
+    Ok(())
+}
+
+/// The script call checking (`consume`: and consuming) `limits` of `key` (see [`validate`]).
+pub fn check_cmd(
+    prefix: &[u8],
+    key: &[u8],
+    limits: &[Limit],
+    cost: u64,
+    block_ms: u64,
+    consume: bool,
+    by_hash: bool,
+) -> Cmd {
     if let [l] = limits {
         if consume && block_ms == 0 && l.algorithm == Algorithm::FixedWindow {
             let k = limit_key(prefix, key, l);
-            return Ok(FIXED_WINDOW.cmd(by_hash, 1, &|c| {
+            return FIXED_WINDOW.cmd(by_hash, 1, &|c| {
                 c.arg(&k).arg(cost).arg(l.limit).arg(l.window_ms);
-            }));
+            });
         }
     }
     let keys: Vec<Vec<u8>> = limits.iter().map(|l| limit_key(prefix, key, l)).collect();
     let block = tagged(prefix, "rl:", key, ":block");
-    Ok(RATE_LIMIT.cmd(by_hash, limits.len() + 1, &|c| {
+    RATE_LIMIT.cmd(by_hash, limits.len() + 1, &|c| {
         for k in &keys {
             c.arg(k);
         }
@@ -160,7 +165,7 @@ pub fn check_cmd(
         for l in limits {
             c.arg(l.algorithm.code()).arg(l.limit).arg(l.window_ms);
         }
-    }))
+    })
 }
 
 fn int(v: Option<&Value>) -> u64 {
@@ -271,9 +276,9 @@ mod tests {
 
     #[test]
     fn same_algorithm_and_window_twice_is_refused() {
-        let e = check_cmd(b"", b"k", &[FW, FW], 1, 0, true, true).err();
+        let e = validate(&[FW, FW]).err();
         assert_eq!(e.map(|e| e.code()), Some("ERR_INVALID_ARGUMENT"));
-        assert!(check_cmd(b"", b"k", &[FW, SW], 1, 0, true, true).is_ok());
+        assert!(validate(&[FW, SW]).is_ok());
     }
 
     #[test]
