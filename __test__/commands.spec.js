@@ -122,7 +122,7 @@ describe('strings', () => {
     expect(await redis.ttl('j2')).toBe(-1);
     expect(await redis.getJson('missing')).toBeNull();
     await redis.set('notjson', '{oops');
-    await expect(redis.getJson('notjson')).rejects.toMatchObject({ name: 'SyntaxError' });
+    await expect(redis.getJson('notjson')).rejects.toMatchObject({ name: 'SyntaxError', code: 'ERR_REPLY' });
     await expect(redis.setJson('j3', undefined)).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT' });
     const circ = {};
     circ.self = circ;

@@ -151,7 +151,7 @@ async function badInput() {
   await probe.disconnect();
   await server.stop();
   const badKeys = keys.filter((k) => /undefined|null|\[object |NaN|Infinity|function|Symbol/.test(k));
-  check(S, `${result.calls.toLocaleString('en-US')} calls with random arguments: no crash, no hang`, result.code === 0 && result.hung === 0, `${result.hung} hung`);
+  check(S, `${result.calls.toLocaleString('en-US')} calls with random arguments: no crash, no hang`, result.code === 0 && result.hung === 0, `${result.hung} hung, seed ${result.seed}`);
   check(S, 'every failure an ERR_INVALID_ARGUMENT / TypeError (or a Redis reply error)', result.wrong.length === 0, result.wrong.slice(0, 3).join('; '));
   check(S, 'no key like "undefined", "null" or "[object Object]" written', badKeys.length === 0, badKeys.slice(0, 5).join(', '));
   return result;

@@ -396,7 +396,12 @@ pub fn reply(
         },
         Decode::Json => match v {
             Value::Nil => js.null(),
-            Value::BulkString(b) => return js.json_parse(&b),
+            // Not JSON (written by other code): JSON.parse's SyntaxError, with our reply code.
+            Value::BulkString(b) => {
+                return js
+                    .json_parse(&b)
+                    .inspect_err(|e| js.set_named(*e, "code", js.str(b"ERR_REPLY")))
+            }
             other => auto(js, other, false),
         },
         Decode::LockToken => match v {
