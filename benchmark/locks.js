@@ -1,7 +1,7 @@
 'use strict';
 // Lock clients and scenarios for `npm run bench`: @app/redis against redlock and
 // redis-semaphore (both on ioredis). Every client uses the same retry delay (10 ms) when waiting.
-const IORedis = require('ioredis');
+const { connectIoredis } = require('./connect');
 const { default: Redlock } = require('redlock');
 const { Mutex } = require('redis-semaphore');
 const { RedisService } = require('..');
@@ -19,8 +19,6 @@ function section(state) {
 }
 
 function lockClients(url) {
-  const port = Number(new URL(url).port);
-  const io = () => new IORedis({ port, host: '127.0.0.1', lazyConnect: true });
   return [
     {
       name: '@app/redis',
@@ -49,8 +47,7 @@ function lockClients(url) {
     {
       name: 'redlock (ioredis)',
       async open() {
-        this.io = io();
-        await this.io.connect();
+        this.io = await connectIoredis(url);
         this.rl = new Redlock([this.io], { retryCount: -1, retryDelay: RETRY_MS, retryJitter: RETRY_MS });
         this.rl.on('error', () => {});
       },
@@ -68,7 +65,7 @@ function lockClients(url) {
     },
     {
       name: 'redis-semaphore (ioredis)',
-      async open() { this.io = io(); await this.io.connect(); },
+      async open() { this.io = await connectIoredis(url); },
       close() { this.io.disconnect(); },
       ops() {
         const io = this.io;

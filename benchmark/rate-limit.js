@@ -3,7 +3,7 @@
 // RateLimiterRedis and the seeds' MULTI INCR + EXPIRE pattern (both on ioredis). Every client
 // checks a fixed window of 60 s over 1,000 keys, with a limit high enough that every check is
 // allowed (the common path).
-const IORedis = require('ioredis');
+const { connectIoredis } = require('./connect');
 const { RateLimiterRedis } = require('rate-limiter-flexible');
 const { RedisService } = require('..');
 
@@ -12,8 +12,6 @@ const LIMIT = 1_000_000_000;
 const IN_FLIGHT = 256;
 
 function rateClients(url) {
-  const port = Number(new URL(url).port);
-  const io = async () => { const c = new IORedis({ port, host: '127.0.0.1', lazyConnect: true }); await c.connect(); return c; };
   return [
     {
       name: '@app/redis',
@@ -27,7 +25,7 @@ function rateClients(url) {
     {
       name: 'rate-limiter-flexible',
       async open() {
-        this.io = await io();
+        this.io = await connectIoredis(url);
         this.rl = new RateLimiterRedis({ storeClient: this.io, points: LIMIT, duration: 60, keyPrefix: 'rlflx' });
       },
       close() { this.io.disconnect(); },
@@ -38,7 +36,7 @@ function rateClients(url) {
     },
     {
       name: 'MULTI INCR+EXPIRE (ioredis)',
-      async open() { this.io = await io(); },
+      async open() { this.io = await connectIoredis(url); },
       close() { this.io.disconnect(); },
       ops() {
         const io = this.io;

@@ -2,7 +2,7 @@
 // Session and cache clients and scenarios for `npm run bench`: @app/redis's getSession and a
 // cache hit through wrap() against the connect-redis-style code the seeds wrote on ioredis
 // (GET + JSON.parse). The same session data on both sides.
-const IORedis = require('ioredis');
+const { connectIoredis } = require('./connect');
 const { RedisService } = require('..');
 
 const SESSION = {
@@ -13,7 +13,6 @@ const SESSION = {
 const CACHED = { id: 42, name: 'Product 42', price: 19.99, tags: ['new', 'sale'], stock: { eu: 10, us: 3 } };
 
 function sessionCacheClients(url) {
-  const port = Number(new URL(url).port);
   return [
     {
       name: '@app/redis',
@@ -36,8 +35,7 @@ function sessionCacheClients(url) {
     {
       name: 'ioredis GET + JSON.parse',
       async open() {
-        this.io = new IORedis({ port, host: '127.0.0.1', lazyConnect: true });
-        await this.io.connect();
+        this.io = await connectIoredis(url);
         await this.io.set('sess:bench', JSON.stringify({ ...SESSION, createdAt: new Date().toISOString() }), 'EX', 3600);
         await this.io.set('cache:bench:io', JSON.stringify(CACHED), 'EX', 3600);
       },

@@ -456,14 +456,21 @@ impl PlainHooks for Driver {
     }
 }
 
-unsafe extern "C" fn on_poll(handle: *mut Handle, status: c_int, events: c_int) {
-    let Some(uv) = uv::uv() else { return };
+/// The driver a libuv handle of ours belongs to.
+///
+/// # Safety
+/// `handle` must be a live poll or timer handle set up by a `Driver`.
+unsafe fn driver_of<'a>(handle: *mut Handle) -> Option<&'a Driver> {
+    let uv = uv::uv()?;
     let data = unsafe { (uv.get_data)(handle) };
-    if data.is_null() {
+    // SAFETY: the handles are closed (no more callbacks) before their driver is dropped.
+    (!data.is_null()).then(|| unsafe { &*(data as *const Driver) })
+}
+
+unsafe extern "C" fn on_poll(handle: *mut Handle, status: c_int, events: c_int) {
+    let Some(d) = (unsafe { driver_of(handle) }) else {
         return;
-    }
-    // SAFETY: the handle is closed (no more callbacks) before its driver is dropped.
-    let d = unsafe { &*(data as *const Driver) };
+    };
     let mut keep = None;
     d.callback(|d, after| {
         let Ok(mut g) = d.inner.lock() else { return };
@@ -489,13 +496,9 @@ unsafe extern "C" fn on_poll(handle: *mut Handle, status: c_int, events: c_int) 
 }
 
 unsafe extern "C" fn on_timer(handle: *mut Handle) {
-    let Some(uv) = uv::uv() else { return };
-    let data = unsafe { (uv.get_data)(handle) };
-    if data.is_null() {
+    let Some(d) = (unsafe { driver_of(handle) }) else {
         return;
-    }
-    // SAFETY: as in `on_poll`.
-    let d = unsafe { &*(data as *const Driver) };
+    };
     let mut keep = None;
     d.callback(|d, after| {
         d.expire(after);
