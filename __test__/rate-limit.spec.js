@@ -14,7 +14,7 @@ let srv;
 let redis;
 beforeAll(async () => {
   srv = await suiteServer();
-  redis = await RedisService.connect({ url: srv.url, logger: false });
+  redis = await RedisService.connect({ ...srv.options, logger: false });
 });
 afterEach(async () => { await redis.call('FLUSHDB'); });
 afterAll(async () => {
@@ -39,10 +39,23 @@ describe('fixed window', () => {
     expect((await redis.rateLimit('ip:1', { limit: 3, windowMs: 1000 })).allowed).toBe(true);
   });
 
+  test('a counter left without a TTL is given one (it never blocks a key for good)', async () => {
+    await redis.set('rl:{orphan}:fw:60000', '5');
+    const r = await redis.rateLimit('orphan', { limit: 10, windowMs: 60000 });
+    expect(r).toMatchObject({ allowed: true, remaining: 4 });
+    const pttl = await redis.call('PTTL', 'rl:{orphan}:fw:60000');
+    expect(pttl).toBeGreaterThan(59000);
+    expect(r.resetMs).toBeGreaterThan(59000);
+    // cost > 1 takes the script, which repairs it too
+    await redis.set('rl:{orphan2}:fw:60000', '5');
+    expect(await redis.rateLimit('orphan2', { limit: 10, windowMs: 60000, cost: 2 })).toMatchObject({ allowed: true, remaining: 3 });
+    expect(await redis.call('PTTL', 'rl:{orphan2}:fw:60000')).toBeGreaterThan(59000);
+  });
+
   test('4 processes hitting one key at once: exactly limit are allowed', async () => {
     const startAt = Date.now() + 700;
     const runs = await Promise.all([0, 1, 2, 3].map(() => runWorker({
-      mode: 'rate', url: srv.url, key: 'burst', options: { limit: 50, windowSeconds: 30 }, requests: 40, startAt,
+      mode: 'rate', conn: srv.options, key: 'burst', options: { limit: 50, windowSeconds: 30 }, requests: 40, startAt,
     })));
     expect(runs.reduce((n, r) => n + r.allowed, 0)).toBe(50);
   }, 30000);
@@ -53,7 +66,7 @@ describe('sliding window', () => {
     const windowMs = 300;
     const limit = 5;
     const runs = await Promise.all([0, 1, 2, 3].map(() => runWorker({
-      mode: 'rate-for', url: srv.url, key: 'slide', options: { limit, windowMs, algorithm: 'sliding-window' }, ms: 1200,
+      mode: 'rate-for', conn: srv.options, key: 'slide', options: { limit, windowMs, algorithm: 'sliding-window' }, ms: 1200,
     })));
     const times = runs.flatMap((r) => r.times).sort((a, b) => a - b);
     expect(times.length).toBeGreaterThanOrEqual(limit * 3);
@@ -158,7 +171,7 @@ describe('options', () => {
   });
 
   test('keys are cluster-safe (one hash tag per limited key) and carry the key prefix', async () => {
-    const p = await RedisService.connect({ url: srv.url, keyPrefix: 'app:', logger: false });
+    const p = await RedisService.connect({ ...srv.options, keyPrefix: 'app:', logger: false });
     await p.rateLimitMany('user:1', [{ limit: 1, windowMs: 1000 }, { limit: 5, windowSeconds: 60, algorithm: 'sliding-window' }], { blockMs: 1000 });
     await p.rateLimitMany('user:1', [{ limit: 1, windowMs: 1000 }, { limit: 5, windowSeconds: 60, algorithm: 'sliding-window' }], { blockMs: 1000 });
     const keys = (await redis.call('KEYS', '*')).sort();
@@ -272,7 +285,7 @@ describe('Express middleware', () => {
 });
 
 describe('NestJS (apps run in a child process: Nest 12 is ESM-only, which jest cannot load)', () => {
-  const scenario = (name) => runNestScenario(name, srv.url);
+  const scenario = (name) => runNestScenario(name, srv.options);
 
   test('@nestjs/throttler ThrottlerGuard with RedisThrottlerStorage: two instances share counts, 429 with Retry-After', async () => {
     const [a1, b1, a2, b2] = await scenario('shared');

@@ -311,10 +311,46 @@ impl Arg {
     /// A property of an object argument (undefined when missing).
     pub fn get(self, name: &str) -> Arg {
         let mut v = ptr::null_mut();
-        if let Ok(c) = std::ffi::CString::new(name) {
+        // Option names are short: NUL-terminate them on the stack rather than allocating.
+        let mut buf = [0u8; 64];
+        if name.len() < buf.len() && !name.as_bytes().contains(&0) {
+            buf[..name.len()].copy_from_slice(name.as_bytes());
+            unsafe { sys::napi_get_named_property(self.env, self.v, buf.as_ptr().cast(), &mut v) };
+        } else if let Ok(c) = std::ffi::CString::new(name) {
             unsafe { sys::napi_get_named_property(self.env, self.v, c.as_ptr(), &mut v) };
         }
         Arg { env: self.env, v }
+    }
+
+    /// `undefined`, for an option that was not given.
+    pub fn undefined(self) -> Arg {
+        let mut v = ptr::null_mut();
+        unsafe { sys::napi_get_undefined(self.env, &mut v) };
+        Arg { env: self.env, v }
+    }
+
+    /// A finite number, or `None` (callers build their own message, only when it is needed).
+    pub fn finite(self) -> Option<f64> {
+        if self.kind() != sys::ValueType::napi_number {
+            return None;
+        }
+        num(self).filter(|n| n.is_finite())
+    }
+
+    /// Whether this string value equals `s` (read without allocating for short strings).
+    pub fn str_eq(self, s: &str) -> bool {
+        let mut buf = [0u8; 64];
+        let mut written = 0usize;
+        let ok = unsafe {
+            sys::napi_get_value_string_utf8(
+                self.env,
+                self.v,
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                &mut written,
+            )
+        } == sys::Status::napi_ok;
+        ok && written < buf.len() - 4 && &buf[..written] == s.as_bytes()
     }
 
     /// Own enumerable string keys of a plain object, with their values.

@@ -64,6 +64,9 @@ pub enum Out {
     /// `[empty, ...]` pairs for a degraded pipeline.
     EmptyPipeline(Vec<Empty>),
     Json(serde_json::Value),
+    /// A small object with fixed key names (hot results such as rate-limit checks), built in one
+    /// `napi_define_properties` call with cached keys: no serde map, no key strings per call.
+    Record(Record),
     /// An iterator step: `{ done: false, value }` or `{ done: true, value: undefined }`.
     IterItem(Option<Vec<u8>>),
     /// Hands the promise to a continuation on the JS thread instead of settling it (a cache miss
@@ -72,6 +75,23 @@ pub enum Out {
     /// A JS value held by reference until now (the service `RedisService.connect()` resolves),
     /// or the error to reject with instead (the reference is released either way).
     Ref(crate::binding::completer::JsRef, Option<Error>),
+}
+
+/// Fields of an [`Out::Record`], in order.
+pub type Record = Vec<(&'static str, Field)>;
+
+/// A value in an [`Out::Record`].
+pub enum Field {
+    Bool(bool),
+    Num(f64),
+    Records(Vec<Record>),
+}
+
+thread_local! {
+    /// Property keys of records, per JS thread: the env they belong to, a reference to a JS array
+    /// holding the key strings, and their names (index = position in the array).
+    static KEYS: std::cell::RefCell<Option<(usize, sys::napi_ref, Vec<&'static str>)>> =
+        const { std::cell::RefCell::new(None) };
 }
 
 /// Shorthand for creating values; each returns null on failure (the engine is shutting down).
@@ -256,6 +276,77 @@ impl Js {
                 o
             }
         }
+    }
+
+    /// The cached key strings for `names`, in order (created on first use).
+    fn keys(&self, names: &[&'static str]) -> Vec<sys::napi_value> {
+        let env = self.0;
+        KEYS.with(|cell| {
+            let mut slot = cell.borrow_mut();
+            if !matches!(&*slot, Some((e, _, _)) if *e == env as usize) {
+                let arr = self.array(0);
+                let mut r = ptr::null_mut();
+                unsafe { sys::napi_create_reference(env, arr, 1, &mut r) };
+                *slot = Some((env as usize, r, Vec::new()));
+            }
+            let Some((_, r, known)) = slot.as_mut() else {
+                return Vec::new();
+            };
+            let mut arr = ptr::null_mut();
+            unsafe { sys::napi_get_reference_value(env, *r, &mut arr) };
+            names
+                .iter()
+                .map(|name| {
+                    let i = match known.iter().position(|k| k == name) {
+                        Some(i) => i,
+                        None => {
+                            known.push(name);
+                            let i = known.len() - 1;
+                            self.set_index(arr, i, self.str(name.as_bytes()));
+                            i
+                        }
+                    };
+                    let mut k = ptr::null_mut();
+                    unsafe { sys::napi_get_element(env, arr, i as u32, &mut k) };
+                    k
+                })
+                .collect()
+        })
+    }
+
+    /// Builds an [`Out::Record`].
+    pub fn record(&self, fields: &Record) -> sys::napi_value {
+        let names: Vec<&'static str> = fields.iter().map(|(k, _)| *k).collect();
+        let keys = self.keys(&names);
+        let descs: Vec<sys::napi_property_descriptor> = fields
+            .iter()
+            .zip(keys)
+            .map(|((_, f), key)| sys::napi_property_descriptor {
+                utf8name: ptr::null(),
+                name: key,
+                method: None,
+                getter: None,
+                setter: None,
+                value: match f {
+                    Field::Bool(b) => self.bool(*b),
+                    Field::Num(n) => self.num(*n),
+                    Field::Records(rs) => {
+                        let arr = self.array(rs.len());
+                        for (i, r) in rs.iter().enumerate() {
+                            self.set_index(arr, i, self.record(r));
+                        }
+                        arr
+                    }
+                },
+                attributes: sys::PropertyAttributes::writable
+                    | sys::PropertyAttributes::enumerable
+                    | sys::PropertyAttributes::configurable,
+                data: ptr::null_mut(),
+            })
+            .collect();
+        let o = self.object();
+        unsafe { sys::napi_define_properties(self.0, o, descs.len(), descs.as_ptr()) };
+        o
     }
 
     /// Converts a serde_json value (health results and other small objects).
@@ -483,6 +574,7 @@ pub fn out(js: &Js, o: Out, prefix: &[u8]) -> Result<sys::napi_value, sys::napi_
         Out::Reply(v, d) => reply(js, v, d, prefix),
         Out::Empty(e) => Ok(js.empty(e)),
         Out::Json(j) => Ok(js.json(&j)),
+        Out::Record(r) => Ok(js.record(&r)),
         Out::IterItem(item) => {
             let o = js.object();
             js.set_named(o, "done", js.bool(item.is_none()));

@@ -10,7 +10,7 @@ use serde_json::json;
 
 use crate::binding::args::{read_string, Arg, Ctx};
 use crate::binding::batch::{Policy, Shape};
-use crate::binding::decode::Out;
+use crate::binding::decode::{Field, Out, Record};
 use crate::binding::error::JsResult;
 use crate::binding::service::{JsPromise, RedisService};
 use crate::core::rate_limit::{self, Algorithm, Checked, Limit, Outcome};
@@ -31,25 +31,30 @@ const LIMIT_KEYS: &[&str] = &[
 ];
 const MANY_KEYS: &[&str] = &["cost", "blockMs"];
 
+fn unknown_key(c: Ctx, name: &str, k: Arg, allowed: &[&str]) -> Error {
+    let k = read_string(k.env, k.v).unwrap_or_default();
+    Error::arg(format!(
+        "{}(): unknown option `{name}.{k}` (accepted: {})",
+        c.method,
+        allowed.join(", ")
+    ))
+}
+
 fn check_keys(c: Ctx, name: &str, a: Arg, allowed: &[&str]) -> Result<(), Error> {
     for (k, _) in a.entries() {
-        let k = read_string(k.env, k.v).unwrap_or_default();
-        if !allowed.contains(&k.as_str()) {
-            return Err(Error::arg(format!(
-                "{}(): unknown option `{name}.{k}` (accepted: {})",
-                c.method,
-                allowed.join(", ")
-            )));
+        if !allowed.iter().any(|x| k.str_eq(x)) {
+            return Err(unknown_key(c, name, k, allowed));
         }
     }
     Ok(())
 }
 
-fn whole(c: Ctx, name: &str, a: Arg, min: f64) -> Result<u64, Error> {
-    match a.float(c, name) {
-        Ok(n) if n.fract() == 0.0 && n >= min && n <= MAX => Ok(n as u64),
+/// A whole number from `min` to [`MAX`]; the error names the argument `name()`, built only then.
+fn whole_named(c: Ctx, a: Arg, min: f64, name: impl FnOnce() -> String) -> Result<u64, Error> {
+    match a.finite() {
+        Some(n) if n.fract() == 0.0 && n >= min && n <= MAX => Ok(n as u64),
         _ => Err(c.bad(
-            name,
+            &name(),
             if min > 0.0 {
                 "a positive integer"
             } else {
@@ -60,6 +65,15 @@ fn whole(c: Ctx, name: &str, a: Arg, min: f64) -> Result<u64, Error> {
     }
 }
 
+fn whole(c: Ctx, name: &str, a: Arg, min: f64) -> Result<u64, Error> {
+    whole_named(c, a, min, || name.to_string())
+}
+
+/// [`whole`] for option `key` of the object named `name`.
+fn whole_in(c: Ctx, name: &str, key: &str, a: Arg, min: f64) -> Result<u64, Error> {
+    whole_named(c, a, min, || format!("{name}.{key}"))
+}
+
 /// `{ limit, windowMs | windowSeconds, algorithm?, cost?, blockMs? }`.
 struct Parsed {
     limit: Limit,
@@ -67,6 +81,8 @@ struct Parsed {
     block_ms: Option<u64>,
 }
 
+/// Reads a limit in one pass over the object's keys: every rate-limit call parses one, so no
+/// per-option lookups, allocations or messages unless something is wrong.
 fn limit_opts(c: Ctx, name: &str, a: Arg, allowed: &[&str]) -> Result<Parsed, Error> {
     if !a.is_plain_object() {
         return Err(c.bad(
@@ -75,20 +91,24 @@ fn limit_opts(c: Ctx, name: &str, a: Arg, allowed: &[&str]) -> Result<Parsed, Er
             a,
         ));
     }
-    check_keys(c, name, a, allowed)?;
-    let field = |k: &str| (format!("{name}.{k}"), a.get(k));
-    let (n, v) = field("limit");
-    let limit = whole(c, &n, v, 1.0)?;
-    let (wm, ws) = (a.get("windowMs"), a.get("windowSeconds"));
+    let mut vals: [Option<Arg>; 6] = [None; 6];
+    for (k, v) in a.entries() {
+        match LIMIT_KEYS.iter().position(|x| k.str_eq(x)) {
+            Some(i) if allowed.contains(&LIMIT_KEYS[i]) => vals[i] = Some(v),
+            _ => return Err(unknown_key(c, name, k, allowed)),
+        }
+    }
+    let undef = a.undefined();
+    let [limit_v, wm, ws, algorithm_v, cost_v, block_v] = vals.map(|v| v.unwrap_or(undef));
+    let limit = whole_in(c, name, "limit", limit_v, 1.0)?;
     let window_ms = match (wm.is_undefined(), ws.is_undefined()) {
-        (false, true) => whole(c, &format!("{name}.windowMs"), wm, 1.0)?,
+        (false, true) => whole_in(c, name, "windowMs", wm, 1.0)?,
         (true, false) => {
-            let s = ws.float(c, &format!("{name}.windowSeconds"))?;
-            let ms = (s * 1000.0).round();
-            if !(1.0..=MAX).contains(&ms) {
-                return Err(c.bad(&format!("{name}.windowSeconds"), "a positive number", ws));
+            let ms = ws.finite().map(|s| (s * 1000.0).round());
+            match ms {
+                Some(ms) if (1.0..=MAX).contains(&ms) => ms as u64,
+                _ => return Err(c.bad(&format!("{name}.windowSeconds"), "a positive number", ws)),
             }
-            ms as u64
         }
         (false, false) => {
             return Err(Error::arg(format!(
@@ -103,25 +123,28 @@ fn limit_opts(c: Ctx, name: &str, a: Arg, allowed: &[&str]) -> Result<Parsed, Er
             )))
         }
     };
-    let (n, v) = field("algorithm");
-    let algorithm = if v.is_undefined() {
+    let algorithm = if algorithm_v.is_undefined() {
         Algorithm::FixedWindow
     } else {
-        let s = v.string(c, &n)?;
-        Algorithm::parse(&s)
-            .ok_or_else(|| c.bad(&n, "'fixed-window', 'sliding-window' or 'token-bucket'", v))?
+        let n = format!("{name}.algorithm");
+        let s = algorithm_v.string(c, &n)?;
+        Algorithm::parse(&s).ok_or_else(|| {
+            c.bad(
+                &n,
+                "'fixed-window', 'sliding-window' or 'token-bucket'",
+                algorithm_v,
+            )
+        })?
     };
-    let (n, v) = field("cost");
-    let cost = if v.is_undefined() {
+    let cost = if cost_v.is_undefined() {
         None
     } else {
-        Some(whole(c, &n, v, 1.0)?)
+        Some(whole_in(c, name, "cost", cost_v, 1.0)?)
     };
-    let (n, v) = field("blockMs");
-    let block_ms = if v.is_undefined() {
+    let block_ms = if block_v.is_undefined() {
         None
     } else {
-        Some(whole(c, &n, v, 0.0)?)
+        Some(whole_in(c, name, "blockMs", block_v, 0.0)?)
     };
     Ok(Parsed {
         limit: Limit {
@@ -201,23 +224,27 @@ fn many(c: Ctx, key: Arg, list: Arg, o: Option<Arg>) -> Result<Request, Error> {
     Ok(req)
 }
 
-fn outcome_json(o: &Outcome) -> serde_json::Value {
-    json!({
-        "allowed": o.allowed,
-        "limit": o.limit,
-        "remaining": o.remaining,
-        "resetMs": o.reset_ms,
-        "retryAfterMs": o.retry_after_ms,
-        "resetTime": o.reset_time,
-    })
+fn outcome_record(o: &Outcome) -> Record {
+    vec![
+        ("allowed", Field::Bool(o.allowed)),
+        ("limit", Field::Num(o.limit as f64)),
+        ("remaining", Field::Num(o.remaining as f64)),
+        ("resetMs", Field::Num(o.reset_ms as f64)),
+        ("retryAfterMs", Field::Num(o.retry_after_ms as f64)),
+        ("resetTime", Field::Num(o.reset_time as f64)),
+    ]
 }
 
-fn checked_json(c: &Checked, many: bool) -> serde_json::Value {
-    let mut v = outcome_json(&c.overall);
+/// The result object of a check (with `limits` for `rateLimitMany`).
+fn checked_out(c: &Checked, many: bool) -> Out {
+    let mut r = outcome_record(&c.overall);
     if many {
-        v["limits"] = serde_json::Value::Array(c.each.iter().map(outcome_json).collect());
+        r.push((
+            "limits",
+            Field::Records(c.each.iter().map(outcome_record).collect()),
+        ));
     }
-    v
+    Out::Record(r)
 }
 
 fn now_ms() -> u64 {
@@ -272,16 +299,34 @@ impl RedisService {
             Err(_) => (Vec::new(), 1, false),
         };
         let prefix = self.prefix().to_vec();
+        if let Ok(r) = &req {
+            let fast =
+                rate_limit::fast_check(&prefix, &r.key, &r.limits, r.cost, r.block_ms, consume)
+                    .filter(|_| self.client.server_major() >= 7);
+            if let Some((cmds, limit)) = fast {
+                let convert: crate::binding::batch::Convert = Box::new(move |v| {
+                    Ok(match v? {
+                        Some(v) => checked_out(&rate_limit::parse_fast(&v, &limit)?, many),
+                        None => Out::Json(degraded_json(&limits, cost, many)),
+                    })
+                });
+                let work = crate::core::dispatch::Work::Many {
+                    cmds,
+                    atomic: false,
+                };
+                return self.submit_work(env, work, Shape::Custom(convert), self.rate_policy());
+            }
+        }
         let make = req.map(|r| {
             move |h| {
                 rate_limit::check_cmd(&prefix, &r.key, &r.limits, r.cost, r.block_ms, consume, h)
             }
         });
         let convert: crate::binding::batch::Convert = Box::new(move |v| {
-            Ok(Out::Json(match v? {
-                Some(v) => checked_json(&rate_limit::parse(&v, &limits)?, many),
-                None => degraded_json(&limits, cost, many),
-            }))
+            Ok(match v? {
+                Some(v) => checked_out(&rate_limit::parse(&v, &limits)?, many),
+                None => Out::Json(degraded_json(&limits, cost, many)),
+            })
         });
         self.submit_built(env, make, true, Shape::Custom(convert), self.rate_policy())
     }
