@@ -14,8 +14,8 @@ let redis;
 let other;
 beforeAll(async () => {
   srv = await suiteServer();
-  redis = await RedisService.connect({ url: srv.url, logger: false });
-  other = await RedisService.connect({ url: srv.url, logger: false });
+  redis = await RedisService.connect({ ...srv.options, logger: false });
+  other = await RedisService.connect({ ...srv.options, logger: false });
 });
 afterEach(async () => { await redis.call('FLUSHDB'); });
 afterAll(async () => {
@@ -90,10 +90,20 @@ describe('acquire / release / extend', () => {
   });
 
   test('keys live under lock:{key} with the key prefix, fencing counter in the same slot', async () => {
-    const p = await RedisService.connect({ url: srv.url, keyPrefix: 'app:', logger: false });
-    await p.acquireLock('order:1', 10);
+    const p = await RedisService.connect({ ...srv.options, keyPrefix: 'app:', logger: false });
+    const t = await p.acquireLock('order:1', 10);
+    // acquireLock hands out no fencing token, so it draws none from the counter
+    expect(await redis.call('KEYS', '*')).toEqual(['app:lock:{order:1}']);
+    expect(await p.releaseLock('order:1', t)).toBe(true);
+    const a = await p.acquireLockWithFencing('order:1', 10);
     const keys = (await redis.call('KEYS', '*')).sort();
     expect(keys).toEqual(['app:lock:{order:1}', 'app:lock:{order:1}:fence']);
+    await p.releaseLock('order:1', a.token);
+    // fencing tokens still increase strictly, whatever plain acquisitions happen in between
+    const t2 = await p.acquireLock('order:1', 10);
+    await p.releaseLock('order:1', t2);
+    const b = await p.acquireLockWithFencing('order:1', 10);
+    expect(b.fencingToken).toBeGreaterThan(a.fencingToken);
     await p.disconnect();
   });
 
@@ -224,7 +234,7 @@ describe('lease renewal and loss', () => {
 
 describe('several processes', () => {
   test('4 processes x 250 withLock sections on one key: exact count, no overlap, fences increase', async () => {
-    const runs = await Promise.all([0, 1, 2, 3].map(() => worker({ mode: 'mutex', url: srv.url, key: 'shared', sections: 250 })));
+    const runs = await Promise.all([0, 1, 2, 3].map(() => worker({ mode: 'mutex', conn: srv.options, key: 'shared', sections: 250 })));
     expect(runs.map((r) => r.done)).toEqual([250, 250, 250, 250]);
     expect(runs.reduce((n, r) => n + r.violations, 0)).toBe(0);
     expect(Number(await redis.get('counter'))).toBe(1000);
@@ -234,7 +244,7 @@ describe('several processes', () => {
   }, 120000);
 
   test('a semaphore never exceeds its limit across processes', async () => {
-    const runs = await Promise.all([0, 1, 2, 3].map(() => worker({ mode: 'semaphore', url: srv.url, key: 'pool', limit: 3, sections: 60 })));
+    const runs = await Promise.all([0, 1, 2, 3].map(() => worker({ mode: 'semaphore', conn: srv.options, key: 'pool', limit: 3, sections: 60 })));
     expect(runs.reduce((n, r) => n + r.violations, 0)).toBe(0);
     expect(Math.max(...runs.map((r) => r.max))).toBeLessThanOrEqual(3);
     expect(Math.max(...runs.map((r) => r.max))).toBeGreaterThan(1);
@@ -242,7 +252,7 @@ describe('several processes', () => {
   }, 120000);
 
   test('a holder killed with SIGKILL: the lock frees itself after its TTL, not before', async () => {
-    const child = spawn(process.execPath, [WORKER, JSON.stringify({ mode: 'hold', url: srv.url, key: 'crash', ttlMs: 1500 })], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [WORKER, JSON.stringify({ mode: 'hold', conn: srv.options, key: 'crash', ttlMs: 1500 })], { stdio: ['ignore', 'pipe', 'inherit'] });
     await new Promise((resolve) => child.stdout.once('data', resolve));
     const heldAt = Date.now();
     const gone = new Promise((resolve) => child.once('exit', resolve));
@@ -260,12 +270,12 @@ describe('process lifetime', () => {
     const r = await runChild(`
       const { RedisService } = require('.');
       (async () => {
-        const redis = await RedisService.connect({ url: process.env.URL, logger: false });
+        const redis = await RedisService.connect({ ...JSON.parse(process.env.CONN), logger: false });
         redis.withLock('never', ({ signal }) => {
           signal.addEventListener('abort', () => console.log('aborted', signal.reason.code));
           return new Promise(() => {});
         }, { ttlMs: 300, maxHoldMs: 600 });
-      })();`, { URL: srv.url });
+      })();`, { CONN: JSON.stringify(srv.options) });
     expect(r.signal).toBeNull();
     expect(r.code).toBe(0);
     expect(r.out.trim()).toBe('aborted ERR_LOCK_LOST');
@@ -276,9 +286,9 @@ describe('process lifetime', () => {
     const r = await runChild(`
       const { RedisService } = require('.');
       (async () => {
-        const redis = await RedisService.connect({ url: process.env.URL, logger: false });
+        const redis = await RedisService.connect({ ...JSON.parse(process.env.CONN), logger: false });
         console.log(await redis.withLock('done', () => 'ok', 5));
-      })();`, { URL: srv.url });
+      })();`, { CONN: JSON.stringify(srv.options) });
     expect(r.code).toBe(0);
     expect(r.out.trim()).toBe('ok');
     expect(r.ms).toBeLessThan(3000);

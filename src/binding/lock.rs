@@ -70,6 +70,16 @@ impl LockOpts {
     }
 }
 
+/// Every lock option, in the order `lock_opts` reads them.
+const ALL_KEYS: &[&str] = &[
+    "ttlMs",
+    "ttlSeconds",
+    "token",
+    "waitMs",
+    "retryDelayMs",
+    "autoExtend",
+    "maxHoldMs",
+];
 /// Options `acquireLock` / `acquireSemaphore` accept.
 const ACQUIRE_KEYS: &[&str] = &["ttlMs", "ttlSeconds", "token", "waitMs", "retryDelayMs"];
 /// Options `withLock` / `withSemaphore` accept.
@@ -85,11 +95,24 @@ const WITH_KEYS: &[&str] = &[
 const TTL_KEYS: &[&str] = &["ttlMs", "ttlSeconds"];
 
 fn ms(c: Ctx, name: &str, a: Arg, scale: f64, min: f64) -> Result<u64, Error> {
-    let n = a.float(c, name)?;
+    ms_named(c, a, scale, min, || name.to_string())
+}
+
+/// [`ms`] naming the argument `name()` only when it is refused.
+fn ms_named(
+    c: Ctx,
+    a: Arg,
+    scale: f64,
+    min: f64,
+    name: impl FnOnce() -> String,
+) -> Result<u64, Error> {
+    let Some(n) = a.finite() else {
+        return Err(c.bad(&name(), "a finite number", a));
+    };
     let v = (n * scale).round();
     if n <= 0.0 && min > 0.0 || v < min || v > MAX_MS {
         return Err(c.bad(
-            name,
+            &name(),
             if min > 0.0 {
                 "a positive number (at most 2147483647 ms)"
             } else {
@@ -123,52 +146,56 @@ fn lock_opts(c: Ctx, name: &str, a: Arg, allowed: &[&str]) -> Result<LockOpts, E
     if !a.is_plain_object() {
         return Err(c.bad(name, "a number of seconds or an options object", a));
     }
-    for (k, _) in a.entries() {
-        let k = crate::binding::args::read_string(k.env, k.v).unwrap_or_default();
-        if !allowed.contains(&k.as_str()) {
-            return Err(Error::arg(format!(
-                "{}(): unknown option `{name}.{k}` (accepted: {})",
-                c.method,
-                allowed.join(", ")
-            )));
+    // One pass over the given keys: no lookups, allocations or messages unless one is wrong.
+    let mut vals: [Option<Arg>; 7] = [None; 7];
+    for (k, v) in a.entries() {
+        match ALL_KEYS.iter().position(|x| k.str_eq(x)) {
+            // An option set to `undefined` counts as not given.
+            Some(i) if allowed.contains(&ALL_KEYS[i]) => {
+                vals[i] = Some(v).filter(|v| !v.is_undefined())
+            }
+            _ => {
+                let k = crate::binding::args::read_string(k.env, k.v).unwrap_or_default();
+                return Err(Error::arg(format!(
+                    "{}(): unknown option `{name}.{k}` (accepted: {})",
+                    c.method,
+                    allowed.join(", ")
+                )));
+            }
         }
     }
-    let field = |k: &str| (format!("{name}.{k}"), a.get(k));
-    let (ttl_ms, ttl_s) = (a.get("ttlMs"), a.get("ttlSeconds"));
-    match (ttl_ms.is_undefined(), ttl_s.is_undefined()) {
-        (false, false) => {
+    let [ttl_ms, ttl_s, token, wait, retry, auto, max_hold] = vals;
+    let at = |k: &str| format!("{name}.{k}");
+    match (ttl_ms, ttl_s) {
+        (Some(_), Some(_)) => {
             return Err(Error::arg(format!(
                 "{}(): give `{name}.ttlMs` or `{name}.ttlSeconds`, not both",
                 c.method
             )))
         }
-        (false, true) => o.ttl_ms = ms(c, &format!("{name}.ttlMs"), ttl_ms, 1.0, 1.0)?,
-        (true, false) => o.ttl_ms = ms(c, &format!("{name}.ttlSeconds"), ttl_s, 1000.0, 1.0)?,
-        (true, true) => {}
+        (Some(v), None) => o.ttl_ms = ms_named(c, v, 1.0, 1.0, || at("ttlMs"))?,
+        (None, Some(v)) => o.ttl_ms = ms_named(c, v, 1000.0, 1.0, || at("ttlSeconds"))?,
+        (None, None) => {}
     }
-    let (n, v) = field("token");
-    if !v.is_undefined() {
+    if let Some(v) = token {
+        let n = at("token");
         let t = v.string(c, &n)?;
         if t.is_empty() {
             return Err(c.bad(&n, "a non-empty string", v));
         }
         o.token = Some(t);
     }
-    let (n, v) = field("waitMs");
-    if !v.is_undefined() {
-        o.wait_ms = ms(c, &n, v, 1.0, 0.0)?;
+    if let Some(v) = wait {
+        o.wait_ms = ms_named(c, v, 1.0, 0.0, || at("waitMs"))?;
     }
-    let (n, v) = field("retryDelayMs");
-    if !v.is_undefined() {
-        o.retry_delay_ms = ms(c, &n, v, 1.0, 1.0)?;
+    if let Some(v) = retry {
+        o.retry_delay_ms = ms_named(c, v, 1.0, 1.0, || at("retryDelayMs"))?;
     }
-    let (n, v) = field("autoExtend");
-    if !v.is_undefined() {
-        o.auto_extend = boolean(c, &n, v)?;
+    if let Some(v) = auto {
+        o.auto_extend = boolean(c, &at("autoExtend"), v)?;
     }
-    let (n, v) = field("maxHoldMs");
-    if !v.is_undefined() {
-        o.max_hold_ms = Some(ms(c, &n, v, 1.0, 1.0)?);
+    if let Some(v) = max_hold {
+        o.max_hold_ms = Some(ms_named(c, v, 1.0, 1.0, || at("maxHoldMs"))?);
     }
     Ok(o)
 }
@@ -265,6 +292,26 @@ impl RedisService {
             let token = o.token.clone().unwrap_or_else(lock::new_token);
             (t, (token, o.ttl_ms))
         });
+        if decode == Decode::LockToken {
+            if let Ok((t, (token, ttl))) = &parsed {
+                if let Some(cmd) = t.plain_acquire_cmd(token, *ttl) {
+                    let token = token.clone();
+                    let convert: crate::binding::batch::Convert = Box::new(move |v| {
+                        Ok(match v? {
+                            Some(redis::Value::Okay) => Out::Json(serde_json::Value::String(token)),
+                            Some(_) => Out::Empty(Empty::Null),
+                            None => Out::Empty(empty),
+                        })
+                    });
+                    return self.submit_work(
+                        env,
+                        crate::core::dispatch::Work::One(cmd),
+                        Shape::Custom(convert),
+                        policy(&self.client),
+                    );
+                }
+            }
+        }
         self.lock_cmd(
             env,
             parsed,

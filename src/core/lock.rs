@@ -95,6 +95,21 @@ impl Target {
         }
     }
 
+    /// A lock taken without a fencing token (`acquireLock`): a plain `SET key token NX PX ttl`,
+    /// replying `OK` or nil, which costs the server a fraction of the script. The fencing counter
+    /// is only drawn by acquisitions that hand out a fencing token, so it still increases with
+    /// every one of those. `None` for a semaphore.
+    pub fn plain_acquire_cmd(&self, token: &str, ttl_ms: u64) -> Option<Cmd> {
+        match self.kind {
+            Kind::Lock => {
+                let mut c = redis::cmd("SET");
+                c.arg(&self.key).arg(token).arg("NX").arg("PX").arg(ttl_ms);
+                Some(c)
+            }
+            Kind::Semaphore { .. } => None,
+        }
+    }
+
     /// The release script: replies 1 when `token` held it, else 0.
     pub fn release_cmd(&self, token: &str, by_hash: bool) -> Cmd {
         let script = match self.kind {
