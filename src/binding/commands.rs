@@ -556,12 +556,37 @@ macro_rules! commands {
         #[js = $js:literal, args = $targs:literal, ret = $tret:literal]
         fn $name:ident($b:ident $(, $arg:ident)*) $body:block
     )*) => {
-        mod preps {
+        pub(crate) mod preps {
             #[allow(unused_imports)]
             use super::*;
             $(
                 pub fn $name($b: B<'_> $(, $arg: Arg)*) -> R $body
             )*
+        }
+
+        /// The same methods as direct Node-API entry points (see `hot.rs`), installed over the
+        /// generated ones at module init.
+        pub(crate) mod entry {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                /// # Safety
+                /// Called by Node-API on the JS thread.
+                pub unsafe extern "C" fn $name(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
+                    const _: () = assert!(<[&str]>::len(&[$(stringify!($arg)),*]) <= crate::binding::hot::MAX_ARGS);
+                    unsafe {
+                        crate::binding::hot::call(env, info, $js, |b, a| {
+                            #[allow(unused_mut, unused_variables)]
+                            let mut next = a.iter().copied();
+                            preps::$name(b $(, { let _ = stringify!($arg); next.next().unwrap_or(a[crate::binding::hot::MAX_ARGS]) })*)
+                        })
+                    }
+                }
+            )*
+            /// Every command: its JS name and entry point.
+            pub const ALL: &[(&str, unsafe extern "C" fn(sys::napi_env, sys::napi_callback_info) -> sys::napi_value)] = &[
+                $(($js, $name),)*
+            ];
         }
 
         #[napi]

@@ -11,6 +11,7 @@ mod driver;
 mod error;
 mod follow;
 mod guarded;
+mod hot;
 mod lock;
 mod options;
 mod pipeline;
@@ -77,6 +78,7 @@ const SHIM: &str = r#"(function (exports) {
 #[napi(module_exports)]
 pub fn init(exports: Object, env: Env) -> napi::Result<()> {
     crate::core::connection::install_crypto_provider();
+    unsafe { hot::install(env.raw(), napi::JsValue::raw(&exports)) };
     let f: napi::bindgen_prelude::Function<Object, ()> = env.run_script(SHIM)?;
     f.call(exports)?;
     Ok(())
