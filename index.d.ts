@@ -45,9 +45,13 @@ export interface ZMember {
 export interface HealthCheckResult {
   status: 'connected' | 'disconnected' | 'disabled'
   latencyMs: number | null
+  /** The server commands go to: the current master (sentinel mode) or a seed node (cluster mode). */
   host: string
   port: number
   db: number
+  mode: 'standalone' | 'cluster' | 'sentinel'
+  /** Every node the service sees (all cluster nodes, from `CLUSTER NODES`; the master and the Sentinels). */
+  nodes: Array<{ host: string; port: number; role: 'master' | 'replica' | 'sentinel'; ok: boolean }>
 }
 /** `acquireLock()` / `acquireSemaphore()` options. Give the TTL in one unit: `ttlMs` or `ttlSeconds` (default 30 s). */
 export interface AcquireLockOptions {
@@ -670,8 +674,12 @@ export declare class RedisService {
   /** Sends PING; resolves `'PONG'`. A disabled service rejects with `ERR_DISABLED`. */
   ping(): Promise<string>
   /**
-   * Never rejects: `{ status: 'connected' | 'disconnected' | 'disabled', latencyMs, host, port, db }`.
-   * `latencyMs` is the PING round trip in milliseconds (`null` unless connected).
+   * Never rejects: `{ status: 'connected' | 'disconnected' | 'disabled', latencyMs, host, port,
+   * db, mode, nodes }`. `latencyMs` is the PING round trip in milliseconds (`null` unless
+   * connected). `mode` is `'standalone' | 'cluster' | 'sentinel'`; `host`/`port` are the server
+   * commands go to (the current master in sentinel mode, a seed node in cluster mode);
+   * `nodes` lists what the service sees: `{ host, port, role: 'master' | 'replica' |
+   * 'sentinel', ok }` (every cluster node, from `CLUSTER NODES`).
    */
   healthCheck(): Promise<HealthCheckResult>
   /**
@@ -758,6 +766,12 @@ export declare class Subscription {
  */
 export declare function isRedisConfigured(env?: Record<string, string | undefined>): boolean
 
+/** Cluster mode settings. */
+export interface RedisClusterOptions {
+  /** Seed nodes; at least one must be reachable. Port defaults to `6379`. */
+  nodes: Array<string | { host: string; port?: number }>
+}
+
 /** A logger: `console`, a NestJS `Logger`, pino, winston... */
 export interface RedisLogger {
   log?: (message: string) => void
@@ -825,6 +839,30 @@ export interface RedisOptions {
   logger?: RedisLogger | false
   /** Name shown in `CLIENT LIST` (no spaces). Default none. */
   clientName?: string
+  /**
+   * Redis Cluster mode: the seed nodes (`'host:port'`, `redis://host:port` or `{ host, port }`);
+   * the rest of the cluster is discovered from them. `username`, `password` and `tls` apply to
+   * every node. Default none (standalone). Env: `REDIS_CLUSTER_NODES=host:port,host:port`.
+   */
+  cluster?: RedisClusterOptions
+  /**
+   * Sentinel mode: the master is looked up from these Sentinels on every (re)connect, so a
+   * failover is followed. `username`, `password`, `db` and `tls` apply to the data nodes.
+   * Default none. Env: `REDIS_SENTINELS=host:port,...` + `REDIS_SENTINEL_MASTER`.
+   */
+  sentinel?: RedisSentinelOptions
+}
+
+/** Sentinel mode settings. */
+export interface RedisSentinelOptions {
+  /** The Sentinels (`'host:port'` or `{ host, port }`). Port defaults to `26379`. */
+  sentinels: Array<string | { host: string; port?: number }>
+  /** The master's name in the Sentinel configuration (`sentinel monitor <name> ...`). */
+  masterName: string
+  /** ACL user for the Sentinels themselves, when they require one. Default none. */
+  username?: string
+  /** Password for the Sentinels themselves, when they require one. Default none. Never logged. */
+  password?: string
 }
 
 /** TLS details. PEM text or Buffers. */

@@ -45,9 +45,13 @@ export interface ZMember {
 export interface HealthCheckResult {
   status: 'connected' | 'disconnected' | 'disabled'
   latencyMs: number | null
+  /** The server commands go to: the current master (sentinel mode) or a seed node (cluster mode). */
   host: string
   port: number
   db: number
+  mode: 'standalone' | 'cluster' | 'sentinel'
+  /** Every node the service sees (all cluster nodes, from `CLUSTER NODES`; the master and the Sentinels). */
+  nodes: Array<{ host: string; port: number; role: 'master' | 'replica' | 'sentinel'; ok: boolean }>
 }
 /** `acquireLock()` / `acquireSemaphore()` options. Give the TTL in one unit: `ttlMs` or `ttlSeconds` (default 30 s). */
 export interface AcquireLockOptions {

@@ -59,6 +59,36 @@ pub struct RedisOptions {
     pub logger: Option<bool>,
     /// Name shown in `CLIENT LIST` (no spaces). Default none.
     pub client_name: Option<String>,
+    /// Redis Cluster mode: the seed nodes (`'host:port'`, `redis://host:port` or `{ host, port }`);
+    /// the rest of the cluster is discovered from them. `username`, `password` and `tls` apply to
+    /// every node. Default none (standalone). Env: `REDIS_CLUSTER_NODES=host:port,host:port`.
+    pub cluster: Option<RedisClusterOptions>,
+    /// Sentinel mode: the master is looked up from these Sentinels on every (re)connect, so a
+    /// failover is followed. `username`, `password`, `db` and `tls` apply to the data nodes.
+    /// Default none. Env: `REDIS_SENTINELS=host:port,...` + `REDIS_SENTINEL_MASTER`.
+    pub sentinel: Option<RedisSentinelOptions>,
+}
+
+/// Cluster mode settings.
+#[napi(object)]
+pub struct RedisClusterOptions {
+    /// Seed nodes; at least one must be reachable. Port defaults to `6379`.
+    #[napi(ts_type = "Array<string | { host: string; port?: number }>")]
+    pub nodes: Vec<String>,
+}
+
+/// Sentinel mode settings.
+#[napi(object)]
+pub struct RedisSentinelOptions {
+    /// The Sentinels (`'host:port'` or `{ host, port }`). Port defaults to `26379`.
+    #[napi(ts_type = "Array<string | { host: string; port?: number }>")]
+    pub sentinels: Vec<String>,
+    /// The master's name in the Sentinel configuration (`sentinel monitor <name> ...`).
+    pub master_name: String,
+    /// ACL user for the Sentinels themselves, when they require one. Default none.
+    pub username: Option<String>,
+    /// Password for the Sentinels themselves, when they require one. Default none. Never logged.
+    pub password: Option<String>,
 }
 
 /// TLS details. PEM text or Buffers.
@@ -150,6 +180,101 @@ fn pem(o: Arg, name: &str) -> Result<Option<Vec<u8>>, Error> {
     v.value(C, &format!("options.tls.{name}")).map(Some)
 }
 
+type TopologyParts = (
+    Option<Vec<config::Node>>,
+    Option<Vec<config::Node>>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+/// Reads `options.cluster` and `options.sentinel`.
+fn topology(o: Arg) -> Result<TopologyParts, Error> {
+    let cluster = o.get("cluster");
+    let cluster_nodes = if cluster.is_nullish() {
+        None
+    } else {
+        if !cluster.is_plain_object() {
+            return Err(C.bad("options.cluster", "an object { nodes: [...] }", cluster));
+        }
+        Some(nodes(
+            cluster.get("nodes"),
+            "options.cluster.nodes",
+            config::DEFAULT_PORT,
+        )?)
+    };
+    let sentinel = o.get("sentinel");
+    if sentinel.is_nullish() {
+        return Ok((cluster_nodes, None, None, None, None));
+    }
+    if !sentinel.is_plain_object() {
+        return Err(C.bad(
+            "options.sentinel",
+            "an object { sentinels: [...], masterName }",
+            sentinel,
+        ));
+    }
+    let list = nodes(
+        sentinel.get("sentinels"),
+        "options.sentinel.sentinels",
+        config::DEFAULT_SENTINEL_PORT,
+    )?;
+    let field = |name: &str| -> Result<Option<String>, Error> {
+        let v = sentinel.get(name);
+        if v.is_nullish() {
+            return Ok(None);
+        }
+        v.string(C, &format!("options.sentinel.{name}")).map(Some)
+    };
+    let master = field("masterName")?.ok_or_else(|| {
+        C.bad(
+            "options.sentinel.masterName",
+            "the master's name",
+            sentinel.get("masterName"),
+        )
+    })?;
+    Ok((
+        cluster_nodes,
+        Some(list),
+        Some(master),
+        field("username")?,
+        field("password")?,
+    ))
+}
+
+/// A node list: strings (`host:port`, URL) or `{ host, port }` objects.
+fn nodes(v: Arg, name: &str, default_port: u16) -> Result<Vec<config::Node>, Error> {
+    if !v.is_array() {
+        return Err(C.bad(name, "an array of 'host:port' strings or { host, port }", v));
+    }
+    let mut out = Vec::new();
+    for (i, n) in v.elements().into_iter().enumerate() {
+        let at = format!("{name}[{i}]");
+        if n.kind() == sys::ValueType::napi_string {
+            out.push(config::parse_node(&n.string(C, &at)?, &at, default_port)?);
+        } else if n.is_plain_object() {
+            let host = n.get("host").string(C, &format!("{at}.host"))?;
+            if host.trim().is_empty() {
+                return Err(C.bad(&format!("{at}.host"), "a host name", n.get("host")));
+            }
+            let port = match n.get("port") {
+                p if p.is_nullish() => default_port,
+                p => match p.int(C, &format!("{at}.port")) {
+                    Ok(x) if (1..=65535).contains(&x) => x as u16,
+                    _ => return Err(C.bad(&format!("{at}.port"), "an integer from 1 to 65535", p)),
+                },
+            };
+            out.push((host, port));
+        } else {
+            return Err(C.bad(&at, "'host:port' or { host, port }", n));
+        }
+    }
+    if out.is_empty() {
+        return Err(C.bad(name, "a non-empty array", v));
+    }
+    Ok(out)
+}
+
 /// Reads an options object (or `undefined`).
 pub fn parse(o: Arg) -> Result<Parsed, Error> {
     if o.is_nullish() {
@@ -216,6 +341,17 @@ pub fn parse(o: Arg) -> Result<Parsed, Error> {
         rate_limit_fail_open: opt_bool(o, "rateLimitFailOpen")?,
         session_prefix: opt_string(o, "sessionPrefix")?,
         client_name: opt_string(o, "clientName")?,
+        ..Settings::default()
+    };
+    let (cluster_nodes, sentinels, sentinel_master, sentinel_username, sentinel_password) =
+        topology(o)?;
+    let explicit = Settings {
+        cluster_nodes,
+        sentinels,
+        sentinel_master,
+        sentinel_username,
+        sentinel_password,
+        ..explicit
     };
     let settings = match opt_string(o, "url")? {
         Some(u) => explicit.over(config::parse_url(&u, "options.url")?),

@@ -15,12 +15,26 @@ use crate::binding::completer::Shared;
 use crate::binding::decode::Out;
 use crate::binding::error::JsResult;
 use crate::binding::service::JsPromise;
+use crate::core::config::Node;
 use crate::core::{Client, Error};
 
 struct State {
     cursor: String,
     started: bool,
     buffer: VecDeque<Vec<u8>>,
+    /// The nodes to walk (every master in cluster mode; `[None]` otherwise), once known.
+    nodes: Option<Vec<Option<Node>>>,
+    /// Index into `nodes` of the node being scanned.
+    at: usize,
+}
+
+impl State {
+    /// Every node's cursor came back to 0.
+    fn finished(&self) -> bool {
+        self.started
+            && self.cursor == "0"
+            && self.nodes.as_ref().is_none_or(|n| self.at + 1 >= n.len())
+    }
 }
 
 /// Async iterator returned by `scanIterator()`; use it with `for await`. Keys may repeat if
@@ -54,6 +68,8 @@ impl ScanIterator {
                 cursor: "0".into(),
                 started: false,
                 buffer: VecDeque::new(),
+                nodes: None,
+                at: 0,
             })),
         }
     }
@@ -72,7 +88,7 @@ impl ScanIterator {
                 unsafe { self.shared.settle_now(raw, d, Ok(Out::IterItem(Some(k)))) };
                 return Ok(JsPromise(promise));
             }
-            if st.started && st.cursor == "0" {
+            if st.finished() {
                 unsafe { self.shared.settle_now(raw, d, Ok(Out::IterItem(None))) };
                 return Ok(JsPromise(promise));
             }
@@ -90,16 +106,36 @@ impl ScanIterator {
                     if let Some(k) = st.buffer.pop_front() {
                         return Ok(Out::IterItem(Some(k)));
                     }
-                    if st.started && st.cursor == "0" {
+                    if st.finished() {
                         return Ok(Out::IterItem(None));
+                    }
+                    if st.started && st.cursor == "0" {
+                        // This node is done; the next cluster master starts from cursor 0.
+                        st.at += 1;
+                        st.started = false;
                     }
                     let c = Ctx {
                         method: "scanIterator",
                     };
                     let prep =
                         commands::scan_step(c, &prefix, &st.cursor, pattern.as_deref(), count)?;
+                    if st.nodes.is_none() {
+                        match client.scan_targets().await {
+                            Ok(n) => st.nodes = Some(n),
+                            Err(e) if fail_open && e.is_unavailable() => {
+                                return Ok(Out::IterItem(None))
+                            }
+                            Err(e) => return Err(e),
+                        }
+                    }
+                    let node = st
+                        .nodes
+                        .as_ref()
+                        .and_then(|n| n.get(st.at))
+                        .cloned()
+                        .flatten();
                     let reply = match client.handle() {
-                        Ok(h) => client.query(h, &prep.cmd).await,
+                        Ok(h) => client.query_at(h, node.as_ref(), &prep.cmd).await,
                         Err(e) => Err(e),
                     };
                     let reply = match reply {

@@ -183,6 +183,20 @@ impl RedisService {
         Ok(JsPromise(promise))
     }
 
+    /// Sends a ready-made job (a feature's own pipeline) under `policy`.
+    pub(crate) fn submit_work(
+        &self,
+        env: &Env,
+        work: Work,
+        shape: crate::binding::batch::Shape,
+        policy: crate::binding::batch::Policy,
+    ) -> JsResult<JsPromise> {
+        let raw = env.raw();
+        let (d, promise) = unsafe { self.shared.promise(raw) };
+        unsafe { self.batcher.submit_with(raw, d, work, shape, policy, None) };
+        Ok(JsPromise(promise))
+    }
+
     /// Creates a promise settled by `fut`.
     pub(crate) fn spawn<F>(&self, env: &Env, fut: F) -> JsResult<JsPromise>
     where
@@ -355,8 +369,12 @@ impl RedisService {
         self.run(&env, Ok(commands::ping()))
     }
 
-    /// Never rejects: `{ status: 'connected' | 'disconnected' | 'disabled', latencyMs, host, port, db }`.
-    /// `latencyMs` is the PING round trip in milliseconds (`null` unless connected).
+    /// Never rejects: `{ status: 'connected' | 'disconnected' | 'disabled', latencyMs, host, port,
+    /// db, mode, nodes }`. `latencyMs` is the PING round trip in milliseconds (`null` unless
+    /// connected). `mode` is `'standalone' | 'cluster' | 'sentinel'`; `host`/`port` are the server
+    /// commands go to (the current master in sentinel mode, a seed node in cluster mode);
+    /// `nodes` lists what the service sees: `{ host, port, role: 'master' | 'replica' |
+    /// 'sentinel', ok }` (every cluster node, from `CLUSTER NODES`).
     #[napi(ts_return_type = "Promise<HealthCheckResult>")]
     pub fn health_check(&self, env: Env) -> JsResult<JsPromise> {
         let client = Arc::clone(&self.client);
@@ -375,12 +393,32 @@ impl RedisService {
                     h.latency_ms,
                 )
             };
+            let (host, port) = client.target();
+            let nodes: Vec<serde_json::Value> = if cfg.enabled {
+                client
+                    .nodes()
+                    .await
+                    .into_iter()
+                    .map(|n| {
+                        serde_json::json!({
+                            "host": n.host,
+                            "port": n.port,
+                            "role": n.role,
+                            "ok": !n.failed && status == "connected",
+                        })
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            };
             Ok(Out::Json(serde_json::json!({
                 "status": status,
                 "latencyMs": latency.map(|l| (l * 1000.0).round() / 1000.0),
-                "host": cfg.host,
-                "port": cfg.port,
+                "host": host,
+                "port": port,
                 "db": cfg.db,
+                "mode": cfg.topology.mode(),
+                "nodes": nodes,
             })))
         })
     }

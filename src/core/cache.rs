@@ -48,6 +48,19 @@ pub fn prefix_pattern(prefix: &[u8], start: &[u8]) -> Vec<u8> {
 /// # Errors
 /// `Connection`/`Timeout` when Redis is unreachable.
 pub async fn scan_delete(client: &Arc<Client>, pattern: &[u8]) -> Result<i64, Error> {
+    let mut deleted = 0;
+    // Every cluster master holds its own part of the key space.
+    for node in client.scan_targets().await? {
+        deleted += scan_delete_on(client, node.as_ref(), pattern).await?;
+    }
+    Ok(deleted)
+}
+
+async fn scan_delete_on(
+    client: &Arc<Client>,
+    node: Option<&crate::core::config::Node>,
+    pattern: &[u8],
+) -> Result<i64, Error> {
     let mut cursor = b"0".to_vec();
     let mut deleted = 0;
     loop {
@@ -57,7 +70,7 @@ pub async fn scan_delete(client: &Arc<Client>, pattern: &[u8]) -> Result<i64, Er
             .arg(pattern)
             .arg("COUNT")
             .arg(1000);
-        let Value::Array(mut parts) = client.query(client.handle()?, &scan).await? else {
+        let Value::Array(mut parts) = client.query_at(client.handle()?, node, &scan).await? else {
             return Ok(deleted);
         };
         let keys = parts.pop();

@@ -55,6 +55,42 @@ pub struct Settings {
     pub rate_limit_fail_open: Option<bool>,
     pub session_prefix: Option<String>,
     pub client_name: Option<String>,
+    /// Seed nodes of a Redis Cluster: cluster mode when set.
+    pub cluster_nodes: Option<Vec<Node>>,
+    /// Sentinels to ask for the master's address: sentinel mode when set.
+    pub sentinels: Option<Vec<Node>>,
+    pub sentinel_master: Option<String>,
+    pub sentinel_username: Option<String>,
+    pub sentinel_password: Option<String>,
+}
+
+/// A `host:port` pair.
+pub type Node = (String, u16);
+
+/// How the service reaches Redis.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub enum Topology {
+    /// One server at `host:port`.
+    #[default]
+    Standalone,
+    /// A Redis Cluster, discovered from these seed nodes.
+    Cluster { nodes: Vec<Node> },
+    /// The master that these Sentinels name `master_name`, looked up on every (re)connect.
+    Sentinel {
+        sentinels: Vec<Node>,
+        master_name: String,
+    },
+}
+
+impl Topology {
+    /// `standalone`, `cluster` or `sentinel`, as `healthCheck()` reports it.
+    pub fn mode(&self) -> &'static str {
+        match self {
+            Topology::Standalone => "standalone",
+            Topology::Cluster { .. } => "cluster",
+            Topology::Sentinel { .. } => "sentinel",
+        }
+    }
 }
 
 impl Settings {
@@ -79,6 +115,11 @@ impl Settings {
             rate_limit_fail_open: self.rate_limit_fail_open.or(lower.rate_limit_fail_open),
             session_prefix: self.session_prefix.or(lower.session_prefix),
             client_name: self.client_name.or(lower.client_name),
+            cluster_nodes: self.cluster_nodes.or(lower.cluster_nodes),
+            sentinels: self.sentinels.or(lower.sentinels),
+            sentinel_master: self.sentinel_master.or(lower.sentinel_master),
+            sentinel_username: self.sentinel_username.or(lower.sentinel_username),
+            sentinel_password: self.sentinel_password.or(lower.sentinel_password),
         }
     }
 }
@@ -106,6 +147,12 @@ pub struct Config {
     /// Namespace of session keys (after `key_prefix`). Default `sess:`.
     pub session_prefix: String,
     pub client_name: Option<String>,
+    /// Standalone, cluster or sentinel.
+    pub topology: Topology,
+    /// ACL user for the Sentinels themselves (the data nodes use `username`).
+    pub sentinel_username: Option<String>,
+    /// Password for the Sentinels themselves (the data nodes use `password`).
+    pub sentinel_password: Option<String>,
 }
 
 /// Defaults, documented in the README's configuration table.
@@ -137,6 +184,9 @@ impl Default for Config {
             rate_limit_fail_open: true,
             session_prefix: "sess:".into(),
             client_name: None,
+            topology: Topology::Standalone,
+            sentinel_username: None,
+            sentinel_password: None,
         }
     }
 }
@@ -151,6 +201,7 @@ impl std::fmt::Debug for Config {
             .field("command_timeout_ms", &self.command_timeout_ms)
             .field("enabled", &self.enabled)
             .field("fail_open", &self.fail_open)
+            .field("topology", &self.topology)
             .finish()
     }
 }
@@ -170,6 +221,26 @@ impl Config {
                 ..TlsOptions::default()
             }),
             (None, None) => None,
+        };
+        let topology = match (layer.cluster_nodes, layer.sentinels) {
+            (Some(_), Some(_)) => {
+                return Err(Error::arg(
+                    "cluster and sentinel cannot both be set: choose one mode",
+                ))
+            }
+            (Some(nodes), None) => Topology::Cluster { nodes },
+            (None, Some(sentinels)) => Topology::Sentinel {
+                sentinels,
+                master_name: layer
+                    .sentinel_master
+                    .filter(|m| !m.trim().is_empty())
+                    .ok_or_else(|| {
+                        Error::arg(
+                            "sentinel.masterName (REDIS_SENTINEL_MASTER) is required with sentinels",
+                        )
+                    })?,
+            },
+            (None, None) => Topology::Standalone,
         };
         let cfg = Config {
             host: layer.host.unwrap_or(d.host),
@@ -193,6 +264,9 @@ impl Config {
             rate_limit_fail_open: layer.rate_limit_fail_open.unwrap_or(d.rate_limit_fail_open),
             session_prefix: layer.session_prefix.unwrap_or(d.session_prefix),
             client_name: layer.client_name,
+            topology,
+            sentinel_username: layer.sentinel_username.filter(|u| !u.is_empty()),
+            sentinel_password: layer.sentinel_password.filter(|p| !p.is_empty()),
         };
         cfg.validate()?;
         Ok(cfg)
@@ -226,6 +300,23 @@ impl Config {
                 "reconnectMinDelayMs ({}) must not exceed reconnectMaxDelayMs ({})",
                 self.reconnect_min_delay_ms, self.reconnect_max_delay_ms
             )));
+        }
+        match &self.topology {
+            Topology::Cluster { nodes } if nodes.is_empty() => {
+                return Err(Error::arg("cluster.nodes must list at least one host:port"))
+            }
+            Topology::Cluster { .. } if self.db != 0 => {
+                return Err(Error::arg(format!(
+                    "db must be 0 in cluster mode (a Redis Cluster has one database), got {}",
+                    self.db
+                )))
+            }
+            Topology::Sentinel { sentinels, .. } if sentinels.is_empty() => {
+                return Err(Error::arg(
+                    "sentinel.sentinels must list at least one host:port",
+                ))
+            }
+            _ => {}
         }
         if let Some(name) = &self.client_name {
             if name.chars().any(|c| c.is_whitespace()) {
@@ -369,8 +460,56 @@ pub fn parse_db(raw: &str, setting: &str) -> Result<i64, Error> {
         })
 }
 
+/// Parses one node: `host:port`, `[v6]:port` or a `redis://host:port` URL (port defaults to
+/// 6379, or 26379 for a sentinel).
+///
+/// # Errors
+/// `InvalidArgument` naming `setting`.
+pub fn parse_node(raw: &str, setting: &str, default_port: u16) -> Result<Node, Error> {
+    let raw = raw.trim();
+    let bad = || {
+        Error::arg(format!(
+            "{setting} must be host:port (or a redis:// URL), got \"{raw}\""
+        ))
+    };
+    if raw.contains("://") {
+        let s = parse_url(raw, setting)?;
+        let host = s.host.ok_or_else(bad)?;
+        return Ok((host, s.port.unwrap_or(default_port)));
+    }
+    let (host, port) = match raw.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(':') && (!h.contains(':') || h.starts_with('[')) => {
+            (h, Some(p))
+        }
+        _ => (raw, None),
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() || host.chars().any(char::is_whitespace) {
+        return Err(bad());
+    }
+    let port = match port {
+        Some(p) => parse_port(p, setting)?,
+        None => default_port,
+    };
+    Ok((host.to_string(), port))
+}
+
+/// Parses a comma-separated node list (`REDIS_CLUSTER_NODES`, `REDIS_SENTINELS`).
+///
+/// # Errors
+/// `InvalidArgument` naming `setting`.
+pub fn parse_node_list(raw: &str, setting: &str, default_port: u16) -> Result<Vec<Node>, Error> {
+    raw.split(',')
+        .filter(|p| !p.trim().is_empty())
+        .map(|p| parse_node(p, setting, default_port))
+        .collect()
+}
+
+/// Default Sentinel port.
+pub const DEFAULT_SENTINEL_PORT: u16 = 26379;
+
 /// The variables [`from_env`] reads for the connection itself.
-pub const CONNECTION_VARS: [&str; 7] = [
+pub const CONNECTION_VARS: [&str; 12] = [
     "REDIS_URL",
     "REDIS_HOST",
     "REDIS_PORT",
@@ -378,6 +517,11 @@ pub const CONNECTION_VARS: [&str; 7] = [
     "REDIS_PASSWORD",
     "REDIS_DB",
     "REDIS_TLS",
+    "REDIS_CLUSTER_NODES",
+    "REDIS_SENTINELS",
+    "REDIS_SENTINEL_MASTER",
+    "REDIS_SENTINEL_USERNAME",
+    "REDIS_SENTINEL_PASSWORD",
 ];
 
 fn var<'a>(env: &'a HashMap<String, String>, name: &str) -> Option<&'a str> {
@@ -411,6 +555,15 @@ pub fn from_env(env: &HashMap<String, String>) -> Result<Settings, Error> {
         fail_open: var(env, "REDIS_FAIL_OPEN")
             .map(|s| parse_bool(s, "REDIS_FAIL_OPEN"))
             .transpose()?,
+        cluster_nodes: var(env, "REDIS_CLUSTER_NODES")
+            .map(|s| parse_node_list(s, "REDIS_CLUSTER_NODES", DEFAULT_PORT))
+            .transpose()?,
+        sentinels: var(env, "REDIS_SENTINELS")
+            .map(|s| parse_node_list(s, "REDIS_SENTINELS", DEFAULT_SENTINEL_PORT))
+            .transpose()?,
+        sentinel_master: var(env, "REDIS_SENTINEL_MASTER").map(|s| s.trim().to_string()),
+        sentinel_username: var(env, "REDIS_SENTINEL_USERNAME").map(str::to_string),
+        sentinel_password: var(env, "REDIS_SENTINEL_PASSWORD").map(str::to_string),
         ..Settings::default()
     };
     if let Some(url) = var(env, "REDIS_URL") {
@@ -579,5 +732,64 @@ mod tests {
             ..Settings::default()
         };
         assert!(Config::resolve(bad).unwrap_err().to_string().contains("db"));
+    }
+
+    #[test]
+    fn topology_from_env() {
+        let c = resolve_env(&[("REDIS_CLUSTER_NODES", "10.0.0.1:7000, 10.0.0.2:7001,h3")]).unwrap();
+        assert_eq!(
+            c.topology,
+            Topology::Cluster {
+                nodes: vec![
+                    ("10.0.0.1".into(), 7000),
+                    ("10.0.0.2".into(), 7001),
+                    ("h3".into(), 6379)
+                ]
+            }
+        );
+        let c = resolve_env(&[
+            ("REDIS_SENTINELS", "s1:26380,[::1]:26381,s3"),
+            ("REDIS_SENTINEL_MASTER", "mymaster"),
+            ("REDIS_SENTINEL_PASSWORD", "sentpw"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.topology,
+            Topology::Sentinel {
+                sentinels: vec![
+                    ("s1".into(), 26380),
+                    ("::1".into(), 26381),
+                    ("s3".into(), 26379)
+                ],
+                master_name: "mymaster".into()
+            }
+        );
+        assert_eq!(c.sentinel_password.as_deref(), Some("sentpw"));
+        assert!(!format!("{c:?}").contains("sentpw"));
+        assert_eq!(resolve_env(&[]).unwrap().topology.mode(), "standalone");
+    }
+
+    #[test]
+    fn topology_errors_name_the_setting() {
+        for (pairs, needle) in [
+            (&[("REDIS_CLUSTER_NODES", "h:0")][..], "REDIS_CLUSTER_NODES"),
+            (&[("REDIS_CLUSTER_NODES", "h:x")][..], "REDIS_CLUSTER_NODES"),
+            (
+                &[("REDIS_SENTINELS", "s1:26379")][..],
+                "REDIS_SENTINEL_MASTER",
+            ),
+            (
+                &[("REDIS_SENTINELS", "s:1"), ("REDIS_CLUSTER_NODES", "c:1")][..],
+                "cluster and sentinel",
+            ),
+            (
+                &[("REDIS_CLUSTER_NODES", "c:1"), ("REDIS_DB", "2")][..],
+                "cluster mode",
+            ),
+            (&[("REDIS_CLUSTER_NODES", ",")][..], "cluster.nodes"),
+        ] {
+            let err = resolve_env(pairs).unwrap_err().to_string();
+            assert!(err.contains(needle), "{pairs:?}: {err}");
+        }
     }
 }

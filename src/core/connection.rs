@@ -1,4 +1,10 @@
-//! One multiplexed connection per service, with our own reconnect state machine.
+//! One multiplexed connection per service (or one cluster connection), with our own reconnect
+//! state machine.
+//!
+//! Sentinel mode asks the Sentinels for the master's address on every (re)connect and checks
+//! `ROLE` before using it, so a failover is followed by the ordinary reconnect. Cluster mode uses
+//! the crate's cluster connection, which follows MOVED/ASK, refreshes slots and reconnects to
+//! single nodes by itself; our state machine then only tracks outages for the logger.
 //!
 //! Why not the crate's `ConnectionManager`: while the server is down its commands wait for the
 //! reconnect, and we want them to fail fast (`ERR_CONNECTION`) and to know exactly when an outage
@@ -10,8 +16,11 @@ use std::sync::{Arc, LazyLock, Mutex, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 use redis::aio::MultiplexedConnection;
+use redis::cluster_async::ClusterConnection;
+use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 use redis::{AsyncConnectionConfig, Cmd, PushInfo, PushKind, Value};
 
+use crate::core::config::{Node, Topology};
 use crate::core::{Config, Error};
 
 /// Severity of a log line sent to the user's logger.
@@ -57,21 +66,72 @@ pub fn runtime() -> Result<&'static tokio::runtime::Runtime, Error> {
         .map_err(|e| Error::Connection(format!("could not start the I/O runtime: {e}")))
 }
 
+/// A live connection: to one server (standalone, or the master the Sentinels name), or to a
+/// whole cluster.
+#[derive(Clone)]
+pub enum Conn {
+    Single(MultiplexedConnection),
+    Cluster(ClusterConnection),
+}
+
+impl Conn {
+    async fn one(&mut self, cmd: &Cmd) -> redis::RedisResult<Value> {
+        match self {
+            Conn::Single(c) => c.send_packed_command(cmd).await,
+            Conn::Cluster(c) => redis::aio::ConnectionLike::req_packed_command(c, cmd).await,
+        }
+    }
+
+    async fn many(
+        &mut self,
+        pipe: &redis::Pipeline,
+        count: usize,
+    ) -> redis::RedisResult<Vec<Value>> {
+        match self {
+            Conn::Single(c) => c.send_packed_commands(pipe, 0, count).await,
+            Conn::Cluster(c) => {
+                redis::aio::ConnectionLike::req_packed_commands(c, pipe, 0, count).await
+            }
+        }
+    }
+}
+
 enum State {
     /// Never connected, or `disconnect()`ed.
     Idle(&'static str),
     Up {
-        conn: MultiplexedConnection,
+        conn: Conn,
         gen: u64,
     },
     /// Lost; a reconnect loop for `gen` is running.
-    Down { gen: u64 },
+    Down {
+        gen: u64,
+    },
 }
 
 /// What a command needs to run: a connection handle and the generation it belongs to.
+#[derive(Clone)]
 pub struct Handle {
-    pub conn: MultiplexedConnection,
+    pub conn: Conn,
     gen: u64,
+}
+
+impl Handle {
+    /// Whether this is a cluster connection (pipelines are then split per command).
+    pub fn is_cluster(&self) -> bool {
+        matches!(self.conn, Conn::Cluster(_))
+    }
+}
+
+/// One node as `healthCheck()` reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeInfo {
+    pub host: String,
+    pub port: u16,
+    /// `master`, `replica` or `sentinel`.
+    pub role: &'static str,
+    /// Marked failed by the cluster (`fail` flag).
+    pub failed: bool,
 }
 
 /// Health snapshot.
@@ -84,11 +144,17 @@ pub struct Health {
 /// A connection to one Redis server and its lifecycle.
 pub struct Client {
     pub cfg: Config,
-    redis: redis::Client,
+    /// Address of the server commands go to: `host:port`, or the master the Sentinels named
+    /// last, or (cluster) the first seed node.
+    target: RwLock<Node>,
     state: RwLock<State>,
     gen: AtomicU64,
     gate: tokio::sync::Mutex<()>,
     outage_since: Mutex<Option<Instant>>,
+    /// Mirrors `outage_since.is_some()` for the per-command check in cluster mode.
+    in_outage: std::sync::atomic::AtomicBool,
+    /// See [`Client::server_major`].
+    server_major: AtomicU64,
     /// Features that already warned about running degraded in the current outage.
     degraded_warned: Mutex<Vec<&'static str>>,
     sink: Arc<dyn EventSink>,
@@ -135,14 +201,24 @@ impl Client {
     /// # Errors
     /// `InvalidArgument` when the TLS material cannot be used.
     pub fn new(cfg: Config, sink: Arc<dyn EventSink>) -> Result<Arc<Self>, Error> {
-        let redis = build_redis_client(&cfg)?;
+        let target = match &cfg.topology {
+            Topology::Cluster { nodes } => nodes
+                .first()
+                .cloned()
+                .ok_or_else(|| Error::arg("cluster.nodes must list at least one host:port"))?,
+            _ => (cfg.host.clone(), cfg.port),
+        };
+        // Builds one client now so unusable TLS material fails at construction.
+        build_redis_client(&cfg, &target, false)?;
         Ok(Arc::new(Client {
             cfg,
-            redis,
+            target: RwLock::new(target),
             state: RwLock::new(State::Idle("not connected: call connect() first")),
             gen: AtomicU64::new(0),
             gate: tokio::sync::Mutex::new(()),
             outage_since: Mutex::new(None),
+            in_outage: std::sync::atomic::AtomicBool::new(false),
+            server_major: AtomicU64::new(0),
             degraded_warned: Mutex::new(Vec::new()),
             sink,
             waiters: Default::default(),
@@ -154,10 +230,43 @@ impl Client {
         self.cfg.password.as_deref()
     }
 
+    /// Whether this service talks to a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        matches!(self.cfg.topology, Topology::Cluster { .. })
+    }
+
+    /// The server commands go to (see the `target` field).
+    pub fn target(&self) -> Node {
+        match self.target.read() {
+            Ok(t) => t.clone(),
+            Err(_) => (self.cfg.host.clone(), self.cfg.port),
+        }
+    }
+
+    /// What we are connected to, for messages: never carries credentials.
+    pub fn describe(&self) -> String {
+        let (host, port) = self.target();
+        match &self.cfg.topology {
+            Topology::Standalone => format!("Redis at {host}:{port}"),
+            Topology::Sentinel { master_name, .. } => {
+                format!("Redis master '{master_name}' (last at {host}:{port}, via Sentinel)")
+            }
+            Topology::Cluster { nodes } => format!(
+                "Redis Cluster (seed nodes {})",
+                nodes
+                    .iter()
+                    .map(|(h, p)| format!("{h}:{p}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
+    }
+
     /// Asks every (re)connect to also open a plain connection handed to [`EventSink::attach`].
-    /// Ignored with TLS (the JS-thread connection speaks plain TCP only).
+    /// Ignored with TLS (the JS-thread connection speaks plain TCP only) and in cluster mode
+    /// (commands must be routed by slot).
     pub fn want_plain(&self) -> bool {
-        let ok = self.cfg.tls.is_none();
+        let ok = self.cfg.tls.is_none() && !self.is_cluster();
         self.plain.store(ok, Ordering::Relaxed);
         ok
     }
@@ -218,12 +327,12 @@ impl Client {
         self.with_up(|_, _| ())
     }
 
-    fn with_up<R>(&self, f: impl FnOnce(&MultiplexedConnection, u64) -> R) -> Result<R, Error> {
+    fn with_up<R>(&self, f: impl FnOnce(&Conn, u64) -> R) -> Result<R, Error> {
         match &*self.state.read().map_err(lock_err)? {
             State::Up { conn, gen } => Ok(f(conn, *gen)),
             State::Down { .. } => Err(Error::Connection(format!(
-                "Redis at {}:{} is unreachable; reconnecting in the background",
-                self.cfg.host, self.cfg.port
+                "{} is unreachable; reconnecting in the background",
+                self.describe()
             ))),
             State::Idle(why) => Err(Error::Connection((*why).to_string())),
         }
@@ -281,10 +390,101 @@ impl Client {
     /// # Errors
     /// `Reply` for an error reply, `Connection`/`Timeout` for transport failures.
     pub async fn query(self: &Arc<Self>, mut h: Handle, cmd: &Cmd) -> Result<Value, Error> {
-        match h.conn.send_packed_command(cmd).await {
+        let out = h.conn.one(cmd).await;
+        self.settled(out, h.gen)
+    }
+
+    fn settled(self: &Arc<Self>, out: redis::RedisResult<Value>, gen: u64) -> Result<Value, Error> {
+        match out {
             Ok(Value::ServerError(e)) => Err(Error::Reply(server_error_text(&e.into()))),
-            Ok(v) => Ok(v),
-            Err(e) => Err(self.classify(&e, h.gen)),
+            Ok(v) => {
+                if self.in_outage.load(Ordering::Relaxed) && self.is_cluster() {
+                    self.end_outage();
+                }
+                Ok(v)
+            }
+            Err(e) => Err(self.classify(&e, gen)),
+        }
+    }
+
+    /// Runs one command on the node at `at` (cluster mode), or like [`Client::query`] when `at`
+    /// is `None` or the service is not a cluster.
+    ///
+    /// # Errors
+    /// As [`Client::query`].
+    pub async fn query_at(
+        self: &Arc<Self>,
+        h: Handle,
+        at: Option<&Node>,
+        cmd: &Cmd,
+    ) -> Result<Value, Error> {
+        let (Some((host, port)), Conn::Cluster(mut c)) = (at, h.conn.clone()) else {
+            return self.query(h, cmd).await;
+        };
+        let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
+            host: host.clone(),
+            port: *port,
+        });
+        let out = c.route_command(cmd.clone(), route).await;
+        self.settled(out, h.gen)
+    }
+
+    /// The nodes a key-space walk (SCAN) must visit: every reachable cluster master, or `[None]`
+    /// (the one server) outside cluster mode.
+    ///
+    /// # Errors
+    /// As [`Client::query`].
+    pub async fn scan_targets(self: &Arc<Self>) -> Result<Vec<Option<Node>>, Error> {
+        if !self.is_cluster() {
+            return Ok(vec![None]);
+        }
+        Ok(self
+            .cluster_nodes()
+            .await?
+            .into_iter()
+            .filter(|n| n.role == "master" && !n.failed)
+            .map(|n| Some((n.host, n.port)))
+            .collect())
+    }
+
+    /// The cluster's nodes, from `CLUSTER NODES` on any node.
+    async fn cluster_nodes(self: &Arc<Self>) -> Result<Vec<NodeInfo>, Error> {
+        let mut c = redis::cmd("CLUSTER");
+        c.arg("NODES");
+        let text = match self.query(self.handle()?, &c).await? {
+            Value::BulkString(b) => String::from_utf8_lossy(&b).into_owned(),
+            Value::VerbatimString { text, .. } => text,
+            Value::SimpleString(s) => s,
+            _ => return Err(Error::Reply("unexpected CLUSTER NODES reply".into())),
+        };
+        Ok(parse_cluster_nodes(&text))
+    }
+
+    /// The nodes this service sees, for `healthCheck()`: the one server; the master and the
+    /// Sentinels; or every cluster node with its role.
+    pub async fn nodes(self: &Arc<Self>) -> Vec<NodeInfo> {
+        let (host, port) = self.target();
+        let master = NodeInfo {
+            host,
+            port,
+            role: "master",
+            failed: !self.is_connected(),
+        };
+        match &self.cfg.topology {
+            Topology::Standalone => vec![master],
+            Topology::Sentinel { sentinels, .. } => std::iter::once(master)
+                .chain(sentinels.iter().map(|(h, p)| NodeInfo {
+                    host: h.clone(),
+                    port: *p,
+                    role: "sentinel",
+                    failed: false,
+                }))
+                .collect(),
+            Topology::Cluster { .. } => {
+                let mut all = self.cluster_nodes().await.unwrap_or_default();
+                all.sort_by_key(|n| (n.role != "master", n.port));
+                all
+            }
         }
     }
 
@@ -303,9 +503,35 @@ impl Client {
             return Ok(Vec::new());
         }
         h.conn
-            .send_packed_commands(pipe, 0, count)
+            .many(pipe, count)
             .await
             .map_err(|e| self.classify(&e, h.gen))
+    }
+
+    /// Cluster mode: sends a pipeline to one node, chosen by `route` (a slot's master); outside
+    /// cluster mode, like [`Client::query_pipeline`].
+    ///
+    /// # Errors
+    /// `Connection`/`Timeout` for transport failures.
+    pub async fn query_routed_pipeline(
+        self: &Arc<Self>,
+        h: Handle,
+        pipe: redis::Pipeline,
+        count: usize,
+        route: SingleNodeRoutingInfo,
+    ) -> Result<Vec<Value>, Error> {
+        let Conn::Cluster(mut c) = h.conn.clone() else {
+            return self.query_pipeline(h, &pipe, count).await;
+        };
+        match c.route_pipeline(pipe, 0, count, route).await {
+            Ok(v) => {
+                if self.in_outage.load(Ordering::Relaxed) {
+                    self.end_outage();
+                }
+                Ok(v)
+            }
+            Err(e) => Err(self.classify(&e, h.gen)),
+        }
     }
 
     fn classify(self: &Arc<Self>, e: &redis::RedisError, gen: u64) -> Error {
@@ -314,7 +540,12 @@ impl Client {
         }
         let err = self.error(e);
         if matches!(err, Error::Connection(_)) {
-            self.on_lost(gen, &err.to_string());
+            if self.is_cluster() {
+                // The cluster connection reconnects per node by itself; only tell the logger.
+                self.start_outage(&err.to_string());
+            } else {
+                self.on_lost(gen, &err.to_string());
+            }
         }
         err
     }
@@ -340,7 +571,26 @@ impl Client {
         }
     }
 
-    async fn open(self: &Arc<Self>, gen: u64) -> Result<MultiplexedConnection, Error> {
+    async fn open(self: &Arc<Self>, gen: u64) -> Result<Conn, Error> {
+        let mut conn = self.open_conn(gen).await?;
+        let mut info = redis::cmd("INFO");
+        info.arg("server");
+        if let Some(major) = conn.one(&info).await.ok().as_ref().and_then(min_major) {
+            self.server_major.store(major, Ordering::Relaxed);
+        }
+        Ok(conn)
+    }
+
+    /// Major version of the server (the lowest of a cluster's nodes), or 0 while unknown: lets
+    /// a feature use commands newer than Redis 6 (`PEXPIRE ... NX`) when the server has them.
+    pub fn server_major(&self) -> u64 {
+        self.server_major.load(Ordering::Relaxed)
+    }
+
+    async fn open_conn(self: &Arc<Self>, gen: u64) -> Result<Conn, Error> {
+        if let Topology::Cluster { nodes } = &self.cfg.topology {
+            return self.open_cluster(nodes).await.map(Conn::Cluster);
+        }
         let weak: Weak<Client> = Arc::downgrade(self);
         let mut conn = self
             .connect_with(move |info: PushInfo| {
@@ -359,10 +609,107 @@ impl Client {
                 .map_err(|e| self.error(&e))?;
         }
         if self.plain.load(Ordering::Relaxed) {
-            let stream = crate::core::wire::open_plain(&self.cfg).await?;
+            let stream = crate::core::wire::open_plain(&self.cfg, &self.target()).await?;
             self.sink.attach(stream, gen);
         }
-        Ok(conn)
+        Ok(Conn::Single(conn))
+    }
+
+    async fn open_cluster(&self, nodes: &[Node]) -> Result<ClusterConnection, Error> {
+        let limit = Duration::from_millis(self.cfg.connect_timeout_ms);
+        let infos = nodes
+            .iter()
+            .map(|n| node_info(&self.cfg, n, false))
+            .collect::<Result<Vec<_>, Error>>()?;
+        let mut b = redis::cluster::ClusterClientBuilder::new(infos)
+            .use_protocol(redis::ProtocolVersion::RESP3)
+            .connection_timeout(limit)
+            .response_timeout(Duration::from_millis(self.cfg.command_timeout_ms))
+            .min_retry_wait(self.cfg.reconnect_min_delay_ms.max(1))
+            .max_retry_wait(self.cfg.reconnect_max_delay_ms.max(1));
+        if let Some(u) = &self.cfg.username {
+            b = b.username(u);
+        }
+        if let Some(p) = &self.cfg.password {
+            b = b.password(p);
+        }
+        if let Some(t) = &self.cfg.tls {
+            b = b.tls(if t.reject_unauthorized {
+                redis::TlsMode::Secure
+            } else {
+                redis::TlsMode::Insecure
+            });
+            if t.ca.is_some() || t.cert.is_some() {
+                b = b.certs(tls_certificates(t)?);
+            }
+        }
+        let client = b
+            .build()
+            .map_err(|e| Error::arg(format!("invalid cluster settings: {}", self.error(&e))))?;
+        match tokio::time::timeout(limit, client.get_async_connection()).await {
+            Ok(Ok(c)) => Ok(c),
+            Ok(Err(e)) => Err(match self.error(&e) {
+                Error::Reply(m) => {
+                    Error::Connection(format!("Redis Cluster connection failed: {m}"))
+                }
+                other => other,
+            }),
+            Err(_) => Err(Error::Timeout(format!(
+                "could not connect to {} within connectTimeoutMs ({} ms)",
+                self.describe(),
+                self.cfg.connect_timeout_ms
+            ))),
+        }
+    }
+
+    /// Asks the Sentinels, in order, for the address of master `name`.
+    async fn ask_sentinels(&self, sentinels: &[Node], name: &str) -> Result<Node, Error> {
+        let limit = Duration::from_millis(self.cfg.connect_timeout_ms);
+        let mut why = String::from("no Sentinel configured");
+        for node in sentinels {
+            let (h, p) = node;
+            let client = build_redis_client(&self.cfg, node, true)?;
+            let ask = async {
+                let conf = AsyncConnectionConfig::new()
+                    .set_connection_timeout(Some(limit))
+                    .set_response_timeout(Some(limit));
+                let mut c = client
+                    .get_multiplexed_async_connection_with_config(&conf)
+                    .await?;
+                let mut q = redis::cmd("SENTINEL");
+                q.arg("GET-MASTER-ADDR-BY-NAME").arg(name);
+                c.send_packed_command(&q).await
+            };
+            why = match tokio::time::timeout(limit, ask).await {
+                Ok(Ok(Value::Array(parts))) => match master_addr(&parts) {
+                    Some(addr) => return Ok(addr),
+                    None => format!("Sentinel {h}:{p} sent an unexpected reply"),
+                },
+                Ok(Ok(Value::Nil)) => {
+                    format!("Sentinel {h}:{p} does not monitor a master named '{name}'")
+                }
+                Ok(Ok(_)) => format!("Sentinel {h}:{p} sent an unexpected reply"),
+                Ok(Err(e)) => format!(
+                    "Sentinel {h}:{p}: {}",
+                    crate::core::error::redact(
+                        &self.error(&e).to_string(),
+                        self.cfg.sentinel_password.as_deref()
+                    )
+                ),
+                Err(_) => format!("Sentinel {h}:{p} did not answer within connectTimeoutMs"),
+            };
+        }
+        Err(Error::Connection(format!(
+            "no Sentinel could name the master '{name}' ({why})"
+        )))
+    }
+
+    fn set_target(&self, node: Node) {
+        if let Ok(mut t) = self.target.write() {
+            if *t != node {
+                *t = node;
+            }
+        }
     }
 
     /// Opens one multiplexed RESP3 connection whose server pushes (and the crate's
@@ -370,9 +717,54 @@ impl Client {
     ///
     /// # Errors
     /// `Connection`, `Timeout` (within `connectTimeoutMs`) or `Auth`.
+    ///
+    /// Standalone: the configured server. Sentinel: the master the Sentinels name now (checked
+    /// with `ROLE`). Cluster: the first seed node that answers (classic pub/sub is cluster-wide).
     pub async fn connect_with(
         &self,
         push: impl Fn(PushInfo) + Send + Sync + 'static,
+    ) -> Result<MultiplexedConnection, Error> {
+        let push: Arc<dyn Fn(PushInfo) + Send + Sync> = Arc::new(push);
+        match &self.cfg.topology {
+            Topology::Standalone => self.connect_node(&self.target(), push).await,
+            Topology::Sentinel {
+                sentinels,
+                master_name,
+            } => {
+                let master = self.ask_sentinels(sentinels, master_name).await?;
+                self.set_target(master.clone());
+                let mut conn = self.connect_node(&master, push).await?;
+                let role = conn
+                    .send_packed_command(&redis::cmd("ROLE"))
+                    .await
+                    .map_err(|e| self.error(&e))?;
+                match role {
+                    Value::Array(r) if matches!(r.first(), Some(Value::BulkString(b)) if b == b"master") => {
+                        Ok(conn)
+                    }
+                    _ => Err(Error::Connection(format!(
+                        "{}:{} is not a master yet (Sentinel failover in progress); retrying",
+                        master.0, master.1
+                    ))),
+                }
+            }
+            Topology::Cluster { nodes } => {
+                let mut last = Error::Connection("cluster.nodes is empty".into());
+                for n in nodes {
+                    match self.connect_node(n, Arc::clone(&push)).await {
+                        Ok(c) => return Ok(c),
+                        Err(e) => last = e,
+                    }
+                }
+                Err(last)
+            }
+        }
+    }
+
+    async fn connect_node(
+        &self,
+        node: &Node,
+        push: Arc<dyn Fn(PushInfo) + Send + Sync>,
     ) -> Result<MultiplexedConnection, Error> {
         let connect_timeout = Duration::from_millis(self.cfg.connect_timeout_ms);
         let mut conf = AsyncConnectionConfig::new()
@@ -385,12 +777,11 @@ impl Client {
         if let Some(name) = self.cfg.tls.as_ref().and_then(|t| t.servername.clone()) {
             conf = conf.set_dns_resolver(ServernameResolver {
                 name,
-                real_host: self.cfg.host.clone(),
+                real_host: node.0.clone(),
             });
         }
-        let fut = self
-            .redis
-            .get_multiplexed_async_connection_with_config(&conf);
+        let client = build_redis_client(&self.cfg, node, false)?;
+        let fut = client.get_multiplexed_async_connection_with_config(&conf);
         let conn = match tokio::time::timeout(connect_timeout, fut).await {
             Ok(Ok(c)) => c,
             Ok(Err(e)) => {
@@ -403,7 +794,7 @@ impl Client {
             Err(_) => {
                 return Err(Error::Timeout(format!(
                     "could not connect to Redis at {}:{} within connectTimeoutMs ({} ms)",
-                    self.cfg.host, self.cfg.port, self.cfg.connect_timeout_ms
+                    node.0, node.1, self.cfg.connect_timeout_ms
                 )))
             }
         };
@@ -475,13 +866,13 @@ impl Client {
         };
         if o.is_none() {
             *o = Some(Instant::now());
+            self.in_outage.store(true, Ordering::Relaxed);
             drop(o);
             self.sink.log(
                 Level::Warn,
                 format!(
-                    "Redis unavailable at {}:{} ({}); reconnecting in the background",
-                    self.cfg.host,
-                    self.cfg.port,
+                    "{} unavailable ({}); reconnecting in the background",
+                    self.describe(),
                     crate::core::error::redact(reason, self.secret())
                 ),
             );
@@ -493,6 +884,7 @@ impl Client {
             return;
         };
         if let Some(since) = o.take() {
+            self.in_outage.store(false, Ordering::Relaxed);
             drop(o);
             if let Ok(mut w) = self.degraded_warned.lock() {
                 w.clear();
@@ -500,9 +892,8 @@ impl Client {
             self.sink.log(
                 Level::Info,
                 format!(
-                    "Redis connection to {}:{} restored after {} ms",
-                    self.cfg.host,
-                    self.cfg.port,
+                    "{} connection restored after {} ms",
+                    self.describe(),
                     since.elapsed().as_millis()
                 ),
             );
@@ -528,61 +919,194 @@ pub fn pipeline_error_text(e: &redis::ServerError) -> String {
     server_error_text(&e.clone().into())
 }
 
-fn build_redis_client(cfg: &Config) -> Result<redis::Client, Error> {
+/// Connection info for one node. `sentinel` uses the Sentinel credentials, RESP2 and db 0.
+fn node_info(
+    cfg: &Config,
+    (host, port): &Node,
+    sentinel: bool,
+) -> Result<redis::ConnectionInfo, Error> {
     let host = cfg
         .tls
         .as_ref()
         .and_then(|t| t.servername.clone())
-        .unwrap_or_else(|| cfg.host.clone());
+        .filter(|_| !sentinel)
+        .unwrap_or_else(|| host.clone());
     let addr = match &cfg.tls {
-        None => redis::ConnectionAddr::Tcp(host, cfg.port),
+        None => redis::ConnectionAddr::Tcp(host, *port),
         Some(t) => redis::ConnectionAddr::TcpTls {
             host,
-            port: cfg.port,
+            port: *port,
             insecure: !t.reject_unauthorized,
             tls_params: None,
         },
     };
+    let (user, pass) = if sentinel {
+        (&cfg.sentinel_username, &cfg.sentinel_password)
+    } else {
+        (&cfg.username, &cfg.password)
+    };
     // RESP3 (Redis 6+): the connection then reports its own loss at once, so an outage is
     // noticed when it happens, not at the next command.
-    let mut rinfo = redis::RedisConnectionInfo::default()
-        .set_protocol(redis::ProtocolVersion::RESP3)
-        .set_db(cfg.db)
-        .set_lib_name("app-redis", env!("CARGO_PKG_VERSION"));
-    if let Some(u) = &cfg.username {
+    let mut rinfo =
+        redis::RedisConnectionInfo::default().set_lib_name("app-redis", env!("CARGO_PKG_VERSION"));
+    if !sentinel {
+        rinfo = rinfo
+            .set_protocol(redis::ProtocolVersion::RESP3)
+            .set_db(cfg.db);
+    }
+    if let Some(u) = user {
         rinfo = rinfo.set_username(u);
     }
-    if let Some(p) = &cfg.password {
+    if let Some(p) = pass {
         rinfo = rinfo.set_password(p);
     }
-    let info = redis::IntoConnectionInfo::into_connection_info(addr)
+    Ok(redis::IntoConnectionInfo::into_connection_info(addr)
         .map_err(|e| Error::arg(format!("invalid connection settings: {e}")))?
-        .set_redis_settings(rinfo);
+        .set_redis_settings(rinfo))
+}
+
+fn tls_certificates(t: &crate::core::config::TlsOptions) -> Result<redis::TlsCertificates, Error> {
+    let client_tls = match (&t.cert, &t.key) {
+        (Some(cert), Some(key)) => Some(redis::ClientTlsConfig {
+            client_cert: cert.clone(),
+            client_key: key.clone(),
+        }),
+        (None, None) => None,
+        _ => return Err(Error::arg("tls.cert and tls.key must be given together")),
+    };
+    Ok(redis::TlsCertificates {
+        client_tls,
+        root_cert: t.ca.clone(),
+    })
+}
+
+fn build_redis_client(cfg: &Config, node: &Node, sentinel: bool) -> Result<redis::Client, Error> {
+    let info = node_info(cfg, node, sentinel)?;
     match &cfg.tls {
         Some(t) if t.ca.is_some() || t.cert.is_some() || t.key.is_some() => {
-            let client_tls = match (&t.cert, &t.key) {
-                (Some(cert), Some(key)) => Some(redis::ClientTlsConfig {
-                    client_cert: cert.clone(),
-                    client_key: key.clone(),
-                }),
-                (None, None) => None,
-                _ => return Err(Error::arg("tls.cert and tls.key must be given together")),
-            };
-            redis::Client::build_with_tls(
-                info,
-                redis::TlsCertificates {
-                    client_tls,
-                    root_cert: t.ca.clone(),
-                },
-            )
-            .map_err(|e| Error::arg(format!("tls settings are not usable: {e}")))
+            redis::Client::build_with_tls(info, tls_certificates(t)?)
+                .map_err(|e| Error::arg(format!("tls settings are not usable: {e}")))
         }
         _ => redis::Client::open(info)
             .map_err(|e| Error::arg(format!("invalid connection settings: {e}"))),
     }
 }
 
+/// The lowest `redis_version` major in an `INFO server` reply (one text, or a cluster's map of
+/// node texts).
+fn min_major(v: &Value) -> Option<u64> {
+    let text = |t: &str| {
+        t.lines()
+            .find_map(|l| l.strip_prefix("redis_version:"))
+            .and_then(|ver| ver.trim().split('.').next()?.parse::<u64>().ok())
+    };
+    match v {
+        Value::BulkString(b) => text(&String::from_utf8_lossy(b)),
+        Value::VerbatimString { text: t, .. } => text(t),
+        Value::SimpleString(t) => text(t),
+        Value::Map(kv) => kv.iter().filter_map(|(_, x)| min_major(x)).min(),
+        Value::Array(xs) => xs.iter().filter_map(min_major).min(),
+        _ => None,
+    }
+}
+
+/// `[host, port]` from `SENTINEL GET-MASTER-ADDR-BY-NAME`.
+fn master_addr(parts: &[Value]) -> Option<Node> {
+    let text = |v: &Value| match v {
+        Value::BulkString(b) => Some(String::from_utf8_lossy(b).into_owned()),
+        Value::SimpleString(s) => Some(s.clone()),
+        _ => None,
+    };
+    match parts {
+        [h, p] => Some((text(h)?, text(p)?.parse().ok()?)),
+        _ => None,
+    }
+}
+
+/// Parses `CLUSTER NODES`: one line per node, `id ip:port@cport[,hostname] flags master ...`.
+pub fn parse_cluster_nodes(text: &str) -> Vec<NodeInfo> {
+    text.lines()
+        .filter_map(|line| {
+            let mut f = line.split_whitespace();
+            let _id = f.next()?;
+            let addr = f.next()?;
+            let flags = f.next()?;
+            let hostport = addr.split(['@', ',']).next()?;
+            let (host, port) = hostport.rsplit_once(':')?;
+            let port: u16 = port.parse().ok().filter(|p| *p != 0)?;
+            let flags: Vec<&str> = flags.split(',').collect();
+            if host.is_empty() || flags.contains(&"noaddr") || flags.contains(&"handshake") {
+                return None;
+            }
+            Some(NodeInfo {
+                host: host.to_string(),
+                port,
+                role: if flags.contains(&"master") {
+                    "master"
+                } else {
+                    "replica"
+                },
+                failed: flags.contains(&"fail"),
+            })
+        })
+        .collect()
+}
+
 /// Installs the process-wide rustls crypto provider (ring) once.
 pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_nodes_are_parsed() {
+        let text = "\
+07c3 127.0.0.1:30004@40004 slave e7d1 0 1426238317239 4 connected
+67ed 127.0.0.1:30002@40002 master - 0 1426238316232 2 connected 5461-10922
+292f 127.0.0.1:30003@40003,host3 master,fail - 0 1426238318243 3 connected 10923-16383
+e7d1 127.0.0.1:30001@40001 myself,master - 0 0 1 connected 0-5460
+aaaa :0@0 master,noaddr - 0 0 0 disconnected
+";
+        let n = parse_cluster_nodes(text);
+        assert_eq!(n.len(), 4);
+        assert_eq!(
+            (n[0].port, n[0].role, n[0].failed),
+            (30004, "replica", false)
+        );
+        assert_eq!((n[2].port, n[2].role, n[2].failed), (30003, "master", true));
+        assert_eq!((n[3].host.as_str(), n[3].role), ("127.0.0.1", "master"));
+    }
+
+    #[test]
+    fn server_version_is_read_from_info() {
+        let one = Value::BulkString(
+            b"# Server\r\nredis_version:7.0.15\r\nredis_mode:standalone\r\n".to_vec(),
+        );
+        assert_eq!(min_major(&one), Some(7));
+        let nodes = Value::Map(vec![
+            (Value::SimpleString("a".into()), one),
+            (
+                Value::SimpleString("b".into()),
+                Value::VerbatimString {
+                    format: redis::VerbatimFormat::Text,
+                    text: "redis_version:6.2.1\r\n".into(),
+                },
+            ),
+        ]);
+        assert_eq!(min_major(&nodes), Some(6));
+        assert_eq!(min_major(&Value::Nil), None);
+    }
+
+    #[test]
+    fn sentinel_master_reply() {
+        let v = [
+            Value::BulkString(b"10.0.0.5".to_vec()),
+            Value::BulkString(b"6380".to_vec()),
+        ];
+        assert_eq!(master_addr(&v), Some(("10.0.0.5".into(), 6380)));
+        assert_eq!(master_addr(&v[..1]), None);
+    }
 }

@@ -123,6 +123,9 @@ pub(crate) fn exec_reply(v: Value) -> Result<Value, Error> {
 }
 
 async fn send_batch<T>(client: Arc<Client>, h: Handle, mut jobs: Vec<Job<T>>) -> Settled<T> {
+    if h.is_cluster() {
+        return crate::core::cluster::send(client, h, jobs).await;
+    }
     if jobs.len() == 1 && matches!(jobs[0].work, Work::One(_)) {
         let Some(Job {
             work: Work::One(cmd),

@@ -261,10 +261,13 @@ async fn round_trip(
 ///
 /// # Errors
 /// `Connection`, `Timeout` (within `connectTimeoutMs`) or `Auth`.
-pub async fn open_plain(cfg: &Config) -> Result<std::net::TcpStream, Error> {
+pub async fn open_plain(
+    cfg: &Config,
+    (host, port): &crate::core::config::Node,
+) -> Result<std::net::TcpStream, Error> {
     let limit = Duration::from_millis(cfg.connect_timeout_ms);
     let work = async {
-        let mut s = tokio::net::TcpStream::connect((cfg.host.as_str(), cfg.port))
+        let mut s = tokio::net::TcpStream::connect((host.as_str(), *port))
             .await
             .map_err(|e| Error::Connection(format!("Redis connection failed: {e}")))?;
         let _ = s.set_nodelay(true);
@@ -292,8 +295,8 @@ pub async fn open_plain(cfg: &Config) -> Result<std::net::TcpStream, Error> {
     match tokio::time::timeout(limit, work).await {
         Ok(r) => r,
         Err(_) => Err(Error::Timeout(format!(
-            "could not connect to Redis at {}:{} within connectTimeoutMs ({} ms)",
-            cfg.host, cfg.port, cfg.connect_timeout_ms
+            "could not connect to Redis at {host}:{port} within connectTimeoutMs ({} ms)",
+            cfg.connect_timeout_ms
         ))),
     }
 }
