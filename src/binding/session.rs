@@ -1,6 +1,8 @@
 //! Sessions on `RedisService`: argument checks and JSON encoding on the JS thread, one script call
 //! in the ordinary batch, and the session degradation policy (fail closed; `failOpen` degrades).
 
+use std::sync::Arc;
+
 use napi::bindgen_prelude::{Env, Unknown};
 use napi::sys;
 use napi_derive::napi;
@@ -82,7 +84,10 @@ fn set_field(fields: &mut Fields, name: &[u8], json: String) {
 
 impl RedisService {
     fn sessions(&self) -> Sessions {
-        Sessions::new(&self.client.cfg.key_prefix, &self.client.cfg.session_prefix)
+        Sessions {
+            cluster: self.client.is_cluster(),
+            ..Sessions::new(&self.client.cfg.key_prefix, &self.client.cfg.session_prefix)
+        }
     }
 
     /// Sends a session script under the session policy; `make(by_hash)` builds it.
@@ -118,6 +123,22 @@ impl RedisService {
         resolve_id: bool,
     ) -> JsResult<JsPromise> {
         let sessions = self.sessions();
+        if let Ok((id, Some(user), ttl, fields)) = &parsed {
+            if !sessions.indexed(id, user) {
+                let (id, user, ttl, fields) = (id.clone(), user.clone(), *ttl, fields.clone());
+                let client = Arc::clone(&self.client);
+                return self.session_split(env, Empty::Null, async move {
+                    sessions
+                        .write_split(&client, &id, &user, ttl, &fields)
+                        .await?;
+                    Ok(Out::Json(if resolve_id {
+                        serde_json::Value::String(id)
+                    } else {
+                        serde_json::Value::Bool(true)
+                    }))
+                });
+            }
+        }
         let (built, id) = match parsed {
             Ok((id, user, ttl, fields)) => {
                 let reply_id = id.clone();
@@ -278,12 +299,22 @@ impl RedisService {
         let c = Ctx {
             method: "refreshSession",
         };
-        let built = (|| {
+        let parsed = (|| {
             let id = id_arg(c, Arg::from(id))?;
-            let ttl = ttl_arg(c, Arg::from(ttl_seconds))?;
-            let s = self.sessions();
-            Ok(Box::new(move |h| s.refresh_cmd(&id, ttl, h)) as Box<dyn Fn(bool) -> redis::Cmd>)
+            Ok((id, ttl_arg(c, Arg::from(ttl_seconds))?))
         })();
+        if self.client.is_cluster() {
+            let (s, client) = (self.sessions(), Arc::clone(&self.client));
+            return self.session_split(&env, Empty::False, async move {
+                let (id, ttl) = parsed?;
+                let ok = s.refresh_split(&client, &id, ttl).await?;
+                Ok(Out::Json(serde_json::Value::Bool(ok)))
+            });
+        }
+        let built = parsed.map(|(id, ttl)| {
+            let s = self.sessions();
+            Box::new(move |h| s.refresh_cmd(&id, ttl, h)) as Box<dyn Fn(bool) -> redis::Cmd>
+        });
         self.session_cmd(&env, built, Decode::Bool, Empty::False)
     }
 
@@ -293,7 +324,15 @@ impl RedisService {
         let c = Ctx {
             method: "destroySession",
         };
-        let built = id_arg(c, Arg::from(id)).map(|id| {
+        let id = id_arg(c, Arg::from(id));
+        if self.client.is_cluster() {
+            let (s, client) = (self.sessions(), Arc::clone(&self.client));
+            return self.session_split(&env, Empty::False, async move {
+                let ok = s.destroy_split(&client, &id?).await?;
+                Ok(Out::Json(serde_json::Value::Bool(ok)))
+            });
+        }
+        let built = id.map(|id| {
             let s = self.sessions();
             Box::new(move |h| s.destroy_cmd(&id, h)) as Box<dyn Fn(bool) -> redis::Cmd>
         });
@@ -360,10 +399,39 @@ impl RedisService {
         empty: Empty,
     ) -> JsResult<JsPromise> {
         let c = Ctx { method };
+        if self.client.is_cluster() {
+            let user = user_arg(c, "userId", Arg::from(user_id));
+            let (s, client) = (self.sessions(), Arc::clone(&self.client));
+            return self.session_split(env, empty, async move {
+                let v = s.user_split(&client, &user?, op).await?;
+                Ok(Out::Reply(v, decode))
+            });
+        }
         let built = user_arg(c, "userId", Arg::from(user_id)).map(|user| {
             let s = self.sessions();
             Box::new(move |h| s.user_cmd(&user, op, h)) as Box<dyn Fn(bool) -> redis::Cmd>
         });
         self.session_cmd(env, built, decode, empty)
+    }
+
+    /// Cluster mode, sessions whose index lives in another slot: the steps run on the runtime
+    /// (see `Sessions::write_split`), under the same degradation rules as the one-script form.
+    fn session_split<F>(&self, env: &Env, empty: Empty, fut: F) -> JsResult<JsPromise>
+    where
+        F: std::future::Future<Output = Result<Out, Error>> + Send + 'static,
+    {
+        let client = Arc::clone(&self.client);
+        self.spawn(env, async move {
+            if !client.cfg.enabled {
+                return Ok(Out::Empty(empty));
+            }
+            match fut.await {
+                Err(e) if e.is_unavailable() && client.cfg.fail_open => {
+                    client.warn_degraded("sessions", DEGRADED);
+                    Ok(Out::Empty(empty))
+                }
+                other => other,
+            }
+        })
     }
 }

@@ -9,14 +9,18 @@
 //!   user's index `user:{<tag>}:<userId>`: creating, refreshing and destroying touch one slot;
 //! - a caller-chosen id (`setSession`, express-session) is stored at `{<id>}`.
 
-use redis::Cmd;
+use std::sync::Arc;
+
+use redis::{Cmd, Value};
 
 use crate::core::script::Lua;
+use crate::core::{Client, Error};
 
 static WRITE: Lua = Lua::new(include_str!("scripts/session_write.lua"));
 static REFRESH: Lua = Lua::new(include_str!("scripts/session_refresh.lua"));
 static DESTROY: Lua = Lua::new(include_str!("scripts/session_destroy.lua"));
 static USER: Lua = Lua::new(include_str!("scripts/session_user.lua"));
+static INDEX: Lua = Lua::new(include_str!("scripts/session_index.lua"));
 
 /// Hidden field: the session's TTL in seconds (for `refreshSession` without one).
 pub const TTL_FIELD: &[u8] = b"\0ttl";
@@ -53,13 +57,23 @@ fn generated(id: &str) -> bool {
 pub struct Sessions {
     /// `keyPrefix` + `sessionPrefix`.
     pub base: Vec<u8>,
+    /// Cluster mode: a session whose id we did not generate lives in its own slot, away from
+    /// its user's index, so it is not indexed (one script may touch one slot only).
+    pub cluster: bool,
 }
 
 impl Sessions {
     pub fn new(key_prefix: &str, session_prefix: &str) -> Sessions {
         Sessions {
             base: [key_prefix.as_bytes(), session_prefix.as_bytes()].concat(),
+            cluster: false,
         }
+    }
+
+    /// Whether session `id` of `user` is kept in the user's index: always, except in cluster
+    /// mode for an id that does not carry the user's slot tag (ids from `createSession()` do).
+    pub fn indexed(&self, id: &str, user: &str) -> bool {
+        !self.cluster || (generated(id) && id.get(32..) == Some(user_tag(user).as_str()))
     }
 
     /// The hash holding session `id`.
@@ -101,8 +115,21 @@ impl Sessions {
         fields: &[(Vec<u8>, Vec<u8>)],
         by_hash: bool,
     ) -> Cmd {
+        let index = user.filter(|u| self.indexed(id, u)).map(|u| self.index(u));
+        self.write_with(id, user, index, ttl_s, fields, by_hash)
+    }
+
+    /// The write script; `index` (the user's index key) is passed when it shares the slot.
+    fn write_with(
+        &self,
+        id: &str,
+        user: Option<&str>,
+        index: Option<Vec<u8>>,
+        ttl_s: u64,
+        fields: &[(Vec<u8>, Vec<u8>)],
+        by_hash: bool,
+    ) -> Cmd {
         let key = self.key(id);
-        let index = user.map(|u| self.index(u));
         let nkeys = if index.is_some() { 2 } else { 1 };
         WRITE.cmd(by_hash, nkeys, &|c| {
             c.arg(&key);
@@ -163,6 +190,199 @@ impl Sessions {
     }
 }
 
+/// Cluster mode. A session whose id the caller chose lives in its own slot, away from its user's
+/// index, and one script may touch one slot: the session and its index entry are then written
+/// by two scripts, one after the other (the session first; if the second fails, the session
+/// exists unindexed until it is written again), and the per-user operations check such sessions
+/// one by one. Sessions from `createSession()` share their user's slot and stay atomic.
+impl Sessions {
+    async fn index_op(
+        &self,
+        client: &Arc<Client>,
+        user: &[u8],
+        op: &str,
+        id: &str,
+        ttl_s: i64,
+    ) -> Result<(), Error> {
+        let idx = self.index(&String::from_utf8_lossy(user));
+        INDEX
+            .run(client, 1, |c| {
+                c.arg(&idx).arg(op).arg(id).arg(ttl_s);
+            })
+            .await
+            .map(|_| ())
+    }
+
+    /// `setSession` with a user: the session, then its index entry when that lives elsewhere.
+    ///
+    /// # Errors
+    /// `Connection`/`Timeout`/`Reply` from either step.
+    pub async fn write_split(
+        &self,
+        client: &Arc<Client>,
+        id: &str,
+        user: &str,
+        ttl_s: u64,
+        fields: &[(Vec<u8>, Vec<u8>)],
+    ) -> Result<(), Error> {
+        let index = self.indexed(id, user).then(|| self.index(user));
+        let remote = index.is_none();
+        let cmd = |by_hash| self.write_with(id, Some(user), index.clone(), ttl_s, fields, by_hash);
+        run_built(client, &cmd).await?;
+        if remote {
+            let ttl = i64::try_from(ttl_s).unwrap_or(i64::MAX);
+            self.index_op(client, user.as_bytes(), "add", id, ttl)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// `refreshSession`: resolves whether the session exists.
+    ///
+    /// # Errors
+    /// `Connection`/`Timeout`/`Reply`.
+    pub async fn refresh_split(
+        &self,
+        client: &Arc<Client>,
+        id: &str,
+        ttl_s: Option<u64>,
+    ) -> Result<bool, Error> {
+        let key = self.key(id);
+        let idx = self.index_prefix();
+        let v = REFRESH
+            .run(client, 1, |c| {
+                c.arg(&key);
+                match ttl_s {
+                    Some(t) => c.arg(t),
+                    None => c.arg(""),
+                };
+                c.arg(id).arg(&idx).arg("1");
+            })
+            .await?;
+        match v {
+            Value::Array(parts) => match parts.as_slice() {
+                [_, Value::BulkString(user), Value::Int(ttl)] => {
+                    self.index_op(client, user, "add", id, *ttl).await?;
+                    Ok(true)
+                }
+                _ => Err(Error::Reply("unexpected session refresh reply".into())),
+            },
+            v => Ok(v == Value::Int(1)),
+        }
+    }
+
+    /// `destroySession`: resolves whether the session existed.
+    ///
+    /// # Errors
+    /// `Connection`/`Timeout`/`Reply`.
+    pub async fn destroy_split(&self, client: &Arc<Client>, id: &str) -> Result<bool, Error> {
+        let key = self.key(id);
+        let idx = self.index_prefix();
+        let v = DESTROY
+            .run(client, 1, |c| {
+                c.arg(&key).arg(id).arg(&idx).arg("1");
+            })
+            .await?;
+        match v {
+            Value::Array(parts) => match parts.as_slice() {
+                [Value::Int(n), Value::BulkString(user)] => {
+                    self.index_op(client, user, "rem", id, 0).await?;
+                    Ok(*n == 1)
+                }
+                _ => Err(Error::Reply("unexpected session destroy reply".into())),
+            },
+            v => Ok(v == Value::Int(1)),
+        }
+    }
+
+    /// `listUserSessions` / `countUserSessions` / `destroyUserSessions` (`op`): the reply the
+    /// one-script form gives (ids, or a count).
+    ///
+    /// # Errors
+    /// `Connection`/`Timeout`/`Reply`.
+    pub async fn user_split(
+        &self,
+        client: &Arc<Client>,
+        user: &str,
+        op: &str,
+    ) -> Result<Value, Error> {
+        let idx = self.index(user);
+        let v = USER
+            .run(client, 1, |c| {
+                c.arg(&idx).arg(&self.base).arg(user).arg(op).arg("1");
+            })
+            .await?;
+        let ids = |v: &Value| -> Vec<Vec<u8>> {
+            match v {
+                Value::Array(a) => a
+                    .iter()
+                    .filter_map(|x| match x {
+                        Value::BulkString(b) => Some(b.clone()),
+                        _ => None,
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            }
+        };
+        let Value::Array(parts) = v else {
+            return Err(Error::Reply("unexpected session index reply".into()));
+        };
+        let (mut live, remote) = match parts.as_slice() {
+            [l, r] => (ids(l), ids(r)),
+            _ => return Err(Error::Reply("unexpected session index reply".into())),
+        };
+        let owners = futures_util::future::join_all(remote.iter().map(|id| {
+            let mut hget = redis::cmd("HGET");
+            hget.arg(self.key(&String::from_utf8_lossy(id)))
+                .arg(USER_FIELD);
+            async move {
+                let h = client.handle()?;
+                client.query(h, &hget).await
+            }
+        }))
+        .await;
+        let mut gone = Vec::new();
+        for (id, owner) in remote.into_iter().zip(owners) {
+            if owner? == Value::BulkString(user.as_bytes().to_vec()) {
+                if op == "destroy" {
+                    let mut del = redis::cmd("DEL");
+                    del.arg(self.key(&String::from_utf8_lossy(&id)));
+                    client.query(client.handle()?, &del).await?;
+                    gone.push(id.clone());
+                }
+                live.push(id);
+            } else {
+                gone.push(id);
+            }
+        }
+        if op == "destroy" {
+            gone.extend(live.iter().cloned());
+        }
+        if !gone.is_empty() {
+            let mut zrem = redis::cmd("ZREM");
+            zrem.arg(&idx).arg(&gone);
+            client.query(client.handle()?, &zrem).await?;
+        }
+        Ok(match op {
+            "list" => Value::Array(live.into_iter().map(Value::BulkString).collect()),
+            _ => Value::Int(i64::try_from(live.len()).unwrap_or(i64::MAX)),
+        })
+    }
+}
+
+/// Runs a built script (`EVALSHA`, then `EVAL` on `NOSCRIPT`).
+async fn run_built(
+    client: &Arc<Client>,
+    cmd: &(dyn Fn(bool) -> Cmd + Sync),
+) -> Result<Value, Error> {
+    match client.query(client.handle()?, &cmd(true)).await {
+        Err(Error::Reply(m)) if m.starts_with("NOSCRIPT") => {
+            client.query(client.handle()?, &cmd(false)).await
+        }
+        other => other,
+    }
+}
+
 /// Days since 1970-01-01 → (year, month, day) (Howard Hinnant's civil-from-days).
 fn civil(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
@@ -208,6 +428,19 @@ mod tests {
         );
         assert_eq!(s.key("abc"), b"app:sess:{abc}");
         assert_ne!(new_id(None), new_id(None));
+    }
+
+    #[test]
+    fn cluster_indexes_only_ids_in_the_users_slot() {
+        let s = Sessions {
+            cluster: true,
+            ..Sessions::new("", "sess:")
+        };
+        assert!(s.indexed(&new_id(Some("alice")), "alice"));
+        assert!(!s.indexed(&new_id(Some("bob")), "alice"));
+        assert!(!s.indexed(&new_id(None), "alice"));
+        assert!(!s.indexed("express-sid", "alice"));
+        assert!(Sessions::new("", "sess:").indexed("express-sid", "alice"));
     }
 
     #[test]

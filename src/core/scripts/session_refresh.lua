@@ -1,6 +1,7 @@
 -- Sliding expiration: resets a session's TTL (ARGV[1] seconds; empty = its own TTL) and its
--- index entry. KEYS[1] session hash; ARGV[2] id, ARGV[3] the index key prefix.
--- Returns 1, or 0 when the session does not exist.
+-- index entry. KEYS[1] session hash; ARGV[2] id, ARGV[3] the index key prefix, ARGV[4] '1' in
+-- cluster mode: an index in another slot is left alone and `{1, user, ttl}` returned instead, for
+-- the caller to update it. Returns 1, or 0 when the session does not exist.
 local ttl = tonumber(ARGV[1])
 if not ttl then
   ttl = tonumber(redis.call('HGET', KEYS[1], '\0ttl') or '')
@@ -12,7 +13,11 @@ redis.call('EXPIRE', KEYS[1], ttl)
 redis.call('HSET', KEYS[1], '\0ttl', ttl)
 local user = redis.call('HGET', KEYS[1], '\0user')
 if user then
-  local idx = ARGV[3] .. '{' .. string.sub(redis.sha1hex(user), 1, 8) .. '}:' .. user
+  local tag = '{' .. string.sub(redis.sha1hex(user), 1, 8) .. '}'
+  if ARGV[4] == '1' and not string.find(KEYS[1], tag, 1, true) then
+    return {1, user, ttl}
+  end
+  local idx = ARGV[3] .. tag .. ':' .. user
   local t = redis.call('TIME')
   local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
   redis.call('ZADD', idx, now + ttl * 1000, ARGV[2])
