@@ -130,3 +130,21 @@ test('the service still works after refusing bad input', async () => {
   expect(await redis.set('fine', 'yes')).toBe('OK');
   expect(await redis.get('fine')).toBe('yes');
 });
+
+test('a command method called on something that is not a RedisService throws, whatever the receiver', () => {
+  const { get, set } = RedisService.prototype;
+  for (const receiver of [undefined, null, {}, redis.pipeline(), Object.create(RedisService.prototype)]) {
+    expect(() => get.call(receiver, 'k')).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', message: expect.stringMatching(/get\(\): must be called on a RedisService/) }));
+    expect(() => set.call(receiver, 'k', 'v')).toThrow(/set\(\): must be called on a RedisService/);
+    for (const m of ['rateLimit', 'acquireLock', 'releaseLock', 'extendLock', 'getSession']) {
+      expect(() => RedisService.prototype[m].call(receiver, 'k', 'x')).toThrow(new RegExp(`${m}\\(\\): must be called on a RedisService`));
+    }
+  }
+});
+
+test('missing and extra arguments of a command method', async () => {
+  await expect(redis.get()).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT', message: expect.stringMatching(/`key`/) });
+  expect(await redis.set('extra', 'v')).toBe('OK');
+  expect(await redis.get('extra', 'ignored', 1, 2, 3, 4, 5)).toBe('v');
+  expect(await redis.incr('n', 'ignored', 1, 2, 3, 4, 5)).toBe(1);
+});

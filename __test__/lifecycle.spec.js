@@ -118,7 +118,10 @@ describe('connect', () => {
 
   test('healthCheck reports status, latency in ms, host, port and db', async () => {
     const r = new RedisService({ host: '127.0.0.1', port: server.port, db: 2, logger: false });
-    expect(await r.healthCheck()).toEqual({ status: 'disconnected', latencyMs: null, host: '127.0.0.1', port: server.port, db: 2 });
+    expect(await r.healthCheck()).toEqual({
+      status: 'disconnected', latencyMs: null, host: '127.0.0.1', port: server.port, db: 2, mode: 'standalone',
+      nodes: [{ host: '127.0.0.1', port: server.port, role: 'master', ok: false }],
+    });
     await r.connect();
     const h = await r.healthCheck();
     expect(h.status).toBe('connected');

@@ -13,7 +13,7 @@ let srv;
 let redis;
 beforeAll(async () => {
   srv = await suiteServer();
-  redis = await RedisService.connect({ url: srv.url, logger: false });
+  redis = await RedisService.connect({ ...srv.options, logger: false });
 });
 afterEach(async () => { await redis.call('FLUSHDB'); });
 afterAll(async () => {
@@ -68,6 +68,7 @@ describe('sessions', () => {
     await redis.createSession('bob', {}, 60);
     expect(await redis.countUserSessions('alice')).toBe(3);
     expect((await redis.listUserSessions('alice')).sort()).toEqual([a, b, 'express-sid-1'].sort());
+    expect(await redis.getSession('express-sid-1')).toMatchObject({ userId: 'alice', cart: [1] });
     await sleep(1100);
     expect(await redis.countUserSessions('alice')).toBe(2);
     expect(await redis.listUserSessions('alice')).not.toContain(a);
@@ -81,8 +82,20 @@ describe('sessions', () => {
     expect((await redis.call('KEYS', 'sess:user:*')).length).toBe(1);
   }, 10000);
 
+  test('a session with your own id: refreshing keeps it indexed past its first TTL; destroying removes it', async () => {
+    expect(await redis.setSession('sid-dave', { userId: 'dave' }, 1)).toBe(true);
+    expect(await redis.refreshSession('sid-dave', 30)).toBe(true);
+    await sleep(1200);
+    expect(await redis.countUserSessions('dave')).toBe(1);
+    expect(await redis.ttl('sess:{sid-dave}')).toBeGreaterThan(25);
+    expect(await redis.destroySession('sid-dave')).toBe(true);
+    expect(await redis.countUserSessions('dave')).toBe(0);
+    expect(await redis.refreshSession('sid-dave')).toBe(false);
+    expect(await redis.destroySession('sid-dave')).toBe(false);
+  }, 10000);
+
   test('a session and its user index share one hash slot; sessionPrefix is configurable', async () => {
-    const p = await RedisService.connect({ url: srv.url, keyPrefix: 'app:', sessionPrefix: 's:', logger: false });
+    const p = await RedisService.connect({ ...srv.options, keyPrefix: 'app:', sessionPrefix: 's:', logger: false });
     const id = await p.createSession('user123', {});
     const keys = (await redis.call('KEYS', '*')).sort();
     expect(keys).toEqual([`app:s:user:{95c946bf}:user123`, `app:s:{95c946bf}:${id}`].sort());
@@ -225,7 +238,7 @@ describe('cache: wrap', () => {
 
   test('stampede: 3 processes x 20 concurrent calls on a cold key run the 200 ms loader once', async () => {
     const startAt = Date.now() + 800;
-    const runs = await Promise.all([0, 1, 2].map(() => runWorker({ mode: 'wrap', url: srv.url, key: 'report', callers: 20, loaderMs: 200, startAt })));
+    const runs = await Promise.all([0, 1, 2].map(() => runWorker({ mode: 'wrap', conn: srv.options, key: 'report', callers: 20, loaderMs: 200, startAt })));
     const values = runs.flatMap((r) => r.values);
     expect(values).toHaveLength(60);
     for (const v of values) expect(v).toEqual({ value: 'expensive', run: 1 });
@@ -245,7 +258,7 @@ describe('cache: wrap', () => {
   });
 
   test('invalidate and invalidatePrefix (prefix-aware)', async () => {
-    const p = await RedisService.connect({ url: srv.url, keyPrefix: 'app:', logger: false });
+    const p = await RedisService.connect({ ...srv.options, keyPrefix: 'app:', logger: false });
     for (const k of ['user:1', 'user:2', 'user:3', 'post:1']) await p.wrap(k, 60, () => k);
     await redis.set('cache:user:9', 'not ours');
     expect(await p.invalidate('user:1', 'user:404')).toBe(1);

@@ -1,24 +1,14 @@
 'use strict';
 // TLS (certificates made at test time with openssl) and ACL users, against real servers.
-const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
-const os = require('node:os');
-const path = require('node:path');
 const { RedisService } = require('..');
 const { startRedis } = require('./helpers/redis-server');
+const { Certs } = require('./helpers/certs');
 
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'app-redis-tls-'));
-const f = (n) => path.join(dir, n);
-const ssl = (...args) => execFileSync('openssl', args, { stdio: 'pipe' });
-
-function makeCa(name) {
-  ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', `/CN=${name}`, '-keyout', f(`${name}.key`), '-out', f(`${name}.crt`));
-}
-function makeCert(name, ca, san) {
-  fs.writeFileSync(f(`${name}.ext`), `subjectAltName=${san}\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth,clientAuth\n`);
-  ssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=${name}`, '-keyout', f(`${name}.key`), '-out', f(`${name}.csr`));
-  ssl('x509', '-req', '-in', f(`${name}.csr`), '-CA', f(`${ca}.crt`), '-CAkey', f(`${ca}.key`), '-CAcreateserial', '-days', '2', '-extfile', f(`${name}.ext`), '-out', f(`${name}.crt`));
-}
+const certs = new Certs();
+const f = (n) => certs.file(n);
+const makeCa = (name) => certs.ca(name);
+const makeCert = (name, ca, san) => certs.cert(name, ca, san);
 
 describe('TLS', () => {
   let server;
@@ -36,7 +26,7 @@ describe('TLS', () => {
   afterAll(async () => {
     await server.stop();
     await mtls.stop();
-    fs.rmSync(dir, { recursive: true, force: true });
+    certs.remove();
   });
 
   test('tls with a CA (Buffer or PEM string) connects and works', async () => {

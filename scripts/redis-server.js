@@ -148,4 +148,179 @@ async function demoRedis() {
   return { url: server.url, server };
 }
 
-module.exports = { freePort, startRedis, sleep, waitForPing, RedisServer, demoRedis };
+function cli(port, ...args) {
+  return execFileSync('redis-cli', ['-p', String(port), ...args], { encoding: 'utf8' }).trim();
+}
+
+async function until(what, check, timeoutMs = 20000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      if (check()) return;
+    } catch {
+      // not ready yet
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+/**
+ * A local Redis Cluster: `masters` masters with `replicasPerMaster` replicas each, on free
+ * loopback ports, created with `redis-cli --cluster create`. A short `cluster-node-timeout`
+ * (`nodeTimeoutMs`) makes failover quick for tests. `options` is what a service needs to reach it.
+ */
+class RedisCluster {
+  constructor({ masters = 3, replicasPerMaster = 1, nodeTimeoutMs = 1000, password = null, tls = null } = {}) {
+    this.password = password;
+    this.tls = tls;
+    this.masters = masters;
+    this.replicasPerMaster = replicasPerMaster;
+    this.nodeTimeoutMs = nodeTimeoutMs;
+    this.nodes = [];
+  }
+
+  get options() {
+    return { cluster: { nodes: this.nodes.slice(0, this.masters).map((n) => `127.0.0.1:${n.port}`) } };
+  }
+
+  async start() {
+    const count = this.masters * (1 + this.replicasPerMaster);
+    this.nodes = await Promise.all(Array.from({ length: count }, () => new RedisServer({
+      tls: this.tls,
+      args: ['--cluster-enabled', 'yes', ...(this.tls ? ['--tls-cluster', 'yes', '--tls-replication', 'yes'] : []), '--cluster-node-timeout', String(this.nodeTimeoutMs),
+        '--cluster-config-file', 'nodes.conf', '--cluster-replica-validity-factor', '0',
+        ...(this.password ? ['--requirepass', this.password, '--masterauth', this.password] : [])],
+    }).start()));
+    execFileSync('redis-cli', [...this.tlsArgs(), '--cluster', 'create', ...this.nodes.map((n) => `127.0.0.1:${n.port}`),
+      '--cluster-replicas', String(this.replicasPerMaster), '--cluster-yes'], { stdio: 'ignore', env: this.cliEnv() });
+    await this.waitHealthy();
+    return this;
+  }
+
+  /** redis-cli reads the password from REDISCLI_AUTH (never on its command line). */
+  cliEnv() {
+    return this.password ? { ...process.env, REDISCLI_AUTH: this.password } : process.env;
+  }
+
+  tlsArgs() {
+    return this.tls ? ['--tls', '--cacert', this.tls.ca] : [];
+  }
+
+  cli(port, ...args) {
+    return execFileSync('redis-cli', [...this.tlsArgs(), '-p', String(port), ...args], { encoding: 'utf8', env: this.cliEnv() }).trim();
+  }
+
+  /** Waits until every live node reports `cluster_state:ok` and knows every master. */
+  async waitHealthy(timeoutMs = 20000) {
+    await until('the cluster to be healthy', () => this.live().every((n) => {
+      const info = this.cli(n.port, 'CLUSTER', 'INFO');
+      return /cluster_state:ok/.test(info) && new RegExp(`cluster_known_nodes:${this.nodes.length}`).test(info);
+    }), timeoutMs);
+    // Replicas must have synced, or a failover has no candidate.
+    await until('replicas to sync', () => this.live().every((n) => {
+      const role = this.cli(n.port, 'ROLE').split('\n')[0];
+      return role === 'master' || /master_link_status:up/.test(this.cli(n.port, 'INFO', 'replication'));
+    }), timeoutMs);
+  }
+
+  live() {
+    return this.nodes.filter((n) => n.proc && n.proc.exitCode === null && n.proc.signalCode === null);
+  }
+
+  /** The live master serving `key`'s slot. */
+  masterFor(key) {
+    const slot = Number(this.cli(this.live()[0].port, 'CLUSTER', 'KEYSLOT', key));
+    const shards = this.cli(this.live()[0].port, 'CLUSTER', 'NODES').split('\n');
+    for (const line of shards) {
+      const f = line.split(' ');
+      if (!f[2].includes('master') || f[2].includes('fail')) continue;
+      const port = Number(f[1].split('@')[0].split(':')[1]);
+      for (const range of f.slice(8)) {
+        const [a, b = a] = range.split('-').map(Number);
+        if (slot >= a && slot <= b) return this.nodes.find((n) => n.port === port);
+      }
+    }
+    throw new Error(`no master serves ${key}`);
+  }
+
+  /** Runs a command on every live master (e.g. FLUSHALL). */
+  eachMaster(...args) {
+    for (const n of this.live()) {
+      if (this.cli(n.port, 'ROLE').split('\n')[0] === 'master') this.cli(n.port, ...args);
+    }
+  }
+
+  async stop() {
+    await Promise.all(this.nodes.map((n) => n.stop()));
+  }
+}
+
+/**
+ * A Sentinel setup: one master, one replica, three Sentinels monitoring `masterName`, with
+ * short timeouts so a failover takes a few seconds.
+ */
+class RedisSentinels {
+  constructor({ masterName = 'mymaster', downAfterMs = 1000 } = {}) {
+    this.masterName = masterName;
+    this.downAfterMs = downAfterMs;
+    this.sentinels = [];
+  }
+
+  get options() {
+    return { sentinel: { sentinels: this.sentinels.map((s) => `127.0.0.1:${s.port}`), masterName: this.masterName } };
+  }
+
+  async start() {
+    this.master = await new RedisServer().start();
+    this.replica = await new RedisServer({ args: ['--replicaof', '127.0.0.1', String(this.master.port)] }).start();
+    await until('the replica to sync', () => /master_link_status:up/.test(this.replica.cli('INFO', 'replication')));
+    this.sentinels = [];
+    for (let i = 0; i < 3; i++) {
+      const port = await freePort();
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'app-redis-sentinel-'));
+      const conf = path.join(dir, 'sentinel.conf');
+      fs.writeFileSync(conf, [
+        `port ${port}`, 'bind 127.0.0.1', `dir ${dir}`, `logfile ${path.join(dir, 'sentinel.log')}`,
+        `sentinel monitor ${this.masterName} 127.0.0.1 ${this.master.port} 2`,
+        `sentinel down-after-milliseconds ${this.masterName} ${this.downAfterMs}`,
+        `sentinel failover-timeout ${this.masterName} 3000`,
+        `sentinel parallel-syncs ${this.masterName} 1`, '',
+      ].join('\n'));
+      const proc = spawn('redis-server', [conf, '--sentinel'], { stdio: 'ignore' });
+      proc.unref();
+      const s = { port, dir, proc };
+      this.sentinels.push(s);
+      await waitForPing(port);
+    }
+    // Every Sentinel must have found the replica, or a failover has no candidate.
+    await until('the Sentinels to see the replica', () => this.sentinels.every((s) =>
+      /\d/.test(cli(s.port, 'SENTINEL', 'REPLICAS', this.masterName)) &&
+      cli(s.port, 'SENTINEL', 'REPLICAS', this.masterName).includes(String(this.replica.port))));
+    return this;
+  }
+
+  /** The port the Sentinels name as master now. */
+  masterPort() {
+    return Number(cli(this.sentinels[0].port, 'SENTINEL', 'GET-MASTER-ADDR-BY-NAME', this.masterName).split('\n')[1]);
+  }
+
+  /** The data server whose port is `port`. */
+  server(port) {
+    return [this.master, this.replica].find((s) => s.port === port);
+  }
+
+  async stop() {
+    for (const s of this.sentinels) {
+      try {
+        s.proc.kill('SIGKILL');
+      } catch {
+        // already gone
+      }
+      fs.rmSync(s.dir, { recursive: true, force: true });
+    }
+    await Promise.all([this.master, this.replica].filter(Boolean).map((s) => s.stop()));
+  }
+}
+
+module.exports = { freePort, startRedis, sleep, waitForPing, RedisServer, RedisCluster, RedisSentinels, demoRedis };

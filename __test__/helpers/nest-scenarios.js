@@ -1,7 +1,7 @@
 'use strict';
 // NestJS apps for the tests, run as a plain Node child process: Nest 12 ships ES modules only,
 // which Node 20 can require() but jest's module runtime cannot. Usage:
-//   node nest-scenarios.js <scenario> <redis url>
+//   node nest-scenarios.js <scenario> <redis url | JSON connection options>
 // Prints one JSON line: what the scenario observed (statuses, headers), asserted by the spec.
 require('reflect-metadata');
 const request = require('supertest');
@@ -224,9 +224,11 @@ const scenarios = {
 };
 
 (async () => {
-  const [name, url] = process.argv.slice(2);
-  const redis = await RedisService.connect({ url, logger: false });
-  const result = await scenarios[name](redis, url);
+  const [name, target] = process.argv.slice(2);
+  // A URL, or the JSON connection options of a cluster / Sentinel suite.
+  const conn = target.startsWith('{') ? JSON.parse(target) : { url: target };
+  const redis = await RedisService.connect({ ...conn, logger: false });
+  const result = await scenarios[name](redis, conn.url, conn);
   await redis.disconnect();
   console.log(JSON.stringify(result));
 })().catch((e) => {

@@ -45,9 +45,10 @@ function runChild(code, env = {}, { timeoutMs = 10000 } = {}) {
  * Runs a NestJS scenario of helpers/nest-scenarios.js in a plain Node child process (Nest 12 is
  * ES modules only, which Node 20 can require() but jest's module runtime cannot).
  */
-function runNestScenario(name, url) {
+function runNestScenario(name, conn) {
+  const target = typeof conn === 'string' ? conn : JSON.stringify(conn);
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, [path.join(__dirname, 'nest-scenarios.js'), name, url], { timeout: 30000 }, (err, stdout, stderr) => {
+    execFile(process.execPath, [path.join(__dirname, 'nest-scenarios.js'), name, target], { timeout: 30000 }, (err, stdout, stderr) => {
       try {
         const r = JSON.parse(stdout.trim().split('\n').pop());
         if (r && r.error) reject(new Error(r.error));

@@ -16,7 +16,7 @@ const job = JSON.parse(process.argv[2]);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 async function main() {
-  const redis = await RedisService.connect({ url: job.url, logger: false });
+  const redis = await RedisService.connect({ ...(job.conn || { url: job.url }), logger: false });
   const result = { violations: 0, fences: [], done: 0 };
   if (job.mode === 'mutex') {
     for (let i = 0; i < job.sections; i++) {

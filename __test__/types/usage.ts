@@ -27,6 +27,10 @@ async function main(): Promise<void> {
   await new EventBus(redis).emit('e', { x: 1 })
   const health = await redis.healthCheck()
   const status: 'connected' | 'disconnected' | 'disabled' = health.status
+  const mode: 'standalone' | 'cluster' | 'sentinel' = health.mode
+  const roles: string[] = health.nodes.map((node) => `${node.host}:${node.port} ${node.role} ${node.ok}`)
+  new RedisService({ cluster: { nodes: ['10.0.0.1:6379', { host: '10.0.0.2', port: 6380 }] }, password: 'p' })
+  new RedisService({ sentinel: { sentinels: [{ host: 's1', port: 26379 }, 's2:26379'], masterName: 'mymaster' } })
   // @ts-expect-error: the lock TTL is a number of seconds or an options object
   await redis.acquireLock('k', 'ten')
   rateLimitMiddleware(redis, { windowMs: 1000, maxRequests: 5, headers: 'draft-6' })
@@ -37,7 +41,7 @@ async function main(): Promise<void> {
   getRedisToken()
   RateLimit({ limit: 1, windowMs: 1000 })
   new RedisThrottlerStorage(redis).increment('k', 1000, 1, 0, 'default')
-  void [v, n, token, ttl, total, r, first, s, cached, status, isRedisConfigured(), RedisHealthIndicator, RateLimitGuard]
+  void [v, n, token, ttl, total, r, first, s, cached, status, mode, roles, isRedisConfigured(), RedisHealthIndicator, RateLimitGuard]
 }
 
 void main
