@@ -840,3 +840,6 @@ module.exports.RedisService = nativeBinding.RedisService
 module.exports.ScanIterator = nativeBinding.ScanIterator
 module.exports.Subscription = nativeBinding.Subscription
 module.exports.isRedisConfigured = nativeBinding.isRedisConfigured
+
+// @app/redis: `process.env` defaults come from the caller's realm (js/realm.js).
+require('./js/realm.js').install(module.exports)

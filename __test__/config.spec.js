@@ -51,9 +51,16 @@ test('fromEnv() reads process.env by default and connects to a real server', asy
   process.env.REDIS_URL = server.url;
   try {
     const r = RedisService.fromEnv(undefined, { logger: false });
+    // jest gives each test file its own copy of process.env: the addon must read this one.
+    expect((await r.healthCheck()).port).toBe(server.port);
     await r.connect();
     expect(await r.ping()).toBe('PONG');
     await r.disconnect();
+    expect(isRedisConfigured()).toBe(true);
+    delete process.env.REDIS_URL;
+    process.env.REDIS_ENABLED = 'false';
+    expect(isRedisConfigured()).toBe(false);
+    delete process.env.REDIS_ENABLED;
   } finally {
     if (saved === undefined) delete process.env.REDIS_URL;
     else process.env.REDIS_URL = saved;

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Builds the native addon (release by default) and regenerates index.js / index.d.ts.
+// Builds the native addon (release by default) and regenerates index.js / index.d.ts
+// (index.js gets a one-line footer: see js/realm.js).
 //   node scripts/build.js              always build (release)
 //   node scripts/build.js --debug      debug build
 //   node scripts/build.js --if-needed  skip when the .node file is newer than every source file
@@ -63,4 +64,11 @@ const buildArgs = [cli, 'build', '--platform', '--no-const-enum', '--dts-header'
 if (!debug) buildArgs.push('--release');
 console.log(`@app/redis: building the native addon (${debug ? 'debug' : 'release'}); the first build takes a few minutes`);
 const r = spawnSync(process.execPath, buildArgs, { cwd: root, stdio: 'inherit' });
-process.exit(r.status === null ? 1 : r.status);
+if (r.status !== 0) process.exit(r.status === null ? 1 : r.status);
+
+// `env` defaults must be read in the caller's realm (see js/realm.js): the generated loader ends
+// by handing the binding to it.
+const FOOTER = "\n// @app/redis: `process.env` defaults come from the caller's realm (js/realm.js).\nrequire('./js/realm.js').install(module.exports)\n";
+const indexJs = path.join(root, 'index.js');
+const generated = fs.readFileSync(indexJs, 'utf8');
+if (!generated.includes("require('./js/realm.js')")) fs.writeFileSync(indexJs, generated + FOOTER);

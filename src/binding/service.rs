@@ -231,8 +231,11 @@ impl RedisService {
 
     /// Creates a service from `REDIS_*` variables (`env` defaults to `process.env`), with
     /// `overrides` on top: options > `REDIS_URL` > discrete variables > defaults.
+    // Writable: index.js replaces it with a wrapper that defaults `env` in the caller's realm.
     #[napi(
         factory,
+        writable = true,
+        configurable = true,
         ts_args_type = "env?: Record<string, string | undefined>, overrides?: RedisOptions"
     )]
     pub fn from_env(env: Env, vars: Unknown, overrides: Unknown) -> napi::Result<Self> {

@@ -1,0 +1,25 @@
+'use strict';
+// Defaults `env` to the caller's `process.env` for `RedisService.fromEnv()` and
+// `isRedisConfigured()`. The addon only sees the `process` of the realm it was loaded in; a
+// jest or `vm` sandbox has its own `process.env` (jest copies it per test file), so a test that
+// sets `process.env.REDIS_URL` would otherwise be read from the wrong object. index.js (generated
+// by `npm run build`) calls this with the native binding; this file runs in the caller's realm.
+
+const NATIVE = Symbol.for('@app/redis.native');
+
+function install(binding) {
+  const { RedisService } = binding;
+  // The native binding is shared between realms: keep its own functions once, wrap them again per realm.
+  const native = binding[NATIVE] || (binding[NATIVE] = {
+    fromEnv: RedisService.fromEnv,
+    isRedisConfigured: binding.isRedisConfigured,
+  });
+  RedisService.fromEnv = function fromEnv(env, overrides) {
+    return native.fromEnv.call(this, env === undefined ? process.env : env, overrides);
+  };
+  binding.isRedisConfigured = function isRedisConfigured(env) {
+    return native.isRedisConfigured(env === undefined ? process.env : env);
+  };
+}
+
+module.exports = { install };
