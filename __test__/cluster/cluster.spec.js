@@ -125,6 +125,8 @@ describe('pub/sub, health, configuration', () => {
     expect(() => RedisService.fromEnv({ REDIS_CLUSTER_NODES: 'h:0' })).toThrow(/REDIS_CLUSTER_NODES/);
     expect(() => new RedisService({ cluster: { nodes: [] } })).toThrow(/cluster\.nodes/);
     expect(() => new RedisService({ cluster: { nodes: ['127.0.0.1:7000'] }, db: 2 })).toThrow(/cluster mode/);
+    expect(() => new RedisService({ cluster: { nodes: ['127.0.0.1:7000'] }, tls: { servername: 'redis.internal' } }))
+      .toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', message: expect.stringMatching(/tls\.servername.*cluster mode/) }));
     expect(() => new RedisService({ cluster: { nodes: [{ host: 'h', port: 70000 }] } })).toThrow(/cluster\.nodes\[0\]\.port/);
     let err = null;
     try {

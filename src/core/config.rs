@@ -311,6 +311,14 @@ impl Config {
                     self.db
                 )))
             }
+            Topology::Cluster { .. }
+                if self.tls.as_ref().is_some_and(|t| t.servername.is_some()) =>
+            {
+                return Err(Error::arg(
+                    "tls.servername is not supported in cluster mode: each node's certificate is \
+                     checked against the address the cluster announces for that node",
+                ))
+            }
             Topology::Sentinel { sentinels, .. } if sentinels.is_empty() => {
                 return Err(Error::arg(
                     "sentinel.sentinels must list at least one host:port",
