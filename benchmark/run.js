@@ -3,17 +3,19 @@
 // then its locks against redlock and redis-semaphore (benchmark/locks.js) and its rate limits
 // against rate-limiter-flexible and the MULTI INCR/EXPIRE pattern (benchmark/rate-limit.js), and
 // its sessions and cache against GET + JSON.parse on ioredis (benchmark/sessions-cache.js),
-// on one redis-server this script starts. Interleaved rounds; prints the median ops/s, the
+// on one redis-server this script starts; then cluster mode against ioredis Cluster and
+// node-redis createCluster on a local 3-master cluster (benchmark/cluster.js). Interleaved rounds; prints the median ops/s, the
 // Node-process CPU time per operation (user + system, all threads, in microseconds) and the
 // ratio of ours to the best peer.
 'use strict';
-const { startRedis } = require('../scripts/redis-server');
+const { startRedis, RedisCluster } = require('../scripts/redis-server');
 const { RedisService } = require('..');
 const IORedis = require('ioredis');
 const { createClient } = require('redis');
 const { lockClients, lockScenarios } = require('./locks');
 const { rateClients, rateScenarios } = require('./rate-limit');
 const { sessionCacheClients, sessionCacheScenarios } = require('./sessions-cache');
+const { clusterClients, clusterScenarios, seedCluster } = require('./cluster');
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS || 5);
 const ROUND_MS = Number(process.env.BENCH_ROUND_MS || 1000);
@@ -177,10 +179,22 @@ async function main() {
   for (const c of sc) await c.close();
   await server.stop();
 
+  let clusterRows = [];
+  if (!only || clusterScenarios.some((s) => only.test(s.name))) {
+    const cluster = await new RedisCluster().start();
+    const cc = clusterClients(cluster);
+    for (const c of cc) await c.open();
+    await seedCluster(cc[0]);
+    clusterRows = await runSuite(cc, clusterScenarios);
+    for (const c of cc) await c.close();
+    await cluster.stop();
+  }
+
   printTable('Commands', commandRows);
   printTable('Locks (withLock also shown for the uncontended cycle)', lockRows);
   printTable('Rate limits', rateRows);
   printTable('Sessions and cache', scRows);
+  printTable('Cluster mode (3 masters)', clusterRows);
   process.exit(0);
 }
 
