@@ -215,6 +215,21 @@ describe('outages', () => {
     await server.stop();
   });
 
+  test('the default logger is the calling realm\'s console (a jest spy sees the outage warning)', async () => {
+    const port = await freePort();
+    const warn = jest.spyOn(console, 'warn').mockImplementation(() => {});
+    try {
+      const r = new RedisService({ host: '127.0.0.1', port, failOpen: true });
+      await r.connect();
+      expect(await r.get('k')).toBeNull();
+      await r.disconnect();
+      expect(warn).toHaveBeenCalledTimes(1);
+      expect(String(warn.mock.calls[0][0])).toMatch(new RegExp(`127\\.0\\.0\\.1:${port}`));
+    } finally {
+      warn.mockRestore();
+    }
+  });
+
   test('a throwing logger does not break anything', async () => {
     const port = await freePort();
     const bad = { warn() { throw new Error('logger exploded'); }, log() { throw new Error('x'); } };

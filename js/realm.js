@@ -1,6 +1,6 @@
 'use strict';
 // Defaults `env` to the caller's `process.env` for `RedisService.fromEnv()` and
-// `isRedisConfigured()`. The addon only sees the `process` of the realm it was loaded in; a
+// `isRedisConfigured()`, and the default logger to the caller's `console`. The addon only sees the `process` of the realm it was loaded in; a
 // jest or `vm` sandbox has its own `process.env` (jest copies it per test file), so a test that
 // sets `process.env.REDIS_URL` would otherwise be read from the wrong object. index.js (generated
 // by `npm run build`) calls this with the native binding; this file runs in the caller's realm.
@@ -17,6 +17,8 @@ function install(binding) {
   RedisService.fromEnv = function fromEnv(env, overrides) {
     return native.fromEnv.call(this, env === undefined ? process.env : env, overrides);
   };
+  // The default logger is this realm's console (jest's, with its spies and buffering, in a test).
+  binding[Symbol.for('@app/redis.console')] = console;
   binding.isRedisConfigured = function isRedisConfigured(env) {
     return native.isRedisConfigured(env === undefined ? process.env : env);
   };

@@ -79,6 +79,7 @@ const SHIM: &str = r#"(function (exports) {
 pub fn init(exports: Object, env: Env) -> napi::Result<()> {
     crate::core::connection::install_crypto_provider();
     unsafe { hot::install(env.raw(), napi::JsValue::raw(&exports)) };
+    service::remember_exports(env.raw(), napi::JsValue::raw(&exports));
     let f: napi::bindgen_prelude::Function<Object, ()> = env.run_script(SHIM)?;
     f.call(exports)?;
     Ok(())

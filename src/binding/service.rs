@@ -67,8 +67,48 @@ pub struct RedisService {
     pub(crate) pubsub: Arc<crate::binding::pubsub::PubSub>,
 }
 
-/// Looks up `console` for the default logger.
+thread_local! {
+    /// The module's exports object, per JS thread: (env, reference). A realm that loads index.js
+    /// registers its own `console` on it (see js/realm.js).
+    static EXPORTS: std::cell::Cell<Option<(usize, sys::napi_ref)>> = const { std::cell::Cell::new(None) };
+}
+
+/// Keeps a reference to the exports object (module init).
+pub(crate) fn remember_exports(env: sys::napi_env, exports: sys::napi_value) {
+    let mut r = ptr::null_mut();
+    if unsafe { sys::napi_create_reference(env, exports, 1, &mut r) } == sys::Status::napi_ok {
+        EXPORTS.with(|e| e.set(Some((env as usize, r))));
+    }
+}
+
+/// The default logger: the `console` of the realm that last loaded index.js (a jest test file's
+/// own console, so its spies and buffering see our lines), else this realm's global `console`.
 fn console(env: sys::napi_env) -> sys::napi_value {
+    let registered = EXPORTS.with(|e| e.get()).and_then(|(e, r)| {
+        if e != env as usize {
+            return None;
+        }
+        let key = c"@app/redis.console";
+        let mut exports = ptr::null_mut();
+        let mut sym = ptr::null_mut();
+        let mut v = ptr::null_mut();
+        let mut t = sys::ValueType::napi_undefined;
+        unsafe {
+            sys::napi_get_reference_value(env, r, &mut exports);
+            sys::node_api_symbol_for(env, key.as_ptr(), key.count_bytes() as isize, &mut sym);
+            if exports.is_null()
+                || sym.is_null()
+                || sys::napi_get_property(env, exports, sym, &mut v) != sys::Status::napi_ok
+                || sys::napi_typeof(env, v, &mut t) != sys::Status::napi_ok
+            {
+                return None;
+            }
+        }
+        (t == sys::ValueType::napi_object).then_some(v)
+    });
+    if let Some(c) = registered {
+        return c;
+    }
     let mut global = ptr::null_mut();
     let mut console = ptr::null_mut();
     unsafe {
