@@ -85,9 +85,54 @@ fn simple_args(cmd: &Cmd) -> Vec<&[u8]> {
         .collect()
 }
 
+/// CRC16-XMODEM, the hash Redis Cluster uses for slots.
+const fn crc16_table() -> [u16; 256] {
+    let mut t = [0u16; 256];
+    let mut i = 0;
+    while i < 256 {
+        let mut c = (i as u16) << 8;
+        let mut b = 0;
+        while b < 8 {
+            c = if c & 0x8000 != 0 {
+                (c << 1) ^ 0x1021
+            } else {
+                c << 1
+            };
+            b += 1;
+        }
+        t[i] = c;
+        i += 1;
+    }
+    t
+}
+
+static CRC16: [u16; 256] = crc16_table();
+
+/// The cluster slot of `key` (its `{hash tag}` when it has a non-empty one).
+pub fn key_slot(key: &[u8]) -> u16 {
+    let hashed = key
+        .iter()
+        .position(|&b| b == b'{')
+        .and_then(|open| {
+            let rest = &key[open + 1..];
+            let close = rest.iter().position(|&b| b == b'}')?;
+            (close > 0).then(|| &rest[..close])
+        })
+        .unwrap_or(key);
+    let crc = hashed.iter().fold(0u16, |crc, &b| {
+        (crc << 8) ^ CRC16[usize::from(((crc >> 8) as u8) ^ b)]
+    });
+    crc % 16384
+}
+
+/// The slot every key of `cmd` hashes to, as a route to its master.
+pub fn route_of(cmd: &Cmd) -> Option<Route> {
+    slot_of(cmd).map(|s| Route::new(s, SlotAddr::Master))
+}
+
 /// The slot every key of `cmd` hashes to. `None`: no key, keys in several slots, or a command
 /// the crate must route itself.
-pub fn route_of(cmd: &Cmd) -> Option<Route> {
+pub fn slot_of(cmd: &Cmd) -> Option<u16> {
     let a = simple_args(cmd);
     let name = a.first()?.to_ascii_uppercase();
     let keys: Vec<&[u8]> = match name.as_slice() {
@@ -100,16 +145,16 @@ pub fn route_of(cmd: &Cmd) -> Option<Route> {
         n if UNPLACED.contains(&n) => return None,
         _ => vec![*a.get(1)?],
     };
-    let mut route = None;
+    let mut slot = None;
     for k in keys {
-        let r = Route::with_key(k, SlotAddr::Master);
-        match route {
-            None => route = Some(r),
-            Some(x) if x != r => return None,
+        let s = key_slot(k);
+        match slot {
+            None => slot = Some(s),
+            Some(x) if x != s => return None,
             Some(_) => {}
         }
     }
-    route
+    slot
 }
 
 /// Where a job goes.
@@ -453,6 +498,23 @@ pub fn server_error(text: &str) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn slots_match_redis() {
+        // CLUSTER KEYSLOT on a real server.
+        assert_eq!(key_slot(b"foo"), 12182);
+        assert_eq!(key_slot(b"123456789"), 12739);
+        assert_eq!(key_slot(b"{user1000}.following"), key_slot(b"user1000"));
+        assert_eq!(key_slot(b"foo{}{bar}"), key_slot(b"foo{}{bar}"));
+        assert_ne!(key_slot(b"foo{}{bar}"), key_slot(b"bar"));
+        assert_eq!(key_slot(b"foo{{bar}}zap"), key_slot(b"{bar"));
+        for k in [&b"a"[..], b"user:1", b"{x}y", b"\x00\xff"] {
+            assert_eq!(
+                Route::new(key_slot(k), SlotAddr::Master),
+                Route::with_key(k, SlotAddr::Master)
+            );
+        }
+    }
 
     fn cmd(args: &[&str]) -> Cmd {
         let mut c = redis::cmd(args[0]);
