@@ -90,6 +90,71 @@ describe('multi-key commands and pipelines across slots', () => {
   });
 });
 
+describe('JS-thread connections to the masters (single-slot commands)', () => {
+  afterEach(() => cluster.eachMaster('FLUSHALL'));
+
+  test('single-slot and multi-slot calls made in one tick keep their call order', async () => {
+    // incr goes out on its master's JS-thread connection, mget (two slots) through the crate.
+    const calls = [];
+    for (let i = 0; i < 200; i++) {
+      calls.push(redis.incr('{ord}n'));
+      calls.push(redis.mget(['{ord}n', `ord:other:${i}`]));
+      if (i % 20 === 0) calls.push(redis.pipeline().incr('{ord}n').decr('{ord}n').exec());
+    }
+    const r = await Promise.all(calls);
+    let n = 0;
+    for (const v of r) {
+      if (typeof v === 'number') expect(v).toBe(++n);
+      else if (v.length === 2 && !Array.isArray(v[0])) expect(v).toEqual([String(n), null]);
+      else expect(v).toEqual([[null, n + 1], [null, n]]);
+    }
+    expect(n).toBe(200);
+  });
+
+  test('a slot moved to another master: ASK and MOVED replies are followed, no write is lost', async () => {
+    const [a, b] = ['{rs}a', '{rs}b'];
+    expect(await redis.set(a, 'v1')).toBe('OK');
+    const src = cluster.masterFor(a);
+    const masters = cluster.live().filter((n) => cluster.cli(n.port, 'ROLE').split('\n')[0] === 'master');
+    const dst = masters.find((n) => n.port !== src.port);
+    const slot = cluster.cli(src.port, 'CLUSTER', 'KEYSLOT', a);
+    const id = (n) => cluster.cli(n.port, 'CLUSTER', 'MYID');
+    cluster.cli(dst.port, 'CLUSTER', 'SETSLOT', slot, 'IMPORTING', id(src));
+    cluster.cli(src.port, 'CLUSTER', 'SETSLOT', slot, 'MIGRATING', id(dst));
+    cluster.cli(src.port, 'MIGRATE', '127.0.0.1', String(dst.port), '', '0', '5000', 'KEYS', a);
+    // Mid-migration: the source answers ASK for keys it no longer holds.
+    expect(await redis.get(a)).toBe('v1');
+    expect(await redis.set(b, 'v2')).toBe('OK');
+    expect(cluster.cli(dst.port, 'CLUSTER', 'COUNTKEYSINSLOT', slot)).toBe('2');
+    expect(cluster.cli(src.port, 'CLUSTER', 'COUNTKEYSINSLOT', slot)).toBe('0');
+    for (const n of masters) cluster.cli(n.port, 'CLUSTER', 'SETSLOT', slot, 'NODE', id(dst));
+    // Now MOVED, then the refreshed map sends them straight to the new master.
+    const writes = await Promise.all(Array.from({ length: 100 }, () => redis.incr(`{rs}n`)));
+    expect(writes).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
+    await sleep(300);
+    expect(await Promise.all([redis.get(a), redis.get(b), redis.incr('{rs}n')])).toEqual(['v1', 'v2', 101]);
+    expect(cluster.cli(dst.port, 'GET', '{rs}n')).toBe('101');
+    expect(cluster.cli(src.port, 'CLUSTER', 'COUNTKEYSINSLOT', slot)).toBe('0');
+  });
+
+  test('connect, work, disconnect, or forget to: the process exits by itself', async () => {
+    const { runChild } = require('../helpers/spawn');
+    for (const end of ['await r.disconnect();', '']) {
+      const r = await runChild(`
+        const { RedisService } = require('.');
+        (async () => {
+          const r = await RedisService.connect({ cluster: { nodes: JSON.parse(process.env.NODES) }, logger: false });
+          await Promise.all(Array.from({ length: 50 }, (_, i) => r.set('child:' + i, String(i))));
+          console.log(await r.get('child:7'), (await r.mget(['child:1', 'child:2'])).join());
+          ${end}
+        })();`, { NODES: JSON.stringify(cluster.options.cluster.nodes) });
+      expect(r.signal).toBeNull();
+      expect(r.code).toBe(0);
+      expect(r.out.trim()).toBe('7 1,2');
+    }
+  });
+});
+
 describe('pub/sub, health, configuration', () => {
   test('a message published through any node reaches a subscriber on another', async () => {
     const nodes = cluster.options.cluster.nodes;

@@ -2,18 +2,20 @@
 //! and handed to the dispatcher together when the microtask queue next runs, so 256 calls in a
 //! loop become one pipeline (one write, one reply batch, one hop back).
 
+use std::collections::VecDeque;
 use std::ffi::c_void;
 use std::ptr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use napi::sys;
 use redis::Value;
 
-use crate::binding::completer::{Deferred, Shared};
+use crate::binding::completer::{Deferred, PlainHooks, Shared};
 use crate::binding::decode::{Decode, Empty, Out};
-use crate::binding::driver::Driver;
+use crate::binding::driver::{Driver, LaneEvents};
+use crate::binding::lanes::Lanes;
 use crate::core::dispatch::{Dispatcher, Job, Settled, Work};
 use crate::core::{Client, Error};
 
@@ -74,6 +76,9 @@ pub(crate) struct Tag {
     policy: Policy,
     /// The `EVAL` to send instead when an `EVALSHA` meets `NOSCRIPT`.
     retry: Option<redis::Cmd>,
+    /// A job sent on a cluster lane: its command, to send again through the crate's routing
+    /// when the node redirects it.
+    redirect: Option<redis::Cmd>,
 }
 
 impl Tag {
@@ -93,11 +98,19 @@ fn wants_eval(r: &Result<Value, Error>, tag: &Tag) -> bool {
     tag.retry.is_some() && matches!(r, Err(Error::Reply(m)) if m.starts_with("NOSCRIPT"))
 }
 
+/// A cluster node's answer that the command was not run there and belongs elsewhere (or later).
+fn redirected(r: &Result<Value, Error>) -> bool {
+    matches!(r, Err(Error::Reply(m)) if ["MOVED ", "ASK ", "TRYAGAIN", "CLUSTERDOWN"]
+        .iter()
+        .any(|p| m.starts_with(p)))
+}
+
 /// Settles finished jobs on the JS thread (the JS-thread connection's path).
 ///
 /// # Safety
 /// JS thread only.
-/// Returns the jobs to send again (scripts the server did not know: now as `EVAL`).
+/// Returns the jobs to send again on this connection (scripts the server did not know: now as
+/// `EVAL`), and the jobs a cluster node redirected (to send through the crate's routing).
 ///
 /// # Safety
 /// JS thread only.
@@ -107,10 +120,20 @@ pub(crate) unsafe fn settle_tags(
     client: &Client,
     outstanding: &AtomicUsize,
     items: Vec<(Tag, Result<Value, Error>)>,
-) -> Vec<Job<Tag>> {
+) -> (Vec<Job<Tag>>, Vec<Job<Tag>>) {
     let mut again = Vec::new();
+    let mut moved = Vec::new();
     let mut n = 0;
     for (mut t, r) in items {
+        if redirected(&r) {
+            if let Some(cmd) = t.redirect.take() {
+                moved.push(Job {
+                    work: Work::One(cmd),
+                    tag: t,
+                });
+                continue;
+            }
+        }
         if wants_eval(&r, &t) {
             if let Some(cmd) = t.retry.take() {
                 again.push(Job {
@@ -131,7 +154,7 @@ pub(crate) unsafe fn settle_tags(
     }
     outstanding.fetch_sub(n, Ordering::AcqRel);
     unsafe { shared.end_many(env, n) };
-    again
+    (again, moved)
 }
 
 struct Batch {
@@ -143,6 +166,24 @@ struct Batch {
     shared: Arc<Shared>,
     /// Jobs queued or sent and not yet settled.
     outstanding: Arc<AtomicUsize>,
+    /// Cluster mode on plain TCP: the JS-thread connections to the masters.
+    lanes: Option<Arc<Lanes>>,
+    /// Cluster mode: jobs waiting for their turn, in call order (see [`Batch::pump`]).
+    held: Mutex<VecDeque<Job<Tag>>>,
+    /// Cluster mode: jobs sent through the dispatcher and not yet answered.
+    slow_out: Arc<AtomicUsize>,
+    /// [`Batch::pump`] is running (it may be re-entered from a settlement).
+    pumping: AtomicBool,
+    repump: AtomicBool,
+}
+
+/// Where the next run of held jobs goes.
+enum Run {
+    /// Per lane (in call order within each).
+    Lanes(Vec<(usize, Arc<Driver>, Vec<Job<Tag>>)>),
+    Dispatcher(Vec<Job<Tag>>),
+    /// The other path still has jobs out.
+    Wait,
 }
 
 impl Batch {
@@ -158,9 +199,101 @@ impl Batch {
     }
 
     fn send(&self, jobs: Vec<Job<Tag>>) {
+        if self.lanes.is_some() {
+            if let Ok(mut h) = self.held.lock() {
+                h.extend(jobs);
+            }
+            self.pump();
+            return;
+        }
         if let Some(d) = &self.driver {
             d.send(jobs);
             return;
+        }
+        self.dispatch(jobs);
+    }
+
+    /// Cluster mode: sends held jobs in call order. A run of jobs that each fit one lane (a
+    /// single command whose keys share a slot whose master's lane is connected) goes out on the
+    /// lanes, and a run of the others through the dispatcher (the crate's cluster routing); a
+    /// run waits while the other path still has jobs out, so no call overtakes an earlier one.
+    /// JS thread only.
+    fn pump(&self) {
+        let Some(lanes) = &self.lanes else { return };
+        if self.pumping.swap(true, Ordering::AcqRel) {
+            self.repump.store(true, Ordering::Release);
+            return;
+        }
+        loop {
+            self.repump.store(false, Ordering::Release);
+            match self.next_run(lanes) {
+                Run::Lanes(groups) => {
+                    for (_, driver, jobs) in groups {
+                        driver.send(jobs);
+                    }
+                }
+                Run::Dispatcher(jobs) => self.dispatch(jobs),
+                Run::Wait => {
+                    if !self.repump.load(Ordering::Acquire) {
+                        break;
+                    }
+                }
+            }
+        }
+        self.pumping.store(false, Ordering::Release);
+    }
+
+    fn next_run(&self, lanes: &Arc<Lanes>) -> Run {
+        let Ok(mut held) = self.held.lock() else {
+            return Run::Wait;
+        };
+        let Some(front) = held.front() else {
+            return Run::Wait;
+        };
+        if lanes.route(&front.work).is_some() {
+            if self.slow_out.load(Ordering::Acquire) > 0 {
+                return Run::Wait;
+            }
+            let mut groups: Vec<(usize, Arc<Driver>, Vec<Job<Tag>>)> = Vec::new();
+            while let Some(f) = held.front() {
+                let Some((i, driver)) = lanes.route(&f.work) else {
+                    break;
+                };
+                let Some(mut job) = held.pop_front() else {
+                    break;
+                };
+                if let Work::One(c) = &job.work {
+                    job.tag.redirect = Some(c.clone());
+                }
+                match groups.iter_mut().find(|g| g.0 == i) {
+                    Some(g) => g.2.push(job),
+                    None => groups.push((i, driver, vec![job])),
+                }
+            }
+            return Run::Lanes(groups);
+        }
+        if lanes.busy() {
+            return Run::Wait;
+        }
+        let mut run = Vec::new();
+        while let Some(f) = held.front() {
+            if lanes.route(&f.work).is_some() {
+                break;
+            }
+            if let Some(job) = held.pop_front() {
+                run.push(job);
+            }
+        }
+        Run::Dispatcher(run)
+    }
+
+    /// Sends through the runtime-thread dispatcher.
+    fn dispatch(&self, jobs: Vec<Job<Tag>>) {
+        if jobs.is_empty() {
+            return;
+        }
+        if self.lanes.is_some() {
+            self.slow_out.fetch_add(jobs.len(), Ordering::AcqRel);
         }
         let refused = match self.dispatcher.lock() {
             Ok(d) => match d.as_ref() {
@@ -170,6 +303,9 @@ impl Batch {
             Err(_) => Some(jobs),
         };
         if let Some(jobs) = refused {
+            if self.lanes.is_some() {
+                self.slow_out.fetch_sub(jobs.len(), Ordering::AcqRel);
+            }
             self.outstanding.fetch_sub(jobs.len(), Ordering::AcqRel);
             let e = Error::Connection("the service was closed".into());
             self.shared
@@ -197,31 +333,66 @@ impl Batcher {
         shared: &Arc<Shared>,
     ) -> Result<Self, Error> {
         let outstanding = Arc::new(AtomicUsize::new(0));
-        let driver = unsafe { Driver::new(env, client, shared, &outstanding) };
+        let driver = unsafe { Driver::new(env, client, shared, &outstanding, None) };
+        if let Some(d) = &driver {
+            let hooks: Arc<dyn PlainHooks> = Arc::clone(d) as Arc<dyn PlainHooks>;
+            shared.set_plain_hooks(Arc::downgrade(&hooks));
+        }
+        let slow_out = Arc::new(AtomicUsize::new(0));
+        let batch = Arc::new_cyclic(|me: &Weak<Batch>| {
+            let events: Weak<dyn LaneEvents> = me.clone();
+            Batch {
+                jobs: Mutex::new(Vec::new()),
+                scheduled: AtomicBool::new(false),
+                dispatcher: Mutex::new(None),
+                lanes: Lanes::new(env, client, shared, &outstanding, events),
+                driver,
+                shared: Arc::clone(shared),
+                outstanding: Arc::clone(&outstanding),
+                held: Mutex::new(VecDeque::new()),
+                slow_out: Arc::clone(&slow_out),
+                pumping: AtomicBool::new(false),
+                repump: AtomicBool::new(false),
+            }
+        });
         let settle_to = Arc::clone(shared);
         let settled_count = Arc::clone(&outstanding);
         let weak = Arc::downgrade(client);
-        let dispatcher = Dispatcher::start(client, move |batch: Settled<Tag>| {
-            let n = batch.len();
+        let cluster = batch.lanes.is_some();
+        let me = Arc::downgrade(&batch);
+        let dispatcher = Dispatcher::start(client, move |settled: Settled<Tag>| {
+            let n = settled.len();
             let Some(client) = weak.upgrade() else {
                 return;
             };
-            settle_to.settle_many(batch.into_iter().map(|(t, r)| t.out(r, &client)));
+            settle_to.settle_many(settled.into_iter().map(|(t, r)| t.out(r, &client)));
             settled_count.fetch_sub(n, Ordering::AcqRel);
+            if cluster && slow_out.fetch_sub(n, Ordering::AcqRel) == n {
+                // The crate's path is idle: lane jobs held behind it may go. (The batch is
+                // only upgraded, and so perhaps dropped, on the JS thread.)
+                let me = me.clone();
+                settle_to.run_on_js(Box::new(move |_| {
+                    if let Some(b) = me.upgrade() {
+                        b.pump();
+                    }
+                }));
+            }
         })?;
+        if let Ok(mut d) = batch.dispatcher.lock() {
+            *d = Some(dispatcher);
+        }
         Ok(Batcher {
-            batch: Arc::new(Batch {
-                jobs: Mutex::new(Vec::new()),
-                scheduled: AtomicBool::new(false),
-                dispatcher: Mutex::new(Some(dispatcher)),
-                driver,
-                shared: Arc::clone(shared),
-                outstanding,
-            }),
+            batch,
             client: Arc::clone(client),
             env,
             flush_fn: std::cell::Cell::new(ptr::null_mut()),
         })
+    }
+
+    /// Cluster mode: the connections to the masters, to close after `disconnect()` (on the JS
+    /// thread: `Lanes::reset`; the next command after a new `connect()` opens them again).
+    pub fn lanes(&self) -> Option<Weak<Lanes>> {
+        self.batch.lanes.as_ref().map(Arc::downgrade)
     }
 
     /// Queues `work` whose outcome settles `d`. While the connection is down it settles at once:
@@ -296,6 +467,7 @@ impl Batcher {
                         shape,
                         policy,
                         retry,
+                        redirect: None,
                     },
                 },
             );
@@ -397,6 +569,9 @@ impl Drop for Batcher {
         if let Some(d) = &self.batch.driver {
             d.shutdown();
         }
+        if let Some(l) = &self.batch.lanes {
+            l.close();
+        }
         let r = self.flush_fn.replace(ptr::null_mut());
         if !r.is_null() {
             unsafe { sys::napi_delete_reference(self.env, r) };
@@ -433,5 +608,25 @@ unsafe extern "C" fn drop_batch(_env: sys::napi_env, data: *mut c_void, _hint: *
     if !data.is_null() {
         // SAFETY: `data` is the Arc leaked in `flush_function`.
         unsafe { drop(Arc::from_raw(data as *const Batch)) };
+    }
+}
+
+impl LaneEvents for Batch {
+    fn redirected(&self, jobs: Vec<Job<Tag>>) {
+        if let Some(l) = &self.lanes {
+            l.refresh();
+        }
+        // Not run by the node: the crate follows the redirect (and refreshes its slot map).
+        self.dispatch(jobs);
+    }
+
+    fn settled(&self) {
+        self.pump();
+    }
+
+    fn lost(&self) {
+        if let Some(l) = &self.lanes {
+            l.refresh();
+        }
     }
 }

@@ -55,7 +55,20 @@ pub(crate) struct Driver {
     timeout_ms: u64,
     async_ctx: sys::napi_async_context,
     resource: sys::napi_ref,
+    /// A cluster lane's batch (see `lanes`): hears about redirects, settlements and losses.
+    events: Option<std::sync::Weak<dyn LaneEvents>>,
     inner: Mutex<Inner>,
+}
+
+/// What a cluster lane's driver reports to its batch.
+pub(crate) trait LaneEvents: Send + Sync {
+    /// Jobs the node redirected (MOVED, ASK, TRYAGAIN, CLUSTERDOWN), not run there: to be sent
+    /// again through the crate's routing.
+    fn redirected(&self, jobs: Vec<Job<Tag>>);
+    /// Jobs settled: the lane may be idle now.
+    fn settled(&self);
+    /// The lane's connection was lost.
+    fn lost(&self);
 }
 
 // SAFETY: the raw pointers (env, libuv handles, napi refs) are only used on the JS thread; the
@@ -80,6 +93,7 @@ impl Driver {
         client: &Arc<Client>,
         shared: &Arc<Shared>,
         outstanding: &Arc<AtomicUsize>,
+        events: Option<std::sync::Weak<dyn LaneEvents>>,
     ) -> Option<Arc<Driver>> {
         let uv = uv::uv()?;
         let mut loop_ = ptr::null_mut();
@@ -125,6 +139,7 @@ impl Driver {
             timeout_ms: client.cfg.command_timeout_ms,
             async_ctx,
             resource,
+            events,
             inner: Mutex::new(Inner {
                 conn: None,
                 inflight: Inflight::new(Duration::from_millis(client.cfg.command_timeout_ms)),
@@ -137,9 +152,21 @@ impl Driver {
             }),
         });
         unsafe { (uv.set_data)(timer, Arc::as_ptr(&d) as *mut c_void) };
-        let hooks: Arc<dyn PlainHooks> = Arc::clone(&d) as Arc<dyn PlainHooks>;
-        shared.set_plain_hooks(Arc::downgrade(&hooks));
         Some(d)
+    }
+
+    /// Whether a socket is attached (jobs sent now are written at once).
+    pub fn attached(&self) -> bool {
+        self.inner
+            .lock()
+            .is_ok_and(|g| g.conn.is_some() && !g.closed)
+    }
+
+    /// Whether jobs are written or queued and not yet answered.
+    pub fn busy(&self) -> bool {
+        self.inner
+            .lock()
+            .map_or(true, |g| !g.inflight.is_empty() || !g.out.is_empty())
     }
 
     /// Writes `jobs` (or queues them until a socket is attached).
@@ -304,8 +331,9 @@ impl Driver {
 
     /// Settles and reports outside the lock (settling may run code that calls `send`).
     fn finish(&self, after: After) {
+        let events = self.events.as_ref().and_then(std::sync::Weak::upgrade);
         if !after.settle.is_empty() {
-            let again = unsafe {
+            let (again, redirected) = unsafe {
                 settle_tags(
                     self.env,
                     &self.shared,
@@ -317,9 +345,20 @@ impl Driver {
             if !again.is_empty() {
                 self.send(again);
             }
+            if let Some(ev) = &events {
+                if !redirected.is_empty() {
+                    ev.redirected(redirected);
+                }
+            }
         }
         if let Some((gen, why)) = after.lost {
             self.client.lost(gen, &why);
+            if let Some(ev) = &events {
+                ev.lost();
+            }
+        }
+        if let Some(ev) = events {
+            ev.settled();
         }
     }
 

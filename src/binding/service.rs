@@ -337,9 +337,19 @@ impl RedisService {
         let client = Arc::clone(&self.client);
         let limit = std::time::Duration::from_millis(self.client.cfg.command_timeout_ms + 1000);
         let drained = self.batcher.drain_future(limit);
+        let lanes = self.batcher.lanes();
+        let shared = Arc::clone(&self.shared);
         self.spawn(&env, async move {
             drained.await;
             client.disconnect().await;
+            if let Some(lanes) = lanes {
+                // Upgraded on the JS thread only: the lanes hold JS-thread handles.
+                shared.run_on_js(Box::new(move |_| {
+                    if let Some(l) = lanes.upgrade() {
+                        l.reset();
+                    }
+                }));
+            }
             Ok(Out::Empty(Empty::Undefined))
         })
     }
