@@ -230,8 +230,13 @@ pub async fn send<T>(client: Arc<Client>, h: Handle, jobs: Vec<Job<T>>) -> Settl
         if solo {
             // Everything queued before it goes first.
             flush(&client, &h, &mut phase, &mut tags, &mut out).await;
-            let r = match p {
-                Place::CrossSlot => Err(crossslot()),
+            let split = match (&p, &j.work) {
+                (Place::Crate, Work::One(c)) => Split::of(c),
+                _ => None,
+            };
+            let r = match (p, split) {
+                (Place::CrossSlot, _) => Err(crossslot()),
+                (_, Some(split)) => split.run(&client, &h).await,
                 _ => by_crate(&client, &h, j.work).await,
             };
             out.push((j.tag, r));
@@ -244,6 +249,127 @@ pub async fn send<T>(client: Arc<Client>, h: Handle, jobs: Vec<Job<T>>) -> Settl
         }
     }
     out
+}
+
+/// A multi-key command (`MGET`, `DEL`, `EXISTS`, `UNLINK`, `TOUCH`, `MSET`) over several slots,
+/// cut into one command per slot and sent like a pipeline (redirects re-sent one by one), the
+/// replies joined back in the caller's order. Done here rather than by the crate, whose own
+/// splitting miscounts replies while its slot map is stale after a failover.
+struct Split {
+    join: Join,
+    cmds: Vec<Cmd>,
+    routes: Vec<Route>,
+    /// Per key of the original command: (its command, its position there).
+    places: Vec<(usize, usize)>,
+}
+
+enum Join {
+    /// `MGET`: the values, in key order.
+    Values,
+    /// `DEL`, `EXISTS`, `UNLINK`, `TOUCH`: the counts added up.
+    Sum,
+    /// `MSET`: `OK`.
+    Ok,
+}
+
+impl Split {
+    fn of(cmd: &Cmd) -> Option<Split> {
+        let a = simple_args(cmd);
+        let name = a.first()?.to_ascii_uppercase();
+        let (join, step) = match name.as_slice() {
+            b"MGET" => (Join::Values, 1),
+            b"DEL" | b"EXISTS" | b"UNLINK" | b"TOUCH" => (Join::Sum, 1),
+            b"MSET" => (Join::Ok, 2),
+            _ => return None,
+        };
+        let items = a.get(1..)?;
+        if items.is_empty() || items.len() % step != 0 {
+            return None;
+        }
+        let mut split = Split {
+            join,
+            cmds: Vec::new(),
+            routes: Vec::new(),
+            places: Vec::with_capacity(items.len() / step),
+        };
+        let mut slots: Vec<u16> = Vec::new();
+        for item in items.chunks(step) {
+            let slot = key_slot(item[0]);
+            let i = match slots.iter().position(|&s| s == slot) {
+                Some(i) => i,
+                None => {
+                    slots.push(slot);
+                    split
+                        .cmds
+                        .push(redis::cmd(std::str::from_utf8(&name).ok()?));
+                    split.routes.push(Route::new(slot, SlotAddr::Master));
+                    slots.len() - 1
+                }
+            };
+            let at = split.cmds[i].args_iter().count() - 1;
+            for part in item {
+                split.cmds[i].arg(*part);
+            }
+            split.places.push((i, at / step));
+        }
+        Some(split)
+    }
+
+    async fn run(self, client: &Arc<Client>, h: &Handle) -> Result<Value, Error> {
+        let mut phase = vec![(
+            Work::Many {
+                cmds: self.cmds,
+                atomic: false,
+            },
+            Place::Spread(self.routes),
+        )];
+        let mut tags = vec![()];
+        let mut out = Vec::with_capacity(1);
+        flush(client, h, &mut phase, &mut tags, &mut out).await;
+        let parts = match out.pop() {
+            Some(((), Ok(Value::Array(parts)))) => parts,
+            Some(((), Err(e))) => return Err(e),
+            _ => return Err(Error::Reply("unexpected multi-slot reply".into())),
+        };
+        if let Some(Value::ServerError(e)) =
+            parts.iter().find(|v| matches!(v, Value::ServerError(_)))
+        {
+            return Err(Error::Reply(pipeline_error_text(e)));
+        }
+        match self.join {
+            Join::Ok => Ok(Value::Okay),
+            Join::Sum => Ok(Value::Int(
+                parts
+                    .iter()
+                    .map(|v| match v {
+                        Value::Int(n) => *n,
+                        _ => 0,
+                    })
+                    .sum(),
+            )),
+            Join::Values => {
+                let lists: Vec<&[Value]> = parts
+                    .iter()
+                    .map(|v| match v {
+                        Value::Array(x) => x.as_slice(),
+                        _ => &[],
+                    })
+                    .collect();
+                Ok(Value::Array(
+                    self.places
+                        .iter()
+                        .map(|&(i, at)| {
+                            lists
+                                .get(i)
+                                .and_then(|l| l.get(at))
+                                .cloned()
+                                .unwrap_or(Value::Nil)
+                        })
+                        .collect(),
+                ))
+            }
+        }
+    }
 }
 
 fn is_scan(c: &Cmd) -> bool {
@@ -514,6 +640,28 @@ mod tests {
                 Route::with_key(k, SlotAddr::Master)
             );
         }
+    }
+
+    #[test]
+    fn multi_slot_commands_split_per_slot_keeping_key_order() {
+        let args = |c: &Cmd| -> Vec<String> {
+            simple_args(c)
+                .iter()
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect()
+        };
+        let s = Split::of(&cmd(&["MGET", "{a}1", "{b}1", "{a}2", "{b}1"])).unwrap();
+        assert_eq!(s.cmds.len(), 2);
+        assert_eq!(args(&s.cmds[0]), ["MGET", "{a}1", "{a}2"]);
+        assert_eq!(args(&s.cmds[1]), ["MGET", "{b}1", "{b}1"]);
+        assert_eq!(s.places, [(0, 0), (1, 0), (0, 1), (1, 1)]);
+        assert_eq!(s.routes[1], Route::with_key("{b}1", SlotAddr::Master));
+        let s = Split::of(&cmd(&["MSET", "{a}1", "x", "{b}1", "y", "{a}2", "z"])).unwrap();
+        assert_eq!(args(&s.cmds[0]), ["MSET", "{a}1", "x", "{a}2", "z"]);
+        assert_eq!(s.places, [(0, 0), (1, 0), (0, 1)]);
+        assert!(Split::of(&cmd(&["MSET", "{a}1"])).is_none());
+        assert!(Split::of(&cmd(&["MSETNX", "{a}1", "x", "{b}1", "y"])).is_none());
+        assert!(Split::of(&cmd(&["GET", "k"])).is_none());
     }
 
     fn cmd(args: &[&str]) -> Cmd {
