@@ -100,9 +100,7 @@ fn wants_eval(r: &Result<Value, Error>, tag: &Tag) -> bool {
 
 /// A cluster node's answer that the command was not run there and belongs elsewhere (or later).
 fn redirected(r: &Result<Value, Error>) -> bool {
-    matches!(r, Err(Error::Reply(m)) if ["MOVED ", "ASK ", "TRYAGAIN", "CLUSTERDOWN"]
-        .iter()
-        .any(|p| m.starts_with(p)))
+    matches!(r, Err(Error::Reply(m)) if crate::core::cluster::is_redirect(m.split(' ').next().unwrap_or("")))
 }
 
 /// Settles finished jobs on the JS thread (the JS-thread connection's path).

@@ -597,7 +597,7 @@ async fn send_group(
     }
     for (i, v) in values.iter_mut().enumerate() {
         if let Value::ServerError(e) = v {
-            if matches!(e.code(), "MOVED" | "ASK" | "TRYAGAIN" | "CLUSTERDOWN") {
+            if is_redirect(e.code()) {
                 *v = match client.query(h.clone(), &group.pipe[i]).await {
                     Ok(x) => x,
                     Err(Error::Reply(t)) => server_error(&t),
@@ -607,6 +607,12 @@ async fn send_group(
         }
     }
     Ok(values)
+}
+
+/// Whether an error code says the node did not run the command: it belongs elsewhere (`MOVED`,
+/// `ASK`) or later (`TRYAGAIN`, `CLUSTERDOWN`).
+pub fn is_redirect(code: &str) -> bool {
+    matches!(code, "MOVED" | "ASK" | "TRYAGAIN" | "CLUSTERDOWN")
 }
 
 /// An error reply kept in place inside a pipeline's results.
