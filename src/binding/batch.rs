@@ -66,7 +66,7 @@ pub(crate) struct Policy {
     /// A disabled service rejects with `ERR_DISABLED` (else it resolves the degraded value).
     pub refuse_disabled: bool,
     /// Feature named in the one-per-outage "running degraded" warning.
-    pub warn: Option<(&'static str, &'static str)>,
+    pub warn: Option<&'static (&'static str, &'static str)>,
 }
 
 /// What the dispatcher hands back with each outcome.
@@ -75,17 +75,17 @@ pub(crate) struct Tag {
     shape: Shape,
     policy: Policy,
     /// The `EVAL` to send instead when an `EVALSHA` meets `NOSCRIPT`.
-    retry: Option<redis::Cmd>,
+    retry: Option<Box<redis::Cmd>>,
     /// A job sent on a cluster lane: its command, to send again through the crate's routing
     /// when the node redirects it.
-    redirect: Option<redis::Cmd>,
+    redirect: Option<Box<redis::Cmd>>,
 }
 
 impl Tag {
     fn out(self, r: Result<Value, Error>, client: &Client) -> (Deferred, Result<Out, Error>) {
         let degrade = self.policy.fail_open && matches!(&r, Err(e) if e.is_unavailable());
         if degrade {
-            if let Some((feature, what)) = self.policy.warn {
+            if let Some(&(feature, what)) = self.policy.warn {
                 client.warn_degraded(feature, what);
             }
         }
@@ -126,7 +126,7 @@ pub(crate) unsafe fn settle_tags(
         if redirected(&r) {
             if let Some(cmd) = t.redirect.take() {
                 moved.push(Job {
-                    work: Work::One(cmd),
+                    work: Work::One(*cmd),
                     tag: t,
                 });
                 continue;
@@ -135,7 +135,7 @@ pub(crate) unsafe fn settle_tags(
         if wants_eval(&r, &t) {
             if let Some(cmd) = t.retry.take() {
                 again.push(Job {
-                    work: Work::One(cmd),
+                    work: Work::One(*cmd),
                     tag: t,
                 });
                 continue;
@@ -261,7 +261,7 @@ impl Batch {
                     break;
                 };
                 if let Work::One(c) = &job.work {
-                    job.tag.redirect = Some(c.clone());
+                    job.tag.redirect = Some(Box::new(c.clone()));
                 }
                 match groups.iter_mut().find(|g| g.0 == i) {
                     Some(g) => g.2.push(job),
@@ -444,7 +444,7 @@ impl Batcher {
                 policy.fail_open
             };
             let r = if degrade {
-                if let Some((feature, what)) = policy.warn {
+                if let Some(&(feature, what)) = policy.warn {
                     self.client.warn_degraded(feature, what);
                 }
                 Ok(shape.degraded())
@@ -464,7 +464,7 @@ impl Batcher {
                         deferred: d,
                         shape,
                         policy,
-                        retry,
+                        retry: retry.map(Box::new),
                         redirect: None,
                     },
                 },

@@ -536,7 +536,7 @@ impl RedisService {
         let policy = Policy {
             fail_open: true,
             refuse_disabled: false,
-            warn: Some(("cache", DEGRADED)),
+            warn: Some(&("cache", DEGRADED)),
         };
         unsafe {
             self.batcher

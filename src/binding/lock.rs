@@ -232,7 +232,7 @@ fn policy(client: &Client) -> Policy {
     Policy {
         fail_open: open,
         refuse_disabled: !open,
-        warn: Some(("locks", DEGRADED)),
+        warn: Some(&("locks", DEGRADED)),
     }
 }
 

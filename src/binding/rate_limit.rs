@@ -283,7 +283,7 @@ impl RedisService {
         Policy {
             fail_open: self.client.cfg.rate_limit_fail_open,
             refuse_disabled: false,
-            warn: Some(("rate limits", DEGRADED)),
+            warn: Some(&("rate limits", DEGRADED)),
         }
     }
 

@@ -110,7 +110,7 @@ impl RedisService {
         let policy = Policy {
             fail_open: self.client.cfg.fail_open,
             refuse_disabled: false,
-            warn: Some(("sessions", DEGRADED)),
+            warn: Some(&("sessions", DEGRADED)),
         };
         self.submit_built(env, built, true, shape, policy)
     }

@@ -148,6 +148,8 @@ pub struct Client {
     /// last, or (cluster) the first seed node.
     target: RwLock<Node>,
     state: RwLock<State>,
+    /// Mirrors `state` being `Up` (written under its lock): the per-call check reads only this.
+    up: std::sync::atomic::AtomicBool,
     gen: AtomicU64,
     gate: tokio::sync::Mutex<()>,
     outage_since: Mutex<Option<Instant>>,
@@ -214,6 +216,7 @@ impl Client {
             cfg,
             target: RwLock::new(target),
             state: RwLock::new(State::Idle("not connected: call connect() first")),
+            up: std::sync::atomic::AtomicBool::new(false),
             gen: AtomicU64::new(0),
             gate: tokio::sync::Mutex::new(()),
             outage_since: Mutex::new(None),
@@ -324,7 +327,17 @@ impl Client {
     /// # Errors
     /// As [`Client::handle`].
     pub fn check(&self) -> Result<(), Error> {
+        if self.up.load(Ordering::Acquire) {
+            return Ok(());
+        }
         self.with_up(|_, _| ())
+    }
+
+    /// Replaces the state (under its write lock) and mirrors whether it is up.
+    fn put(&self, st: &mut State, new: State) {
+        self.up
+            .store(matches!(new, State::Up { .. }), Ordering::Release);
+        *st = new;
     }
 
     fn with_up<R>(&self, f: impl FnOnce(&Conn, u64) -> R) -> Result<R, Error> {
@@ -355,13 +368,19 @@ impl Client {
         let gen = self.gen.fetch_add(1, Ordering::SeqCst) + 1;
         match self.open(gen).await {
             Ok(conn) => {
-                *self.state.write().map_err(lock_err)? = State::Up { conn, gen };
+                self.put(
+                    &mut *self.state.write().map_err(lock_err)?,
+                    State::Up { conn, gen },
+                );
                 self.end_outage();
                 Ok(())
             }
             Err(e) => {
                 if self.cfg.fail_open {
-                    *self.state.write().map_err(lock_err)? = State::Down { gen };
+                    self.put(
+                        &mut *self.state.write().map_err(lock_err)?,
+                        State::Down { gen },
+                    );
                     self.start_outage(&e.to_string());
                     self.spawn_reconnect(gen);
                     Ok(())
@@ -377,7 +396,10 @@ impl Client {
     pub async fn disconnect(&self) {
         let _gate = self.gate.lock().await;
         if let Ok(mut st) = self.state.write() {
-            *st = State::Idle("disconnected: call connect() to reconnect");
+            self.put(
+                &mut st,
+                State::Idle("disconnected: call connect() to reconnect"),
+            );
         }
         if let Ok(mut o) = self.outage_since.lock() {
             *o = None;
@@ -808,7 +830,7 @@ impl Client {
         if !matches!(&*st, State::Up { gen: g, .. } if *g == gen) {
             return;
         }
-        *st = State::Down { gen };
+        self.put(&mut st, State::Down { gen });
         drop(st);
         self.start_outage(reason);
         self.spawn_reconnect(gen);
@@ -845,7 +867,7 @@ impl Client {
                 match self.open(new_gen).await {
                     Ok(conn) => {
                         if let Ok(mut st) = self.state.write() {
-                            *st = State::Up { conn, gen: new_gen };
+                            self.put(&mut st, State::Up { conn, gen: new_gen });
                         }
                         true
                     }
