@@ -27,7 +27,8 @@ pub(crate) type Convert =
 /// How to turn a job's outcome into JS.
 pub(crate) enum Shape {
     One(Decode, Empty),
-    Many(Vec<Decode>, Vec<Empty>),
+    /// A pipeline's (boxed: every call's tag carries a `Shape`, most are `One`).
+    Many(Box<(Vec<Decode>, Vec<Empty>)>),
     /// A feature's own result object (rate limits).
     Custom(Convert),
 }
@@ -36,7 +37,7 @@ impl Shape {
     fn degraded(self) -> Out {
         match self {
             Shape::One(_, e) => Out::Empty(e),
-            Shape::Many(_, e) => Out::EmptyPipeline(e),
+            Shape::Many(m) => Out::EmptyPipeline(m.1),
             Shape::Custom(f) => f(Ok(None)).unwrap_or(Out::Empty(Empty::Null)),
         }
     }
@@ -45,8 +46,8 @@ impl Shape {
         match (self, r) {
             (Shape::One(d, _), Ok(v)) => Ok(Out::Reply(v, d)),
             (Shape::Custom(f), Ok(v)) => f(Ok(Some(v))),
-            (Shape::Many(d, _), Ok(Value::Array(vals))) => {
-                Ok(Out::Pipeline(vals.into_iter().map(Ok).zip(d).collect()))
+            (Shape::Many(m), Ok(Value::Array(vals))) => {
+                Ok(Out::Pipeline(vals.into_iter().map(Ok).zip(m.0).collect()))
             }
             (Shape::Many(..), Ok(other)) => Err(Error::Reply(format!(
                 "unexpected pipeline reply: {other:?}"
@@ -188,7 +189,11 @@ impl Batch {
     fn flush(&self) {
         self.scheduled.store(false, Ordering::Release);
         let jobs = match self.jobs.lock() {
-            Ok(mut j) => std::mem::take(&mut *j),
+            // The next tick likely queues as many: no regrowing the queue call by call.
+            Ok(mut j) => {
+                let cap = j.len();
+                std::mem::replace(&mut *j, Vec::with_capacity(cap))
+            }
             Err(_) => return,
         };
         if !jobs.is_empty() {

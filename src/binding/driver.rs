@@ -179,6 +179,7 @@ impl Driver {
                 after.settle = jobs.into_iter().map(|j| (j.tag, Err(e.clone()))).collect();
             } else {
                 let now = Instant::now();
+                inner.out.reserve(jobs.len() * 32);
                 for j in jobs {
                     after
                         .settle
@@ -251,6 +252,7 @@ impl Driver {
                 }
             }
         }
+        after.settle.reserve(inner.inflight.len());
         loop {
             match inner.reader.next_reply() {
                 Ok(Some(Value::Push { .. })) => {}

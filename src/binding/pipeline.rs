@@ -76,7 +76,7 @@ impl Pipeline {
         };
         unsafe {
             self.batcher
-                .submit(raw, d, work, Shape::Many(decodes, empties))
+                .submit(raw, d, work, Shape::Many(Box::new((decodes, empties))))
         };
         Ok(JsPromise(promise))
     }

@@ -105,6 +105,11 @@ impl<T> Inflight<T> {
         self.queue.is_empty()
     }
 
+    /// Jobs waiting for replies.
+    pub fn len(&self) -> usize {
+        self.queue.len()
+    }
+
     /// Feeds one reply; returns the job it completes, if any (`None` tag: the job timed out
     /// earlier and its caller was already answered).
     pub fn feed(&mut self, v: Value) -> Option<(Option<T>, Result<Value, Error>)> {
