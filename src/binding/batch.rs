@@ -123,6 +123,11 @@ pub(crate) unsafe fn settle_tags(
     let mut again = Vec::new();
     let mut moved = Vec::new();
     let mut n = 0;
+    // One handle scope per few replies rather than per reply (each settlement makes a handful
+    // of handles).
+    const PER_SCOPE: usize = 32;
+    let mut scope: sys::napi_handle_scope = ptr::null_mut();
+    let mut in_scope = 0;
     for (mut t, r) in items {
         if redirected(&r) {
             if let Some(cmd) = t.redirect.take() {
@@ -143,13 +148,21 @@ pub(crate) unsafe fn settle_tags(
             }
         }
         n += 1;
-        let mut scope = ptr::null_mut();
         unsafe {
-            sys::napi_open_handle_scope(env, &mut scope);
+            if in_scope == 0 {
+                sys::napi_open_handle_scope(env, &mut scope);
+            }
             let (d, out) = t.out(r, client);
             shared.settle_now(env, d, out);
-            sys::napi_close_handle_scope(env, scope);
+            in_scope += 1;
+            if in_scope == PER_SCOPE {
+                sys::napi_close_handle_scope(env, scope);
+                in_scope = 0;
+            }
         }
+    }
+    if in_scope > 0 {
+        unsafe { sys::napi_close_handle_scope(env, scope) };
     }
     outstanding.fetch_sub(n, Ordering::AcqRel);
     unsafe { shared.end_many(env, n) };
