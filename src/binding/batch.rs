@@ -263,18 +263,16 @@ impl Batch {
         let Ok(mut held) = self.held.lock() else {
             return Run::Wait;
         };
-        let Some(front) = held.front() else {
+        // Each job is routed once: `route` is the front job's lane, if it has one.
+        let Some(mut route) = held.front().map(|f| lanes.route(&f.work)) else {
             return Run::Wait;
         };
-        if lanes.route(&front.work).is_some() {
+        if route.is_some() {
             if self.slow_out.load(Ordering::Acquire) > 0 {
                 return Run::Wait;
             }
             let mut groups: Vec<(usize, Arc<Driver>, Vec<Job<Tag>>)> = Vec::new();
-            while let Some(f) = held.front() {
-                let Some((i, driver)) = lanes.route(&f.work) else {
-                    break;
-                };
+            while let Some((i, driver)) = route {
                 let Some(mut job) = held.pop_front() else {
                     break;
                 };
@@ -285,6 +283,7 @@ impl Batch {
                     Some(g) => g.2.push(job),
                     None => groups.push((i, driver, vec![job])),
                 }
+                route = held.front().and_then(|f| lanes.route(&f.work));
             }
             return Run::Lanes(groups);
         }
@@ -292,12 +291,10 @@ impl Batch {
             return Run::Wait;
         }
         let mut run = Vec::new();
-        while let Some(f) = held.front() {
-            if lanes.route(&f.work).is_some() {
+        while let Some(job) = held.pop_front() {
+            run.push(job);
+            if held.front().is_some_and(|f| lanes.route(&f.work).is_some()) {
                 break;
-            }
-            if let Some(job) = held.pop_front() {
-                run.push(job);
             }
         }
         Run::Dispatcher(run)
