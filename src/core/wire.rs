@@ -60,6 +60,7 @@ fn encode(work: &Work, buf: &mut Vec<u8>) -> Expect {
 struct Pending<T> {
     tag: Option<T>,
     expect: Expect,
+    /// The replies so far of a job that waits for several (a single reply is never stored).
     got: Vec<Value>,
     deadline: Instant,
 }
@@ -114,16 +115,20 @@ impl<T> Inflight<T> {
     /// earlier and its caller was already answered).
     pub fn feed(&mut self, v: Value) -> Option<(Option<T>, Result<Value, Error>)> {
         let front = self.queue.front_mut()?;
+        if front.expect == Expect::One {
+            let p = self.queue.pop_front()?;
+            return Some((p.tag, reply(v)));
+        }
         front.got.push(v);
         if front.got.len() < front.expect.replies() {
             return None;
         }
         let p = self.queue.pop_front()?;
-        let mut it = p.got.into_iter();
         let out = match p.expect {
-            Expect::One => reply(it.next().unwrap_or(Value::Nil)),
-            Expect::Many { atomic: false, .. } => Ok(Value::Array(it.collect())),
-            Expect::Many { atomic: true, .. } => exec_reply(it.last().unwrap_or(Value::Nil)),
+            Expect::Many { atomic: true, .. } => {
+                exec_reply(p.got.into_iter().last().unwrap_or(Value::Nil))
+            }
+            _ => Ok(Value::Array(p.got)),
         };
         Some((p.tag, out))
     }
@@ -163,23 +168,36 @@ impl<T> Inflight<T> {
 /// Incremental RESP3 reader (see `core::resp`).
 #[derive(Default)]
 pub struct Reader {
+    /// Initialised storage: bytes `start..end` are read and not yet parsed; the rest is room
+    /// for the next read (kept, so a read does not clear 64 KB first).
     buf: Vec<u8>,
     /// Where the next unparsed reply starts.
     start: usize,
+    /// Where the bytes read so far end.
+    end: usize,
 }
+
+/// Room a read asks the socket to fill.
+const CHUNK: usize = 64 * 1024;
 
 impl Reader {
     /// Appends bytes read from the socket.
     pub fn extend(&mut self, bytes: &[u8]) {
-        self.compact();
-        self.buf.extend_from_slice(bytes);
+        self.room(bytes.len());
+        self.buf[self.end..self.end + bytes.len()].copy_from_slice(bytes);
+        self.end += bytes.len();
     }
 
-    /// Drops the bytes already parsed once they are most of the buffer.
-    fn compact(&mut self) {
-        if self.start > 0 && self.start * 2 >= self.buf.len() {
-            self.buf.drain(..self.start);
+    /// Makes room for `n` more bytes after `end`: moves the unparsed bytes to the front when
+    /// they are at most half the buffer, and grows it when that is not enough.
+    fn room(&mut self, n: usize) {
+        if self.start > 0 && (self.start == self.end || self.start * 2 >= self.end) {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
             self.start = 0;
+        }
+        if self.buf.len() < self.end + n {
+            self.buf.resize(self.end + n, 0);
         }
     }
 
@@ -188,13 +206,9 @@ impl Reader {
     /// # Errors
     /// The read's own error (`WouldBlock` included).
     pub fn read_from(&mut self, src: &mut impl std::io::Read) -> std::io::Result<usize> {
-        const CHUNK: usize = 64 * 1024;
-        self.compact();
-        let len = self.buf.len();
-        self.buf.resize(len + CHUNK, 0);
-        let r = src.read(&mut self.buf[len..]);
-        let n = *r.as_ref().unwrap_or(&0);
-        self.buf.truncate(len + n);
+        self.room(CHUNK);
+        let r = src.read(&mut self.buf[self.end..self.end + CHUNK]);
+        self.end += *r.as_ref().unwrap_or(&0);
         r
     }
 
@@ -203,12 +217,12 @@ impl Reader {
     /// # Errors
     /// `Connection` when the stream is not valid RESP (the connection must be dropped).
     pub fn next_reply(&mut self) -> Result<Option<Value>, Error> {
-        match crate::core::resp::value(&self.buf, self.start, 0)? {
+        match crate::core::resp::value(&self.buf[..self.end], self.start, 0)? {
             Some((v, next)) => {
                 self.start = next;
-                if self.start == self.buf.len() {
-                    self.buf.clear();
+                if self.start == self.end {
                     self.start = 0;
+                    self.end = 0;
                 }
                 Ok(Some(v))
             }
