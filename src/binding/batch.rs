@@ -172,6 +172,8 @@ pub(crate) unsafe fn settle_tags(
 struct Batch {
     jobs: Mutex<Vec<Job<Tag>>>,
     scheduled: AtomicBool,
+    /// The last flushed tick queued at most one call (see [`Batcher::push`]).
+    lone: AtomicBool,
     dispatcher: Mutex<Option<Dispatcher<Tag>>>,
     /// The JS-thread connection, when available (else the dispatcher is used).
     driver: Option<Arc<Driver>>,
@@ -209,6 +211,7 @@ impl Batch {
             }
             Err(_) => return,
         };
+        self.lone.store(jobs.len() <= 1, Ordering::Relaxed);
         if !jobs.is_empty() {
             self.send(jobs);
         }
@@ -357,6 +360,7 @@ impl Batcher {
             Batch {
                 jobs: Mutex::new(Vec::new()),
                 scheduled: AtomicBool::new(false),
+                lone: AtomicBool::new(true),
                 dispatcher: Mutex::new(None),
                 lanes: Lanes::new(env, client, shared, &outstanding, events),
                 driver,
@@ -507,9 +511,13 @@ impl Batcher {
     /// # Safety
     /// JS thread only.
     unsafe fn push(&self, env: sys::napi_env, job: Job<Tag>) {
-        // Nothing queued or in flight: send at once (no microtask round for a lone call).
-        // Calls that follow in the same tick queue behind it and go out together.
-        if self.batch.outstanding.fetch_add(1, Ordering::AcqRel) == 0 {
+        // Nothing queued or in flight, and the last tick's calls were a lone one too: send at
+        // once (no microtask round for one call awaited at a time). Calls that follow in the
+        // same tick queue behind it and go out together. After a tick of many calls, the first
+        // call of a tick waits for the others, so a burst is one write (one server wake-up).
+        if self.batch.outstanding.fetch_add(1, Ordering::AcqRel) == 0
+            && self.batch.lone.load(Ordering::Relaxed)
+        {
             self.batch.send(vec![job]);
             return;
         }
