@@ -41,8 +41,18 @@ pub fn read_string(env: sys::napi_env, v: sys::napi_value) -> Option<String> {
 }
 
 fn read_string_bytes(env: sys::napi_env, v: sys::napi_value) -> Option<Vec<u8>> {
-    // Short strings (most keys) in one call: V8 never splits a character, so a result of at most
-    // 251 bytes in a 256-byte buffer is the whole string (a cut one leaves at most 3 bytes free).
+    with_string_bytes(env, v, <[u8]>::to_vec)
+}
+
+/// Calls `f` with a JS string's UTF-8 bytes; short strings (most keys and values) are read into
+/// a stack buffer and never touch the heap.
+fn with_string_bytes<R>(
+    env: sys::napi_env,
+    v: sys::napi_value,
+    f: impl FnOnce(&[u8]) -> R,
+) -> Option<R> {
+    // Short strings in one call: V8 never splits a character, so a result of at most 251 bytes
+    // in a 256-byte buffer is the whole string (a cut one leaves at most 3 bytes free).
     let mut stack = [0u8; 256];
     let mut written = 0usize;
     let status = unsafe {
@@ -58,7 +68,7 @@ fn read_string_bytes(env: sys::napi_env, v: sys::napi_value) -> Option<Vec<u8>> 
         return None;
     }
     if written <= 251 {
-        return Some(stack[..written].to_vec());
+        return Some(f(&stack[..written]));
     }
     let mut len = 0usize;
     unsafe {
@@ -75,7 +85,7 @@ fn read_string_bytes(env: sys::napi_env, v: sys::napi_value) -> Option<Vec<u8>> 
             return None;
         }
         buf.set_len(written);
-        Some(buf)
+        Some(f(&buf))
     }
 }
 
@@ -184,36 +194,46 @@ impl Arg {
 
     /// A key: a non-empty string or Buffer, or a finite number (as its decimal text).
     pub fn key(self, c: Ctx, name: &str) -> Result<Vec<u8>, Error> {
+        self.key_with(c, name, <[u8]>::to_vec)
+    }
+
+    /// [`Arg::key`] lent to `f` (no copy of a short string key).
+    pub fn key_with<R>(self, c: Ctx, name: &str, f: impl FnOnce(&[u8]) -> R) -> Result<R, Error> {
         const WANT: &str = "a non-empty string or Buffer";
-        let bytes = match self.kind() {
-            sys::ValueType::napi_string => read_string_bytes(self.env, self.v),
+        let nonempty = |b: &[u8]| (!b.is_empty()).then(|| f(b));
+        let r = match self.kind() {
+            sys::ValueType::napi_string => with_string_bytes(self.env, self.v, nonempty).flatten(),
             sys::ValueType::napi_number => match num(self) {
-                Some(n) if n.is_finite() => self.coerce_string(),
+                Some(n) if n.is_finite() => self.coerce_string().and_then(|b| nonempty(&b)),
                 _ => None,
             },
-            sys::ValueType::napi_object => buffer_bytes(self.env, self.v),
+            sys::ValueType::napi_object => {
+                buffer_bytes(self.env, self.v).and_then(|b| nonempty(&b))
+            }
             _ => None,
         };
-        match bytes {
-            Some(b) if !b.is_empty() => Ok(b),
-            _ => Err(c.bad(name, WANT, self)),
-        }
+        r.ok_or_else(|| c.bad(name, WANT, self))
     }
 
     /// A value: string, Buffer/Uint8Array, finite number or bigint (sent as decimal text).
     pub fn value(self, c: Ctx, name: &str) -> Result<Vec<u8>, Error> {
+        self.value_with(c, name, <[u8]>::to_vec)
+    }
+
+    /// [`Arg::value`] lent to `f` (no copy of a short string value).
+    pub fn value_with<R>(self, c: Ctx, name: &str, f: impl FnOnce(&[u8]) -> R) -> Result<R, Error> {
         const WANT: &str = "a string, Buffer or finite number";
-        let bytes = match self.kind() {
-            sys::ValueType::napi_string => read_string_bytes(self.env, self.v),
+        let r = match self.kind() {
+            sys::ValueType::napi_string => with_string_bytes(self.env, self.v, f),
             sys::ValueType::napi_number => match num(self) {
-                Some(n) if n.is_finite() => self.coerce_string(),
+                Some(n) if n.is_finite() => self.coerce_string().map(|b| f(&b)),
                 _ => None,
             },
-            sys::ValueType::napi_bigint => self.coerce_string(),
-            sys::ValueType::napi_object => buffer_bytes(self.env, self.v),
+            sys::ValueType::napi_bigint => self.coerce_string().map(|b| f(&b)),
+            sys::ValueType::napi_object => buffer_bytes(self.env, self.v).map(|b| f(&b)),
             _ => None,
         };
-        bytes.ok_or_else(|| c.bad(name, WANT, self))
+        r.ok_or_else(|| c.bad(name, WANT, self))
     }
 
     /// A string (for options such as tokens and patterns).

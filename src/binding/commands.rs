@@ -2,17 +2,19 @@
 //! generates the `RedisService` method (sends it, resolves a promise) and the `Pipeline` method
 //! (queues it, returns the pipeline), with the same doc comment and argument types.
 
+use std::io::Write;
+
 use napi::bindgen_prelude::{Env, Object, This, Unknown};
 use napi::sys;
 use napi_derive::napi;
-use redis::Cmd;
+use redis::{Cmd, RedisWrite};
 
 use crate::binding::args::{Arg, Ctx};
 use crate::binding::decode::{Decode, Empty};
 use crate::binding::error::JsResult;
 use crate::binding::pipeline::Pipeline;
 use crate::binding::service::{JsPromise, RedisService};
-use crate::core::{keys, Error};
+use crate::core::Error;
 
 /// A command ready to send, with how to decode its reply and what to resolve when degraded.
 pub struct Prep {
@@ -35,7 +37,8 @@ impl<'a> B<'a> {
         B {
             c,
             prefix,
-            cmd: Cmd::new(),
+            // Room for most commands at once (no regrowing arg by arg).
+            cmd: Cmd::with_capacity(4, 128),
         }
     }
     /// A literal word (command name, option token).
@@ -48,8 +51,13 @@ impl<'a> B<'a> {
         self
     }
     pub fn key(mut self, a: Arg, name: &str) -> Result<Self, Error> {
-        let k = a.key(self.c, name)?;
-        self.cmd.arg(keys::prefixed(self.prefix, &k));
+        let (prefix, cmd) = (self.prefix, &mut self.cmd);
+        a.key_with(self.c, name, |k| {
+            // Prefix and key straight into the command (writes to a Vec cannot fail).
+            let mut w = cmd.writer_for_next_arg();
+            let _ = w.write_all(prefix);
+            let _ = w.write_all(k);
+        })?;
         Ok(self)
     }
     /// One key, or an array of at least one key.
@@ -68,8 +76,10 @@ impl<'a> B<'a> {
         }
     }
     pub fn val(mut self, a: Arg, name: &str) -> Result<Self, Error> {
-        let v = a.value(self.c, name)?;
-        self.cmd.arg(v);
+        let cmd = &mut self.cmd;
+        a.value_with(self.c, name, |v| {
+            cmd.arg(v);
+        })?;
         Ok(self)
     }
     /// One value, or a non-empty array of values.
