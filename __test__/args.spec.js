@@ -142,6 +142,38 @@ test('a command method called on something that is not a RedisService throws, wh
   }
 });
 
+test('a pipeline method called on something that is not a Pipeline throws, whatever the receiver', () => {
+  const Pipeline = Object.getPrototypeOf(redis.pipeline()).constructor;
+  const { get, set } = Pipeline.prototype;
+  for (const receiver of [undefined, null, {}, redis, Object.create(Pipeline.prototype)]) {
+    expect(() => get.call(receiver, 'k')).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', message: expect.stringMatching(/get\(\): must be called on a Pipeline/) }));
+    expect(() => set.call(receiver, 'k', 'v')).toThrow(/set\(\): must be called on a Pipeline/);
+  }
+  // Borrowed by a real pipeline, the same function queues on it.
+  const p = redis.pipeline();
+  expect(get.call(p, 'k')).toBe(p);
+  expect(p.length).toBe(1);
+});
+
+test('calls on many services in turn each reach their own service', async () => {
+  // More services than the per-thread memory of recent receivers, called round-robin.
+  const services = await Promise.all(Array.from({ length: 7 }, (_, i) => RedisService.connect({ url: server.url, keyPrefix: `svc${i}:`, logger: false })));
+  try {
+    for (let round = 0; round < 3; round++) {
+      await Promise.all(services.map((s, i) => s.set('who', `${i}.${round}`)));
+      await Promise.all(services.map((s, i) => s.pipeline().incr('n').exec()));
+    }
+    const [who, n] = await Promise.all([
+      redis.mget(services.map((_, i) => `svc${i}:who`)),
+      redis.mget(services.map((_, i) => `svc${i}:n`)),
+    ]);
+    expect(who).toEqual(services.map((_, i) => `${i}.2`));
+    expect(n).toEqual(services.map(() => '3'));
+  } finally {
+    await Promise.all(services.map((s) => s.disconnect()));
+  }
+});
+
 test('missing and extra arguments of a command method', async () => {
   await expect(redis.get()).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT', message: expect.stringMatching(/`key`/) });
   expect(await redis.set('extra', 'v')).toBe('OK');

@@ -396,13 +396,30 @@ describe('pipeline and multi', () => {
     expect(await p.exec()).toEqual([]);
   });
 
-  test('a pipeline of 1000 commands', async () => {
+  test('a pipeline of 2001 commands, a failing one among them, resolves every pair in order', async () => {
     const p = redis.pipeline();
     for (let i = 0; i < 1000; i++) p.set(`pp:${i}`, String(i));
-    for (let i = 0; i < 1000; i++) p.get(`pp:${i}`);
+    for (let i = 0; i < 500; i++) p.get(`pp:${i}`);
+    p.call('GET'); // wrong number of arguments; past the first 1024 pairs
+    for (let i = 500; i < 1000; i++) p.get(`pp:${i}`);
     const r = await p.exec();
-    expect(r).toHaveLength(2000);
-    expect(r[1999]).toEqual([null, '999']);
+    expect(r).toHaveLength(2001);
+    r.forEach((pair, i) => {
+      expect(Array.isArray(pair) && pair.length === 2).toBe(true);
+      if (i < 1000) expect(pair).toEqual([null, 'OK']);
+      else if (i < 1500) expect(pair).toEqual([null, String(i - 1000)]);
+      else if (i === 1500) expect(pair).toEqual([expect.objectContaining({ code: 'ERR_REPLY' }), null]);
+      else expect(pair).toEqual([null, String(i - 1001)]);
+    });
+  });
+
+  test('an argument getter that queues on the same pipeline queues first', async () => {
+    const p = redis.pipeline();
+    p.set('re:k', 'v', { get EX() { p.set('re:inner', 'i'); return 60; } });
+    expect(p.length).toBe(2);
+    expect(await p.exec()).toEqual([[null, 'OK'], [null, 'OK']]);
+    expect(await redis.get('re:inner')).toBe('i');
+    expect(await redis.ttl('re:k')).toBeGreaterThan(50);
   });
 
   test('getClient() is the service itself (seed 001)', async () => {

@@ -338,6 +338,34 @@ describe('process exit', () => {
     expect(r.code).toBe(0);
   });
 
+  test('services created and collected one after another: each call reaches the live one', async () => {
+    // Calls remember recent receivers; a collected one must never be taken for a new service
+    // that the allocator may place at the same address.
+    const r = await runChild(`
+      const { RedisService } = require('.');
+      (async () => {
+        const seen = [];
+        for (let i = 0; i < 12; i++) {
+          let svc = new RedisService({ url: process.env.URL, keyPrefix: 'gen' + i + ':' });
+          await svc.connect();
+          await svc.set('k', String(i));
+          seen.push(await svc.get('k'));
+          await svc.disconnect();
+          svc = null;
+          global.gc();
+          await new Promise((r) => setTimeout(r, 5));
+        }
+        const check = await RedisService.connect({ url: process.env.URL });
+        const keys = Array.from({ length: 12 }, (_, i) => 'gen' + i + ':k');
+        console.log(seen.join(','), (await check.mget(keys)).join(','));
+        await check.disconnect();
+      })();`, { URL: server.url }, ['--expose-gc']);
+    expect(r.signal).toBeNull();
+    const all = Array.from({ length: 12 }, (_, i) => String(i)).join(',');
+    expect(r.out.trim()).toBe(`${all} ${all}`);
+    expect(r.code).toBe(0);
+  });
+
   test('a failOpen service reconnecting to a dead server does not keep the process alive', async () => {
     const port = await freePort();
     const r = await runChild(`

@@ -599,6 +599,28 @@ macro_rules! commands {
             ];
         }
 
+        /// The pipeline's methods as direct Node-API entry points (see `hot.rs`).
+        pub(crate) mod pipeline_entry {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                /// # Safety
+                /// Called by Node-API on the JS thread.
+                pub unsafe extern "C" fn $name(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
+                    unsafe {
+                        crate::binding::hot::chain(env, info, $js, |b, a| {
+                            #[allow(unused_mut, unused_variables)]
+                            let mut next = a.iter().copied();
+                            preps::$name(b $(, { let _ = stringify!($arg); next.next().unwrap_or(a[crate::binding::hot::MAX_ARGS]) })*)
+                        })
+                    }
+                }
+            )*
+            pub const ALL: &[(&str, unsafe extern "C" fn(sys::napi_env, sys::napi_callback_info) -> sys::napi_value)] = &[
+                $(($js, $name),)*
+            ];
+        }
+
         #[napi]
         impl RedisService {
             $(

@@ -13,21 +13,93 @@ use napi::bindgen_prelude::{Env, TypeTag, Unknown};
 use napi::sys;
 
 use crate::binding::args::{Arg, Ctx};
-use crate::binding::commands::{entry, Prep, B};
+use crate::binding::commands::{entry, pipeline_entry, Prep, B};
 use crate::binding::error::{js_error, JsResult};
+use crate::binding::pipeline::Pipeline;
 use crate::binding::service::{JsPromise, RedisService};
 use crate::core::Error;
 
 /// Most arguments a command method takes; the slot after them holds `undefined`.
 pub const MAX_ARGS: usize = 4;
 
-/// The `this` of a call, if it is a `RedisService` instance.
+/// How many recently called instances [`unwrap`] remembers per class and JS thread.
+const RECENT: usize = 4;
+
+/// An instance recently called on this thread: its env, a weak reference to its JS object and
+/// its Rust instance (valid while the object lives).
+#[derive(Clone, Copy)]
+struct Recent {
+    env: sys::napi_env,
+    obj: sys::napi_ref,
+    native: *mut std::ffi::c_void,
+}
+
+type Seen = std::cell::Cell<[Option<Recent>; RECENT]>;
+
+thread_local! {
+    /// Checking a `this` costs two private-property lookups (the type tag and the wrapped
+    /// pointer), about a tenth of a `get`'s CPU with many calls in flight; a call on an instance
+    /// seen recently costs one weak-reference read and one identity comparison instead.
+    static SERVICES: Seen = const { std::cell::Cell::new([None; RECENT]) };
+    static PIPELINES: Seen = const { std::cell::Cell::new([None; RECENT]) };
+}
+
+/// The `this` of a call, if it is an instance of the `#[napi]` class `T` (whose recent instances
+/// `seen` remembers).
 ///
 /// # Safety
 /// JS thread, inside a callback of `env`.
-unsafe fn service<'a>(env: sys::napi_env, this: sys::napi_value) -> Option<&'a RedisService> {
+unsafe fn unwrap<T: TypeTag>(
+    seen: &'static std::thread::LocalKey<Seen>,
+    env: sys::napi_env,
+    this: sys::napi_value,
+) -> Option<*mut T> {
+    let mut recent = seen.with(std::cell::Cell::get);
+    for r in recent.iter().flatten() {
+        if r.env != env {
+            continue;
+        }
+        let mut obj = ptr::null_mut();
+        let mut same = false;
+        // SAFETY: `r.obj` is a live reference of `env` (references are only deleted on their
+        // eviction from this cache); a weak reference to a collected object reads as NULL.
+        unsafe {
+            if sys::napi_get_reference_value(env, r.obj, &mut obj) == sys::Status::napi_ok
+                && !obj.is_null()
+                && sys::napi_strict_equals(env, obj, this, &mut same) == sys::Status::napi_ok
+                && same
+            {
+                // `this` is that object, so it is alive and so is the instance it wraps.
+                return Some(r.native.cast());
+            }
+        }
+    }
+    let native = unsafe { checked::<T>(env, this) }?;
+    let mut obj = ptr::null_mut();
+    if unsafe { sys::napi_create_reference(env, this, 0, &mut obj) } == sys::Status::napi_ok {
+        // The newest first; the oldest is forgotten.
+        if let Some(old) = recent[RECENT - 1].take() {
+            unsafe { sys::napi_delete_reference(old.env, old.obj) };
+        }
+        recent.rotate_right(1);
+        recent[0] = Some(Recent {
+            env,
+            obj,
+            native: native.cast(),
+        });
+        seen.with(|s| s.set(recent));
+    }
+    Some(native)
+}
+
+/// The `this` of a call, if it is an instance of the `#[napi]` class `T`, checked as napi-rs
+/// checks it (the type tag it puts on every instance).
+///
+/// # Safety
+/// JS thread, inside a callback of `env`.
+unsafe fn checked<T: TypeTag>(env: sys::napi_env, this: sys::napi_value) -> Option<*mut T> {
     let mut wrapped = ptr::null_mut();
-    let tag = RedisService::type_tag();
+    let tag = T::type_tag();
     let mut tagged = false;
     unsafe {
         if sys::napi_check_object_type_tag(env, this, &tag, &mut tagged) != sys::Status::napi_ok
@@ -37,10 +109,46 @@ unsafe fn service<'a>(env: sys::napi_env, this: sys::napi_value) -> Option<&'a R
         {
             return None;
         }
-        // napi-rs wraps each instance as a `Box<RedisService>` pointer, freed by its finalizer
-        // only once the object is garbage (and it is alive: it is `this`).
-        Some(&*(wrapped as *const RedisService))
     }
+    // napi-rs wraps each instance as a `Box<T>` pointer, freed by its finalizer only once the
+    // object is garbage (and it is alive: it is `this`).
+    Some(wrapped.cast())
+}
+
+/// The arguments of a call (missing ones are `undefined`) and its `this`.
+///
+/// # Safety
+/// Called by Node-API on the JS thread.
+unsafe fn args_of(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> (sys::napi_value, [Arg; MAX_ARGS + 1]) {
+    let mut argc = MAX_ARGS;
+    let mut argv = [ptr::null_mut(); MAX_ARGS + 1];
+    let mut this = ptr::null_mut();
+    let mut undefined = ptr::null_mut();
+    unsafe {
+        sys::napi_get_cb_info(
+            env,
+            info,
+            &mut argc,
+            argv.as_mut_ptr(),
+            &mut this,
+            ptr::null_mut(),
+        );
+        sys::napi_get_undefined(env, &mut undefined);
+    }
+    let args = argv.map(|v| Arg {
+        env,
+        v: if v.is_null() { undefined } else { v },
+    });
+    (this, args)
+}
+
+/// Throws "`method`(): must be called on a `class`".
+fn wrong_this(env: sys::napi_env, method: &str, class: &str) {
+    let e = Error::arg(format!("{method}(): must be called on a {class}"));
+    unsafe { sys::napi_throw(env, js_error(env, &e)) };
 }
 
 /// The receiver (checked) and the arguments of a call (missing ones are `undefined`); `None`
@@ -53,30 +161,14 @@ unsafe fn receive<'a>(
     info: sys::napi_callback_info,
     method: &str,
 ) -> Option<(&'a RedisService, [Arg; MAX_ARGS + 1])> {
-    let mut argc = MAX_ARGS;
-    let mut argv = [ptr::null_mut(); MAX_ARGS + 1];
-    let mut this = ptr::null_mut();
-    unsafe {
-        sys::napi_get_cb_info(
-            env,
-            info,
-            &mut argc,
-            argv.as_mut_ptr(),
-            &mut this,
-            ptr::null_mut(),
-        );
-        let Some(svc) = service(env, this) else {
-            let e = Error::arg(format!("{method}(): must be called on a RedisService"));
-            sys::napi_throw(env, js_error(env, &e));
-            return None;
-        };
-        let mut undefined = ptr::null_mut();
-        sys::napi_get_undefined(env, &mut undefined);
-        let args = argv.map(|v| Arg {
-            env,
-            v: if v.is_null() { undefined } else { v },
-        });
-        Some((svc, args))
+    let (this, args) = unsafe { args_of(env, info) };
+    match unsafe { unwrap::<RedisService>(&SERVICES, env, this) } {
+        // SAFETY: alive (see `unwrap`); `RedisService` is only ever borrowed shared.
+        Some(svc) => Some((unsafe { &*svc }, args)),
+        None => {
+            wrong_this(env, method, "RedisService");
+            None
+        }
     }
 }
 
@@ -95,6 +187,39 @@ pub unsafe fn call(
     };
     let built = prep(B::new(Ctx { method }, svc.prefix()), &args);
     promise(env, svc.run(&Env::from_raw(env), built))
+}
+
+/// Queues command `method` on the pipeline `this` (`prep` builds it from the arguments) and
+/// returns `this`, or throws the argument error.
+///
+/// # Safety
+/// Called by Node-API on the JS thread.
+pub unsafe fn chain(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+    method: &'static str,
+    prep: impl FnOnce(B<'_>, &[Arg; MAX_ARGS + 1]) -> Result<Prep, Error>,
+) -> sys::napi_value {
+    let (this, args) = unsafe { args_of(env, info) };
+    let Some(p) = (unsafe { unwrap::<Pipeline>(&PIPELINES, env, this) }) else {
+        wrong_this(env, method, "Pipeline");
+        return ptr::null_mut();
+    };
+    // No reference into the pipeline is held while `prep` reads the arguments (which may run
+    // JS, even a call on this pipeline): only its prefix, which never changes.
+    let prefix: *const [u8] = unsafe { (*p).prefix() };
+    let built = prep(B::new(Ctx { method }, unsafe { &*prefix }), &args);
+    match built {
+        Ok(prep) => {
+            // SAFETY: alive (see `unwrap`), and no other reference to it is live now.
+            unsafe { (*p).queue(prep) };
+            this
+        }
+        Err(e) => {
+            unsafe { sys::napi_throw(env, js_error(env, &e)) };
+            ptr::null_mut()
+        }
+    }
 }
 
 /// The promise a method returned, or `NULL` with its exception thrown.
@@ -154,22 +279,46 @@ fn unknown<'a>(a: &Arg) -> Unknown<'a> {
     unsafe { Unknown::from_raw_unchecked(a.env, a.v) }
 }
 
-/// Installs the entry points over the generated methods of `exports.RedisService.prototype`.
+/// Installs the entry points over the generated methods of `exports.RedisService.prototype` and
+/// `exports.Pipeline.prototype`.
 ///
 /// # Safety
 /// Module init, on the JS thread.
 pub unsafe fn install(env: sys::napi_env, exports: sys::napi_value) {
-    let mut class = ptr::null_mut();
+    unsafe {
+        install_on(
+            env,
+            exports,
+            c"RedisService",
+            entry::ALL.iter().chain(feature_entry::ALL),
+        );
+        install_on(env, exports, c"Pipeline", pipeline_entry::ALL.iter());
+    }
+}
+
+type Entry = unsafe extern "C" fn(sys::napi_env, sys::napi_callback_info) -> sys::napi_value;
+
+/// Defines each `(name, entry)` on `exports[class].prototype`.
+///
+/// # Safety
+/// Module init, on the JS thread.
+unsafe fn install_on<'a>(
+    env: sys::napi_env,
+    exports: sys::napi_value,
+    class: &std::ffi::CStr,
+    entries: impl Iterator<Item = &'a (&'a str, Entry)>,
+) {
+    let mut ctor = ptr::null_mut();
     let mut proto = ptr::null_mut();
     unsafe {
-        if sys::napi_get_named_property(env, exports, c"RedisService".as_ptr(), &mut class)
+        if sys::napi_get_named_property(env, exports, class.as_ptr(), &mut ctor)
             != sys::Status::napi_ok
-            || sys::napi_get_named_property(env, class, c"prototype".as_ptr(), &mut proto)
+            || sys::napi_get_named_property(env, ctor, c"prototype".as_ptr(), &mut proto)
                 != sys::Status::napi_ok
         {
             return;
         }
-        for (name, cb) in entry::ALL.iter().chain(feature_entry::ALL) {
+        for (name, cb) in entries {
             let mut f = ptr::null_mut();
             let mut key = ptr::null_mut();
             if sys::napi_create_function(

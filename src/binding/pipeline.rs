@@ -40,8 +40,12 @@ impl Pipeline {
     }
 
     pub(crate) fn push(&mut self, env: &Env, p: Result<Prep, Error>) -> JsResult<()> {
-        self.preps.push(p.map_err(|e| throw(env.raw(), e))?);
+        self.queue(p.map_err(|e| throw(env.raw(), e))?);
         Ok(())
+    }
+
+    pub(crate) fn queue(&mut self, p: Prep) {
+        self.preps.push(p);
     }
 }
 
