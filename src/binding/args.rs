@@ -1,6 +1,7 @@
 //! Argument conversion: every JS argument arrives as a raw value and is checked here, so bad
 //! input gets `ERR_INVALID_ARGUMENT` naming the argument, never napi's own `StringExpected`.
 
+use std::fmt::Display;
 use std::ptr;
 
 use napi::bindgen_prelude::Unknown;
@@ -156,6 +157,18 @@ fn num(a: Arg) -> Option<f64> {
     ok.then_some(n)
 }
 
+/// `object.field` in an error message about an object's field; the field's name is read only
+/// when the message is made.
+#[derive(Clone, Copy)]
+pub struct FieldOf<'a>(pub &'a str, pub Arg);
+
+impl Display for FieldOf<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let field = read_string(self.1.env, self.1.v).unwrap_or_default();
+        write!(f, "{}.{field}", self.0)
+    }
+}
+
 /// The calling method and argument, for messages like "get(key): ...".
 #[derive(Clone, Copy)]
 pub struct Ctx {
@@ -163,7 +176,7 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    pub fn bad(&self, arg: &str, want: &str, got: Arg) -> Error {
+    pub fn bad(&self, arg: impl Display, want: &str, got: Arg) -> Error {
         Error::arg(format!(
             "{}(): argument `{arg}` must be {want}, got {}",
             self.method,
@@ -193,12 +206,17 @@ impl Arg {
     }
 
     /// A key: a non-empty string or Buffer, or a finite number (as its decimal text).
-    pub fn key(self, c: Ctx, name: &str) -> Result<Vec<u8>, Error> {
+    pub fn key(self, c: Ctx, name: impl Display + Copy) -> Result<Vec<u8>, Error> {
         self.key_with(c, name, <[u8]>::to_vec)
     }
 
     /// [`Arg::key`] lent to `f` (no copy of a short string key).
-    pub fn key_with<R>(self, c: Ctx, name: &str, f: impl FnOnce(&[u8]) -> R) -> Result<R, Error> {
+    pub fn key_with<R>(
+        self,
+        c: Ctx,
+        name: impl Display + Copy,
+        f: impl FnOnce(&[u8]) -> R,
+    ) -> Result<R, Error> {
         const WANT: &str = "a non-empty string or Buffer";
         let nonempty = |b: &[u8]| (!b.is_empty()).then(|| f(b));
         let r = match self.kind() {
@@ -216,12 +234,17 @@ impl Arg {
     }
 
     /// A value: string, Buffer/Uint8Array, finite number or bigint (sent as decimal text).
-    pub fn value(self, c: Ctx, name: &str) -> Result<Vec<u8>, Error> {
+    pub fn value(self, c: Ctx, name: impl Display + Copy) -> Result<Vec<u8>, Error> {
         self.value_with(c, name, <[u8]>::to_vec)
     }
 
     /// [`Arg::value`] lent to `f` (no copy of a short string value).
-    pub fn value_with<R>(self, c: Ctx, name: &str, f: impl FnOnce(&[u8]) -> R) -> Result<R, Error> {
+    pub fn value_with<R>(
+        self,
+        c: Ctx,
+        name: impl Display + Copy,
+        f: impl FnOnce(&[u8]) -> R,
+    ) -> Result<R, Error> {
         const WANT: &str = "a string, Buffer or finite number";
         let r = match self.kind() {
             sys::ValueType::napi_string => with_string_bytes(self.env, self.v, f),
@@ -255,7 +278,7 @@ impl Arg {
     }
 
     /// A finite number.
-    pub fn float(self, c: Ctx, name: &str) -> Result<f64, Error> {
+    pub fn float(self, c: Ctx, name: impl Display + Copy) -> Result<f64, Error> {
         match (self.kind(), num(self)) {
             (sys::ValueType::napi_number, Some(n)) if n.is_finite() => Ok(n),
             _ => Err(c.bad(name, "a finite number", self)),
@@ -263,7 +286,7 @@ impl Arg {
     }
 
     /// A safe integer.
-    pub fn int(self, c: Ctx, name: &str) -> Result<i64, Error> {
+    pub fn int(self, c: Ctx, name: impl Display + Copy) -> Result<i64, Error> {
         match (self.kind(), num(self)) {
             (sys::ValueType::napi_number, Some(n))
                 if n.is_finite() && n.fract() == 0.0 && n.abs() <= 9_007_199_254_740_991.0 =>
@@ -275,7 +298,7 @@ impl Arg {
     }
 
     /// A TTL or other count that must be a positive integer.
-    pub fn positive(self, c: Ctx, name: &str) -> Result<i64, Error> {
+    pub fn positive(self, c: Ctx, name: impl Display + Copy) -> Result<i64, Error> {
         match self.int(c, name) {
             Ok(n) if n > 0 => Ok(n),
             _ => Err(c.bad(name, "a positive integer", self)),

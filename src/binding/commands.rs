@@ -9,7 +9,7 @@ use napi::sys;
 use napi_derive::napi;
 use redis::{Cmd, RedisWrite};
 
-use crate::binding::args::{Arg, Ctx};
+use crate::binding::args::{Arg, Ctx, FieldOf};
 use crate::binding::decode::{Decode, Empty};
 use crate::binding::error::JsResult;
 use crate::binding::pipeline::Pipeline;
@@ -50,7 +50,7 @@ impl<'a> B<'a> {
         self.cmd.arg(bytes);
         self
     }
-    pub fn key(mut self, a: Arg, name: &str) -> Result<Self, Error> {
+    pub fn key(mut self, a: Arg, name: impl std::fmt::Display + Copy) -> Result<Self, Error> {
         let (prefix, cmd) = (self.prefix, &mut self.cmd);
         a.key_with(self.c, name, |k| {
             // Prefix and key straight into the command (writes to a Vec cannot fail).
@@ -61,21 +61,21 @@ impl<'a> B<'a> {
         Ok(self)
     }
     /// One key, or an array of at least one key.
-    pub fn keys(mut self, a: Arg, name: &str) -> Result<Self, Error> {
+    pub fn keys(mut self, a: Arg, name: impl std::fmt::Display + Copy) -> Result<Self, Error> {
         if a.is_array() {
             let items = a.elements();
             if items.is_empty() {
                 return Err(self.c.bad(name, "a key or a non-empty array of keys", a));
             }
             for (i, k) in items.into_iter().enumerate() {
-                self = self.key(k, &format!("{name}[{i}]"))?;
+                self = self.key(k, format_args!("{name}[{i}]"))?;
             }
             Ok(self)
         } else {
             self.key(a, name)
         }
     }
-    pub fn val(mut self, a: Arg, name: &str) -> Result<Self, Error> {
+    pub fn val(mut self, a: Arg, name: impl std::fmt::Display + Copy) -> Result<Self, Error> {
         let cmd = &mut self.cmd;
         a.value_with(self.c, name, |v| {
             cmd.arg(v);
@@ -83,7 +83,7 @@ impl<'a> B<'a> {
         Ok(self)
     }
     /// One value, or a non-empty array of values.
-    pub fn vals(mut self, a: Arg, name: &str) -> Result<Self, Error> {
+    pub fn vals(mut self, a: Arg, name: impl std::fmt::Display + Copy) -> Result<Self, Error> {
         if a.is_array() {
             let items = a.elements();
             if items.is_empty() {
@@ -92,24 +92,24 @@ impl<'a> B<'a> {
                     .bad(name, "a value or a non-empty array of values", a));
             }
             for (i, v) in items.into_iter().enumerate() {
-                self = self.val(v, &format!("{name}[{i}]"))?;
+                self = self.val(v, format_args!("{name}[{i}]"))?;
             }
             Ok(self)
         } else {
             self.val(a, name)
         }
     }
-    pub fn int(mut self, a: Arg, name: &str) -> Result<Self, Error> {
+    pub fn int(mut self, a: Arg, name: impl std::fmt::Display + Copy) -> Result<Self, Error> {
         let n = a.int(self.c, name)?;
         self.cmd.arg(n);
         Ok(self)
     }
-    pub fn pos(mut self, a: Arg, name: &str) -> Result<Self, Error> {
+    pub fn pos(mut self, a: Arg, name: impl std::fmt::Display + Copy) -> Result<Self, Error> {
         let n = a.positive(self.c, name)?;
         self.cmd.arg(n);
         Ok(self)
     }
-    pub fn float(mut self, a: Arg, name: &str) -> Result<Self, Error> {
+    pub fn float(mut self, a: Arg, name: impl std::fmt::Display + Copy) -> Result<Self, Error> {
         let n = a.float(self.c, name)?;
         self.cmd.arg(n);
         Ok(self)
@@ -162,7 +162,7 @@ fn set_options(mut b: B<'_>, opts: Arg) -> R {
                     unsafe { sys::napi_get_value_bool(v.env, v.v, &mut out) };
                     Ok(out)
                 }
-                _ => Err(c.bad(&format!("options.{name}"), "a boolean", v)),
+                _ => Err(c.bad(format!("options.{name}"), "a boolean", v)),
             }
         };
         nx = flag("NX")?;
@@ -286,8 +286,7 @@ fn hset_args(mut b: B<'_>, field: Arg, value: Arg) -> R {
         }
         for (k, v) in entries {
             b = b.val(k, "field")?;
-            let name = crate::binding::args::read_string(k.env, k.v).unwrap_or_default();
-            b = b.val(v, &format!("object.{name}"))?;
+            b = b.val(v, FieldOf("object", k))?;
         }
     } else {
         b = b.val(field, "field")?.val(value, "value")?;
@@ -312,8 +311,8 @@ fn zadd_args(mut b: B<'_>, a: Arg, member: Arg) -> R {
     }
     for (i, m) in items.into_iter().enumerate() {
         b = b
-            .float(m.get("score"), &format!("members[{i}].score"))?
-            .val(m.get("value"), &format!("members[{i}].value"))?;
+            .float(m.get("score"), format_args!("members[{i}].score"))?
+            .val(m.get("value"), format_args!("members[{i}].value"))?;
     }
     b.done(Decode::Auto, Empty::Zero)
 }
@@ -327,8 +326,7 @@ fn mset_args(mut b: B<'_>, a: Arg) -> R {
         }
         for (k, v) in entries {
             b = b.key(k, "key")?;
-            let name = crate::binding::args::read_string(k.env, k.v).unwrap_or_default();
-            b = b.val(v, &format!("entries.{name}"))?;
+            b = b.val(v, FieldOf("entries", k))?;
         }
         return b.done(Decode::Auto, Empty::Null);
     }
@@ -344,11 +342,11 @@ fn mset_args(mut b: B<'_>, a: Arg) -> R {
         for (i, pair) in items.into_iter().enumerate() {
             let p = pair.elements();
             if p.len() != 2 {
-                return Err(c.bad(&format!("entries[{i}]"), "a [key, value] pair", pair));
+                return Err(c.bad(format!("entries[{i}]"), "a [key, value] pair", pair));
             }
             b = b
-                .key(p[0], &format!("entries[{i}][0]"))?
-                .val(p[1], &format!("entries[{i}][1]"))?;
+                .key(p[0], format_args!("entries[{i}][0]"))?
+                .val(p[1], format_args!("entries[{i}][1]"))?;
         }
     } else {
         if !items.len().is_multiple_of(2) {
@@ -358,8 +356,8 @@ fn mset_args(mut b: B<'_>, a: Arg) -> R {
         }
         for (i, pair) in items.chunks(2).enumerate() {
             b = b
-                .key(pair[0], &format!("entries[{}]", 2 * i))?
-                .val(pair[1], &format!("entries[{}]", 2 * i + 1))?;
+                .key(pair[0], format_args!("entries[{}]", 2 * i))?
+                .val(pair[1], format_args!("entries[{}]", 2 * i + 1))?;
         }
     }
     b.done(Decode::Auto, Empty::Null)

@@ -107,12 +107,12 @@ fn ms_named(
     name: impl FnOnce() -> String,
 ) -> Result<u64, Error> {
     let Some(n) = a.finite() else {
-        return Err(c.bad(&name(), "a finite number", a));
+        return Err(c.bad(name(), "a finite number", a));
     };
     let v = (n * scale).round();
     if n <= 0.0 && min > 0.0 || v < min || v > MAX_MS {
         return Err(c.bad(
-            &name(),
+            name(),
             if min > 0.0 {
                 "a positive number (at most 2147483647 ms)"
             } else {

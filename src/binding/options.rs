@@ -150,7 +150,7 @@ fn opt_bool(o: Arg, name: &str) -> Result<Option<bool>, Error> {
         return Ok(None);
     }
     if v.kind() != sys::ValueType::napi_boolean {
-        return Err(C.bad(&format!("options.{name}"), "a boolean", v));
+        return Err(C.bad(format!("options.{name}"), "a boolean", v));
     }
     let mut b = false;
     unsafe { sys::napi_get_value_bool(v.env, v.v, &mut b) };
@@ -165,7 +165,7 @@ fn opt_int(o: Arg, name: &str, min: i64, max: i64) -> Result<Option<i64>, Error>
     match v.int(C, &format!("options.{name}")) {
         Ok(n) if (min..=max).contains(&n) => Ok(Some(n)),
         _ => Err(C.bad(
-            &format!("options.{name}"),
+            format!("options.{name}"),
             &format!("an integer from {min} to {max}"),
             v,
         )),
@@ -255,13 +255,13 @@ fn nodes(v: Arg, name: &str, default_port: u16) -> Result<Vec<config::Node>, Err
         } else if n.is_plain_object() {
             let host = n.get("host").string(C, &format!("{at}.host"))?;
             if host.trim().is_empty() {
-                return Err(C.bad(&format!("{at}.host"), "a host name", n.get("host")));
+                return Err(C.bad(format!("{at}.host"), "a host name", n.get("host")));
             }
             let port = match n.get("port") {
                 p if p.is_nullish() => default_port,
                 p => match p.int(C, &format!("{at}.port")) {
                     Ok(x) if (1..=65535).contains(&x) => x as u16,
-                    _ => return Err(C.bad(&format!("{at}.port"), "an integer from 1 to 65535", p)),
+                    _ => return Err(C.bad(format!("{at}.port"), "an integer from 1 to 65535", p)),
                 },
             };
             out.push((host, port));
@@ -400,7 +400,7 @@ pub fn env_vars(env_obj: Arg) -> Result<std::collections::HashMap<String, String
                 }
             }
             _ => {
-                return Err(Ctx { method: "fromEnv" }.bad(&format!("env.{name}"), "a string", v));
+                return Err(Ctx { method: "fromEnv" }.bad(format!("env.{name}"), "a string", v));
             }
         }
     }

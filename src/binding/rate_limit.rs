@@ -54,7 +54,7 @@ fn whole_named(c: Ctx, a: Arg, min: f64, name: impl FnOnce() -> String) -> Resul
     match a.finite() {
         Some(n) if n.fract() == 0.0 && n >= min && n <= MAX => Ok(n as u64),
         _ => Err(c.bad(
-            &name(),
+            name(),
             if min > 0.0 {
                 "a positive integer"
             } else {
@@ -107,7 +107,7 @@ fn limit_opts(c: Ctx, name: &str, a: Arg, allowed: &[&str]) -> Result<Parsed, Er
             let ms = ws.finite().map(|s| (s * 1000.0).round());
             match ms {
                 Some(ms) if (1.0..=MAX).contains(&ms) => ms as u64,
-                _ => return Err(c.bad(&format!("{name}.windowSeconds"), "a positive number", ws)),
+                _ => return Err(c.bad(format!("{name}.windowSeconds"), "a positive number", ws)),
             }
         }
         (false, false) => {
