@@ -257,7 +257,7 @@ describe('failover', () => {
   test('a master killed under a steady stream of writes: writes resume within 10 s, none acknowledged after the switch is lost', async () => {
     const logs = [];
     const logger = { log: (m) => logs.push(m), warn: (m) => logs.push(m), error: (m) => logs.push(m) };
-    const w = await RedisService.connect({ ...cluster.options, logger, commandTimeoutMs: 2000 });
+    const w = await RedisService.connect({ ...cluster.options, logger, commandTimeoutMs: 2000, clientName: 'fo-writer' });
     const victim = cluster.masterFor('fo:0');
     const victimKeys = new Set(Array.from({ length: 20 }, (_, i) => `fo:${i}`).filter((k) => cluster.masterFor(k) === victim));
     expect(victimKeys.size).toBeGreaterThan(0);
@@ -284,6 +284,22 @@ describe('failover', () => {
     const h = await w.healthCheck();
     expect(h.nodes.filter((n) => n.role === 'master' && n.ok)).toHaveLength(3);
     expect(h.nodes.some((n) => n.port === victim.port && !n.ok)).toBe(true);
+    // The old master comes back as a replica: no JS-thread connection of ours returns to it (its
+    // lane was closed when the new slot map left it out; the lanes carry the clientName).
+    await victim.start();
+    const deadline = Date.now() + 15000;
+    while (!cluster.cli(victim.port, 'ROLE').startsWith('slave') && Date.now() < deadline) await sleep(100);
+    expect(cluster.cli(victim.port, 'ROLE').split('\n')[0]).toBe('slave');
+    for (let i = 0; i < 15; i++) {
+      expect(await Promise.all(keys.map((k) => w.get(k)))).toEqual(keys.map((k) => String(last.get(k))));
+      await sleep(100);
+    }
+    const named = (port) => cluster.cli(port, 'CLIENT', 'LIST').split('\n').filter((l) => / name=fo-writer /.test(l)).length;
+    expect(named(victim.port)).toBe(0);
+    const masters = cluster.live().filter((n) => cluster.cli(n.port, 'ROLE').split('\n')[0] === 'master');
+    expect(masters).toHaveLength(3);
+    // (Without libuv there are no JS-thread connections, so nothing carries the name.)
+    if (!process.env.APP_REDIS_NO_UV) for (const m of masters) expect(named(m.port)).toBeGreaterThan(0);
     await w.disconnect();
   }, 60000);
 });

@@ -6,9 +6,10 @@
 //!
 //! The slot map comes from `CLUSTER SLOTS`, asked through the crate's connection when the first
 //! command needs it, after a redirect, and (at most every [`REFRESH_EVERY`]) while a slot's
-//! master has no lane connected. Each lane's connection is opened and re-opened by a standalone
-//! [`Client`] of its own on the runtime, like the service's JS-thread connection in standalone
-//! mode; its log lines are dropped (the cluster connection reports outages).
+//! master has no lane connected; a lane whose node no longer serves a slot closes once idle.
+//! Each lane's connection is opened and re-opened by a standalone [`Client`] of its own on the
+//! runtime, like the service's JS-thread connection in standalone mode; its log lines are
+//! dropped (the cluster connection reports outages).
 
 use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex, Weak};
@@ -182,15 +183,28 @@ impl Lanes {
         });
     }
 
-    /// Installs a slot map (JS thread), opening a lane for each master not seen before.
+    /// Installs a slot map (JS thread), opening a lane for each master not seen before and
+    /// closing the idle lanes of nodes that no longer serve a slot (a failed-over master, now a
+    /// replica or gone: its client would otherwise keep reconnecting to it).
     fn install(&self, map: Option<Vec<(u16, u16, Node)>>) {
+        let retired = self.install_map(map);
+        if !retired.is_empty() {
+            Self::retire(retired);
+        }
+    }
+
+    /// [`Lanes::install`] under the lock; returns the lanes to close (after it is released:
+    /// closing a lane reports to the batch, which routes through `state` again).
+    fn install_map(&self, map: Option<Vec<(u16, u16, Node)>>) -> Vec<Lane> {
         let Ok(mut st) = self.state.lock() else {
-            return;
+            return Vec::new();
         };
         st.refreshing = false;
-        let Some(map) = map else { return };
+        let Some(map) = map else {
+            return Vec::new();
+        };
         if st.closed || !self.cluster.is_connected() {
-            return;
+            return Vec::new();
         }
         let mut slots = vec![NONE; 16384];
         for (start, end, node) in map {
@@ -209,7 +223,49 @@ impl Lanes {
                 slots[usize::from(s)] = i;
             }
         }
+        let mut used = vec![false; st.lanes.len()];
+        for &i in &slots {
+            if let Some(u) = used.get_mut(usize::from(i)) {
+                *u = true;
+            }
+        }
+        let mut retired = Vec::new();
+        if used.contains(&false) {
+            // A lane with replies still due stays until a later map (its jobs settle first).
+            let mut renumber = vec![NONE; used.len()];
+            let mut kept = Vec::with_capacity(used.len());
+            for (i, lane) in std::mem::take(&mut st.lanes).into_iter().enumerate() {
+                if used[i] || lane.driver.busy() {
+                    renumber[i] = u16::try_from(kept.len()).unwrap_or(NONE);
+                    kept.push(lane);
+                } else {
+                    retired.push(lane);
+                }
+            }
+            for s in slots.iter_mut().filter(|s| **s != NONE) {
+                *s = renumber[usize::from(*s)];
+            }
+            st.lanes = kept;
+        }
         st.slots = slots;
+        retired
+    }
+
+    /// Closes `lanes` (JS thread): their drivers stop at once (replies still due arrive first),
+    /// their clients disconnect on the runtime.
+    fn retire(lanes: Vec<Lane>) {
+        let mut clients = Vec::with_capacity(lanes.len());
+        for l in lanes {
+            l.driver.shutdown();
+            clients.push(l.client);
+        }
+        if let Ok(rt) = runtime() {
+            rt.spawn(async move {
+                for c in clients {
+                    c.disconnect().await;
+                }
+            });
+        }
     }
 
     /// A lane to `node`: a standalone client (reconnecting in the background) and its driver.
@@ -269,18 +325,7 @@ impl Lanes {
             }
             Err(_) => return,
         };
-        let mut clients = Vec::with_capacity(lanes.len());
-        for l in lanes {
-            l.driver.shutdown();
-            clients.push(l.client);
-        }
-        if let Ok(rt) = runtime() {
-            rt.spawn(async move {
-                for c in clients {
-                    c.disconnect().await;
-                }
-            });
-        }
+        Self::retire(lanes);
     }
 }
 
