@@ -16,11 +16,21 @@ use redis::{Cmd, Value};
 use crate::core::script::Lua;
 use crate::core::{Client, Error};
 
-static WRITE: Lua = Lua::new(include_str!("scripts/session_write.lua"));
-static REFRESH: Lua = Lua::new(include_str!("scripts/session_refresh.lua"));
+/// A session script: the shared helpers (`scripts/session_lib.lua`), then the script itself.
+macro_rules! session_script {
+    ($file:literal) => {
+        Lua::new(concat!(
+            include_str!("scripts/session_lib.lua"),
+            include_str!(concat!("scripts/", $file))
+        ))
+    };
+}
+
+static WRITE: Lua = session_script!("session_write.lua");
+static REFRESH: Lua = session_script!("session_refresh.lua");
 static DESTROY: Lua = Lua::new(include_str!("scripts/session_destroy.lua"));
-static USER: Lua = Lua::new(include_str!("scripts/session_user.lua"));
-static INDEX: Lua = Lua::new(include_str!("scripts/session_index.lua"));
+static USER: Lua = session_script!("session_user.lua");
+static INDEX: Lua = session_script!("session_index.lua");
 
 /// Hidden field: the session's TTL in seconds (for `refreshSession` without one).
 pub const TTL_FIELD: &[u8] = b"\0ttl";

@@ -4,12 +4,5 @@
 if ARGV[1] == 'rem' then
   return redis.call('ZREM', KEYS[1], ARGV[2])
 end
-local ttl = tonumber(ARGV[3])
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-redis.call('ZADD', KEYS[1], now + ttl * 1000, ARGV[2])
-if redis.call('PTTL', KEYS[1]) < ttl * 1000 then
-  redis.call('PEXPIRE', KEYS[1], ttl * 1000)
-end
+index_add(KEYS[1], ARGV[2], tonumber(ARGV[3]))
 return 1

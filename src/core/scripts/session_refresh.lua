@@ -17,12 +17,6 @@ if user then
   if ARGV[4] == '1' and not string.find(KEYS[1], tag, 1, true) then
     return {1, user, ttl}
   end
-  local idx = ARGV[3] .. tag .. ':' .. user
-  local t = redis.call('TIME')
-  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-  redis.call('ZADD', idx, now + ttl * 1000, ARGV[2])
-  if redis.call('PTTL', idx) < ttl * 1000 then
-    redis.call('PEXPIRE', idx, ttl * 1000)
-  end
+  index_add(ARGV[3] .. tag .. ':' .. user, ARGV[2], ttl)
 end
 return 1

@@ -3,9 +3,7 @@
 -- how many existed). KEYS[1] the user's index; ARGV[1] the session key prefix, ARGV[2] user id.
 -- ARGV[4] '1' in cluster mode: sessions in another slot than the index are not touched; the reply
 -- is then `{local live ids, other ids}` and the caller checks the others.
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now_ms())
 local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
 local live = {}
 local remote = {}

@@ -33,12 +33,6 @@ redis.call('HSET', KEYS[1], unpack(ARGV, 4))
 rebuild(KEYS[1])
 redis.call('EXPIRE', KEYS[1], ttl)
 if KEYS[2] then
-  local t = redis.call('TIME')
-  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
-  redis.call('ZADD', KEYS[2], now + ttl * 1000, ARGV[3])
-  if redis.call('PTTL', KEYS[2]) < ttl * 1000 then
-    redis.call('PEXPIRE', KEYS[2], ttl * 1000)
-  end
+  index_add(KEYS[2], ARGV[3], ttl)
 end
 return 1
