@@ -180,6 +180,9 @@ pub struct Reader {
 /// Room a read asks the socket to fill.
 const CHUNK: usize = 64 * 1024;
 
+/// A buffer grown past this (by a big reply) shrinks back to [`CHUNK`] once it is all parsed.
+const SHRINK_ABOVE: usize = 1024 * 1024;
+
 impl Reader {
     /// Appends bytes read from the socket.
     pub fn extend(&mut self, bytes: &[u8]) {
@@ -223,6 +226,11 @@ impl Reader {
                 if self.start == self.end {
                     self.start = 0;
                     self.end = 0;
+                    // A big reply's room is let go once it is parsed (not kept per connection).
+                    if self.buf.len() > SHRINK_ABOVE {
+                        self.buf.truncate(CHUNK);
+                        self.buf.shrink_to_fit();
+                    }
                 }
                 Ok(Some(v))
             }
@@ -409,5 +417,52 @@ mod tests {
         );
         assert_eq!(r.next_reply(), Ok(Some(Value::Int(7))));
         assert_eq!(r.next_reply(), Ok(None));
+    }
+
+    /// Hands out `.0` at most `.1` bytes per read.
+    struct Trickle<'a>(&'a [u8], usize);
+
+    impl std::io::Read for Trickle<'_> {
+        fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.1.min(self.0.len()).min(out.len());
+            out[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    fn read_all(r: &mut Reader, src: &mut Trickle<'_>) -> Vec<Value> {
+        let mut got = Vec::new();
+        while r.read_from(src).unwrap_or(0) > 0 {
+            while let Ok(Some(v)) = r.next_reply() {
+                got.push(v);
+            }
+        }
+        got
+    }
+
+    #[test]
+    fn reader_reassembles_replies_split_across_reads_and_lets_big_room_go() {
+        let mut wire = Vec::new();
+        for i in 0..300 {
+            let v = format!("value-{i}");
+            wire.extend(format!("${}\r\n{v}\r\n", v.len()).as_bytes());
+        }
+        let mut r = Reader::default();
+        let got = read_all(&mut r, &mut Trickle(&wire, 7));
+        assert_eq!(got.len(), 300);
+        for (i, v) in got.iter().enumerate() {
+            assert_eq!(v, &Value::BulkString(format!("value-{i}").into_bytes()));
+        }
+        assert!(r.buf.len() < 2 * CHUNK);
+
+        let big = vec![b'x'; 3 << 20];
+        let mut frame = format!("${}\r\n", big.len()).into_bytes();
+        frame.extend_from_slice(&big);
+        frame.extend_from_slice(b"\r\n:1\r\n");
+        let got = read_all(&mut r, &mut Trickle(&frame, 1 << 20));
+        assert_eq!(got, vec![Value::BulkString(big), Value::Int(1)]);
+        assert_eq!(r.buf.len(), CHUNK);
+        assert_eq!((r.start, r.end), (0, 0));
     }
 }
