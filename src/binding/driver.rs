@@ -24,6 +24,9 @@ use crate::core::dispatch::Job;
 use crate::core::wire::{Inflight, Reader};
 use crate::core::{Client, Error};
 
+/// A write buffer grown past this (by a big value) is freed once it has been sent.
+const OUT_SHRINK_ABOVE: usize = 1024 * 1024;
+
 struct Conn {
     stream: std::net::TcpStream,
     poll: *mut Handle,
@@ -215,6 +218,10 @@ impl Driver {
             }
         }
         inner.out.drain(..written);
+        if inner.out.is_empty() && inner.out.capacity() > OUT_SHRINK_ABOVE {
+            // A big write's room is let go once it is sent (not kept per connection).
+            inner.out = Vec::new();
+        }
         if let Some(why) = failed {
             self.broken(inner, &why, after);
             return;
