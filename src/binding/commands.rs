@@ -2,8 +2,6 @@
 //! generates the `RedisService` method (sends it, resolves a promise) and the `Pipeline` method
 //! (queues it, returns the pipeline), with the same doc comment and argument types.
 
-use std::io::Write;
-
 use napi::bindgen_prelude::{Env, Object, This, Unknown};
 use napi::sys;
 use napi_derive::napi;
@@ -14,7 +12,7 @@ use crate::binding::decode::{Decode, Empty};
 use crate::binding::error::JsResult;
 use crate::binding::pipeline::Pipeline;
 use crate::binding::service::{JsPromise, RedisService};
-use crate::core::Error;
+use crate::core::{keys, Error};
 
 /// A command ready to send, with how to decode its reply and what to resolve when degraded.
 pub struct Prep {
@@ -53,10 +51,7 @@ impl<'a> B<'a> {
     pub fn key(mut self, a: Arg, name: impl std::fmt::Display + Copy) -> Result<Self, Error> {
         let (prefix, cmd) = (self.prefix, &mut self.cmd);
         a.key_with(self.c, name, |k| {
-            // Prefix and key straight into the command (writes to a Vec cannot fail).
-            let mut w = cmd.writer_for_next_arg();
-            let _ = w.write_all(prefix);
-            let _ = w.write_all(k);
+            keys::write_prefixed(&mut cmd.writer_for_next_arg(), prefix, k)
         })?;
         Ok(self)
     }

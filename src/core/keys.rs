@@ -1,11 +1,10 @@
 //! The one place keys are built: the configured `keyPrefix` in front of every user key.
 
-/// Prepends `prefix` to `key`.
-pub fn prefixed(prefix: &[u8], key: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(prefix.len() + key.len());
-    out.extend_from_slice(prefix);
-    out.extend_from_slice(key);
-    out
+/// Writes `key` with `prefix` in front of it to `out` (a command's next argument).
+pub fn write_prefixed(out: &mut impl std::io::Write, prefix: &[u8], key: &[u8]) {
+    // Commands write into a Vec, which cannot fail.
+    let _ = out.write_all(prefix);
+    let _ = out.write_all(key);
 }
 
 /// Strips `prefix` from a key the server returned (SCAN, KEYS); keys without it are kept whole.
@@ -19,10 +18,13 @@ mod tests {
 
     #[test]
     fn prefix_round_trip() {
-        let k = prefixed(b"app:", b"user:1");
+        let mut k = Vec::new();
+        write_prefixed(&mut k, b"app:", b"user:1");
         assert_eq!(k, b"app:user:1");
         assert_eq!(strip(b"app:", &k), b"user:1");
         assert_eq!(strip(b"app:", b"other"), b"other");
-        assert_eq!(prefixed(b"", b"k"), b"k");
+        let mut bare = Vec::new();
+        write_prefixed(&mut bare, b"", b"k");
+        assert_eq!(bare, b"k");
     }
 }
