@@ -1,9 +1,12 @@
 #!/usr/bin/env node
-// Builds the native addon (release by default) and regenerates index.js / index.d.ts
-// (index.js gets a one-line footer: see js/realm.js).
+// Builds the native addon (release by default) and regenerates native.js (the napi-rs loader that
+// index.js requires) and index.d.ts.
 //   node scripts/build.js              always build (release)
 //   node scripts/build.js --debug      debug build
 //   node scripts/build.js --if-needed  skip when the .node file is newer than every source file
+// In a clone, @napi-rs/cli comes from the dev dependencies. In an installed package (building from
+// source on a platform with no prebuilt addon: `cd node_modules/@app/redis && npm run build`) it is
+// run through npx.
 'use strict';
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -13,6 +16,8 @@ const root = path.resolve(__dirname, '..');
 const args = process.argv.slice(2);
 const debug = args.includes('--debug');
 const ifNeeded = args.includes('--if-needed');
+// The CLI an installed package builds with (a clone uses its dev dependency).
+const NAPI_CLI = '@napi-rs/cli@^3.10.0';
 
 function newestSource() {
   let newest = 0;
@@ -44,31 +49,26 @@ if (ifNeeded) {
   }
 }
 
-const cli = path.join(root, 'node_modules', '@napi-rs', 'cli', 'dist', 'cli.js');
-if (!fs.existsSync(cli)) {
-  // Installed as a dependency: a prebuilt @app/redis-<platform> package may already provide the addon.
-  if (ifNeeded) {
-    try {
-      require(path.join(root, 'index.js'));
-      process.exit(0);
-    } catch {
-      // fall through to the error below
-    }
-  }
-  console.error('@app/redis: no prebuilt addon for this platform and @napi-rs/cli is not installed.\n' +
-    '  In a clone of the package run `npm install`; elsewhere install Rust (https://rustup.rs) and run `npm run build` in node_modules/@app/redis.');
+const header = fs.readFileSync(path.join(root, 'src', 'binding', 'header.d.ts'), 'utf8');
+const napiArgs = ['build', '--platform', '--no-const-enum', '--js', 'native.js', '--dts', 'index.d.ts',
+  '--dts-header', header];
+if (!debug) napiArgs.push('--release');
+const localCli = path.join(root, 'node_modules', '@napi-rs', 'cli', 'dist', 'cli.js');
+const [cmd, cmdArgs] = fs.existsSync(localCli)
+  ? [process.execPath, [localCli, ...napiArgs]]
+  : ['npx', ['--yes', NAPI_CLI, ...napiArgs]];
+console.log(`@app/redis: building the native addon (${debug ? 'debug' : 'release'}); the first build takes a few minutes`);
+const r = spawnSync(cmd, cmdArgs, { cwd: root, stdio: 'inherit', shell: process.platform === 'win32' });
+if (r.error) {
+  console.error(`@app/redis: could not run the napi-rs CLI (${r.error.message}). Building from source needs Node.js with npx, ` +
+    'Rust (https://rustup.rs) and a C compiler.');
   process.exit(1);
 }
-const header = fs.readFileSync(path.join(root, 'src', 'binding', 'header.d.ts'), 'utf8');
-const buildArgs = [cli, 'build', '--platform', '--no-const-enum', '--dts-header', header];
-if (!debug) buildArgs.push('--release');
-console.log(`@app/redis: building the native addon (${debug ? 'debug' : 'release'}); the first build takes a few minutes`);
-const r = spawnSync(process.execPath, buildArgs, { cwd: root, stdio: 'inherit' });
 if (r.status !== 0) process.exit(r.status === null ? 1 : r.status);
 
-// `env` defaults must be read in the caller's realm (see js/realm.js): the generated loader ends
-// by handing the binding to it.
-const FOOTER = "\n// @app/redis: `process.env` defaults come from the caller's realm (js/realm.js).\nrequire('./js/realm.js').install(module.exports)\n";
-const indexJs = path.join(root, 'index.js');
-const generated = fs.readFileSync(indexJs, 'utf8');
-if (!generated.includes("require('./js/realm.js')")) fs.writeFileSync(indexJs, generated + FOOTER);
+// The loader's `__napiBindingTarget` marker is internal (index.js makes it non-enumerable): its
+// declaration is dropped from the generated typings so it is not part of the typed API.
+const dts = path.join(root, 'index.d.ts');
+const typings = fs.readFileSync(dts, 'utf8');
+const withoutMarker = typings.replace(/\/\*\*(?:(?!\*\/)[\s\S])*?\*\/\nexport declare const __napiBindingTarget:[^\n]*\n\n?/, '');
+if (withoutMarker !== typings) fs.writeFileSync(dts, withoutMarker);
