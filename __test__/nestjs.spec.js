@@ -59,6 +59,9 @@ test('demo app e2e: every route, with the 401, 409 and 429 paths', async () => {
   expect(r.health.body).toMatchObject({ status: 'ok', info: { redis: { status: 'up' } } });
   expect(r.limited.status).toBe(429);
   expect(Number(r.limited.retryAfter)).toBeGreaterThan(0);
+  // JSON like every other error of the demo's API.
+  expect(r.limited.type).toMatch(/^application\/json/);
+  expect(r.limited.body).toMatchObject({ error: 'rate_limited' });
 }, 30000);
 
 function get(port, p, headers = {}, method = 'GET', body) {

@@ -176,7 +176,7 @@ const scenarios = {
     await r('health', agent.get('/health'));
     let last;
     for (let i = 0; i < 40; i++) last = await agent.get('/api/v1/processes/7/lock/status').set(auth);
-    out.limited = { status: last.status, retryAfter: last.headers['retry-after'], ratelimit: last.headers.ratelimit };
+    out.limited = { status: last.status, retryAfter: last.headers['retry-after'], ratelimit: last.headers.ratelimit, type: last.headers['content-type'], body: last.body };
     await app.close();
     return out;
   },

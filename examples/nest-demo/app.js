@@ -171,6 +171,8 @@ async function createApp(url, { maxRequests = 100, logger = false } = {}) {
   app.use(rateLimitMiddleware(redis, {
     windowMs: 60_000, maxRequests, prefix: 'demo:',
     keyGenerator: (req) => req.headers.authorization || req.ip,
+    // An object is sent as JSON, like every other error of this API.
+    message: { error: 'rate_limited', message: `At most ${maxRequests} requests a minute: see the Retry-After header (seconds)` },
   }));
   await app.init();
   return app;
