@@ -123,7 +123,7 @@ impl Load {
 
     /// Resolves everyone with the cached JSON (a miss when it no longer parses).
     unsafe fn from_json(self: &Arc<Self>, env: sys::napi_env, lead: Deferred, json: &[u8]) {
-        match Js(env).json_parse(json) {
+        match Js::new(env).json_parse(json) {
             Ok(v) => unsafe { self.settle_all(env, Some(lead), true, v) },
             Err(_) => unsafe { self.miss(env, lead) },
         }
@@ -166,7 +166,7 @@ impl Load {
     unsafe fn load(self: &Arc<Self>, env: sys::napi_env, lead: Deferred, token: Option<String>) {
         let loader = self.loader.lock().ok().and_then(|mut l| l.take());
         let Some(loader) = loader else {
-            let undef = Js(env).undefined();
+            let undef = Js::new(env).undefined();
             return unsafe { self.settle_all(env, Some(lead), true, undef) };
         };
         let me = Arc::clone(self);
@@ -190,7 +190,7 @@ impl Load {
         ok: bool,
         v: sys::napi_value,
     ) {
-        let js = Js(env);
+        let js = Js::new(env);
         let json = if ok { js.json_stringify(v) } else { Err(v) };
         match json {
             // `undefined` (or a function): returned, never cached.
@@ -278,7 +278,7 @@ impl Load {
 
     /// Serves stale, and lets one caller across processes refresh in the background.
     unsafe fn stale(self: &Arc<Self>, env: sys::napi_env, lead: Deferred, json: &[u8]) {
-        let Ok(v) = Js(env).json_parse(json) else {
+        let Ok(v) = Js::new(env).json_parse(json) else {
             return unsafe { self.miss(env, lead) };
         };
         unsafe { self.settle_all(env, Some(lead), true, v) };
@@ -310,7 +310,7 @@ impl Load {
                 &[],
                 Box::new(move |env, ok, v| {
                     let text = if ok {
-                        Js(env).json_stringify(v).ok().flatten()
+                        Js::new(env).json_stringify(v).ok().flatten()
                     } else {
                         None
                     };
@@ -346,7 +346,7 @@ impl Load {
     unsafe fn degraded(self: &Arc<Self>, env: sys::napi_env, lead: Deferred) {
         let loader = self.loader.lock().ok().and_then(|mut l| l.take());
         let Some(loader) = loader else {
-            let undef = Js(env).undefined();
+            let undef = Js::new(env).undefined();
             return unsafe { self.settle_all(env, Some(lead), true, undef) };
         };
         let me = Arc::clone(self);
@@ -423,7 +423,7 @@ fn wrap_args(
         if !o.is_plain_object() {
             return Err(c.bad("options", "an object { staleSeconds?, lockMs? }", o));
         }
-        for (k, _) in o.entries() {
+        for (k, _) in o.entries(c, "options")? {
             let k = crate::binding::args::read_string(k.env, k.v).unwrap_or_default();
             if k != "staleSeconds" && k != "lockMs" {
                 return Err(Error::arg(format!(
@@ -480,8 +480,11 @@ impl RedisService {
     ) -> JsResult<JsPromise> {
         let c = Ctx { method: "wrap" };
         let raw = env.raw();
-        let (d, promise) = unsafe { self.shared.promise(raw) };
-        let a = match wrap_args(c, key, ttl_seconds, loader, options) {
+        // Arguments first: an option getter that throws must leave nothing behind (no promise,
+        // no load), its exception reaching the caller.
+        let a = wrap_args(c, key, ttl_seconds, loader, options);
+        let (d, promise) = unsafe { self.shared.promise(raw) }?;
+        let a = match a {
             Ok(a) => a,
             Err(e) => {
                 unsafe { self.shared.settle_now(raw, d, Err(e)) };
@@ -556,7 +559,10 @@ impl RedisService {
         };
         let list = Arg::from(keys);
         let items = if list.is_array() {
-            list.elements()
+            match list.elements(c, "keys") {
+                Ok(items) => items,
+                Err(e) => return self.run(&env, Err(e)),
+            }
         } else {
             vec![list]
         };

@@ -208,13 +208,26 @@ impl Shared {
 
     /// Creates a promise whose deferred is settled later by a completion.
     ///
+    /// Fails while a JS exception is pending: user code that ran while the arguments were read
+    /// (an option getter, a Proxy trap) threw. Node-API then creates nothing, and the caller
+    /// must return at once so the exception reaches the caller of the method: no command is
+    /// sent, no deferred exists to settle later (a NULL one would crash Node when settled).
+    ///
     /// # Safety
     /// JS thread only.
-    pub unsafe fn promise(&self, env: sys::napi_env) -> (Deferred, sys::napi_value) {
+    pub unsafe fn promise(&self, env: sys::napi_env) -> napi::Result<(Deferred, sys::napi_value)> {
         let mut deferred = ptr::null_mut();
         let mut promise = ptr::null_mut();
-        unsafe { sys::napi_create_promise(env, &mut deferred, &mut promise) };
-        (Deferred(deferred), promise)
+        // SAFETY: `env` is the current JS thread's env (this function's contract); both out
+        // pointers are valid locals.
+        let status = unsafe { sys::napi_create_promise(env, &mut deferred, &mut promise) };
+        if status != sys::Status::napi_ok || deferred.is_null() || promise.is_null() {
+            return Err(napi::Error::new(
+                napi::Status::PendingException,
+                "a JS exception is pending (thrown while the arguments were read)",
+            ));
+        }
+        Ok((Deferred(deferred), promise))
     }
 
     /// Marks one more pending completion (JS thread): keeps the process alive while any are.
@@ -306,7 +319,7 @@ impl Shared {
     /// # Safety
     /// JS thread only.
     pub unsafe fn settle_now(&self, env: sys::napi_env, d: Deferred, r: Result<Out, Error>) {
-        let js = Js(env);
+        let js = Js::new(env);
         let r = match r {
             Ok(Out::Then(next)) => return next(env, d),
             r => r,
@@ -412,7 +425,7 @@ impl Shared {
             return;
         };
         let Some(r) = guard.as_ref() else { return };
-        let js = Js(env);
+        let js = Js::new(env);
         unsafe {
             let mut logger = ptr::null_mut();
             sys::napi_get_reference_value(env, r.0, &mut logger);

@@ -17,6 +17,22 @@ pub fn throw(env: sys::napi_env, e: Error) -> napi::Error {
     napi::Error::new(napi::Status::PendingException, e.to_string())
 }
 
+/// `Err` (the exception left in place) when a JS exception is pending on `env`: user code run
+/// while the arguments were read (a getter, a Proxy trap) threw, and the call must stop before
+/// it creates or sends anything. A failed check counts as pending.
+pub fn check_no_exception(env: sys::napi_env) -> napi::Result<()> {
+    let mut pending = false;
+    // SAFETY: `env` is the env of the current callback; `pending` is a valid out pointer.
+    let status = unsafe { sys::napi_is_exception_pending(env, &mut pending) };
+    if status != sys::Status::napi_ok || pending {
+        return Err(napi::Error::new(
+            napi::Status::PendingException,
+            "a JS exception is pending (thrown while the arguments were read)",
+        ));
+    }
+    Ok(())
+}
+
 /// Creates a JS error object for `e`, with `code` set: a `TypeError` for invalid arguments.
 ///
 /// # Safety

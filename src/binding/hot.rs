@@ -18,7 +18,7 @@ use napi::sys;
 
 use crate::binding::args::{Arg, Ctx};
 use crate::binding::commands::{entry, pipeline_entry, Prep, B};
-use crate::binding::error::{js_error, JsResult};
+use crate::binding::error::{check_no_exception, js_error, JsResult};
 use crate::binding::pipeline::Pipeline;
 use crate::binding::service::{JsPromise, RedisService};
 use crate::core::Error;
@@ -213,6 +213,11 @@ pub unsafe fn chain(
     // JS, even a call on this pipeline): only its prefix, which never changes.
     let prefix: *const [u8] = unsafe { (*p).prefix() };
     let built = prep(B::new(Ctx { method }, unsafe { &*prefix }), &args);
+    if check_no_exception(env).is_err() {
+        // A getter or Proxy trap threw while the arguments were read: nothing is queued, and
+        // the exception reaches the caller.
+        return ptr::null_mut();
+    }
     match built {
         Ok(prep) => {
             // SAFETY: alive (see `unwrap`), and no other reference to it is live now.

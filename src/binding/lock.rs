@@ -148,7 +148,7 @@ fn lock_opts(c: Ctx, name: &str, a: Arg, allowed: &[&str]) -> Result<LockOpts, E
     }
     // One pass over the given keys: no lookups, allocations or messages unless one is wrong.
     let mut vals: [Option<Arg>; 7] = [None; 7];
-    for (k, v) in a.entries() {
+    for (k, v) in a.entries(c, name)? {
         match ALL_KEYS.iter().position(|x| k.str_eq(x)) {
             // An option set to `undefined` counts as not given.
             Some(i) if allowed.contains(&ALL_KEYS[i]) => {
@@ -363,7 +363,7 @@ impl RedisService {
         Fut: Future<Output = Result<Out, Error>> + Send + 'static,
     {
         let raw = env.raw();
-        let (d, promise) = unsafe { self.shared.promise(raw) };
+        let (d, promise) = unsafe { self.shared.promise(raw) }?;
         let parsed = match parsed {
             Ok(p) => p,
             Err(e) => {
@@ -408,7 +408,7 @@ impl RedisService {
         parsed: Result<(Target, LockOpts, sys::napi_value), Error>,
     ) -> JsResult<JsPromise> {
         let raw = env.raw();
-        let (d, promise) = unsafe { self.shared.promise(raw) };
+        let (d, promise) = unsafe { self.shared.promise(raw) }?;
         let (target, opts, func) = match parsed {
             Ok(p) => p,
             Err(e) => {

@@ -65,7 +65,7 @@ impl Pipeline {
     pub fn exec(&mut self, env: Env) -> JsResult<JsPromise> {
         let preps = std::mem::take(&mut self.preps);
         let raw = env.raw();
-        let (d, promise) = unsafe { self.shared.promise(raw) };
+        let (d, promise) = unsafe { self.shared.promise(raw) }?;
         let mut cmds = Vec::with_capacity(preps.len());
         let mut decodes = Vec::with_capacity(preps.len());
         let mut empties = Vec::with_capacity(preps.len());

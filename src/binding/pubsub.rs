@@ -97,7 +97,7 @@ impl PubSub {
 
     /// Calls every handler of the message's channel (or pattern), in registration order.
     unsafe fn dispatch(&self, env: sys::napi_env, shared: &Arc<Shared>, m: Message) {
-        let js = Js(env);
+        let js = Js::new(env);
         let (kind, name) = match &m.pattern {
             Some(p) => (Kind::Pattern, p.clone()),
             None => (Kind::Channel, m.channel.clone()),
@@ -130,6 +130,21 @@ impl PubSub {
             args.push(js.str(p));
         }
         let channel = String::from_utf8_lossy(&m.channel).into_owned();
+        if js.failed() {
+            // The message (or its channel) cannot become a JS string: every handler's `onError`
+            // hears of it (else the logger), rather than the message vanishing.
+            let e = Error::Reply(format!(
+                "a message of {} bytes on channel {channel} cannot become a JS string (V8's limit is {} characters)",
+                m.payload.len(),
+                crate::binding::decode::MAX_JS_STRING
+            ));
+            for (_, on_error) in targets {
+                let err = unsafe { crate::binding::error::js_error(env, &e) };
+                let on_error = (!on_error.is_null()).then(|| unsafe { JsRef::new(env, on_error) });
+                unsafe { report(env, shared, on_error, err, &channel) };
+            }
+            return;
+        }
         for (f, on_error) in targets {
             if f.is_null() {
                 continue;
@@ -217,7 +232,7 @@ unsafe fn report(
     unsafe {
         if let Some(r) = on_error {
             let f = r.take(env);
-            let js = Js(env);
+            let js = Js::new(env);
             let args = [err, js.str(channel.as_bytes())];
             let mut out = std::ptr::null_mut();
             if sys::napi_call_function(env, js.undefined(), f, 2, args.as_ptr(), &mut out)
@@ -275,7 +290,7 @@ impl Subscription {
     #[napi(ts_return_type = "Promise<void>")]
     pub fn unsubscribe(&self, env: Env) -> JsResult<JsPromise> {
         let raw = env.raw();
-        let (d, promise) = unsafe { self.shared.promise(raw) };
+        let (d, promise) = unsafe { self.shared.promise(raw) }?;
         if !self.active.replace(false) {
             unsafe {
                 self.shared
@@ -345,7 +360,7 @@ impl RedisService {
             };
             Ok((n.into_bytes(), h.v, on_error))
         })();
-        let (d, promise) = unsafe { self.shared.promise(raw) };
+        let (d, promise) = unsafe { self.shared.promise(raw) }?;
         let (name, func, on_error) = match parsed {
             Ok(p) => p,
             Err(e) => {

@@ -81,7 +81,7 @@ impl ScanIterator {
     #[napi(ts_return_type = "Promise<IteratorResult<string, undefined>>")]
     pub fn next(&self, env: Env) -> JsResult<JsPromise> {
         let raw = env.raw();
-        let (d, promise) = unsafe { self.shared.promise(raw) };
+        let (d, promise) = unsafe { self.shared.promise(raw) }?;
         // Fast path: a buffered key resolves without leaving this thread.
         if let Ok(mut st) = self.state.try_lock() {
             if let Some(k) = st.buffer.pop_front() {
@@ -162,7 +162,7 @@ impl ScanIterator {
     )]
     pub fn finish(&self, env: Env) -> JsResult<JsPromise> {
         let raw = env.raw();
-        let (d, promise) = unsafe { self.shared.promise(raw) };
+        let (d, promise) = unsafe { self.shared.promise(raw) }?;
         if let Ok(mut st) = self.state.try_lock() {
             st.buffer.clear();
             st.started = true;

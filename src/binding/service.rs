@@ -18,7 +18,7 @@ use crate::binding::batch::{Batcher, Shape};
 use crate::binding::commands::{self, Prep};
 use crate::binding::completer::{JsRef, Shared, Sink};
 use crate::binding::decode::{Empty, Out};
-use crate::binding::error::{throw, JsResult};
+use crate::binding::error::{check_no_exception, throw, JsResult};
 use crate::binding::options::{self, LoggerChoice, Parsed};
 use crate::binding::pipeline::Pipeline;
 use crate::binding::scan::ScanIterator;
@@ -175,7 +175,7 @@ impl RedisService {
     /// settle at once, on this thread; everything else settles through the completion queue.
     pub(crate) fn run(&self, env: &Env, prep: Result<Prep, Error>) -> JsResult<JsPromise> {
         let raw = env.raw();
-        let (d, promise) = unsafe { self.shared.promise(raw) };
+        let (d, promise) = unsafe { self.shared.promise(raw) }?;
         let prep = match prep {
             Ok(p) => p,
             Err(e) => {
@@ -207,7 +207,7 @@ impl RedisService {
         policy: crate::binding::batch::Policy,
     ) -> JsResult<JsPromise> {
         let raw = env.raw();
-        let (d, promise) = unsafe { self.shared.promise(raw) };
+        let (d, promise) = unsafe { self.shared.promise(raw) }?;
         match make {
             Err(e) => unsafe { self.shared.settle_now(raw, d, Err(e)) },
             Ok(make) => {
@@ -232,7 +232,7 @@ impl RedisService {
         policy: crate::binding::batch::Policy,
     ) -> JsResult<JsPromise> {
         let raw = env.raw();
-        let (d, promise) = unsafe { self.shared.promise(raw) };
+        let (d, promise) = unsafe { self.shared.promise(raw) }?;
         unsafe { self.batcher.submit_with(raw, d, work, shape, policy, None) };
         Ok(JsPromise(promise))
     }
@@ -243,7 +243,7 @@ impl RedisService {
         F: Future<Output = Result<Out, Error>> + Send + 'static,
     {
         let raw = env.raw();
-        let (d, promise) = unsafe { self.shared.promise(raw) };
+        let (d, promise) = unsafe { self.shared.promise(raw) }?;
         unsafe { self.shared.spawn(raw, d, fut) };
         Ok(JsPromise(promise))
     }
@@ -264,8 +264,9 @@ impl RedisService {
     /// Throws `ERR_INVALID_ARGUMENT` naming the option when one is invalid.
     #[napi(constructor, ts_args_type = "options?: RedisOptions")]
     pub fn new(env: Env, options: Unknown) -> napi::Result<Self> {
-        let Parsed { settings, logger } =
-            options::parse(Arg::from(options)).map_err(|e| throw(env.raw(), e))?;
+        let parsed = options::parse(Arg::from(options));
+        check_no_exception(env.raw())?;
+        let Parsed { settings, logger } = parsed.map_err(|e| throw(env.raw(), e))?;
         Self::build(env.raw(), settings, logger).map_err(|e| throw(env.raw(), e))
     }
 
@@ -287,8 +288,9 @@ impl RedisService {
         };
         let map = options::env_vars(vars).map_err(|e| throw(env.raw(), e))?;
         let env_layer = config::from_env(&map).map_err(|e| throw(env.raw(), e))?;
-        let Parsed { settings, logger } =
-            options::parse(Arg::from(overrides)).map_err(|e| throw(env.raw(), e))?;
+        let parsed = options::parse(Arg::from(overrides));
+        check_no_exception(env.raw())?;
+        let Parsed { settings, logger } = parsed.map_err(|e| throw(env.raw(), e))?;
         Self::build(env.raw(), settings.over(env_layer), logger).map_err(|e| throw(env.raw(), e))
     }
 
@@ -300,15 +302,16 @@ impl RedisService {
         ts_return_type = "Promise<RedisService>"
     )]
     pub fn connect_new(env: Env, options: Unknown) -> JsResult<JsPromise> {
-        let Parsed { settings, logger } =
-            options::parse(Arg::from(options)).map_err(|e| throw(env.raw(), e))?;
+        let parsed = options::parse(Arg::from(options));
+        check_no_exception(env.raw())?;
+        let Parsed { settings, logger } = parsed.map_err(|e| throw(env.raw(), e))?;
         let svc = Self::build(env.raw(), settings, logger).map_err(|e| throw(env.raw(), e))?;
         let fut = svc.connect_future();
         let shared = Arc::clone(&svc.shared);
         let instance = svc.into_instance(&env)?;
         let raw_instance = unsafe { ToNapiValue::to_napi_value(env.raw(), instance) }?;
         let keep = unsafe { JsRef::new(env.raw(), raw_instance) };
-        let (d, promise) = unsafe { shared.promise(env.raw()) };
+        let (d, promise) = unsafe { shared.promise(env.raw()) }?;
         // Resolve the instance itself; the reference is released on every path.
         unsafe {
             shared.spawn(
@@ -407,7 +410,7 @@ impl RedisService {
     pub fn ping(&self, env: Env) -> JsResult<JsPromise> {
         if !self.client.cfg.enabled {
             let raw = env.raw();
-            let (d, p) = unsafe { self.shared.promise(raw) };
+            let (d, p) = unsafe { self.shared.promise(raw) }?;
             unsafe {
                 self.shared.settle_now(
                     raw,

@@ -1,0 +1,44 @@
+'use strict';
+// Shared by the crash scenarios: each runs in its own process (see faults/crash.js), connects to
+// REDIS_URL, and must end by itself with exit code 0; `check` failures exit 1.
+const assert = require('node:assert');
+const { RedisService } = require('../..');
+
+let failures = 0;
+
+function check(what, cond, detail) {
+  if (!cond) {
+    failures++;
+    console.error(`FAIL ${what}${detail === undefined ? '' : `: ${typeof detail === 'string' ? detail : JSON.stringify(detail)}`}`);
+  }
+}
+
+/** Runs `f()`; resolves what it threw synchronously, its rejection, or its value. */
+async function outcome(f) {
+  let p;
+  try {
+    p = f();
+  } catch (e) {
+    return { threw: e };
+  }
+  try {
+    return { value: await p };
+  } catch (e) {
+    return { rejected: e };
+  }
+}
+
+async function connect(extra = {}) {
+  return RedisService.connect({ url: process.env.REDIS_URL, commandTimeoutMs: 60000, ...extra });
+}
+
+function done(name) {
+  if (failures > 0) {
+    console.error(`${name}: ${failures} check(s) failed`);
+    process.exitCode = 1;
+  } else {
+    console.log(`ok ${name}`);
+  }
+}
+
+module.exports = { assert, check, outcome, connect, done, RedisService };
