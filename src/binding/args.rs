@@ -10,6 +10,10 @@ use napi::JsValue;
 
 use crate::core::Error;
 
+/// The most elements an array argument may have (4,194,304): far above any real command
+/// (an `mget` that long is a 100 MB request), far below what would exhaust memory.
+pub const MAX_ELEMENTS: u32 = 1 << 22;
+
 /// A JS value with its env.
 #[derive(Clone, Copy)]
 pub struct Arg {
@@ -338,17 +342,31 @@ impl Arg {
         }
     }
 
-    /// Array elements (for `[a, b]` arguments).
-    pub fn elements(self) -> Vec<Arg> {
+    /// Array elements (for `[a, b]` arguments), refused (`ERR_INVALID_ARGUMENT` naming `name`)
+    /// past [`MAX_ELEMENTS`] before anything is allocated: a sparse array's `length` can be
+    /// 2^32 - 1 with one element in it. A hole reads as `undefined`.
+    pub fn elements(self, c: Ctx, name: impl Display) -> Result<Vec<Arg>, Error> {
         let mut len = 0u32;
-        unsafe { sys::napi_get_array_length(self.env, self.v, &mut len) };
-        (0..len)
+        // SAFETY: `self` is a live value of the current callback's env; `len` a valid local.
+        if unsafe { sys::napi_get_array_length(self.env, self.v, &mut len) } != sys::Status::napi_ok
+        {
+            return Err(c.bad(name, "an array", self));
+        }
+        if len > MAX_ELEMENTS {
+            return Err(Error::arg(format!(
+                "{}(): argument `{name}` has {len} elements; at most {MAX_ELEMENTS} are accepted",
+                c.method
+            )));
+        }
+        Ok((0..len)
             .map(|i| {
                 let mut v = ptr::null_mut();
+                // SAFETY: as above; a failed read (a throwing getter) leaves NULL, read as
+                // `undefined`, and its exception pending, which stops the call (`Shared::promise`).
                 unsafe { sys::napi_get_element(self.env, self.v, i, &mut v) };
                 Arg { env: self.env, v }
             })
-            .collect()
+            .collect())
     }
 
     /// A property of an object argument (undefined when missing).
@@ -396,26 +414,29 @@ impl Arg {
         ok && written < buf.len() - 4 && &buf[..written] == s.as_bytes()
     }
 
-    /// Own enumerable string keys of a plain object, with their values.
-    pub fn entries(self) -> Vec<(Arg, Arg)> {
+    /// Own enumerable string keys of a plain object, with their values (at most
+    /// [`MAX_ELEMENTS`]; more is refused, naming `name`).
+    pub fn entries(self, c: Ctx, name: impl Display) -> Result<Vec<(Arg, Arg)>, Error> {
         let mut names = ptr::null_mut();
+        // SAFETY: `self` is a live value of the current callback's env; `names` a valid local.
+        // A throwing Proxy trap leaves NULL and its exception pending (see `Shared::promise`).
         unsafe { sys::napi_get_property_names(self.env, self.v, &mut names) };
         if names.is_null() {
-            return Vec::new();
+            return Ok(Vec::new());
         }
         let names = Arg {
             env: self.env,
             v: names,
         };
-        names
-            .elements()
+        Ok(names
+            .elements(c, name)?
             .into_iter()
             .map(|k| {
                 let mut v = ptr::null_mut();
                 unsafe { sys::napi_get_property(self.env, self.v, k.v, &mut v) };
                 (k, Arg { env: self.env, v })
             })
-            .collect()
+            .collect())
     }
 
     /// A plain object (not an array, Buffer, or null).

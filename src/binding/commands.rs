@@ -58,7 +58,7 @@ impl<'a> B<'a> {
     /// One key, or an array of at least one key.
     pub fn keys(mut self, a: Arg, name: impl std::fmt::Display + Copy) -> Result<Self, Error> {
         if a.is_array() {
-            let items = a.elements();
+            let items = a.elements(self.c, name)?;
             if items.is_empty() {
                 return Err(self.c.bad(name, "a key or a non-empty array of keys", a));
             }
@@ -80,7 +80,7 @@ impl<'a> B<'a> {
     /// One value, or a non-empty array of values.
     pub fn vals(mut self, a: Arg, name: impl std::fmt::Display + Copy) -> Result<Self, Error> {
         if a.is_array() {
-            let items = a.elements();
+            let items = a.elements(self.c, name)?;
             if items.is_empty() {
                 return Err(self
                     .c
@@ -166,7 +166,7 @@ fn set_options(mut b: B<'_>, opts: Arg) -> R {
         get = flag("GET")?;
     } else {
         let tokens = if opts.is_array() {
-            opts.elements()
+            opts.elements(c, "options")?
         } else {
             vec![opts]
         };
@@ -273,7 +273,7 @@ fn hset_args(mut b: B<'_>, field: Arg, value: Arg) -> R {
                 "hSet(): pass either (key, field, value) or (key, object), not both",
             ));
         }
-        let entries = field.entries();
+        let entries = field.entries(b.c, "field")?;
         if entries.is_empty() {
             return Err(Error::arg(
                 "hSet(): argument `object` must have at least one field",
@@ -296,7 +296,11 @@ fn zadd_args(mut b: B<'_>, a: Arg, member: Arg) -> R {
         b = b.float(a, "score")?.val(member, "member")?;
         return b.done(Decode::Auto, Empty::Zero);
     }
-    let items = if a.is_array() { a.elements() } else { vec![a] };
+    let items = if a.is_array() {
+        a.elements(c, "members")?
+    } else {
+        vec![a]
+    };
     if items.is_empty() || !items.iter().all(|i| i.is_plain_object()) {
         return Err(c.bad(
             "members",
@@ -315,7 +319,7 @@ fn zadd_args(mut b: B<'_>, a: Arg, member: Arg) -> R {
 fn mset_args(mut b: B<'_>, a: Arg) -> R {
     let c = b.c;
     if a.is_plain_object() {
-        let entries = a.entries();
+        let entries = a.entries(c, "entries")?;
         if entries.is_empty() {
             return Err(c.bad("entries", "a non-empty object or array", a));
         }
@@ -325,17 +329,17 @@ fn mset_args(mut b: B<'_>, a: Arg) -> R {
         }
         return b.done(Decode::Auto, Empty::Null);
     }
-    if !a.is_array() || a.elements().is_empty() {
+    if !a.is_array() || a.elements(c, "entries")?.is_empty() {
         return Err(c.bad(
             "entries",
             "an object, an array of [key, value] pairs, or a flat [key, value, ...] array",
             a,
         ));
     }
-    let items = a.elements();
+    let items = a.elements(c, "entries")?;
     if items[0].is_array() {
         for (i, pair) in items.into_iter().enumerate() {
-            let p = pair.elements();
+            let p = pair.elements(c, format!("entries[{i}]"))?;
             if p.len() != 2 {
                 return Err(c.bad(format!("entries[{i}]"), "a [key, value] pair", pair));
             }
@@ -468,7 +472,7 @@ fn call_args(b: B<'_>, command: Arg, args: Arg) -> R {
     let mut b = b.lit(&name);
     if !args.is_undefined() {
         let items = if args.is_array() {
-            args.elements()
+            args.elements(c, "args")?
         } else {
             vec![args]
         };
@@ -489,14 +493,14 @@ fn eval_args(b: B<'_>, script: Arg, spec: Arg, rest: Arg) -> R {
         let keys = if keys.is_nullish() {
             Vec::new()
         } else if keys.is_array() {
-            keys.elements()
+            keys.elements(c, "options.keys")?
         } else {
             return Err(c.bad("options.keys", "an array of keys", keys));
         };
         let argv = if argv.is_nullish() {
             Vec::new()
         } else if argv.is_array() {
-            argv.elements()
+            argv.elements(c, "options.arguments")?
         } else {
             return Err(c.bad("options.arguments", "an array of values", argv));
         };
@@ -513,7 +517,7 @@ fn eval_args(b: B<'_>, script: Arg, spec: Arg, rest: Arg) -> R {
     let items = if rest.is_undefined() {
         Vec::new()
     } else if rest.is_array() {
-        rest.elements()
+        rest.elements(c, "args")?
     } else {
         vec![rest]
     };
@@ -536,7 +540,7 @@ fn eval_args(b: B<'_>, script: Arg, spec: Arg, rest: Arg) -> R {
 
 fn set_json_args(b: B<'_>, value: Arg, ttl: Arg) -> R {
     let c = b.c;
-    let js = crate::binding::decode::Js(value.env);
+    let js = crate::binding::decode::Js::new(value.env);
     let text = match js.json_stringify(value.v) {
         Ok(Some(t)) => t,
         Ok(None) => return Err(c.bad("value", "a JSON-serialisable value (not undefined, a function or a symbol)", value)),

@@ -248,7 +248,7 @@ fn nodes(v: Arg, name: &str, default_port: u16) -> Result<Vec<config::Node>, Err
         return Err(C.bad(name, "an array of 'host:port' strings or { host, port }", v));
     }
     let mut out = Vec::new();
-    for (i, n) in v.elements().into_iter().enumerate() {
+    for (i, n) in v.elements(C, name)?.into_iter().enumerate() {
         let at = format!("{name}[{i}]");
         if n.kind() == sys::ValueType::napi_string {
             out.push(config::parse_node(&n.string(C, &at)?, &at, default_port)?);

@@ -41,7 +41,7 @@ fn unknown_key(c: Ctx, name: &str, k: Arg, allowed: &[&str]) -> Error {
 }
 
 fn check_keys(c: Ctx, name: &str, a: Arg, allowed: &[&str]) -> Result<(), Error> {
-    for (k, _) in a.entries() {
+    for (k, _) in a.entries(c, name)? {
         if !allowed.iter().any(|x| k.str_eq(x)) {
             return Err(unknown_key(c, name, k, allowed));
         }
@@ -92,7 +92,7 @@ fn limit_opts(c: Ctx, name: &str, a: Arg, allowed: &[&str]) -> Result<Parsed, Er
         ));
     }
     let mut vals: [Option<Arg>; 6] = [None; 6];
-    for (k, v) in a.entries() {
+    for (k, v) in a.entries(c, name)? {
         match LIMIT_KEYS.iter().position(|x| k.str_eq(x)) {
             Some(i) if allowed.contains(&LIMIT_KEYS[i]) => vals[i] = Some(v),
             _ => return Err(unknown_key(c, name, k, allowed)),
@@ -192,11 +192,11 @@ fn single(c: Ctx, key: Arg, options: Arg) -> Result<Request, Error> {
 
 fn many(c: Ctx, key: Arg, list: Arg, o: Option<Arg>) -> Result<Request, Error> {
     let key = key.key(c, "key")?;
-    if !list.is_array() || list.elements().is_empty() {
+    if !list.is_array() || list.elements(c, "limits")?.is_empty() {
         return Err(c.bad("limits", "a non-empty array of limits", list));
     }
     let mut out = Vec::new();
-    for (i, l) in list.elements().into_iter().enumerate() {
+    for (i, l) in list.elements(c, "limits")?.into_iter().enumerate() {
         let keys = &LIMIT_KEYS[..4];
         out.push(limit_opts(c, &format!("limits[{i}]"), l, keys)?.limit);
     }

@@ -53,9 +53,9 @@ fn fields(c: Ctx, name: &str, a: Arg) -> Result<Fields, Error> {
     if !a.is_plain_object() {
         return Err(c.bad(name, "a plain object", a));
     }
-    let js = Js(a.env);
+    let js = Js::new(a.env);
     let mut out = Vec::new();
-    for (k, v) in a.entries() {
+    for (k, v) in a.entries(c, name)? {
         let key = read_string(k.env, k.v).unwrap_or_default();
         match js.json_stringify(v.v) {
             Ok(Some(text)) => out.push((key.into_bytes(), text.into_bytes())),
