@@ -15,6 +15,7 @@ use redis::Value;
 use crate::binding::completer::{Deferred, PlainHooks, Shared};
 use crate::binding::decode::{Decode, Empty, Out};
 use crate::binding::driver::{Driver, LaneEvents};
+use crate::binding::intrinsics;
 use crate::binding::lanes::Lanes;
 use crate::core::dispatch::{Dispatcher, Job, Settled, Work};
 use crate::core::{Client, Error};
@@ -536,14 +537,12 @@ impl Batcher {
             if f.is_null() {
                 return false;
             }
-            let mut global = ptr::null_mut();
-            let mut qm = ptr::null_mut();
-            sys::napi_get_global(env, &mut global);
-            if sys::napi_get_named_property(env, global, c"queueMicrotask".as_ptr(), &mut qm)
-                != sys::Status::napi_ok
-            {
+            // The original `queueMicrotask` (taken at load): a replaced one may never call us.
+            let Some(qm) = intrinsics::get(env, intrinsics::Fn::QueueMicrotask) else {
                 return false;
-            }
+            };
+            let mut global = ptr::null_mut();
+            sys::napi_get_global(env, &mut global);
             let mut out = ptr::null_mut();
             sys::napi_call_function(env, global, qm, 1, &f, &mut out) == sys::Status::napi_ok
         }

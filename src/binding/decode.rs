@@ -6,6 +6,7 @@ use napi::sys;
 use redis::Value;
 
 use crate::binding::error::js_error;
+use crate::binding::intrinsics;
 use crate::core::{keys, Error};
 
 /// How a command's reply becomes a JS value.
@@ -106,61 +107,99 @@ const PAIRS_SRC: &str =
 /// Most values [`Js::pairs`] hands over in one call (well inside V8's argument limits).
 const PAIRS_CHUNK: usize = 2048;
 
-/// Shorthand for creating values; each returns null on failure (the engine is shutting down).
-pub struct Js(pub sys::napi_env);
+/// V8's longest string, in UTF-16 code units (`v8::String::kMaxLength` on 64-bit builds).
+pub const MAX_JS_STRING: usize = 536_870_888;
+
+/// Shorthand for creating values on the JS thread. A value Node-API cannot create (a string past
+/// [`MAX_JS_STRING`], or any value while the environment shuts down) comes back as NULL and is
+/// remembered: [`reply`] and [`out`] then reject with [`too_long`]-style `ERR_REPLY` instead of
+/// passing NULL on (which crashed Node in `napi_set_element` or left a promise unsettled).
+pub struct Js(pub sys::napi_env, std::cell::Cell<bool>);
 
 impl Js {
+    pub fn new(env: sys::napi_env) -> Js {
+        Js(env, std::cell::Cell::new(false))
+    }
+
+    /// Whether a value could not be created since the last [`Js::clear_failed`].
+    pub fn failed(&self) -> bool {
+        self.1.get()
+    }
+
+    pub fn clear_failed(&self) {
+        self.1.set(false);
+    }
+
+    /// `v` if Node-API made it; else NULL, remembered as a failure.
+    fn made(&self, status: sys::napi_status, v: sys::napi_value) -> sys::napi_value {
+        if status != sys::Status::napi_ok || v.is_null() {
+            self.1.set(true);
+            return ptr::null_mut();
+        }
+        v
+    }
+
     pub fn null(&self) -> sys::napi_value {
         let mut v = ptr::null_mut();
-        unsafe { sys::napi_get_null(self.0, &mut v) };
-        v
+        // SAFETY (this and every helper below): `self.0` is the env of the current JS-thread
+        // callback (a `Js` is only made there) and the out pointers are valid locals.
+        let s = unsafe { sys::napi_get_null(self.0, &mut v) };
+        self.made(s, v)
     }
     pub fn undefined(&self) -> sys::napi_value {
         let mut v = ptr::null_mut();
-        unsafe { sys::napi_get_undefined(self.0, &mut v) };
-        v
+        let s = unsafe { sys::napi_get_undefined(self.0, &mut v) };
+        self.made(s, v)
     }
     pub fn bool(&self, b: bool) -> sys::napi_value {
         let mut v = ptr::null_mut();
-        unsafe { sys::napi_get_boolean(self.0, b, &mut v) };
-        v
+        let s = unsafe { sys::napi_get_boolean(self.0, b, &mut v) };
+        self.made(s, v)
     }
     pub fn num(&self, n: f64) -> sys::napi_value {
         let mut v = ptr::null_mut();
-        unsafe { sys::napi_create_double(self.0, n, &mut v) };
-        v
+        let s = unsafe { sys::napi_create_double(self.0, n, &mut v) };
+        self.made(s, v)
     }
     pub fn int(&self, n: i64) -> sys::napi_value {
         let mut v = ptr::null_mut();
-        unsafe { sys::napi_create_int64(self.0, n, &mut v) };
-        v
+        let s = unsafe { sys::napi_create_int64(self.0, n, &mut v) };
+        self.made(s, v)
     }
     /// UTF-8 text; invalid sequences become U+FFFD (use `getBuffer` for binary data). ASCII, the
     /// common case, skips V8's UTF-8 decoding.
+    /// Text past V8's limit comes back as NULL, remembered (see [`Js`]).
     pub fn str(&self, s: &[u8]) -> sys::napi_value {
         let mut v = ptr::null_mut();
-        unsafe {
+        let status = unsafe {
             if s.is_ascii() {
-                sys::napi_create_string_latin1(self.0, s.as_ptr().cast(), s.len() as isize, &mut v);
+                sys::napi_create_string_latin1(self.0, s.as_ptr().cast(), s.len() as isize, &mut v)
             } else {
-                sys::napi_create_string_utf8(self.0, s.as_ptr().cast(), s.len() as isize, &mut v);
+                sys::napi_create_string_utf8(self.0, s.as_ptr().cast(), s.len() as isize, &mut v)
             }
-        }
-        v
+        };
+        self.made(status, v)
     }
 
     /// An array of `items`: short ones element by element, long ones with one `Array.of` call
     /// (V8 builds the array natively instead of one property store per element).
     pub fn array_of(&self, items: &[sys::napi_value]) -> sys::napi_value {
+        if items.iter().any(|v| v.is_null()) {
+            // An element could not be made (remembered): never hand NULL to a JS call.
+            self.1.set(true);
+            return ptr::null_mut();
+        }
         if items.len() >= 16 {
+            // SAFETY: `self.0` is the env of the current JS-thread callback; no item is NULL
+            // (checked above); statuses checked.
             unsafe {
-                let mut global = ptr::null_mut();
                 let mut array = ptr::null_mut();
-                let mut of = ptr::null_mut();
                 let mut out = ptr::null_mut();
-                sys::napi_get_global(self.0, &mut global);
-                sys::napi_get_named_property(self.0, global, c"Array".as_ptr(), &mut array);
-                sys::napi_get_named_property(self.0, array, c"of".as_ptr(), &mut of);
+                // The original `Array.of` (taken at load), with `this` undefined: it then makes
+                // a plain array, whatever `globalThis.Array` is now.
+                let of =
+                    intrinsics::get(self.0, intrinsics::Fn::ArrayOf).unwrap_or(ptr::null_mut());
+                sys::napi_get_undefined(self.0, &mut array);
                 let status = sys::napi_call_function(
                     self.0,
                     array,
@@ -186,6 +225,10 @@ impl Js {
     /// function builds the pairs: one Node-API element store per slot cost more than the rest
     /// of a pipeline's settlement (measured: 17% of its CPU).
     pub fn pairs(&self, flat: &[sys::napi_value]) -> sys::napi_value {
+        if flat.iter().any(|v| v.is_null()) {
+            self.1.set(true);
+            return ptr::null_mut();
+        }
         if let Some(f) = self.pairs_fn() {
             let out = self.array(0);
             let mut argv = Vec::with_capacity(PAIRS_CHUNK.min(flat.len()) + 1);
@@ -254,7 +297,7 @@ impl Js {
     pub fn buffer(&self, bytes: &[u8]) -> sys::napi_value {
         let mut v = ptr::null_mut();
         let mut data = ptr::null_mut();
-        unsafe {
+        let s = unsafe {
             sys::napi_create_buffer_copy(
                 self.0,
                 bytes.len(),
@@ -263,23 +306,44 @@ impl Js {
                 &mut v,
             )
         };
-        v
+        self.made(s, v)
     }
     pub fn array(&self, len: usize) -> sys::napi_value {
         let mut v = ptr::null_mut();
-        unsafe { sys::napi_create_array_with_length(self.0, len, &mut v) };
-        v
+        let s = unsafe { sys::napi_create_array_with_length(self.0, len, &mut v) };
+        self.made(s, v)
     }
+    /// `arr[i] = item`; a NULL `arr` or `item` (a value that could not be made) is not stored
+    /// (the failure is already remembered) and neither is an index past the array limit.
     pub fn set_index(&self, arr: sys::napi_value, i: usize, item: sys::napi_value) {
-        unsafe { sys::napi_set_element(self.0, arr, i as u32, item) };
+        let Ok(i) = u32::try_from(i) else {
+            self.1.set(true);
+            return;
+        };
+        if arr.is_null() || item.is_null() {
+            self.1.set(true);
+            return;
+        }
+        let s = unsafe { sys::napi_set_element(self.0, arr, i, item) };
+        if s != sys::Status::napi_ok {
+            self.1.set(true);
+        }
     }
     pub fn object(&self) -> sys::napi_value {
         let mut v = ptr::null_mut();
-        unsafe { sys::napi_create_object(self.0, &mut v) };
-        v
+        let s = unsafe { sys::napi_create_object(self.0, &mut v) };
+        self.made(s, v)
     }
+    /// `obj[key] = val`; NULL parts are not stored (see [`Js::set_index`]).
     pub fn set_prop(&self, obj: sys::napi_value, key: sys::napi_value, val: sys::napi_value) {
-        unsafe { sys::napi_set_property(self.0, obj, key, val) };
+        if obj.is_null() || key.is_null() || val.is_null() {
+            self.1.set(true);
+            return;
+        }
+        let s = unsafe { sys::napi_set_property(self.0, obj, key, val) };
+        if s != sys::Status::napi_ok {
+            self.1.set(true);
+        }
     }
     pub fn set_named(&self, obj: sys::napi_value, key: &str, val: sys::napi_value) {
         let k = self.str(key.as_bytes());
@@ -288,7 +352,7 @@ impl Js {
 
     /// Calls `JSON.parse(text)`; a thrown SyntaxError comes back as `Err(error value)`.
     pub fn json_parse(&self, text: &[u8]) -> Result<sys::napi_value, sys::napi_value> {
-        self.call_json(c"parse", self.str(text))
+        self.call_json(intrinsics::Fn::JsonParse, self.str(text))
     }
 
     /// Calls `JSON.stringify(value)`; `Ok(None)` when it yields `undefined`.
@@ -296,7 +360,7 @@ impl Js {
         &self,
         value: sys::napi_value,
     ) -> Result<Option<String>, sys::napi_value> {
-        let out = self.call_json(c"stringify", value)?;
+        let out = self.call_json(intrinsics::Fn::JsonStringify, value)?;
         let mut t = sys::ValueType::napi_undefined;
         unsafe { sys::napi_typeof(self.0, out, &mut t) };
         if t != sys::ValueType::napi_string {
@@ -305,26 +369,36 @@ impl Js {
         Ok(crate::binding::args::read_string(self.0, out))
     }
 
+    /// Calls the original `JSON.parse` / `JSON.stringify` (taken at load) with `arg`.
     fn call_json(
         &self,
-        method: &std::ffi::CStr,
+        which: intrinsics::Fn,
         arg: sys::napi_value,
     ) -> Result<sys::napi_value, sys::napi_value> {
+        if arg.is_null() {
+            // The text could not become a JS string (past V8's limit): nothing to call with.
+            return Err(unrepresentable(self));
+        }
+        // SAFETY: `self.0` is the env of the current JS-thread callback; out pointers are
+        // valid locals and each status is checked.
         unsafe {
-            let mut global = ptr::null_mut();
-            sys::napi_get_global(self.0, &mut global);
-            let mut json = ptr::null_mut();
-            sys::napi_get_named_property(self.0, global, c"JSON".as_ptr(), &mut json);
-            let mut f = ptr::null_mut();
-            sys::napi_get_named_property(self.0, json, method.as_ptr(), &mut f);
+            let Some(f) = intrinsics::get(self.0, which) else {
+                return Err(unrepresentable(self));
+            };
+            let mut undefined = ptr::null_mut();
+            sys::napi_get_undefined(self.0, &mut undefined);
             let mut out = ptr::null_mut();
-            let status = sys::napi_call_function(self.0, json, f, 1, &arg, &mut out);
+            let status = sys::napi_call_function(self.0, undefined, f, 1, &arg, &mut out);
             if status == sys::Status::napi_ok {
                 Ok(out)
             } else {
                 let mut exc = ptr::null_mut();
                 sys::napi_get_and_clear_last_exception(self.0, &mut exc);
-                Err(exc)
+                Err(if exc.is_null() {
+                    unrepresentable(self)
+                } else {
+                    exc
+                })
             }
         }
     }
@@ -455,8 +529,35 @@ impl Js {
     }
 }
 
-/// Converts a reply. `Err` carries a JS error value to reject with.
+/// The rejection of a reply some part of which could not become a JS value.
+fn unrepresentable(js: &Js) -> sys::napi_value {
+    let e = Error::Reply(format!(
+        "the reply cannot become a JS value: a string in it is longer than V8's limit of \
+         {MAX_JS_STRING} characters (read such values with getBuffer())"
+    ));
+    // SAFETY: `js.0` is the env of the current JS-thread callback.
+    unsafe { js_error(js.0, &e) }
+}
+
+/// Converts a reply. `Err` carries a JS error value to reject with: Redis's error, or
+/// `ERR_REPLY` when a part of the reply cannot become a JS value (a string past
+/// [`MAX_JS_STRING`]); never a value with a hole or a NULL in it.
 pub fn reply(
+    js: &Js,
+    v: Value,
+    d: Decode,
+    prefix: &[u8],
+) -> Result<sys::napi_value, sys::napi_value> {
+    js.clear_failed();
+    let r = reply_value(js, v, d, prefix)?;
+    if js.failed() {
+        js.clear_failed();
+        return Err(unrepresentable(js));
+    }
+    Ok(r)
+}
+
+fn reply_value(
     js: &Js,
     v: Value,
     d: Decode,
@@ -650,7 +751,18 @@ fn auto(js: &Js, v: Value, buffers: bool) -> sys::napi_value {
 }
 
 /// Converts a completed output.
+/// Converts a completed operation's outcome (see [`reply`] for `Err`).
 pub fn out(js: &Js, o: Out, prefix: &[u8]) -> Result<sys::napi_value, sys::napi_value> {
+    js.clear_failed();
+    let r = out_value(js, o, prefix)?;
+    if js.failed() {
+        js.clear_failed();
+        return Err(unrepresentable(js));
+    }
+    Ok(r)
+}
+
+fn out_value(js: &Js, o: Out, prefix: &[u8]) -> Result<sys::napi_value, sys::napi_value> {
     match o {
         Out::Reply(v, d) => reply(js, v, d, prefix),
         Out::Empty(e) => Ok(js.empty(e)),

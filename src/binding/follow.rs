@@ -42,7 +42,7 @@ pub unsafe fn call(
     done: OnSettled,
 ) {
     let slot: Slot = Rc::new(RefCell::new(Some(done)));
-    let js = Js(env);
+    let js = Js::new(env);
     unsafe {
         let mut ret = ptr::null_mut();
         if sys::napi_call_function(
@@ -157,7 +157,7 @@ unsafe fn settle(env: sys::napi_env, info: sys::napi_callback_info, ok: bool) ->
         let v = if argc > 0 && !argv[0].is_null() {
             argv[0]
         } else {
-            Js(env).undefined()
+            Js::new(env).undefined()
         };
         // SAFETY: `data` is the Slot box owned by this function until its finalizer runs.
         let slot = &*(data as *const Slot);

@@ -162,7 +162,7 @@ impl Guarded {
     }
 
     unsafe fn call(self: &Arc<Self>, env: sys::napi_env, lease: Option<Acquired>) {
-        let js = Js(env);
+        let js = Js::new(env);
         unsafe {
             let ctor = global_prop(env, c"AbortController");
             let mut controller = ptr::null_mut();
@@ -309,7 +309,7 @@ impl Guarded {
             let (ok, v) = match outcome {
                 Some(Outcome::Value(r)) => (true, unboxed(env, r)),
                 Some(Outcome::Thrown(r)) => (false, unboxed(env, r)),
-                None => (true, Js(env).undefined()),
+                None => (true, Js::new(env).undefined()),
             };
             match lost {
                 None => self.settle(env, ok, v),

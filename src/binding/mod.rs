@@ -12,6 +12,7 @@ mod error;
 mod follow;
 mod guarded;
 mod hot;
+mod intrinsics;
 mod lanes;
 mod lock;
 mod options;
@@ -79,6 +80,8 @@ const SHIM: &str = r#"(function (exports) {
 #[napi(module_exports)]
 pub fn init(exports: Object, env: Env) -> napi::Result<()> {
     crate::core::connection::install_crypto_provider();
+    // SAFETY: module init, on the JS thread of `env`.
+    unsafe { intrinsics::install(env.raw()) }?;
     unsafe { hot::install(env.raw(), napi::JsValue::raw(&exports)) };
     service::remember_exports(env.raw(), napi::JsValue::raw(&exports));
     let f: napi::bindgen_prelude::Function<Object, ()> = env.run_script(SHIM)?;
