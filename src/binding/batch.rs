@@ -15,8 +15,8 @@ use redis::Value;
 use crate::binding::completer::{Deferred, PlainHooks, Shared};
 use crate::binding::decode::{Decode, Empty, Out};
 use crate::binding::driver::{Driver, LaneEvents};
-use crate::binding::intrinsics;
 use crate::binding::lanes::Lanes;
+use crate::binding::per_env;
 use crate::core::dispatch::{Dispatcher, Job, Settled, Work};
 use crate::core::{Client, Error};
 
@@ -337,6 +337,8 @@ pub(crate) struct Batcher {
     client: Arc<Client>,
     env: sys::napi_env,
     flush_fn: std::cell::Cell<sys::napi_ref>,
+    /// Set when the environment is torn down: no Node-API call from then on.
+    gone: per_env::Gone,
 }
 
 impl Batcher {
@@ -404,6 +406,8 @@ impl Batcher {
             client: Arc::clone(client),
             env,
             flush_fn: std::cell::Cell::new(ptr::null_mut()),
+            // SAFETY: JS thread of `env` (this constructor runs in a call of `env`).
+            gone: unsafe { per_env::gone(env) },
         })
     }
 
@@ -538,7 +542,7 @@ impl Batcher {
                 return false;
             }
             // The original `queueMicrotask` (taken at load): a replaced one may never call us.
-            let Some(qm) = intrinsics::get(env, intrinsics::Fn::QueueMicrotask) else {
+            let Some(qm) = per_env::get(env, per_env::Fn::QueueMicrotask) else {
                 return false;
             };
             let mut global = ptr::null_mut();
@@ -581,6 +585,14 @@ impl Batcher {
 
 impl Drop for Batcher {
     fn drop(&mut self) {
+        if self.gone.is_gone() {
+            // A finalizer during environment teardown: the drivers were closed by the cleanup
+            // hook, nothing can be settled, and Node frees our references itself.
+            if let Ok(mut d) = self.batch.dispatcher.lock() {
+                d.take();
+            }
+            return;
+        }
         // Queued jobs still go out; afterwards the dispatcher stops once its replies are in.
         self.batch.flush();
         if let Ok(mut d) = self.batch.dispatcher.lock() {

@@ -6,7 +6,7 @@ use napi::sys;
 use redis::Value;
 
 use crate::binding::error::js_error;
-use crate::binding::intrinsics;
+use crate::binding::per_env;
 use crate::core::{keys, Error};
 
 /// How a command's reply becomes a JS value.
@@ -197,8 +197,7 @@ impl Js {
                 let mut out = ptr::null_mut();
                 // The original `Array.of` (taken at load), with `this` undefined: it then makes
                 // a plain array, whatever `globalThis.Array` is now.
-                let of =
-                    intrinsics::get(self.0, intrinsics::Fn::ArrayOf).unwrap_or(ptr::null_mut());
+                let of = per_env::get(self.0, per_env::Fn::ArrayOf).unwrap_or(ptr::null_mut());
                 sys::napi_get_undefined(self.0, &mut array);
                 let status = sys::napi_call_function(
                     self.0,
@@ -352,7 +351,7 @@ impl Js {
 
     /// Calls `JSON.parse(text)`; a thrown SyntaxError comes back as `Err(error value)`.
     pub fn json_parse(&self, text: &[u8]) -> Result<sys::napi_value, sys::napi_value> {
-        self.call_json(intrinsics::Fn::JsonParse, self.str(text))
+        self.call_json(per_env::Fn::JsonParse, self.str(text))
     }
 
     /// Calls `JSON.stringify(value)`; `Ok(None)` when it yields `undefined`.
@@ -360,7 +359,7 @@ impl Js {
         &self,
         value: sys::napi_value,
     ) -> Result<Option<String>, sys::napi_value> {
-        let out = self.call_json(intrinsics::Fn::JsonStringify, value)?;
+        let out = self.call_json(per_env::Fn::JsonStringify, value)?;
         let mut t = sys::ValueType::napi_undefined;
         unsafe { sys::napi_typeof(self.0, out, &mut t) };
         if t != sys::ValueType::napi_string {
@@ -372,7 +371,7 @@ impl Js {
     /// Calls the original `JSON.parse` / `JSON.stringify` (taken at load) with `arg`.
     fn call_json(
         &self,
-        which: intrinsics::Fn,
+        which: per_env::Fn,
         arg: sys::napi_value,
     ) -> Result<sys::napi_value, sys::napi_value> {
         if arg.is_null() {
@@ -382,7 +381,7 @@ impl Js {
         // SAFETY: `self.0` is the env of the current JS-thread callback; out pointers are
         // valid locals and each status is checked.
         unsafe {
-            let Some(f) = intrinsics::get(self.0, which) else {
+            let Some(f) = per_env::get(self.0, which) else {
                 return Err(unrepresentable(self));
             };
             let mut undefined = ptr::null_mut();

@@ -19,6 +19,7 @@ use redis::Value;
 
 use crate::binding::batch::{settle_tags, Tag};
 use crate::binding::completer::{PlainHooks, Shared};
+use crate::binding::per_env::{self, Gone, Teardown};
 use crate::binding::uv::{self, Handle, Uv};
 use crate::core::dispatch::Job;
 use crate::core::wire::{Inflight, Reader};
@@ -60,6 +61,8 @@ pub(crate) struct Driver {
     resource: sys::napi_ref,
     /// A cluster lane's batch (see `lanes`): hears about redirects, settlements and losses.
     events: Option<std::sync::Weak<dyn LaneEvents>>,
+    /// Set when the environment is torn down: no Node-API call from then on.
+    gone: Gone,
     inner: Mutex<Inner>,
 }
 
@@ -143,6 +146,8 @@ impl Driver {
             async_ctx,
             resource,
             events,
+            // SAFETY: JS thread of `env` (this function's contract).
+            gone: unsafe { per_env::gone(env) },
             inner: Mutex::new(Inner {
                 conn: None,
                 inflight: Inflight::new(Duration::from_millis(client.cfg.command_timeout_ms)),
@@ -155,6 +160,9 @@ impl Driver {
             }),
         });
         unsafe { (uv.set_data)(timer, Arc::as_ptr(&d) as *mut c_void) };
+        let teardown: std::sync::Weak<dyn Teardown> = Arc::downgrade(&d) as _;
+        // SAFETY: JS thread of `env` (this function's contract).
+        unsafe { per_env::track(env, teardown) };
         Some(d)
     }
 
@@ -340,6 +348,11 @@ impl Driver {
 
     /// Settles and reports outside the lock (settling may run code that calls `send`).
     fn finish(&self, after: After) {
+        if self.gone.is_gone() {
+            // The environment is torn down: its promises die with it (settling one would call
+            // into a disposed environment).
+            return;
+        }
         let events = self.events.as_ref().and_then(std::sync::Weak::upgrade);
         if !after.settle.is_empty() {
             let (again, redirected) = unsafe {
@@ -374,6 +387,9 @@ impl Driver {
     /// Runs `f` as a libuv callback: inside a handle scope and a callback scope, so promise
     /// reactions (the awaiting code) run when it returns.
     fn callback(&self, f: impl FnOnce(&Self, &mut After)) {
+        if self.gone.is_gone() {
+            return;
+        }
         let env = self.env;
         unsafe {
             let mut hs = ptr::null_mut();
@@ -436,8 +452,41 @@ impl Driver {
     }
 }
 
+impl Teardown for Driver {
+    /// Closes the socket and timer handles before Node closes the loop. What was still waiting
+    /// is dropped unsettled: the environment cannot run JS any more.
+    fn teardown(&self) {
+        let keep = match self.inner.lock() {
+            Ok(mut g) => {
+                let inner = &mut *g;
+                if !inner.closed {
+                    inner.closed = true;
+                    self.detach_conn(inner);
+                    // SAFETY: the timer handle is open (it is closed only here and in `close`,
+                    // both after setting `closed`), on this environment's loop, on its thread.
+                    unsafe {
+                        (self.uv.timer_stop)(inner.timer);
+                        (self.uv.close)(inner.timer, uv::free_handle);
+                    }
+                    drop(inner.inflight.drain());
+                    inner.out.clear();
+                }
+                // Released after the lock: it may be the last reference to this driver.
+                inner.closing.take()
+            }
+            Err(_) => None,
+        };
+        drop(keep);
+    }
+}
+
 impl Drop for Driver {
     fn drop(&mut self) {
+        if self.gone.is_gone() {
+            // Node frees the environment's references and async contexts itself; calling
+            // Node-API here (a finalizer during teardown) crashed.
+            return;
+        }
         // Every owner lives on the JS thread, so this runs there (after any callback scope
         // opened with the context has closed).
         unsafe {

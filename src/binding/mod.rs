@@ -12,10 +12,10 @@ mod error;
 mod follow;
 mod guarded;
 mod hot;
-mod intrinsics;
 mod lanes;
 mod lock;
 mod options;
+mod per_env;
 mod pipeline;
 mod pubsub;
 mod rate_limit;
@@ -81,7 +81,7 @@ const SHIM: &str = r#"(function (exports) {
 pub fn init(exports: Object, env: Env) -> napi::Result<()> {
     crate::core::connection::install_crypto_provider();
     // SAFETY: module init, on the JS thread of `env`.
-    unsafe { intrinsics::install(env.raw()) }?;
+    unsafe { per_env::install(env.raw()) }?;
     unsafe { hot::install(env.raw(), napi::JsValue::raw(&exports)) };
     service::remember_exports(env.raw(), napi::JsValue::raw(&exports));
     let f: napi::bindgen_prelude::Function<Object, ()> = env.run_script(SHIM)?;

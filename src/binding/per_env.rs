@@ -1,0 +1,241 @@
+//! What belongs to one Node environment (the main thread's, a worker's, or a second load of the
+//! addon after the require cache was cleared), kept in that environment's instance data:
+//!
+//! - the global JS functions the addon calls (`queueMicrotask`, `JSON.parse`, `JSON.stringify`,
+//!   `Array.of`), taken when the addon registers. User code that later replaces one of those
+//!   globals (a test that stubs `queueMicrotask` for a tick, a library that patches `JSON`)
+//!   cannot stall the engine or see our values: the engine keeps calling the originals;
+//! - the JS-thread connections (`Driver`s) opened in it, and whether it is being torn down
+//!   ([`Teardown`]). An environment cleanup hook closes every connection's libuv handles before
+//!   Node closes the loop (a worker's `terminate()` or `process.exit()`, or the process exit),
+//!   and marks the environment gone, so that no `Drop` run later by a finalizer calls Node-API
+//!   on it. Without it, a worker ended with commands in flight aborted the process
+//!   (`uv_loop_close() while having open handles`) or crashed in a callback into a disposed
+//!   isolate.
+
+use std::ptr;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+
+use napi::sys;
+
+/// Told that its environment is being torn down (JS thread, inside the cleanup hook): close
+/// libuv handles now, call no JS.
+pub(crate) trait Teardown: Send + Sync {
+    fn teardown(&self);
+}
+
+/// Set once the environment's cleanup hook has run: from then on nothing may call Node-API on
+/// that environment (a `Drop` run by a finalizer checks it first).
+#[derive(Clone, Default)]
+pub(crate) struct Gone(Arc<AtomicBool>);
+
+impl Gone {
+    pub fn is_gone(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
+/// An environment's data.
+struct PerEnv {
+    queue_microtask: sys::napi_ref,
+    json_parse: sys::napi_ref,
+    json_stringify: sys::napi_ref,
+    array_of: sys::napi_ref,
+    gone: Gone,
+    open: Mutex<Vec<Weak<dyn Teardown>>>,
+}
+
+/// Which original to call.
+#[derive(Clone, Copy)]
+pub enum Fn {
+    QueueMicrotask,
+    JsonParse,
+    JsonStringify,
+    ArrayOf,
+}
+
+/// Reads `obj[name]`, which must be a function; NULL otherwise.
+///
+/// # Safety
+/// JS thread, inside a callback or the module init of `env`; `obj` a live value of `env`.
+unsafe fn function(
+    env: sys::napi_env,
+    obj: sys::napi_value,
+    name: &std::ffi::CStr,
+) -> sys::napi_ref {
+    let mut f = ptr::null_mut();
+    let mut t = sys::ValueType::napi_undefined;
+    let mut r = ptr::null_mut();
+    // SAFETY: the caller's contract; every out pointer is a valid local, and each status is
+    // checked before its result is used.
+    unsafe {
+        if sys::napi_get_named_property(env, obj, name.as_ptr(), &mut f) != sys::Status::napi_ok
+            || sys::napi_typeof(env, f, &mut t) != sys::Status::napi_ok
+            || t != sys::ValueType::napi_function
+            || sys::napi_create_reference(env, f, 1, &mut r) != sys::Status::napi_ok
+        {
+            return ptr::null_mut();
+        }
+    }
+    r
+}
+
+/// Takes the originals from `globalThis` (module init).
+///
+/// # Safety
+/// Module init of `env`, on its JS thread.
+pub unsafe fn install(env: sys::napi_env) -> napi::Result<()> {
+    let mut global = ptr::null_mut();
+    let mut json = ptr::null_mut();
+    let mut array = ptr::null_mut();
+    // SAFETY: module init of `env` (this function's contract); statuses checked.
+    let data = unsafe {
+        if sys::napi_get_global(env, &mut global) != sys::Status::napi_ok
+            || sys::napi_get_named_property(env, global, c"JSON".as_ptr(), &mut json)
+                != sys::Status::napi_ok
+            || sys::napi_get_named_property(env, global, c"Array".as_ptr(), &mut array)
+                != sys::Status::napi_ok
+        {
+            return Err(napi::Error::from_reason(
+                "@app/redis: the global JSON and Array objects are not readable",
+            ));
+        }
+        PerEnv {
+            queue_microtask: function(env, global, c"queueMicrotask"),
+            json_parse: function(env, json, c"parse"),
+            json_stringify: function(env, json, c"stringify"),
+            array_of: function(env, array, c"of"),
+            gone: Gone::default(),
+            open: Mutex::new(Vec::new()),
+        }
+    };
+    // Two owners: the instance data (released by its finalizer) and the cleanup hook (released
+    // when it runs), so neither depends on the order Node runs them in.
+    // `Rc`: both owners run on this environment's JS thread.
+    let data = Rc::new(data);
+    let for_hook = Rc::into_raw(Rc::clone(&data)) as *mut std::ffi::c_void;
+    let for_instance = Rc::into_raw(data) as *mut std::ffi::c_void;
+    // SAFETY: `for_instance` is an owned Rc pointer handed to Node, which passes it to
+    // `finalize` once when the environment is torn down.
+    let status =
+        unsafe { sys::napi_set_instance_data(env, for_instance, Some(finalize), ptr::null_mut()) };
+    if status != sys::Status::napi_ok {
+        // SAFETY: Node took neither pointer: both counts are still ours to release.
+        unsafe {
+            drop(Rc::from_raw(for_instance as *const PerEnv));
+            drop(Rc::from_raw(for_hook as *const PerEnv));
+        }
+        return Err(napi::Error::from_reason(
+            "@app/redis: could not set instance data",
+        ));
+    }
+    // SAFETY: `for_hook` is an owned Rc pointer, released by `cleanup` when Node runs it;
+    // `(cleanup, for_hook)` is unique (one allocation per environment).
+    let status = unsafe { sys::napi_add_env_cleanup_hook(env, Some(cleanup), for_hook) };
+    if status != sys::Status::napi_ok {
+        // SAFETY: the hook was not added: its count is ours to release.
+        unsafe { drop(Rc::from_raw(for_hook as *const PerEnv)) };
+        return Err(napi::Error::from_reason(
+            "@app/redis: could not add the cleanup hook",
+        ));
+    }
+    Ok(())
+}
+
+/// The environment's data, if the addon registered in it.
+///
+/// # Safety
+/// JS thread, inside a callback of `env`.
+unsafe fn data<'a>(env: sys::napi_env) -> Option<&'a PerEnv> {
+    let mut data = ptr::null_mut();
+    // SAFETY: the caller's contract; `data` is a valid local.
+    if unsafe { sys::napi_get_instance_data(env, &mut data) } != sys::Status::napi_ok
+        || data.is_null()
+    {
+        return None;
+    }
+    // SAFETY: the only instance data this addon sets is an `Rc<PerEnv>` pointer (in `install`),
+    // whose count is released by its finalizer at environment teardown, after which no
+    // callback of `env` runs.
+    Some(unsafe { &*(data as *const PerEnv) })
+}
+
+/// The environment's gone flag (a fresh, never-set one if the addon did not register in it).
+///
+/// # Safety
+/// JS thread, inside a callback of `env`.
+pub(crate) unsafe fn gone(env: sys::napi_env) -> Gone {
+    unsafe { data(env) }
+        .map(|d| d.gone.clone())
+        .unwrap_or_default()
+}
+
+/// Registers something with libuv handles in `env`, to be torn down with it.
+///
+/// # Safety
+/// JS thread, inside a callback of `env`.
+pub(crate) unsafe fn track(env: sys::napi_env, item: Weak<dyn Teardown>) {
+    if let Some(d) = unsafe { data(env) } {
+        if let Ok(mut open) = d.open.lock() {
+            // Forget what is already gone, so the list stays as long as what is open.
+            open.retain(|w| w.strong_count() > 0);
+            open.push(item);
+        }
+    }
+}
+
+/// The environment is being torn down: mark it gone, then close everything still open.
+unsafe extern "C" fn cleanup(arg: *mut std::ffi::c_void) {
+    if arg.is_null() {
+        return;
+    }
+    // SAFETY: `arg` is the hook's own Rc count from `install`, handed back once.
+    let d = unsafe { Rc::from_raw(arg as *const PerEnv) };
+    d.gone.0.store(true, Ordering::Release);
+    let open = d
+        .open
+        .lock()
+        .map(|mut o| std::mem::take(&mut *o))
+        .unwrap_or_default();
+    for item in open.iter().filter_map(Weak::upgrade) {
+        item.teardown();
+    }
+}
+
+/// The original function `which` in `env`, or `None` (it was not a function at load, or the
+/// environment is shutting down).
+///
+/// # Safety
+/// JS thread, inside a callback of `env`.
+pub unsafe fn get(env: sys::napi_env, which: Fn) -> Option<sys::napi_value> {
+    let i = unsafe { data(env) }?;
+    let r = match which {
+        Fn::QueueMicrotask => i.queue_microtask,
+        Fn::JsonParse => i.json_parse,
+        Fn::JsonStringify => i.json_stringify,
+        Fn::ArrayOf => i.array_of,
+    };
+    if r.is_null() {
+        return None;
+    }
+    let mut f = ptr::null_mut();
+    // SAFETY: `r` is a strong reference of `env`, never deleted before teardown.
+    let ok = unsafe { sys::napi_get_reference_value(env, r, &mut f) } == sys::Status::napi_ok;
+    (ok && !f.is_null()).then_some(f)
+}
+
+unsafe extern "C" fn finalize(
+    _env: sys::napi_env,
+    data: *mut std::ffi::c_void,
+    _hint: *mut std::ffi::c_void,
+) {
+    if data.is_null() {
+        return;
+    }
+    // SAFETY: `data` is the instance data's Rc count from `install`, handed back once. The
+    // references in it are freed by Node with the environment (deleting them here, mid-teardown,
+    // is not allowed).
+    drop(unsafe { Rc::from_raw(data as *const PerEnv) });
+}
