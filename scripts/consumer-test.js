@@ -9,8 +9,8 @@
 //        process.env.REDIS_URL, RedisService injected: set/get, withLock, rateLimit, a session),
 //        a plain `require` script and a plain `import` script, and the types test (TypeScript 5
 //        with node10, node16 and bundler resolution; TypeScript 7 with nodenext and bundler);
-//      - esm-nest12: the same jest suite as ES modules on NestJS 12 (ES modules only), under
-//        jest's ESM mode.
+//      - esm-nest12: the same suite as ES modules on NestJS 12 (ES modules only), written once
+//        and run under jest's ESM mode and under vitest, and the app under plain Node.
 //   3. Prints what it installed and how long each install took, then tears everything down.
 // The projects live in scripts/consumer/<name>/ (their files, not node_modules).
 'use strict';
@@ -183,6 +183,9 @@ async function main() {
     const esm = project('esm-nest12', work, registry.url, env);
     check('NestJS 12, ES modules, jest ESM mode', () => run(process.execPath,
       ['--experimental-vm-modules', '--no-warnings', 'node_modules/jest/bin/jest.js', '--ci'], { cwd: esm.dir, env }));
+    check('NestJS 12, ES modules, vitest', () => run(process.execPath,
+      ['node_modules/vitest/vitest.mjs', 'run', '--dir', 'vitest'], { cwd: esm.dir, env }));
+    check('NestJS 12, ES modules, plain Node', () => run(process.execPath, ['main.js'], { cwd: esm.dir, env }));
   } finally {
     if (registry) registry.child.kill();
     if (redis) await redis.stop();
