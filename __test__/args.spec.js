@@ -155,6 +155,29 @@ test('a pipeline method called on something that is not a Pipeline throws, whate
   expect(p.length).toBe(1);
 });
 
+test('every method and getter of every class refuses a wrong receiver with ERR_INVALID_ARGUMENT', async () => {
+  const { Pipeline, ScanIterator, Subscription } = require('..');
+  const seen = [];
+  for (const cls of [RedisService, Pipeline, ScanIterator, Subscription]) {
+    const names = Object.getOwnPropertyNames(cls.prototype).filter((n) => n !== 'constructor');
+    expect(names.length).toBeGreaterThan(1);
+    for (const name of names) {
+      const d = Object.getOwnPropertyDescriptor(cls.prototype, name);
+      for (const receiver of [undefined, {}, Object.create(cls.prototype)]) {
+        let error;
+        try {
+          const r = d.get ? d.get.call(receiver) : d.value.call(receiver, 'k', 'v');
+          if (r && typeof r.then === 'function') await r.catch((e) => { error = e; });
+        } catch (e) {
+          error = e;
+        }
+        seen.push([`${cls.name}.${name}`, error && error.code, error && /must be called on a/.test(error.message)]);
+      }
+    }
+  }
+  expect(seen.filter(([, code, said]) => code !== 'ERR_INVALID_ARGUMENT' || !said)).toEqual([]);
+});
+
 test('calls on many services in turn each reach their own service', async () => {
   // More services than the per-thread memory of recent receivers, called round-robin.
   const services = await Promise.all(Array.from({ length: 7 }, (_, i) => RedisService.connect({ url: server.url, keyPrefix: `svc${i}:`, logger: false })));

@@ -64,6 +64,24 @@ describe('connect', () => {
     expect(await until(() => clientCount(server, 'shared-attempt') === 0)).toBe(true);
   });
 
+  test('connect() after disconnect(), awaited or not, leaves the service connected and serving', async () => {
+    const r = await RedisService.connect({ url: server.url, logger: false, clientName: 'reconnects' });
+    await r.set('reconnect:k', 'v');
+    const orders = {
+      awaited: async () => { await r.disconnect(); await r.connect(); },
+      'same tick': async () => { r.disconnect(); await r.connect(); },
+      together: async () => { await Promise.all([r.disconnect(), r.connect()]); },
+    };
+    for (const [name, order] of Object.entries(orders)) {
+      await order();
+      expect([name, r.isConnected]).toEqual([name, true]);
+      expect([name, await r.get('reconnect:k')]).toEqual([name, 'v']);
+      expect([name, (await r.healthCheck()).status]).toEqual([name, 'connected']);
+    }
+    expect(clientCount(server, 'reconnects')).toBe(PER_SERVICE);
+    await r.disconnect();
+  });
+
   test('RedisService.connect() resolves a connected service', async () => {
     const r = await RedisService.connect({ host: '127.0.0.1', port: server.port, logger: false });
     expect(r).toBeInstanceOf(RedisService);

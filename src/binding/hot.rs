@@ -288,6 +288,20 @@ fn unknown<'a>(a: &Arg) -> Unknown<'a> {
     unsafe { Unknown::from_raw_unchecked(a.env, a.v) }
 }
 
+/// `Class.method` for every entry point [`install`] puts in place: they check `this`
+/// themselves (`ERR_INVALID_ARGUMENT`), so the module's JS glue leaves them unwrapped.
+pub fn checked_names() -> Vec<String> {
+    let service = entry::ALL.iter().chain(feature_entry::ALL);
+    service
+        .map(|(n, _)| format!("RedisService.{n}"))
+        .chain(
+            pipeline_entry::ALL
+                .iter()
+                .map(|(n, _)| format!("Pipeline.{n}")),
+        )
+        .collect()
+}
+
 /// Installs the entry points over the generated methods of `exports.RedisService.prototype` and
 /// `exports.Pipeline.prototype`.
 ///

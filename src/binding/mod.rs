@@ -36,7 +36,7 @@ use napi_derive::napi;
 /// Glue the class syntax cannot express: methods that take a variable number of arguments get a
 /// thin wrapper that packs the extra ones into one array for the native method, and
 /// `ScanIterator` becomes async-iterable.
-const SHIM: &str = r#"(function (exports) {
+const SHIM: &str = r#"(function (exports, checked) {
   const variadic = { del: 0, unlink: 0, exists: 0, mget: 0, hDel: 1, hmGet: 1, lPush: 1, rPush: 1,
     sAdd: 1, sRem: 1, zRem: 1, set: 2, call: 1, eval: 2, invalidate: 0 };
   for (const proto of [exports.RedisService.prototype, exports.Pipeline.prototype]) {
@@ -53,6 +53,44 @@ const SHIM: &str = r#"(function (exports) {
     }
   }
   exports.ScanIterator.prototype[Symbol.asyncIterator] = function () { return this; };
+  // A wrong `this` is ERR_INVALID_ARGUMENT on every method and getter. The direct entry points
+  // (`checked`) test it themselves; the generated ones fail in V8's receiver check ('Illegal
+  // invocation') or in napi-rs's unwrap (code 'InvalidArg') before any of our code runs, so
+  // their failure is renamed here. Nothing is added to a call that succeeds but a try block.
+  const apply = Reflect.apply;
+  const wrongThis = (cls, name) => {
+    const e = new TypeError(`${name}(): must be called on a ${cls}`);
+    e.code = 'ERR_INVALID_ARGUMENT';
+    return e;
+  };
+  for (const cls of ['RedisService', 'Pipeline', 'ScanIterator', 'Subscription']) {
+    const proto = exports[cls].prototype;
+    for (const name of Object.getOwnPropertyNames(proto)) {
+      if (name === 'constructor' || checked.includes(`${cls}.${name}`)) continue;
+      const d = Object.getOwnPropertyDescriptor(proto, name);
+      if (typeof d.value === 'function') {
+        const native = d.value;
+        const wrapped = { [name](...args) {
+          try {
+            return apply(native, this, args);
+          } catch (e) {
+            throw e instanceof TypeError && e.message === 'Illegal invocation' ? wrongThis(cls, name) : e;
+          }
+        } }[name];
+        Object.defineProperty(proto, name, { ...d, value: wrapped });
+      } else if (typeof d.get === 'function') {
+        const native = d.get;
+        const get = { [name]() {
+          try {
+            return apply(native, this, []);
+          } catch (e) {
+            throw e && (e.code === 'InvalidArg' || e.message === 'Illegal invocation') ? wrongThis(cls, name) : e;
+          }
+        } }[name];
+        Object.defineProperty(proto, name, { ...d, get });
+      }
+    }
+  }
   // Seed 000's distributed event bus: JSON events over pub/sub.
   class EventBus {
     constructor(redis, { prefix = 'events:' } = {}) {
@@ -84,7 +122,10 @@ pub fn init(exports: Object, env: Env) -> napi::Result<()> {
     unsafe { per_env::install(env.raw()) }?;
     unsafe { hot::install(env.raw(), napi::JsValue::raw(&exports)) };
     service::remember_exports(env.raw(), napi::JsValue::raw(&exports));
-    let f: napi::bindgen_prelude::Function<Object, ()> = env.run_script(SHIM)?;
+    let checked = serde_json::to_string(&hot::checked_names())
+        .map_err(|e| napi::Error::from_reason(e.to_string()))?;
+    let shim = format!("(function (exports) {{ return ({SHIM})(exports, {checked}); }})");
+    let f: napi::bindgen_prelude::Function<Object, ()> = env.run_script(shim)?;
     f.call(exports)?;
     Ok(())
 }
