@@ -28,8 +28,11 @@ async function outcome(f) {
   }
 }
 
+/** A connected service from the environment: REDIS_URL, or REDIS_CLUSTER_NODES in cluster mode. */
 async function connect(extra = {}) {
-  return RedisService.connect({ url: process.env.REDIS_URL, commandTimeoutMs: 60000, ...extra });
+  const redis = RedisService.fromEnv(process.env, { commandTimeoutMs: 60000, ...extra });
+  await redis.connect();
+  return redis;
 }
 
 function done(name) {

@@ -14,8 +14,9 @@ const ROOT = path.join(__dirname, '..', '..');
   // time in this thread, with new exports.
   const second = require(ROOT);
   check('a second, independent registration', first.RedisService !== second.RedisService);
-  const a = await first.RedisService.connect({ url: process.env.REDIS_URL });
-  const b = await second.RedisService.connect({ url: process.env.REDIS_URL });
+  const a = first.RedisService.fromEnv(process.env);
+  const b = second.RedisService.fromEnv(process.env);
+  await Promise.all([a.connect(), b.connect()]);
   const k = `crash:double:${process.pid}`;
   await a.set(k, 'a');
   check('second binding reads what the first wrote', (await b.get(k)) === 'a');

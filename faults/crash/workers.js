@@ -21,9 +21,9 @@ if (isMainThread) {
     done('workers');
   })().catch((e) => { console.error(e); process.exitCode = 1; });
 } else {
-  const { RedisService } = require('../..');
+  const { connect } = require('./common');
   (async () => {
-    const redis = await RedisService.connect({ url: process.env.REDIS_URL });
+    const redis = await connect();
     const swallow = () => {};
     await redis.subscribe(`crash:workers:${process.pid}`, () => {});
     for (let i = 0; i < 5000; i++) redis.get(`crash:workers:${i % 10}`).catch(swallow);
