@@ -1,6 +1,7 @@
 'use strict';
 // Property-based bad input: every public method of RedisService called with random argument
-// types and values. Reports calls made, calls that never settled, and failures that were not an
+// types and values, including getters and Proxy traps that throw, sparse arrays and empty
+// collections in every argument and option slot. Reports calls made, calls that never settled, and failures that were not an
 // ERR_INVALID_ARGUMENT / TypeError (a Redis reply error to a well-typed call is fine).
 // argv[2]: JSON { url }. Prints one JSON line.
 const fc = require('fast-check');
@@ -12,7 +13,45 @@ const RUNS = Number(process.env.BAD_INPUT_RUNS || 60);
 // A fixed seed keeps CI reproducible; FAULTS_SEED=random explores new inputs (the seed is printed).
 const SEED = process.env.FAULTS_SEED === 'random' ? Date.now() : Number(process.env.FAULTS_SEED || 20261122);
 
+// User code that throws while its argument is read (an option getter, a Proxy trap): the call
+// must throw or reject with that very error, and nothing else may happen. fast-check inspects
+// what it generates (a Proxy would throw at it), so it generates inert markers, and
+// `materialize` turns them into the hostile values just before the call.
+const fromGetter = () => Object.assign(new Error('getter'), { fromGetter: true });
+const OPTION_NAMES = ['EX', 'PX', 'NX', 'GET', 'ttlMs', 'ttlSeconds', 'waitMs', 'limit', 'windowSeconds', 'windowMs',
+  'algorithm', 'cost', 'MATCH', 'COUNT', 'TYPE', 'keys', 'arguments', 'staleSeconds', 'lockMs', 'onError', 'role'];
+const HOSTILE = {
+  proxy: () => new Proxy({}, {
+    get() { throw fromGetter(); }, ownKeys() { throw fromGetter(); }, has() { throw fromGetter(); },
+    getOwnPropertyDescriptor() { throw fromGetter(); },
+  }),
+  // An array whose length is far past its contents, and one with a throwing element.
+  sparse: () => { const a = []; a.length = 2 ** 32 - 1; a[0] = 'k'; return a; },
+  throwingElement: () => { const a = ['k']; Object.defineProperty(a, 1, { get() { throw fromGetter(); }, enumerable: true }); return a; },
+  emptyObject: () => ({}),
+  emptyArray: () => [],
+};
+const hostile = fc.oneof(
+  fc.constantFrom(...Object.keys(HOSTILE)).map((kind) => ({ hostile: kind })),
+  fc.constantFrom(...OPTION_NAMES).map((name) => ({ hostile: 'getter', name })),
+);
+function materialize(v) {
+  if (Array.isArray(v)) return v.map(materialize);
+  if (v && typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype) {
+    if (typeof v.hostile === 'string' && Object.keys(v).length <= 2) {
+      if (v.hostile === 'getter') return { get [v.name]() { throw fromGetter(); } };
+      return HOSTILE[v.hostile]();
+    }
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, materialize(x)]));
+  }
+  return v;
+}
+// Options objects with known names, whose values are anything above (hostile ones included).
+const leaf = fc.oneof(fc.constant(undefined), fc.integer(), fc.double(), fc.string(), fc.boolean(), hostile);
+const options = fc.dictionary(fc.constantFrom(...OPTION_NAMES), leaf, { maxKeys: 3 });
+
 const weird = fc.oneof(
+  hostile, options, fc.array(leaf, { maxLength: 3 }),
   fc.constant(undefined), fc.constant(null), fc.constant(Number.NaN), fc.constant(Infinity), fc.constant(-Infinity),
   fc.constant(Symbol('s')), fc.constant('\uD800'), fc.constant('x'.repeat(1 << 20)), fc.constant(() => 1),
   fc.constant(async () => { throw Object.assign(new Error('boom'), { fromCallback: true }); }), fc.boolean(), fc.integer(), fc.double(), fc.bigInt(),
@@ -22,8 +61,9 @@ const weird = fc.oneof(
 
 function acceptable(e) {
   if (!e || typeof e !== 'object') return false;
-  // The generated callbacks' own error, passed through by withLock / wrap as documented.
-  if (e.fromCallback) return true;
+  // The generated callbacks' own error, passed through by withLock / wrap as documented, and
+  // the error a getter or Proxy trap threw while the arguments were read.
+  if (e.fromCallback || e.fromGetter) return true;
   return e.code === 'ERR_INVALID_ARGUMENT' || e.name === 'TypeError' || e.code === 'ERR_REPLY'
     || e.code === 'ERR_LOCK_NOT_ACQUIRED' || e.code === 'ERR_LOCK_LOST';
 }
@@ -41,7 +81,7 @@ async function main() {
       calls++;
       let p;
       try {
-        p = redis[name](...args);
+        p = redis[name](...materialize(args));
       } catch (e) {
         if (!acceptable(e)) wrong.push(`${name}: sync ${e && e.name} ${e && e.code} ${e && e.message}`);
         return true;
