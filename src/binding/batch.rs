@@ -14,7 +14,8 @@ use redis::Value;
 
 use crate::binding::completer::{Deferred, PlainHooks, Shared};
 use crate::binding::decode::{Decode, Empty, Out};
-use crate::binding::driver::{Driver, LaneEvents};
+use crate::binding::driver::{Driver, DriverRef, LaneEvents};
+use crate::binding::js_thread::JsThread;
 use crate::binding::lanes::Lanes;
 use crate::binding::per_env;
 use crate::core::dispatch::{Dispatcher, Job, Settled, Work};
@@ -177,12 +178,12 @@ struct Batch {
     lone: AtomicBool,
     dispatcher: Mutex<Option<Dispatcher<Tag>>>,
     /// The JS-thread connection, when available (else the dispatcher is used).
-    driver: Option<Arc<Driver>>,
+    driver: Option<DriverRef>,
     shared: Arc<Shared>,
     /// Jobs queued or sent and not yet settled.
     outstanding: Arc<AtomicUsize>,
     /// Cluster mode on plain TCP: the JS-thread connections to the masters.
-    lanes: Option<Arc<Lanes>>,
+    lanes: Option<Arc<JsThread<Lanes>>>,
     /// Cluster mode: jobs waiting for their turn, in call order (see [`Batch::pump`]).
     held: Mutex<VecDeque<Job<Tag>>>,
     /// Cluster mode: jobs sent through the dispatcher and not yet answered.
@@ -195,7 +196,7 @@ struct Batch {
 /// Where the next run of held jobs goes.
 enum Run {
     /// Per lane (in call order within each).
-    Lanes(Vec<(usize, Arc<Driver>, Vec<Job<Tag>>)>),
+    Lanes(Vec<(usize, DriverRef, Vec<Job<Tag>>)>),
     Dispatcher(Vec<Job<Tag>>),
     /// The other path still has jobs out.
     Wait,
@@ -263,7 +264,7 @@ impl Batch {
         self.pumping.store(false, Ordering::Release);
     }
 
-    fn next_run(&self, lanes: &Arc<Lanes>) -> Run {
+    fn next_run(&self, lanes: &Arc<JsThread<Lanes>>) -> Run {
         let Ok(mut held) = self.held.lock() else {
             return Run::Wait;
         };
@@ -275,7 +276,7 @@ impl Batch {
             if self.slow_out.load(Ordering::Acquire) > 0 {
                 return Run::Wait;
             }
-            let mut groups: Vec<(usize, Arc<Driver>, Vec<Job<Tag>>)> = Vec::new();
+            let mut groups: Vec<(usize, DriverRef, Vec<Job<Tag>>)> = Vec::new();
             while let Some((i, driver)) = route {
                 let Some(mut job) = held.pop_front() else {
                     break;
@@ -413,7 +414,7 @@ impl Batcher {
 
     /// Cluster mode: the connections to the masters, to close after `disconnect()` (on the JS
     /// thread: `Lanes::reset`; the next command after a new `connect()` opens them again).
-    pub fn lanes(&self) -> Option<Weak<Lanes>> {
+    pub fn lanes(&self) -> Option<Weak<JsThread<Lanes>>> {
         self.batch.lanes.as_ref().map(Arc::downgrade)
     }
 

@@ -17,38 +17,45 @@ use napi::sys;
 
 use crate::binding::decode::{self, Js, Out};
 use crate::binding::error::js_error;
+use crate::binding::js_thread::JsThread;
 use crate::core::{Error, EventSink, Level};
 
-/// A `napi_deferred`: only ever resolved on the JS thread, in `drain`.
-pub struct Deferred(sys::napi_deferred);
-// SAFETY: the pointer is only dereferenced by napi on the JS thread (drain / settle_now).
-unsafe impl Send for Deferred {}
+/// A `napi_deferred` (never NULL: see [`Shared::promise`]). It travels with its command through
+/// the runtime and back, and is settled on the JS thread that made it: the `JsThread` wrapper
+/// checks that (a settle anywhere else does nothing).
+pub struct Deferred(JsThread<sys::napi_deferred>);
 
+/// A threadsafe function. Calling and releasing it are documented as safe from any thread;
+/// `ref`/`unref` happen only on the JS thread (in `begin`/`end_many`, both `unsafe fn`s with
+/// that contract).
 struct Tsfn(sys::napi_threadsafe_function);
-// SAFETY: napi_call_threadsafe_function is documented as callable from any thread.
+// SAFETY: `napi_call_threadsafe_function` and `napi_release_threadsafe_function` are documented
+// as callable from any thread; the JS-thread-only calls are fenced as said above.
 unsafe impl Send for Tsfn {}
+// SAFETY: as above; the handle itself is never mutated after creation.
 unsafe impl Sync for Tsfn {}
 
 impl Deferred {
     /// Resolves (`ok`) or rejects with `v`.
     ///
     /// # Safety
-    /// JS thread only.
+    /// `env` is the env of the current JS-thread callback, the one the promise was made in.
     pub unsafe fn settle(self, env: sys::napi_env, ok: bool, v: sys::napi_value) {
+        let Some(&d) = self.0.get() else { return };
+        // SAFETY: `d` is a live deferred of `env` (made by `Shared::promise`, settled once:
+        // `self` is consumed), used on its own thread (checked just above).
         unsafe {
             if ok {
-                sys::napi_resolve_deferred(env, self.0, v);
+                sys::napi_resolve_deferred(env, d, v);
             } else {
-                sys::napi_reject_deferred(env, self.0, v);
+                sys::napi_reject_deferred(env, d, v);
             }
         }
     }
 }
 
-/// A strong reference to a JS value, created and consumed on the JS thread.
-pub struct JsRef(sys::napi_ref);
-// SAFETY: used only on the JS thread (drain, drop in finalizer).
-unsafe impl Send for JsRef {}
+/// A strong reference to a JS value, created and consumed on the JS thread (checked).
+pub struct JsRef(JsThread<sys::napi_ref>);
 
 impl JsRef {
     /// References `v` strongly.
@@ -57,13 +64,14 @@ impl JsRef {
     /// JS thread only.
     pub unsafe fn new(env: sys::napi_env, v: sys::napi_value) -> JsRef {
         let mut r = ptr::null_mut();
+        // SAFETY: the caller's contract; `r` is a valid local.
         unsafe { sys::napi_create_reference(env, v, 1, &mut r) };
-        JsRef(r)
+        JsRef(JsThread::new(r))
     }
 
-    /// The raw reference (to read it without deleting it).
+    /// The raw reference (to read it without deleting it); NULL off its thread.
     pub fn raw(&self) -> sys::napi_ref {
-        self.0
+        self.0.get().copied().unwrap_or(ptr::null_mut())
     }
 
     /// The referenced value; the reference is deleted.
@@ -72,9 +80,15 @@ impl JsRef {
     /// JS thread only.
     pub unsafe fn take(self, env: sys::napi_env) -> sys::napi_value {
         let mut v = ptr::null_mut();
+        let r = self.raw();
+        if r.is_null() {
+            return v;
+        }
+        // SAFETY: `r` is a live reference of `env` on its own thread, deleted once (`self` is
+        // consumed).
         unsafe {
-            sys::napi_get_reference_value(env, self.0, &mut v);
-            sys::napi_delete_reference(env, self.0);
+            sys::napi_get_reference_value(env, r, &mut v);
+            sys::napi_delete_reference(env, r);
         }
         v
     }
@@ -163,7 +177,7 @@ impl Shared {
             inflight: AtomicUsize::new(0),
             dropped: AtomicBool::new(false),
             prefix,
-            logger: Mutex::new((!logger_ref.is_null()).then_some(JsRef(logger_ref))),
+            logger: Mutex::new((!logger_ref.is_null()).then(|| JsRef(JsThread::new(logger_ref)))),
             secret,
         });
         let ctx = Arc::into_raw(Arc::clone(&shared)) as *mut c_void;
@@ -227,7 +241,7 @@ impl Shared {
                 "a JS exception is pending (thrown while the arguments were read)",
             ));
         }
-        Ok((Deferred(deferred), promise))
+        Ok((Deferred(JsThread::new(deferred)), promise))
     }
 
     /// Marks one more pending completion (JS thread): keeps the process alive while any are.
@@ -331,13 +345,8 @@ impl Shared {
             },
             Err(e) => (false, unsafe { js_error(env, &self.scrub(e)) }),
         };
-        unsafe {
-            if ok {
-                sys::napi_resolve_deferred(env, d.0, value);
-            } else {
-                sys::napi_reject_deferred(env, d.0, value);
-            }
-        }
+        // SAFETY: JS thread of `env` (this function's contract).
+        unsafe { d.settle(env, ok, value) };
     }
 
     fn scrub(&self, e: Error) -> Error {
@@ -428,7 +437,7 @@ impl Shared {
         let js = Js::new(env);
         unsafe {
             let mut logger = ptr::null_mut();
-            sys::napi_get_reference_value(env, r.0, &mut logger);
+            sys::napi_get_reference_value(env, r.raw(), &mut logger);
             if logger.is_null() {
                 return;
             }
@@ -506,7 +515,7 @@ unsafe extern "C" fn finalize(env: sys::napi_env, data: *mut c_void, _hint: *mut
     if !env.is_null() {
         if let Ok(mut l) = shared.logger.lock() {
             if let Some(r) = l.take() {
-                unsafe { sys::napi_delete_reference(env, r.0) };
+                unsafe { sys::napi_delete_reference(env, r.raw()) };
             }
         }
     }

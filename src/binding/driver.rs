@@ -19,6 +19,7 @@ use redis::Value;
 
 use crate::binding::batch::{settle_tags, Tag};
 use crate::binding::completer::{PlainHooks, Shared};
+use crate::binding::js_thread::JsThread;
 use crate::binding::per_env::{self, Gone, Teardown};
 use crate::binding::uv::{self, Handle, Uv};
 use crate::core::dispatch::Job;
@@ -46,8 +47,11 @@ struct Inner {
     closed: bool,
     /// The service is gone but replies are still due: close once they are in, keeping the
     /// driver alive until then.
-    closing: Option<Arc<Driver>>,
+    closing: Option<DriverRef>,
 }
+
+/// How a driver is held: shared, and usable on its JS thread only.
+pub(crate) type DriverRef = Arc<JsThread<Driver>>;
 
 /// One service's JS-thread connection.
 pub(crate) struct Driver {
@@ -63,6 +67,8 @@ pub(crate) struct Driver {
     events: Option<std::sync::Weak<dyn LaneEvents>>,
     /// Set when the environment is torn down: no Node-API call from then on.
     gone: Gone,
+    /// This driver's own `Arc` (to keep it alive while it closes).
+    me: std::sync::Weak<JsThread<Driver>>,
     inner: Mutex<Inner>,
 }
 
@@ -76,11 +82,6 @@ pub(crate) trait LaneEvents: Send + Sync {
     /// The lane's connection was lost.
     fn lost(&self);
 }
-
-// SAFETY: the raw pointers (env, libuv handles, napi refs) are only used on the JS thread; the
-// Arc crosses threads only to be upgraded back on it (see `PlainHooks`).
-unsafe impl Send for Driver {}
-unsafe impl Sync for Driver {}
 
 /// What to do once the lock is released.
 #[derive(Default)]
@@ -100,7 +101,7 @@ impl Driver {
         shared: &Arc<Shared>,
         outstanding: &Arc<AtomicUsize>,
         events: Option<std::sync::Weak<dyn LaneEvents>>,
-    ) -> Option<Arc<Driver>> {
+    ) -> Option<DriverRef> {
         let uv = uv::uv()?;
         let mut loop_ = ptr::null_mut();
         unsafe {
@@ -136,30 +137,34 @@ impl Driver {
             sys::napi_create_reference(env, obj, 1, &mut r);
             (ctx, r)
         };
-        let d = Arc::new(Driver {
-            env,
-            uv,
-            shared: Arc::clone(shared),
-            client: Arc::clone(client),
-            outstanding: Arc::clone(outstanding),
-            timeout_ms: client.cfg.command_timeout_ms,
-            async_ctx,
-            resource,
-            events,
-            // SAFETY: JS thread of `env` (this function's contract).
-            gone: unsafe { per_env::gone(env) },
-            inner: Mutex::new(Inner {
-                conn: None,
-                inflight: Inflight::new(Duration::from_millis(client.cfg.command_timeout_ms)),
-                reader: Reader::default(),
-                out: Vec::new(),
-                timer,
-                timer_due: None,
-                closed: false,
-                closing: None,
-            }),
+        let d = Arc::new_cyclic(|me| {
+            JsThread::new(Driver {
+                env,
+                uv,
+                shared: Arc::clone(shared),
+                client: Arc::clone(client),
+                outstanding: Arc::clone(outstanding),
+                timeout_ms: client.cfg.command_timeout_ms,
+                async_ctx,
+                resource,
+                events,
+                // SAFETY: JS thread of `env` (this function's contract).
+                gone: unsafe { per_env::gone(env) },
+                me: me.clone(),
+                inner: Mutex::new(Inner {
+                    conn: None,
+                    inflight: Inflight::new(Duration::from_millis(client.cfg.command_timeout_ms)),
+                    reader: Reader::default(),
+                    out: Vec::new(),
+                    timer,
+                    timer_due: None,
+                    closed: false,
+                    closing: None,
+                }),
+            })
         });
-        unsafe { (uv.set_data)(timer, Arc::as_ptr(&d) as *mut c_void) };
+        // The handles point at the driver itself, inside its `JsThread` (as `driver_of` reads it).
+        unsafe { (uv.set_data)(timer, &**d as *const Driver as *mut c_void) };
         let teardown: std::sync::Weak<dyn Teardown> = Arc::downgrade(&d) as _;
         // SAFETY: JS thread of `env` (this function's contract).
         unsafe { per_env::track(env, teardown) };
@@ -410,7 +415,7 @@ impl Driver {
     }
 
     /// The service is gone (JS thread): closes now, or once the replies still due are in.
-    pub fn shutdown(self: &Arc<Self>) {
+    pub fn shutdown(&self) {
         if let Ok(mut g) = self.inner.lock() {
             let inner = &mut *g;
             if inner.inflight.is_empty() || inner.conn.is_none() {
@@ -419,7 +424,7 @@ impl Driver {
                 drop(g);
                 self.finish(after);
             } else {
-                inner.closing = Some(Arc::clone(self));
+                inner.closing = self.me.upgrade();
             }
         }
     }
@@ -443,7 +448,7 @@ impl Driver {
     }
 
     /// After a callback: a service that is gone closes once nothing is due.
-    fn maybe_close(&self, inner: &mut Inner, after: &mut After) -> Option<Arc<Driver>> {
+    fn maybe_close(&self, inner: &mut Inner, after: &mut After) -> Option<DriverRef> {
         if inner.closing.is_some() && (inner.inflight.is_empty() || inner.conn.is_none()) {
             self.close(inner, after);
             return inner.closing.take();
@@ -452,10 +457,19 @@ impl Driver {
     }
 }
 
-impl Teardown for Driver {
+impl Teardown for JsThread<Driver> {
+    fn teardown(&self) {
+        // The cleanup hook runs on the environment's JS thread.
+        if let Some(d) = self.get() {
+            d.teardown_now();
+        }
+    }
+}
+
+impl Driver {
     /// Closes the socket and timer handles before Node closes the loop. What was still waiting
     /// is dropped unsettled: the environment cannot run JS any more.
-    fn teardown(&self) {
+    fn teardown_now(&self) {
         let keep = match self.inner.lock() {
             Ok(mut g) => {
                 let inner = &mut *g;
@@ -496,7 +510,28 @@ impl Drop for Driver {
     }
 }
 
-impl PlainHooks for Driver {
+impl PlainHooks for JsThread<Driver> {
+    unsafe fn attach(&self, env: sys::napi_env, stream: std::net::TcpStream, gen: u64) {
+        // Hand-overs run on the JS thread (through the completion queue).
+        if let Some(d) = self.get() {
+            // SAFETY: on the JS thread, as this method requires.
+            unsafe { d.attach(env, stream, gen) };
+        }
+    }
+
+    unsafe fn detach(&self, env: sys::napi_env) {
+        if let Some(d) = self.get() {
+            // SAFETY: on the JS thread, as this method requires.
+            unsafe { d.detach(env) };
+        }
+    }
+}
+
+impl Driver {
+    /// A new socket from the runtime: watch it and write what is queued.
+    ///
+    /// # Safety
+    /// JS thread only.
     unsafe fn attach(&self, _env: sys::napi_env, stream: std::net::TcpStream, gen: u64) {
         let mut after = After::default();
         if let Ok(mut g) = self.inner.lock() {
@@ -541,6 +576,10 @@ impl PlainHooks for Driver {
         self.finish(after);
     }
 
+    /// The runtime lost the connection: stop watching it; what was waiting fails.
+    ///
+    /// # Safety
+    /// JS thread only.
     unsafe fn detach(&self, _env: sys::napi_env) {
         let mut after = After::default();
         if let Ok(mut g) = self.inner.lock() {

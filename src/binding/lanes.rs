@@ -19,7 +19,8 @@ use napi::sys;
 use redis::Value;
 
 use crate::binding::completer::{PlainHooks, Shared};
-use crate::binding::driver::{Driver, LaneEvents};
+use crate::binding::driver::{Driver, DriverRef, LaneEvents};
+use crate::binding::js_thread::JsThread;
 use crate::core::cluster::slot_of;
 use crate::core::config::{Node, Topology};
 use crate::core::connection::{runtime, EventSink, Level};
@@ -35,7 +36,7 @@ const NONE: u16 = u16::MAX;
 struct Lane {
     node: Node,
     client: Arc<Client>,
-    driver: Arc<Driver>,
+    driver: DriverRef,
 }
 
 #[derive(Default)]
@@ -57,18 +58,13 @@ pub(crate) struct Lanes {
     outstanding: Arc<AtomicUsize>,
     events: Weak<dyn LaneEvents>,
     state: Mutex<State>,
-    me: Weak<Lanes>,
+    me: Weak<JsThread<Lanes>>,
 }
-
-// SAFETY: `env` and the drivers are only used on the JS thread; runtime tasks hold a `Weak` that
-// they only upgrade inside closures run on the JS thread.
-unsafe impl Send for Lanes {}
-unsafe impl Sync for Lanes {}
 
 /// Hands a lane client's plain sockets to its driver; drops its log lines.
 struct LaneSink {
     shared: Arc<Shared>,
-    driver: Mutex<Option<Weak<Driver>>>,
+    driver: Mutex<Option<Weak<JsThread<Driver>>>>,
 }
 
 impl EventSink for LaneSink {
@@ -101,25 +97,27 @@ impl Lanes {
         shared: &Arc<Shared>,
         outstanding: &Arc<AtomicUsize>,
         events: Weak<dyn LaneEvents>,
-    ) -> Option<Arc<Lanes>> {
+    ) -> Option<Arc<JsThread<Lanes>>> {
         if !client.is_cluster() || client.cfg.tls.is_some() || crate::binding::uv::uv().is_none() {
             return None;
         }
-        Some(Arc::new_cyclic(|me| Lanes {
-            env,
-            cluster: Arc::clone(client),
-            shared: Arc::clone(shared),
-            outstanding: Arc::clone(outstanding),
-            events,
-            state: Mutex::new(State::default()),
-            me: me.clone(),
+        Some(Arc::new_cyclic(|me| {
+            JsThread::new(Lanes {
+                env,
+                cluster: Arc::clone(client),
+                shared: Arc::clone(shared),
+                outstanding: Arc::clone(outstanding),
+                events,
+                state: Mutex::new(State::default()),
+                me: me.clone(),
+            })
         }))
     }
 
     /// The lane `work` can go on right now: a single command whose keys share one slot, whose
     /// master's lane is connected. Asks for a slot map when it is missing or points to a lane
     /// that is not connected.
-    pub fn route(&self, work: &Work) -> Option<(usize, Arc<Driver>)> {
+    pub fn route(&self, work: &Work) -> Option<(usize, DriverRef)> {
         let Work::One(cmd) = work else { return None };
         let slot = slot_of(cmd)?;
         let (hit, stale) = {

@@ -12,6 +12,7 @@ mod error;
 mod follow;
 mod guarded;
 mod hot;
+mod js_thread;
 mod lanes;
 mod lock;
 mod options;

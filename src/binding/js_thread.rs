@@ -1,0 +1,101 @@
+//! Thread affinity as a type. Node-API handles, libuv handles and references may only be used on
+//! the JS thread that made them, yet the structs holding them are shared with the runtime
+//! through `Arc`s and closures (a socket opened on a runtime thread is handed to its driver
+//! through the completion queue, which runs the hand-over on the JS thread). [`JsThread`] lets
+//! such a value travel while keeping every use on its thread: each access checks the calling
+//! thread, and a drop on any other thread leaks the value instead of running its `Drop` there.
+
+use std::mem::ManuallyDrop;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A process-unique number per thread (thread ids of ended threads are never reused).
+fn current_thread() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    thread_local! {
+        static ID: u64 = NEXT.fetch_add(1, Ordering::Relaxed);
+    }
+    ID.with(|id| *id)
+}
+
+/// A `T` that is only ever touched, and dropped, on the thread that made it.
+pub(crate) struct JsThread<T> {
+    owner: u64,
+    value: ManuallyDrop<T>,
+}
+
+// SAFETY: `value` is reached only through `get` and `Deref`, which check that the calling
+// thread is `owner`, and dropped only on `owner` (elsewhere it leaks). So `T` is used by one
+// thread only, whatever its own `Send`/`Sync`; other threads merely move or share the wrapper.
+unsafe impl<T> Send for JsThread<T> {}
+// SAFETY: as above: a shared `&JsThread<T>` gives no other thread access to `T`.
+unsafe impl<T> Sync for JsThread<T> {}
+
+impl<T> JsThread<T> {
+    /// Binds `value` to the calling thread.
+    pub fn new(value: T) -> Self {
+        JsThread {
+            owner: current_thread(),
+            value: ManuallyDrop::new(value),
+        }
+    }
+
+    /// The value, on its own thread; `None` elsewhere.
+    pub fn get(&self) -> Option<&T> {
+        (current_thread() == self.owner).then_some(&*self.value)
+    }
+}
+
+impl<T> std::ops::Deref for JsThread<T> {
+    type Target = T;
+
+    /// The value. Reaching it from another thread is a bug in this crate, stopped here: it
+    /// panics on that (runtime) thread, where the task's panic is caught, instead of racing
+    /// the JS thread.
+    fn deref(&self) -> &T {
+        match self.get() {
+            Some(v) => v,
+            None => panic!("@app/redis: a JS-thread value was used on another thread"),
+        }
+    }
+}
+
+impl<T> Drop for JsThread<T> {
+    fn drop(&mut self) {
+        if current_thread() == self.owner {
+            // SAFETY: dropped once, here, on its own thread; never used again.
+            unsafe { ManuallyDrop::drop(&mut self.value) };
+        }
+        // Elsewhere the value leaks: its `Drop` may call Node-API, which only its thread may.
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn usable_on_its_thread_only_and_never_dropped_elsewhere() {
+        struct Noisy(Arc<std::sync::atomic::AtomicUsize>);
+        impl Drop for Noisy {
+            fn drop(&mut self) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let drops = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let here = JsThread::new(Noisy(Arc::clone(&drops)));
+        assert!(here.get().is_some());
+        let moved = JsThread::new(Noisy(Arc::clone(&drops)));
+        let seen_elsewhere = std::thread::spawn(move || {
+            let seen = moved.get().is_none();
+            drop(moved); // leaks: not its thread
+            seen
+        })
+        .join()
+        .unwrap();
+        assert!(seen_elsewhere);
+        assert_eq!(drops.load(Ordering::SeqCst), 0);
+        drop(here);
+        assert_eq!(drops.load(Ordering::SeqCst), 1);
+    }
+}
