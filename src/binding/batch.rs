@@ -150,6 +150,8 @@ pub(crate) unsafe fn settle_tags(
             }
         }
         n += 1;
+        // SAFETY: JS thread of `env` (this function's contract); scopes open and close in order
+        // (one open at a time, closed after `PER_SCOPE` settlements or below).
         unsafe {
             if in_scope == 0 {
                 sys::napi_open_handle_scope(env, &mut scope);
@@ -164,9 +166,11 @@ pub(crate) unsafe fn settle_tags(
         }
     }
     if in_scope > 0 {
+        // SAFETY: the scope opened above, still the innermost one.
         unsafe { sys::napi_close_handle_scope(env, scope) };
     }
     outstanding.fetch_sub(n, Ordering::AcqRel);
+    // SAFETY: JS thread of `env` (this function's contract).
     unsafe { shared.end_many(env, n) };
     (again, moved)
 }
@@ -353,6 +357,7 @@ impl Batcher {
         shared: &Arc<Shared>,
     ) -> Result<Self, Error> {
         let outstanding = Arc::new(AtomicUsize::new(0));
+        // SAFETY: JS thread of `env`: a service is built inside a call of `env`.
         let driver = unsafe { Driver::new(env, client, shared, &outstanding, None) };
         if let Some(d) = &driver {
             let hooks: Arc<dyn PlainHooks> = Arc::clone(d) as Arc<dyn PlainHooks>;
@@ -429,6 +434,7 @@ impl Batcher {
             refuse_disabled: false,
             warn: None,
         };
+        // SAFETY: JS thread of `env` (this function's contract).
         unsafe { self.submit_with(env, d, work, shape, policy, None) }
     }
 
@@ -476,9 +482,11 @@ impl Batcher {
             } else {
                 Err(e)
             };
+            // SAFETY: JS thread of `env` (this function's contract).
             unsafe { shared.settle_now(env, d, r) };
             return;
         }
+        // SAFETY: JS thread of `env` (this function's contract).
         unsafe {
             shared.begin(env);
             self.push(
@@ -530,6 +538,7 @@ impl Batcher {
         if let Ok(mut j) = self.batch.jobs.lock() {
             j.push(job);
         }
+        // SAFETY: JS thread of `env` (this function's contract).
         if !self.batch.scheduled.swap(true, Ordering::AcqRel) && !unsafe { self.schedule(env) } {
             // No microtask queue available (should not happen): send right away.
             self.batch.flush();
@@ -537,6 +546,7 @@ impl Batcher {
     }
 
     unsafe fn schedule(&self, env: sys::napi_env) -> bool {
+        // SAFETY: JS thread of `env` (this function's contract); statuses are checked.
         unsafe {
             let f = self.flush_function(env);
             if f.is_null() {
@@ -554,6 +564,8 @@ impl Batcher {
     }
 
     unsafe fn flush_function(&self, env: sys::napi_env) -> sys::napi_value {
+        // SAFETY: JS thread of `env` (this function's contract). `data` is an Arc count owned by the
+        // function's finalizer (`drop_batch`), released there once; statuses are checked.
         unsafe {
             let mut f = ptr::null_mut();
             let r = self.flush_fn.get();
@@ -607,6 +619,8 @@ impl Drop for Batcher {
         }
         let r = self.flush_fn.replace(ptr::null_mut());
         if !r.is_null() {
+            // SAFETY: a `Batcher` is held by an `Rc` in its service, so this runs on the JS thread of
+            // `self.env`, which is not torn down (checked above); `r` is its live reference.
             unsafe { sys::napi_delete_reference(self.env, r) };
         }
         // The last owner (the service, or a pipeline or iterator that outlived it) is gone:
@@ -621,6 +635,8 @@ unsafe extern "C" fn flush_cb(
 ) -> sys::napi_value {
     let mut data = ptr::null_mut();
     let mut argc = 0usize;
+    // SAFETY: called by Node-API on the JS thread with this callback's `info`; `data` is
+    // the Arc the function was created with, alive until its finalizer.
     unsafe {
         sys::napi_get_cb_info(
             env,

@@ -139,6 +139,7 @@ impl EventSink for Sink {
         let hooks = self.0.plain.lock().ok().and_then(|h| h.clone());
         self.0.run_on_js(Box::new(move |env| {
             if let Some(h) = hooks.and_then(|h| h.upgrade()) {
+                // SAFETY: completion-queue tasks run on the JS thread of this service's env.
                 unsafe { h.attach(env, stream, gen) };
             }
         }));
@@ -148,6 +149,7 @@ impl EventSink for Sink {
         let hooks = self.0.plain.lock().ok().and_then(|h| h.clone());
         self.0.run_on_js(Box::new(move |env| {
             if let Some(h) = hooks.and_then(|h| h.upgrade()) {
+                // SAFETY: completion-queue tasks run on the JS thread of this service's env.
                 unsafe { h.detach(env) };
             }
         }));
@@ -167,6 +169,7 @@ impl Shared {
     ) -> napi::Result<Arc<Shared>> {
         let mut logger_ref = ptr::null_mut();
         if !logger.is_null() {
+            // SAFETY: JS thread of `env` (this function's contract).
             unsafe { sys::napi_create_reference(env, logger, 1, &mut logger_ref) };
         }
         let shared = Arc::new(Shared {
@@ -183,6 +186,8 @@ impl Shared {
         let ctx = Arc::into_raw(Arc::clone(&shared)) as *mut c_void;
         let mut name = ptr::null_mut();
         let mut tsfn = ptr::null_mut();
+        // SAFETY: JS thread of `env` (this function's contract); `ctx` is an Arc count handed to
+        // the tsfn, released by `finalize` (or just below when creation fails).
         let status = unsafe {
             sys::napi_create_string_utf8(env, c"app-redis".as_ptr(), 9, &mut name);
             sys::napi_create_threadsafe_function(
@@ -206,6 +211,7 @@ impl Shared {
                 "could not create the completion queue",
             ));
         }
+        // SAFETY: JS thread of `env`; `tsfn` was just created.
         unsafe { sys::napi_unref_threadsafe_function(env, tsfn) };
         if let Ok(mut t) = shared.tsfn.write() {
             *t = Some(Tsfn(tsfn));
@@ -252,6 +258,7 @@ impl Shared {
         if self.inflight.fetch_add(1, Ordering::Relaxed) == 0 {
             if let Ok(t) = self.tsfn.read() {
                 if let Some(t) = t.as_ref() {
+                    // SAFETY: JS thread of `env` (this function's contract).
                     unsafe { sys::napi_ref_threadsafe_function(env, t.0) };
                 }
             }
@@ -270,10 +277,12 @@ impl Shared {
         let rt = match crate::core::connection::runtime() {
             Ok(rt) => rt,
             Err(e) => {
+                // SAFETY: JS thread of `env` (this function's contract).
                 unsafe { self.settle_now(env, d, Err(e)) };
                 return;
             }
         };
+        // SAFETY: JS thread of `env` (this function's contract).
         unsafe { self.begin(env) };
         let shared = Arc::clone(self);
         rt.spawn(async move {
@@ -316,6 +325,8 @@ impl Shared {
         if !self.scheduled.swap(true, Ordering::AcqRel) {
             if let Ok(t) = self.tsfn.read() {
                 if let Some(t) = t.as_ref() {
+                    // SAFETY: `napi_call_threadsafe_function` may be called from any thread; the handle is
+                    // live while it is in `self.tsfn` (removed, under the write lock, before release).
                     unsafe {
                         sys::napi_call_threadsafe_function(
                             t.0,
@@ -343,6 +354,7 @@ impl Shared {
                 Ok(v) => (true, v),
                 Err(e) => (false, e),
             },
+            // SAFETY: JS thread of `env` (this function's contract).
             Err(e) => (false, unsafe { js_error(env, &self.scrub(e)) }),
         };
         // SAFETY: JS thread of `env` (this function's contract).
@@ -374,18 +386,23 @@ impl Shared {
         let mut settled = 0;
         for item in items {
             let mut scope = ptr::null_mut();
+            // SAFETY: JS thread (drain runs in the tsfn's call_js); scopes open and close in order.
             unsafe { sys::napi_open_handle_scope(env, &mut scope) };
             match item {
                 Done::Settle(d, r) => {
                     settled += 1;
+                    // SAFETY: JS thread of `env` (this function's contract).
                     unsafe { self.settle_now(env, d, r) };
                 }
+                // SAFETY: JS thread of `env` (this function's contract).
                 Done::Log(level, msg) => unsafe { self.log_now(env, level, &msg) },
                 Done::Run(task) => task(env),
             }
+            // SAFETY: the scope opened above, still the innermost one.
             unsafe { sys::napi_close_handle_scope(env, scope) };
         }
         if settled > 0 {
+            // SAFETY: JS thread of `env` (this function's contract).
             unsafe { self.end_many(env, settled) };
         }
     }
@@ -395,6 +412,7 @@ impl Shared {
     /// # Safety
     /// JS thread only.
     pub unsafe fn end(&self, env: sys::napi_env) {
+        // SAFETY: JS thread of `env` (this function's contract).
         unsafe { self.end_many(env, 1) };
     }
 
@@ -415,6 +433,7 @@ impl Shared {
             if before > 0 && before <= settled {
                 if let Ok(t) = self.tsfn.read() {
                     if let Some(t) = t.as_ref() {
+                        // SAFETY: JS thread of `env` (this function's contract).
                         unsafe { sys::napi_unref_threadsafe_function(env, t.0) };
                     }
                 }
@@ -435,6 +454,8 @@ impl Shared {
         };
         let Some(r) = guard.as_ref() else { return };
         let js = Js::new(env);
+        // SAFETY: JS thread of `env` (this function's contract); `r` is a live reference of `env`;
+        // statuses are checked and a throwing logger's exception is cleared.
         unsafe {
             let mut logger = ptr::null_mut();
             sys::napi_get_reference_value(env, r.raw(), &mut logger);
@@ -477,6 +498,8 @@ impl Shared {
     fn release(&self) {
         if let Ok(mut t) = self.tsfn.write() {
             if let Some(t) = t.take() {
+                // SAFETY: release is callable from any thread; the handle left `self.tsfn` under the write
+                // lock, so it is released once.
                 unsafe {
                     sys::napi_release_threadsafe_function(
                         t.0,
@@ -499,6 +522,7 @@ unsafe extern "C" fn call_js(
     }
     // SAFETY: ctx is the Arc<Shared> pointer owned by this tsfn until `finalize`.
     let shared = unsafe { &*(ctx as *const Shared) };
+    // SAFETY: Node calls call_js on the JS thread with a live env (checked non-NULL above).
     unsafe { shared.drain(env) };
 }
 
@@ -515,6 +539,7 @@ unsafe extern "C" fn finalize(env: sys::napi_env, data: *mut c_void, _hint: *mut
     if !env.is_null() {
         if let Ok(mut l) = shared.logger.lock() {
             if let Some(r) = l.take() {
+                // SAFETY: `env` is live (non-NULL) and this finalizer runs on its JS thread.
                 unsafe { sys::napi_delete_reference(env, r.raw()) };
             }
         }

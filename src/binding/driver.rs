@@ -104,6 +104,7 @@ impl Driver {
     ) -> Option<DriverRef> {
         let uv = uv::uv()?;
         let mut loop_ = ptr::null_mut();
+        // SAFETY: JS thread of `env` (this function's contract); `loop_` is a valid local.
         unsafe {
             if sys::napi_get_uv_event_loop(env, &mut loop_) != sys::Status::napi_ok
                 || loop_.is_null()
@@ -115,6 +116,8 @@ impl Driver {
         if timer.is_null() {
             return None;
         }
+        // SAFETY: `timer` is fresh memory of the size libuv asked for (`alloc_handle`), initialised
+        // on this environment's loop on its own thread; it is unref'd so it never keeps Node alive.
         unsafe {
             if (uv.timer_init)(loop_.cast(), timer) != 0 {
                 uv::free_handle(timer);
@@ -123,9 +126,12 @@ impl Driver {
             (uv.unref)(timer);
         }
         if !client.want_plain() {
+            // SAFETY: `timer` was initialised just above and is closed once; `free_handle` frees it.
             unsafe { (uv.close)(timer, uv::free_handle) };
             return None;
         }
+        // SAFETY: JS thread of `env`; every out pointer is a valid local. A failure leaves NULLs,
+        // which `callback` and `Drop` tolerate (Node-API refuses NULL handles with a status).
         let (async_ctx, resource) = unsafe {
             let mut obj = ptr::null_mut();
             let mut name = ptr::null_mut();
@@ -164,6 +170,8 @@ impl Driver {
             })
         });
         // The handles point at the driver itself, inside its `JsThread` (as `driver_of` reads it).
+        // SAFETY: `timer` is a live handle of this loop; the pointer stays valid while the handle is
+        // open (the driver outlives its handles: see `driver_of`).
         unsafe { (uv.set_data)(timer, &**d as *const Driver as *mut c_void) };
         let teardown: std::sync::Weak<dyn Teardown> = Arc::downgrade(&d) as _;
         // SAFETY: JS thread of `env` (this function's contract).
@@ -243,6 +251,8 @@ impl Driver {
         if want_write != conn.writable {
             conn.writable = want_write;
             let events = uv::UV_READABLE | if want_write { uv::UV_WRITABLE } else { 0 };
+            // SAFETY: `conn.poll` is open (closed only with the connection, which then leaves `inner`);
+            // JS thread (every driver method runs there: `JsThread`).
             unsafe { (self.uv.poll_start)(conn.poll, events, on_poll) };
         }
     }
@@ -318,6 +328,8 @@ impl Driver {
     /// Stops watching the socket and closes it; returns its generation.
     fn detach_conn(&self, inner: &mut Inner) -> Option<u64> {
         let conn = inner.conn.take()?;
+        // SAFETY: the connection's poll handle is open until here and is closed exactly once, as
+        // the connection leaves `inner`; `free_handle` frees it after libuv is done.
         unsafe {
             (self.uv.poll_stop)(conn.poll);
             (self.uv.close)(conn.poll, uv::free_handle);
@@ -332,6 +344,8 @@ impl Driver {
         if let Some(due) = inner.inflight.next_deadline() {
             inner.timer_due = Some(due);
             let ms = due.saturating_duration_since(Instant::now()).as_millis() as u64;
+            // SAFETY: the timer is open until `close`/`teardown_now`, which set `closed` first and stop
+            // it; JS thread.
             unsafe { (self.uv.timer_start)(inner.timer, on_timer, ms, 0) };
         }
     }
@@ -360,6 +374,8 @@ impl Driver {
         }
         let events = self.events.as_ref().and_then(std::sync::Weak::upgrade);
         if !after.settle.is_empty() {
+            // SAFETY: JS thread (driver methods run only there: `JsThread`); `finish` returns at once
+            // once the environment is gone.
             let (again, redirected) = unsafe {
                 settle_tags(
                     self.env,
@@ -396,6 +412,8 @@ impl Driver {
             return;
         }
         let env = self.env;
+        // SAFETY: a libuv callback on the JS thread of a live environment (`gone` checked above);
+        // scopes are opened and closed in order; `resource` and `async_ctx` are this driver's own.
         unsafe {
             let mut hs = ptr::null_mut();
             sys::napi_open_handle_scope(env, &mut hs);
@@ -441,6 +459,7 @@ impl Driver {
             &Error::Connection("the service was closed".into()),
             after,
         );
+        // SAFETY: the timer is open (this is the one close, guarded by `closed`) and closed once.
         unsafe {
             (self.uv.timer_stop)(inner.timer);
             (self.uv.close)(inner.timer, uv::free_handle);
@@ -503,6 +522,8 @@ impl Drop for Driver {
         }
         // Every owner lives on the JS thread, so this runs there (after any callback scope
         // opened with the context has closed).
+        // SAFETY: the environment is not torn down (checked above), and this runs on its JS thread
+        // (a `JsThread` drops its value only there); both were made by `new` in this env.
         unsafe {
             sys::napi_async_destroy(self.env, self.async_ctx);
             sys::napi_delete_reference(self.env, self.resource);
@@ -554,6 +575,8 @@ impl Driver {
             #[cfg(not(unix))]
             let fd: c_int = -1;
             let mut loop_ = ptr::null_mut();
+            // SAFETY: JS thread of `self.env` (this method's contract); `poll` is fresh memory from
+            // `alloc_handle`; it is unref'd and its data points at this driver, which outlives it.
             unsafe {
                 sys::napi_get_uv_event_loop(self.env, &mut loop_);
                 if (self.uv.poll_init)(loop_.cast(), poll, fd) != 0 {
@@ -598,12 +621,14 @@ impl Driver {
 /// `handle` must be a live poll or timer handle set up by a `Driver`.
 unsafe fn driver_of<'a>(handle: *mut Handle) -> Option<&'a Driver> {
     let uv = uv::uv()?;
+    // SAFETY: `handle` is live (the caller's contract).
     let data = unsafe { (uv.get_data)(handle) };
     // SAFETY: the handles are closed (no more callbacks) before their driver is dropped.
     (!data.is_null()).then(|| unsafe { &*(data as *const Driver) })
 }
 
 unsafe extern "C" fn on_poll(handle: *mut Handle, status: c_int, events: c_int) {
+    // SAFETY: libuv calls this only for our open poll handles.
     let Some(d) = (unsafe { driver_of(handle) }) else {
         return;
     };
@@ -632,6 +657,7 @@ unsafe extern "C" fn on_poll(handle: *mut Handle, status: c_int, events: c_int) 
 }
 
 unsafe extern "C" fn on_timer(handle: *mut Handle) {
+    // SAFETY: libuv calls this only for our open timer handle.
     let Some(d) = (unsafe { driver_of(handle) }) else {
         return;
     };

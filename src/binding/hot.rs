@@ -78,11 +78,15 @@ unsafe fn unwrap<T: TypeTag>(
             }
         }
     }
+    // SAFETY: the caller's contract.
     let native = unsafe { checked::<T>(env, this) }?;
     let mut obj = ptr::null_mut();
+    // SAFETY: JS thread of `env`; `this` is a live value of this call; `obj` a valid local.
     if unsafe { sys::napi_create_reference(env, this, 0, &mut obj) } == sys::Status::napi_ok {
         // The newest first; the oldest is forgotten.
-        if let Some(old) = recent[RECENT - 1].take() {
+        if let Some(old) = recent[RECENT - 1].take().filter(|old| old.env == env) {
+            // SAFETY: references are only deleted here, on eviction, in the env they belong to
+            // (checked: another env's entry is dropped without deleting; it dies with that env).
             unsafe { sys::napi_delete_reference(old.env, old.obj) };
         }
         recent.rotate_right(1);
@@ -105,6 +109,7 @@ unsafe fn checked<T: TypeTag>(env: sys::napi_env, this: sys::napi_value) -> Opti
     let mut wrapped = ptr::null_mut();
     let tag = T::type_tag();
     let mut tagged = false;
+    // SAFETY: the caller's contract; every status is checked before the next call uses its result.
     unsafe {
         if sys::napi_check_object_type_tag(env, this, &tag, &mut tagged) != sys::Status::napi_ok
             || !tagged
@@ -131,6 +136,7 @@ unsafe fn args_of(
     let mut argv = [ptr::null_mut(); MAX_ARGS + 1];
     let mut this = ptr::null_mut();
     let mut undefined = ptr::null_mut();
+    // SAFETY: a Node-API callback on the JS thread of `env` (this function's contract).
     unsafe {
         sys::napi_get_cb_info(
             env,
@@ -152,6 +158,7 @@ unsafe fn args_of(
 /// Throws "`method`(): must be called on a `class`".
 fn wrong_this(env: sys::napi_env, method: &str, class: &str) {
     let e = Error::arg(format!("{method}(): must be called on a {class}"));
+    // SAFETY: called from a callback of `env` on its JS thread.
     unsafe { sys::napi_throw(env, js_error(env, &e)) };
 }
 
@@ -165,7 +172,9 @@ unsafe fn receive<'a>(
     info: sys::napi_callback_info,
     method: &str,
 ) -> Option<(&'a RedisService, [Arg; MAX_ARGS + 1])> {
+    // SAFETY: the caller's contract.
     let (this, args) = unsafe { args_of(env, info) };
+    // SAFETY: the caller's contract.
     match unsafe { unwrap::<RedisService>(&SERVICES, env, this) } {
         // SAFETY: alive (see `unwrap`); `RedisService` is only ever borrowed shared.
         Some(svc) => Some((unsafe { &*svc }, args)),
@@ -186,6 +195,7 @@ pub unsafe fn call(
     method: &'static str,
     prep: impl FnOnce(B<'_>, &[Arg; MAX_ARGS + 1]) -> Result<Prep, Error>,
 ) -> sys::napi_value {
+    // SAFETY: the caller's contract.
     let Some((svc, args)) = (unsafe { receive(env, info, method) }) else {
         return ptr::null_mut();
     };
@@ -204,14 +214,19 @@ pub unsafe fn chain(
     method: &'static str,
     prep: impl FnOnce(B<'_>, &[Arg; MAX_ARGS + 1]) -> Result<Prep, Error>,
 ) -> sys::napi_value {
+    // SAFETY: the caller's contract.
     let (this, args) = unsafe { args_of(env, info) };
+    // SAFETY: the caller's contract.
     let Some(p) = (unsafe { unwrap::<Pipeline>(&PIPELINES, env, this) }) else {
         wrong_this(env, method, "Pipeline");
         return ptr::null_mut();
     };
     // No reference into the pipeline is held while `prep` reads the arguments (which may run
     // JS, even a call on this pipeline): only its prefix, which never changes.
+    // SAFETY: `p` is alive (see `unwrap`); only its immutable prefix is read.
     let prefix: *const [u8] = unsafe { (*p).prefix() };
+    // SAFETY: the prefix is never changed or freed while the pipeline lives, and the pipeline
+    // lives through this call (it is `this`).
     let built = prep(B::new(Ctx { method }, unsafe { &*prefix }), &args);
     if check_no_exception(env).is_err() {
         // A getter or Proxy trap threw while the arguments were read: nothing is queued, and
@@ -225,6 +240,7 @@ pub unsafe fn chain(
             this
         }
         Err(e) => {
+            // SAFETY: called from a callback of `env` on its JS thread.
             unsafe { sys::napi_throw(env, js_error(env, &e)) };
             ptr::null_mut()
         }
@@ -238,6 +254,7 @@ fn promise(env: sys::napi_env, r: JsResult<JsPromise>) -> sys::napi_value {
         // Our methods throw before returning an error (`error::throw`); anything else is thrown here.
         Err(e) if e.status == napi::Status::PendingException => ptr::null_mut(),
         Err(e) => {
+            // SAFETY: called from a callback of `env` on its JS thread.
             unsafe { sys::napi_throw(env, js_error(env, &Error::Reply(e.reason.clone()))) };
             ptr::null_mut()
         }
@@ -255,6 +272,7 @@ macro_rules! feature_entries {
                 /// Called by Node-API on the JS thread.
                 pub unsafe extern "C" fn $method(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
                     const _: () = assert!(<[&str]>::len(&[$(stringify!($arg)),*]) <= MAX_ARGS);
+                    // SAFETY: called by Node-API on the JS thread.
                     let Some((svc, a)) = (unsafe { receive(env, info, $js) }) else {
                         return ptr::null_mut();
                     };
@@ -308,6 +326,7 @@ pub fn checked_names() -> Vec<String> {
 /// # Safety
 /// Module init, on the JS thread.
 pub unsafe fn install(env: sys::napi_env, exports: sys::napi_value) {
+    // SAFETY: module init on the JS thread of `env` (this function's contract).
     unsafe {
         install_on(
             env,
@@ -333,6 +352,8 @@ unsafe fn install_on<'a>(
 ) {
     let mut ctor = ptr::null_mut();
     let mut proto = ptr::null_mut();
+    // SAFETY: module init on the JS thread of `env` (this function's contract); statuses are
+    // checked and a failed definition only leaves the generated method in place.
     unsafe {
         if sys::napi_get_named_property(env, exports, class.as_ptr(), &mut ctor)
             != sys::Status::napi_ok

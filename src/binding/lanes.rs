@@ -74,6 +74,7 @@ impl EventSink for LaneSink {
         let driver = self.driver.lock().ok().and_then(|d| d.clone());
         self.shared.run_on_js(Box::new(move |env| {
             if let Some(d) = driver.and_then(|d| d.upgrade()) {
+                // SAFETY: completion-queue tasks run on the JS thread of this service's env.
                 unsafe { d.attach(env, stream, gen) };
             }
         }));
@@ -83,6 +84,7 @@ impl EventSink for LaneSink {
         let driver = self.driver.lock().ok().and_then(|d| d.clone());
         self.shared.run_on_js(Box::new(move |env| {
             if let Some(d) = driver.and_then(|d| d.upgrade()) {
+                // SAFETY: completion-queue tasks run on the JS thread of this service's env.
                 unsafe { d.detach(env) };
             }
         }));
@@ -279,6 +281,7 @@ impl Lanes {
             driver: Mutex::new(None),
         });
         let client = Client::new(cfg, Arc::clone(&sink) as Arc<dyn EventSink>).ok()?;
+        // SAFETY: lanes are opened on the JS thread of `self.env` (from the batch's pump).
         let driver = unsafe {
             Driver::new(
                 self.env,

@@ -1,21 +1,31 @@
 //! The `#[napi]` layer: converts JS values to core types and back, maps errors to codes.
-//! No Redis logic lives here.
+//!
+//! The JS-thread engine's modules (`batch`, `completer`, `driver`, `hot`, `lanes`, `uv`,
+//! `per_env`, `js_thread`) deny `unsafe` blocks without a `// SAFETY:` note; the feature modules
+//! are next (they move behind safe wrappers as the engine gets its own layer).
 
 mod args;
+#[deny(clippy::undocumented_unsafe_blocks)]
 mod batch;
 mod cache;
 mod commands;
+#[deny(clippy::undocumented_unsafe_blocks)]
 mod completer;
 mod decode;
+#[deny(clippy::undocumented_unsafe_blocks)]
 mod driver;
 mod error;
 mod follow;
 mod guarded;
+#[deny(clippy::undocumented_unsafe_blocks)]
 mod hot;
+#[deny(clippy::undocumented_unsafe_blocks)]
 mod js_thread;
+#[deny(clippy::undocumented_unsafe_blocks)]
 mod lanes;
 mod lock;
 mod options;
+#[deny(clippy::undocumented_unsafe_blocks)]
 mod per_env;
 mod pipeline;
 mod pubsub;
@@ -23,6 +33,7 @@ mod rate_limit;
 mod scan;
 mod service;
 mod session;
+#[deny(clippy::undocumented_unsafe_blocks)]
 mod uv;
 
 pub use options::{RedisLogger, RedisOptions, RedisTlsOptions};

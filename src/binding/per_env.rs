@@ -167,6 +167,7 @@ unsafe fn data<'a>(env: sys::napi_env) -> Option<&'a PerEnv> {
 /// # Safety
 /// JS thread, inside a callback of `env`.
 pub(crate) unsafe fn gone(env: sys::napi_env) -> Gone {
+    // SAFETY: the caller's contract.
     unsafe { data(env) }
         .map(|d| d.gone.clone())
         .unwrap_or_default()
@@ -177,6 +178,7 @@ pub(crate) unsafe fn gone(env: sys::napi_env) -> Gone {
 /// # Safety
 /// JS thread, inside a callback of `env`.
 pub(crate) unsafe fn track(env: sys::napi_env, item: Weak<dyn Teardown>) {
+    // SAFETY: the caller's contract.
     if let Some(d) = unsafe { data(env) } {
         if let Ok(mut open) = d.open.lock() {
             // Forget what is already gone, so the list stays as long as what is open.
@@ -210,6 +212,7 @@ unsafe extern "C" fn cleanup(arg: *mut std::ffi::c_void) {
 /// # Safety
 /// JS thread, inside a callback of `env`.
 pub unsafe fn get(env: sys::napi_env, which: Fn) -> Option<sys::napi_value> {
+    // SAFETY: the caller's contract.
     let i = unsafe { data(env) }?;
     let r = match which {
         Fn::QueueMicrotask => i.queue_microtask,

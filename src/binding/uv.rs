@@ -44,6 +44,8 @@ pub struct Uv {
 
 #[cfg(unix)]
 fn lookup(name: &CStr) -> *mut c_void {
+    // SAFETY: `name` is NUL-terminated (a `CStr`); `dlsym` with RTLD_DEFAULT only reads the
+    // process's symbol tables and returns NULL when the name is not exported.
     unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr() as *const c_char) }
 }
 
@@ -94,6 +96,7 @@ const HANDLE_WORDS: usize = 64;
 /// Memory for one libuv handle of `kind` (null if libuv says it needs more than we reserve),
 /// freed by [`free_handle`] from its close callback.
 pub fn alloc_handle(uv: &Uv, kind: c_int) -> *mut Handle {
+    // SAFETY: `uv_handle_size` is a pure lookup by handle type, callable from any thread.
     let size = unsafe { (uv.handle_size)(kind) };
     if size == 0 || size > HANDLE_WORDS * 8 {
         return std::ptr::null_mut();
@@ -107,6 +110,8 @@ pub fn alloc_handle(uv: &Uv, kind: c_int) -> *mut Handle {
 /// `h` must come from `alloc_handle` and be closed (called as its close callback).
 pub unsafe extern "C" fn free_handle(h: *mut Handle) {
     if !h.is_null() {
+        // SAFETY: `h` was made by `alloc_handle` from this Box type and libuv is done with it
+        // (this is its close callback, called once): the caller's contract.
         drop(unsafe { Box::from_raw(h as *mut [u64; HANDLE_WORDS]) });
     }
 }
