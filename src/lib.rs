@@ -11,3 +11,4 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 pub mod binding;
 pub mod core;
+pub mod engine;

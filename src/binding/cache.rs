@@ -15,8 +15,6 @@ use napi_derive::napi;
 use redis::Value;
 
 use crate::binding::args::{Arg, Ctx};
-use crate::binding::batch::{Convert, Policy, Shape};
-use crate::binding::completer::{Deferred, JsRef, Shared};
 use crate::binding::decode::{Decode, Empty, Js, Out};
 use crate::binding::error::{js_error, JsResult};
 use crate::binding::follow;
@@ -24,6 +22,8 @@ use crate::binding::service::{JsPromise, RedisService};
 use crate::core::cache::{self, Fill};
 use crate::core::dispatch::Work;
 use crate::core::{Client, Error, Level};
+use crate::engine::batch::{Convert, Policy, Shape};
+use crate::engine::completer::{Deferred, JsRef, Shared};
 
 /// Default wait for another process's loader, in milliseconds.
 const DEFAULT_LOCK_MS: u64 = 5000;

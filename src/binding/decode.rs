@@ -6,8 +6,8 @@ use napi::sys;
 use redis::Value;
 
 use crate::binding::error::js_error;
-use crate::binding::per_env;
 use crate::core::{keys, Error};
+use crate::engine::per_env;
 
 /// How a command's reply becomes a JS value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,10 +72,10 @@ pub enum Out {
     IterItem(Option<Vec<u8>>),
     /// Hands the promise to a continuation on the JS thread instead of settling it (a cache miss
     /// goes on to load the value).
-    Then(Box<dyn FnOnce(sys::napi_env, crate::binding::completer::Deferred) + Send>),
+    Then(Box<dyn FnOnce(sys::napi_env, crate::engine::completer::Deferred) + Send>),
     /// A JS value held by reference until now (the service `RedisService.connect()` resolves),
     /// or the error to reject with instead (the reference is released either way).
-    Ref(crate::binding::completer::JsRef, Option<Error>),
+    Ref(crate::engine::completer::JsRef, Option<Error>),
 }
 
 /// Fields of an [`Out::Record`], in order.

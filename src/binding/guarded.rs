@@ -14,12 +14,12 @@ use std::sync::{Arc, Mutex};
 use napi::sys;
 use tokio::sync::oneshot;
 
-use crate::binding::completer::{Deferred, JsRef, Shared};
 use crate::binding::decode::Js;
 use crate::binding::error::js_error;
 use crate::binding::follow;
 use crate::core::lock::{Acquired, HoldEnd};
 use crate::core::{Error, Level};
+use crate::engine::completer::{Deferred, JsRef, Shared};
 
 /// What the callback settled with: the value or error, boxed in a one-element array (Node-API
 /// cannot reference primitives directly).

@@ -11,13 +11,13 @@ use napi_derive::napi;
 use serde_json::json;
 
 use crate::binding::args::{Arg, Ctx};
-use crate::binding::batch::{Policy, Shape};
 use crate::binding::decode::{Decode, Empty, Out};
 use crate::binding::error::JsResult;
 use crate::binding::guarded::Guarded;
 use crate::binding::service::{JsPromise, RedisService};
 use crate::core::lock::{self, AcquireOptions, HoldOptions, Target};
 use crate::core::{Client, Error};
+use crate::engine::batch::{Policy, Shape};
 
 /// TTL when none is given: 30 seconds.
 const DEFAULT_TTL_MS: u64 = 30_000;
@@ -296,7 +296,7 @@ impl RedisService {
             if let Ok((t, (token, ttl))) = &parsed {
                 if let Some(cmd) = t.plain_acquire_cmd(token, *ttl) {
                     let token = token.clone();
-                    let convert: crate::binding::batch::Convert = Box::new(move |v| {
+                    let convert: crate::engine::batch::Convert = Box::new(move |v| {
                         Ok(match v? {
                             Some(redis::Value::Okay) => Out::Json(serde_json::Value::String(token)),
                             Some(_) => Out::Empty(Empty::Null),

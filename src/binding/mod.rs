@@ -1,40 +1,24 @@
 //! The `#[napi]` layer: converts JS values to core types and back, maps errors to codes.
 //!
-//! The JS-thread engine's modules (`batch`, `completer`, `driver`, `hot`, `lanes`, `uv`,
-//! `per_env`, `js_thread`) deny `unsafe` blocks without a `// SAFETY:` note; the feature modules
-//! are next (they move behind safe wrappers as the engine gets its own layer).
+//! The JS-thread engine lives in `crate::engine` (see its module doc for the contract).
 
 mod args;
-#[deny(clippy::undocumented_unsafe_blocks)]
-mod batch;
 mod cache;
 mod commands;
-#[deny(clippy::undocumented_unsafe_blocks)]
-mod completer;
-mod decode;
-#[deny(clippy::undocumented_unsafe_blocks)]
-mod driver;
-mod error;
+pub(crate) mod decode;
+pub(crate) mod error;
 mod follow;
 mod guarded;
 #[deny(clippy::undocumented_unsafe_blocks)]
 mod hot;
-#[deny(clippy::undocumented_unsafe_blocks)]
-mod js_thread;
-#[deny(clippy::undocumented_unsafe_blocks)]
-mod lanes;
 mod lock;
 mod options;
-#[deny(clippy::undocumented_unsafe_blocks)]
-mod per_env;
 mod pipeline;
 mod pubsub;
 mod rate_limit;
 mod scan;
 mod service;
 mod session;
-#[deny(clippy::undocumented_unsafe_blocks)]
-mod uv;
 
 pub use options::{RedisLogger, RedisOptions, RedisTlsOptions};
 pub use pipeline::Pipeline;
@@ -131,7 +115,7 @@ const SHIM: &str = r#"(function (exports, checked) {
 pub fn init(exports: Object, env: Env) -> napi::Result<()> {
     crate::core::connection::install_crypto_provider();
     // SAFETY: module init, on the JS thread of `env`.
-    unsafe { per_env::install(env.raw()) }?;
+    unsafe { crate::engine::per_env::install(env.raw()) }?;
     unsafe { hot::install(env.raw(), napi::JsValue::raw(&exports)) };
     service::remember_exports(env.raw(), napi::JsValue::raw(&exports));
     let checked = serde_json::to_string(&hot::checked_names())

@@ -6,13 +6,13 @@ use std::sync::Arc;
 use napi::bindgen_prelude::Env;
 use napi_derive::napi;
 
-use crate::binding::batch::{Batcher, Shape};
 use crate::binding::commands::Prep;
-use crate::binding::completer::Shared;
 use crate::binding::error::{throw, JsResult};
 use crate::binding::service::JsPromise;
 use crate::core::dispatch::Work;
 use crate::core::Error;
+use crate::engine::batch::{Batcher, Shape};
+use crate::engine::completer::Shared;
 
 /// A batch of commands (from `pipeline()` or `multi()`). Each command method queues and returns
 /// the batch; `exec()` sends them all in one round trip. Invalid arguments throw at once

@@ -12,13 +12,13 @@ use napi::sys;
 use napi_derive::napi;
 
 use crate::binding::args::{Arg, Ctx};
-use crate::binding::completer::{JsRef, Shared};
 use crate::binding::decode::{Js, Out};
 use crate::binding::error::{js_error, throw, JsResult};
 use crate::binding::follow;
 use crate::binding::service::{JsPromise, RedisService};
 use crate::core::pubsub::{Kind, Message, Subscriber};
 use crate::core::{Client, Error, Level};
+use crate::engine::completer::{JsRef, Shared};
 
 struct Handler {
     id: u64,

@@ -9,12 +9,12 @@ use redis::Value;
 use serde_json::json;
 
 use crate::binding::args::{read_string, Arg, Ctx};
-use crate::binding::batch::{Policy, Shape};
 use crate::binding::decode::{Field, Out, Record};
 use crate::binding::error::JsResult;
 use crate::binding::service::{JsPromise, RedisService};
 use crate::core::rate_limit::{self, Algorithm, Checked, Limit, Outcome};
 use crate::core::Error;
+use crate::engine::batch::{Policy, Shape};
 
 const DEGRADED: &str = "Redis is unreachable: rate limits are NOT enforced (requests are allowed with degraded: true) until it is back";
 
@@ -304,7 +304,7 @@ impl RedisService {
                 rate_limit::fast_check(&prefix, &r.key, &r.limits, r.cost, r.block_ms, consume)
                     .filter(|_| self.client.server_major() >= 7);
             if let Some((cmds, limit)) = fast {
-                let convert: crate::binding::batch::Convert = Box::new(move |v| {
+                let convert: crate::engine::batch::Convert = Box::new(move |v| {
                     Ok(match v? {
                         Some(v) => checked_out(&rate_limit::parse_fast(&v, &limit)?, many),
                         None => Out::Json(degraded_json(&limits, cost, many)),
@@ -322,7 +322,7 @@ impl RedisService {
                 rate_limit::check_cmd(&prefix, &r.key, &r.limits, r.cost, r.block_ms, consume, h)
             }
         });
-        let convert: crate::binding::batch::Convert = Box::new(move |v| {
+        let convert: crate::engine::batch::Convert = Box::new(move |v| {
             Ok(match v? {
                 Some(v) => checked_out(&rate_limit::parse(&v, &limits)?, many),
                 None => Out::Json(degraded_json(&limits, cost, many)),
@@ -453,7 +453,7 @@ impl RedisService {
             move |h| rate_limit::throttler_cmd(&prefix, &key, &name, ttl, limit, block, h)
         });
         let secs = |ms: i64| (ms.max(0) as u64).div_ceil(1000);
-        let convert: crate::binding::batch::Convert = Box::new(move |v| {
+        let convert: crate::engine::batch::Convert = Box::new(move |v| {
             Ok(Out::Json(match v? {
                 Some(Value::Array(a)) if a.len() == 4 => {
                     let n = |i: usize| match a.get(i) {

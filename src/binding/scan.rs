@@ -9,14 +9,14 @@ use napi_derive::napi;
 use redis::Value;
 
 use crate::binding::args::Ctx;
-use crate::binding::batch::Batcher;
 use crate::binding::commands;
-use crate::binding::completer::Shared;
 use crate::binding::decode::Out;
 use crate::binding::error::JsResult;
 use crate::binding::service::JsPromise;
 use crate::core::config::Node;
 use crate::core::{Client, Error};
+use crate::engine::batch::Batcher;
+use crate::engine::completer::Shared;
 
 struct State {
     cursor: String,

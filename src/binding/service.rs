@@ -14,9 +14,7 @@ use napi::ValueType;
 use napi_derive::napi;
 
 use crate::binding::args::{Arg, Ctx};
-use crate::binding::batch::{Batcher, Shape};
 use crate::binding::commands::{self, Prep};
-use crate::binding::completer::{JsRef, Shared, Sink};
 use crate::binding::decode::{Empty, Out};
 use crate::binding::error::{check_no_exception, throw, JsResult};
 use crate::binding::options::{self, LoggerChoice, Parsed};
@@ -26,6 +24,8 @@ use crate::core::config::{self, Config, Settings};
 use crate::core::connection::install_crypto_provider;
 use crate::core::dispatch::Work;
 use crate::core::{Client, Error};
+use crate::engine::batch::{Batcher, Shape};
+use crate::engine::completer::{JsRef, Shared, Sink};
 
 /// A promise created by this crate, returned as is.
 pub struct JsPromise(pub sys::napi_value);
@@ -203,8 +203,8 @@ impl RedisService {
         env: &Env,
         make: Result<impl Fn(bool) -> redis::Cmd, Error>,
         script: bool,
-        shape: crate::binding::batch::Shape,
-        policy: crate::binding::batch::Policy,
+        shape: crate::engine::batch::Shape,
+        policy: crate::engine::batch::Policy,
     ) -> JsResult<JsPromise> {
         let raw = env.raw();
         let (d, promise) = unsafe { self.shared.promise(raw) }?;
@@ -228,8 +228,8 @@ impl RedisService {
         &self,
         env: &Env,
         work: Work,
-        shape: crate::binding::batch::Shape,
-        policy: crate::binding::batch::Policy,
+        shape: crate::engine::batch::Shape,
+        policy: crate::engine::batch::Policy,
     ) -> JsResult<JsPromise> {
         let raw = env.raw();
         let (d, promise) = unsafe { self.shared.promise(raw) }?;

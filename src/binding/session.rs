@@ -8,12 +8,12 @@ use napi::sys;
 use napi_derive::napi;
 
 use crate::binding::args::{read_string, Arg, Ctx};
-use crate::binding::batch::{Policy, Shape};
 use crate::binding::decode::{Decode, Empty, Js, Out};
 use crate::binding::error::JsResult;
 use crate::binding::service::{JsPromise, RedisService};
 use crate::core::session::{self, Sessions};
 use crate::core::Error;
+use crate::engine::batch::{Policy, Shape};
 
 /// Default session TTL: 24 hours, in seconds.
 const DEFAULT_TTL_S: u64 = 86_400;
@@ -150,7 +150,7 @@ impl RedisService {
             }
             Err(e) => (Err(e), String::new()),
         };
-        let convert: crate::binding::batch::Convert = Box::new(move |v| {
+        let convert: crate::engine::batch::Convert = Box::new(move |v| {
             Ok(Out::Json(match v? {
                 Some(_) if resolve_id => serde_json::Value::String(id),
                 Some(_) => serde_json::Value::Bool(true),

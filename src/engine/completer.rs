@@ -17,8 +17,8 @@ use napi::sys;
 
 use crate::binding::decode::{self, Js, Out};
 use crate::binding::error::js_error;
-use crate::binding::js_thread::JsThread;
 use crate::core::{Error, EventSink, Level};
+use crate::engine::js_thread::JsThread;
 
 /// A `napi_deferred` (never NULL: see [`Shared::promise`]). It travels with its command through
 /// the runtime and back, and is settled on the JS thread that made it: the `JsThread` wrapper

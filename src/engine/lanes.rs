@@ -18,14 +18,14 @@ use std::time::{Duration, Instant};
 use napi::sys;
 use redis::Value;
 
-use crate::binding::completer::{PlainHooks, Shared};
-use crate::binding::driver::{Driver, DriverRef, LaneEvents};
-use crate::binding::js_thread::JsThread;
 use crate::core::cluster::slot_of;
 use crate::core::config::{Node, Topology};
 use crate::core::connection::{runtime, EventSink, Level};
 use crate::core::dispatch::Work;
 use crate::core::Client;
+use crate::engine::completer::{PlainHooks, Shared};
+use crate::engine::driver::{Driver, DriverRef, LaneEvents};
+use crate::engine::js_thread::JsThread;
 
 /// The shortest time between two slot-map refreshes.
 const REFRESH_EVERY: Duration = Duration::from_millis(250);
@@ -100,7 +100,7 @@ impl Lanes {
         outstanding: &Arc<AtomicUsize>,
         events: Weak<dyn LaneEvents>,
     ) -> Option<Arc<JsThread<Lanes>>> {
-        if !client.is_cluster() || client.cfg.tls.is_some() || crate::binding::uv::uv().is_none() {
+        if !client.is_cluster() || client.cfg.tls.is_some() || crate::engine::uv::uv().is_none() {
             return None;
         }
         Some(Arc::new_cyclic(|me| {

@@ -17,14 +17,14 @@ use std::time::{Duration, Instant};
 use napi::sys;
 use redis::Value;
 
-use crate::binding::batch::{settle_tags, Tag};
-use crate::binding::completer::{PlainHooks, Shared};
-use crate::binding::js_thread::JsThread;
-use crate::binding::per_env::{self, Gone, Teardown};
-use crate::binding::uv::{self, Handle, Uv};
 use crate::core::dispatch::Job;
 use crate::core::wire::{Inflight, Reader};
 use crate::core::{Client, Error};
+use crate::engine::batch::{settle_tags, Tag};
+use crate::engine::completer::{PlainHooks, Shared};
+use crate::engine::js_thread::JsThread;
+use crate::engine::per_env::{self, Gone, Teardown};
+use crate::engine::uv::{self, Handle, Uv};
 
 /// A write buffer grown past this (by a big value) is freed once it has been sent.
 const OUT_SHRINK_ABOVE: usize = 1024 * 1024;

@@ -12,14 +12,14 @@ use std::time::{Duration, Instant};
 use napi::sys;
 use redis::Value;
 
-use crate::binding::completer::{Deferred, PlainHooks, Shared};
 use crate::binding::decode::{Decode, Empty, Out};
-use crate::binding::driver::{Driver, DriverRef, LaneEvents};
-use crate::binding::js_thread::JsThread;
-use crate::binding::lanes::Lanes;
-use crate::binding::per_env;
 use crate::core::dispatch::{Dispatcher, Job, Settled, Work};
 use crate::core::{Client, Error};
+use crate::engine::completer::{Deferred, PlainHooks, Shared};
+use crate::engine::driver::{Driver, DriverRef, LaneEvents};
+use crate::engine::js_thread::JsThread;
+use crate::engine::lanes::Lanes;
+use crate::engine::per_env;
 
 /// Turns a reply (`Ok(None)`: the degraded result; `Err`: the command failed) into what JS
 /// receives.
