@@ -2,6 +2,8 @@
 //!
 //! `core` is pure Rust (no napi); `binding` turns it into the JS-facing `RedisService` class.
 #![deny(clippy::unwrap_used, clippy::expect_used)]
+// Every `unsafe` block says which invariant makes it sound.
+#![deny(clippy::undocumented_unsafe_blocks)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 /// Replies are many small allocations (one per value); mimalloc makes them cheaper than glibc's

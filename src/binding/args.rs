@@ -36,6 +36,8 @@ pub fn type_of(env: sys::napi_env, v: sys::napi_value) -> sys::napi_valuetype {
     if v.is_null() {
         return t;
     }
+    // SAFETY: `env` and the values come from the current Node-API callback, on its JS thread
+    // (an `Arg` or a `Js` is only made inside one); out pointers are valid locals.
     unsafe { sys::napi_typeof(env, v, &mut t) };
     t
 }
@@ -60,6 +62,8 @@ fn with_string_bytes<R>(
     // in a 256-byte buffer is the whole string (a cut one leaves at most 3 bytes free).
     let mut stack = [0u8; 256];
     let mut written = 0usize;
+    // SAFETY: `env` and the values come from the current Node-API callback, on its JS thread
+    // (an `Arg` or a `Js` is only made inside one); out pointers are valid locals.
     let status = unsafe {
         sys::napi_get_value_string_utf8(
             env,
@@ -76,6 +80,8 @@ fn with_string_bytes<R>(
         return Some(f(&stack[..written]));
     }
     let mut len = 0usize;
+    // SAFETY: `env` and the values come from the current Node-API callback, on its JS thread
+    // (an `Arg` or a `Js` is only made inside one); out pointers are valid locals.
     unsafe {
         if sys::napi_get_value_string_utf8(env, v, ptr::null_mut(), 0, &mut len)
             != sys::Status::napi_ok
@@ -95,6 +101,8 @@ fn with_string_bytes<R>(
 }
 
 fn buffer_bytes(env: sys::napi_env, v: sys::napi_value) -> Option<Vec<u8>> {
+    // SAFETY: `env` and the values come from the current Node-API callback, on its JS thread
+    // (an `Arg` or a `Js` is only made inside one); out pointers are valid locals.
     unsafe {
         let mut is_buf = false;
         sys::napi_is_buffer(env, v, &mut is_buf);
@@ -131,6 +139,8 @@ fn buffer_bytes(env: sys::napi_env, v: sys::napi_value) -> Option<Vec<u8>> {
 
 fn is_array(env: sys::napi_env, v: sys::napi_value) -> bool {
     let mut b = false;
+    // SAFETY: `env` and the values come from the current Node-API callback, on its JS thread
+    // (an `Arg` or a `Js` is only made inside one); out pointers are valid locals.
     unsafe { sys::napi_is_array(env, v, &mut b) };
     b
 }
@@ -157,6 +167,8 @@ pub fn describe(a: Arg) -> &'static str {
 
 fn num(a: Arg) -> Option<f64> {
     let mut n = 0f64;
+    // SAFETY: `env` and the values come from the current Node-API callback, on its JS thread
+    // (an `Arg` or a `Js` is only made inside one); out pointers are valid locals.
     let ok = unsafe { sys::napi_get_value_double(a.env, a.v, &mut n) } == sys::Status::napi_ok;
     ok.then_some(n)
 }
@@ -275,6 +287,8 @@ impl Arg {
 
     fn coerce_string(self) -> Option<Vec<u8>> {
         let mut s = ptr::null_mut();
+        // SAFETY: `env` and the values come from the current Node-API callback, on its JS thread
+        // (an `Arg` or a `Js` is only made inside one); out pointers are valid locals.
         if unsafe { sys::napi_coerce_to_string(self.env, self.v, &mut s) } != sys::Status::napi_ok {
             return None;
         }
@@ -376,8 +390,12 @@ impl Arg {
         let mut buf = [0u8; 64];
         if name.len() < buf.len() && !name.as_bytes().contains(&0) {
             buf[..name.len()].copy_from_slice(name.as_bytes());
+            // SAFETY: `env` and the values come from the current Node-API callback, on its JS
+            // thread (an `Arg` or a `Js` is only made inside one); out pointers are valid locals.
             unsafe { sys::napi_get_named_property(self.env, self.v, buf.as_ptr().cast(), &mut v) };
         } else if let Ok(c) = std::ffi::CString::new(name) {
+            // SAFETY: `env` and the values come from the current Node-API callback, on its JS
+            // thread (an `Arg` or a `Js` is only made inside one); out pointers are valid locals.
             unsafe { sys::napi_get_named_property(self.env, self.v, c.as_ptr(), &mut v) };
         }
         Arg { env: self.env, v }
@@ -386,6 +404,8 @@ impl Arg {
     /// `undefined`, for an option that was not given.
     pub fn undefined(self) -> Arg {
         let mut v = ptr::null_mut();
+        // SAFETY: `env` and the values come from the current Node-API callback, on its JS thread
+        // (an `Arg` or a `Js` is only made inside one); out pointers are valid locals.
         unsafe { sys::napi_get_undefined(self.env, &mut v) };
         Arg { env: self.env, v }
     }
@@ -402,6 +422,8 @@ impl Arg {
     pub fn str_eq(self, s: &str) -> bool {
         let mut buf = [0u8; 64];
         let mut written = 0usize;
+        // SAFETY: `env` and the values come from the current Node-API callback, on its JS thread
+        // (an `Arg` or a `Js` is only made inside one); out pointers are valid locals.
         let ok = unsafe {
             sys::napi_get_value_string_utf8(
                 self.env,
@@ -433,6 +455,9 @@ impl Arg {
             .into_iter()
             .map(|k| {
                 let mut v = ptr::null_mut();
+                // SAFETY: `env` and the values come from the current Node-API callback, on its JS
+                // thread (an `Arg` or a `Js` is only made inside one); out pointers are valid
+                // locals.
                 unsafe { sys::napi_get_property(self.env, self.v, k.v, &mut v) };
                 (k, Arg { env: self.env, v })
             })
@@ -447,11 +472,15 @@ impl Arg {
 
 fn buffer_bytes_len_check(env: sys::napi_env, v: sys::napi_value) -> bool {
     let mut is_buf = false;
+    // SAFETY: `env` and the values come from the current Node-API callback, on its JS thread
+    // (an `Arg` or a `Js` is only made inside one); out pointers are valid locals.
     unsafe { sys::napi_is_buffer(env, v, &mut is_buf) };
     if is_buf {
         return true;
     }
     let mut is_ta = false;
+    // SAFETY: `env` and the values come from the current Node-API callback, on its JS thread
+    // (an `Arg` or a `Js` is only made inside one); out pointers are valid locals.
     unsafe { sys::napi_is_typedarray(env, v, &mut is_ta) };
     is_ta
 }

@@ -117,6 +117,8 @@ impl Load {
         let mut all = self.flights.take(&self.value_key);
         all.extend(lead);
         for d in all {
+            // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run
+            // there.
             unsafe { d.settle(env, ok, v) };
         }
     }
@@ -124,7 +126,11 @@ impl Load {
     /// Resolves everyone with the cached JSON (a miss when it no longer parses).
     unsafe fn from_json(self: &Arc<Self>, env: sys::napi_env, lead: Deferred, json: &[u8]) {
         match Js::new(env).json_parse(json) {
+            // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run
+            // there.
             Ok(v) => unsafe { self.settle_all(env, Some(lead), true, v) },
+            // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run
+            // there.
             Err(_) => unsafe { self.miss(env, lead) },
         }
     }
@@ -132,9 +138,13 @@ impl Load {
     /// A cold key: take the lock or wait for whoever holds it, then load.
     unsafe fn miss(self: &Arc<Self>, env: sys::napi_env, lead: Deferred) {
         let Ok(rt) = crate::core::connection::runtime() else {
+            // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run
+            // there.
             return unsafe { self.load(env, lead, None) };
         };
         // Pending (keeps the process alive) while waiting for the lock or the value.
+        // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run
+        // there.
         unsafe { self.shared.begin(env) };
         let me = Arc::clone(self);
         rt.spawn(async move {
@@ -143,6 +153,7 @@ impl Load {
                 cache::wait_or_lock(&me.client, &me.value_key, &me.lock_key, &token, me.lock_ms)
                     .await;
             let me2 = Arc::clone(&me);
+            // SAFETY: completion-queue tasks run on the JS thread of this service's env.
             me.shared.run_on_js(Box::new(move |env| unsafe {
                 me2.shared.end(env);
                 match fill {
@@ -167,11 +178,19 @@ impl Load {
         let loader = self.loader.lock().ok().and_then(|mut l| l.take());
         let Some(loader) = loader else {
             let undef = Js::new(env).undefined();
+            // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run
+            // there.
             return unsafe { self.settle_all(env, Some(lead), true, undef) };
         };
         let me = Arc::clone(self);
+        // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run
+        // there.
         unsafe { self.shared.begin(env) };
+        // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run
+        // there.
         let func = unsafe { loader.take(env) };
+        // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run
+        // there.
         unsafe {
             follow::call(
                 env,
@@ -194,10 +213,16 @@ impl Load {
         let json = if ok { js.json_stringify(v) } else { Err(v) };
         match json {
             // `undefined` (or a function): returned, never cached.
+            // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run
+            // there.
             Ok(None) => unsafe { self.release_then_settle(env, lead, token, true, v) },
             Ok(Some(text)) => {
+                // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all
+                // run there.
                 let keep = unsafe { JsRef::new(env, boxed(env, v)) };
                 let Ok(rt) = crate::core::connection::runtime() else {
+                    // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers
+                    // all run there.
                     unsafe {
                         self.settle_all(env, Some(lead), true, v);
                         self.shared.end(env);
@@ -222,6 +247,7 @@ impl Load {
                         }
                     }
                     let me2 = Arc::clone(&me);
+                    // SAFETY: completion-queue tasks run on the JS thread of this service's env.
                     me.shared.run_on_js(Box::new(move |env| unsafe {
                         let v = unboxed(env, keep);
                         me2.settle_all(env, Some(lead), true, v);
@@ -230,6 +256,8 @@ impl Load {
                 });
             }
             // The loader failed (or its value cannot be JSON): every caller gets that error.
+            // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run
+            // there.
             Err(e) => unsafe { self.release_then_settle(env, lead, token, false, e) },
         }
     }
@@ -245,17 +273,22 @@ impl Load {
         v: sys::napi_value,
     ) {
         let (Some(token), Ok(rt)) = (token, crate::core::connection::runtime()) else {
+            // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run
+            // there.
             unsafe {
                 self.settle_all(env, Some(lead), ok, v);
                 self.shared.end(env);
             }
             return;
         };
+        // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run
+        // there.
         let keep = unsafe { JsRef::new(env, boxed(env, v)) };
         let me = Arc::clone(self);
         rt.spawn(async move {
             let _ = cache::unlock(&me.client, &me.lock_key, &token).await;
             let me2 = Arc::clone(&me);
+            // SAFETY: completion-queue tasks run on the JS thread of this service's env.
             me.shared.run_on_js(Box::new(move |env| unsafe {
                 let v = unboxed(env, keep);
                 me2.settle_all(env, Some(lead), ok, v);
@@ -279,8 +312,12 @@ impl Load {
     /// Serves stale, and lets one caller across processes refresh in the background.
     unsafe fn stale(self: &Arc<Self>, env: sys::napi_env, lead: Deferred, json: &[u8]) {
         let Ok(v) = Js::new(env).json_parse(json) else {
+            // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run
+            // there.
             return unsafe { self.miss(env, lead) };
         };
+        // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run
+        // there.
         unsafe { self.settle_all(env, Some(lead), true, v) };
         let Ok(rt) = crate::core::connection::runtime() else {
             return;
@@ -294,6 +331,7 @@ impl Load {
             }
             let me2 = Arc::clone(&me);
             me.shared
+                // SAFETY: completion-queue tasks run on the JS thread of this service's env.
                 .run_on_js(Box::new(move |env| unsafe { me2.refresh(env, token) }));
         });
     }
@@ -301,8 +339,12 @@ impl Load {
     unsafe fn refresh(self: &Arc<Self>, env: sys::napi_env, token: String) {
         let loader = self.loader.lock().ok().and_then(|mut l| l.take());
         let Some(loader) = loader else { return };
+        // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run
+        // there.
         let func = unsafe { loader.take(env) };
         let me = Arc::clone(self);
+        // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run
+        // there.
         unsafe {
             follow::call(
                 env,
@@ -347,10 +389,16 @@ impl Load {
         let loader = self.loader.lock().ok().and_then(|mut l| l.take());
         let Some(loader) = loader else {
             let undef = Js::new(env).undefined();
+            // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run
+            // there.
             return unsafe { self.settle_all(env, Some(lead), true, undef) };
         };
         let me = Arc::clone(self);
+        // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run
+        // there.
         let func = unsafe { loader.take(env) };
+        // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run
+        // there.
         unsafe {
             follow::call(
                 env,
@@ -364,6 +412,7 @@ impl Load {
 
 /// Boxes `v` in `[v]` (Node-API cannot reference primitives).
 unsafe fn boxed(env: sys::napi_env, v: sys::napi_value) -> sys::napi_value {
+    // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run there.
     unsafe {
         let mut arr = std::ptr::null_mut();
         sys::napi_create_array_with_length(env, 1, &mut arr);
@@ -373,6 +422,7 @@ unsafe fn boxed(env: sys::napi_env, v: sys::napi_value) -> sys::napi_value {
 }
 
 unsafe fn unboxed(env: sys::napi_env, r: JsRef) -> sys::napi_value {
+    // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run there.
     unsafe {
         let arr = r.take(env);
         let mut v = std::ptr::null_mut();
@@ -483,10 +533,12 @@ impl RedisService {
         // Arguments first: an option getter that throws must leave nothing behind (no promise,
         // no load), its exception reaching the caller.
         let a = wrap_args(c, key, ttl_seconds, loader, options);
+        // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
         let (d, promise) = unsafe { self.shared.promise(raw) }?;
         let a = match a {
             Ok(a) => a,
             Err(e) => {
+                // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
                 unsafe { self.shared.settle_now(raw, d, Err(e)) };
                 return Ok(JsPromise(promise));
             }
@@ -505,6 +557,7 @@ impl RedisService {
             ttl_ms: a.ttl_s * 1000,
             stale_ms: a.stale_s * 1000,
             lock_ms: a.lock_ms,
+            // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
             loader: Mutex::new(Some(unsafe { JsRef::new(raw, a.loader) })),
         });
         let mut get = redis::cmd("GET");
@@ -521,6 +574,7 @@ impl RedisService {
         };
         let stale_ms = a.stale_s * 1000;
         let convert: Convert = Box::new(move |r| {
+            // SAFETY: `Out::Then` continuations run in `settle_now`, on the JS thread of `env`.
             Ok(Out::Then(Box::new(move |env, d| unsafe {
                 match r {
                     Ok(Some(v)) => match classify(v, stale_ms) {
@@ -541,6 +595,7 @@ impl RedisService {
             refuse_disabled: false,
             warn: Some(&("cache", DEGRADED)),
         };
+        // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
         unsafe {
             self.batcher
                 .submit_with(raw, d, work, Shape::Custom(convert), policy, None)

@@ -154,6 +154,9 @@ fn set_options(mut b: B<'_>, opts: Arg) -> R {
                 sys::ValueType::napi_undefined | sys::ValueType::napi_null => Ok(false),
                 sys::ValueType::napi_boolean => {
                     let mut out = false;
+                    // SAFETY: `env` and the values come from the current Node-API callback, on its
+                    // JS thread (an `Arg` or a `Js` is only made inside one); out pointers are
+                    // valid locals.
                     unsafe { sys::napi_get_value_bool(v.env, v.v, &mut out) };
                     Ok(out)
                 }
@@ -251,6 +254,8 @@ fn getex_options(mut b: B<'_>, opts: Arg) -> R {
     let persist = opts.get("PERSIST");
     if !persist.is_nullish() && persist.kind() == sys::ValueType::napi_boolean {
         let mut on = false;
+        // SAFETY: `env` and the values come from the current Node-API callback, on its JS thread
+        // (an `Arg` or a `Js` is only made inside one); out pointers are valid locals.
         unsafe { sys::napi_get_value_bool(persist.env, persist.v, &mut on) };
         if on {
             b = b.lit("PERSIST");
@@ -435,9 +440,13 @@ fn expire_at_arg(b: B<'_>, when: Arg) -> R {
     let c = b.c;
     // A Date counts as its epoch seconds.
     let mut is_date = false;
+    // SAFETY: `env` and the values come from the current Node-API callback, on its JS thread
+    // (an `Arg` or a `Js` is only made inside one); out pointers are valid locals.
     unsafe { sys::napi_is_date(when.env, when.v, &mut is_date) };
     let secs = if is_date {
         let mut ms = 0f64;
+        // SAFETY: `env` and the values come from the current Node-API callback, on its JS thread
+        // (an `Arg` or a `Js` is only made inside one); out pointers are valid locals.
         unsafe { sys::napi_get_date_value(when.env, when.v, &mut ms) };
         if !ms.is_finite() {
             return Err(c.bad("timestamp", "a valid Date or epoch seconds", when));
@@ -581,6 +590,8 @@ macro_rules! commands {
                 /// Called by Node-API on the JS thread.
                 pub unsafe extern "C" fn $name(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
                     const _: () = assert!(<[&str]>::len(&[$(stringify!($arg)),*]) <= crate::binding::hot::MAX_ARGS);
+                    // SAFETY: Node-API calls this on the JS thread of `env`, with this callback's
+                    // `info`.
                     unsafe {
                         crate::binding::hot::call(env, info, $js, |b, a| {
                             #[allow(unused_mut, unused_variables)]
@@ -604,6 +615,8 @@ macro_rules! commands {
                 /// # Safety
                 /// Called by Node-API on the JS thread.
                 pub unsafe extern "C" fn $name(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
+                    // SAFETY: Node-API calls this on the JS thread of `env`, with this callback's
+                    // `info`.
                     unsafe {
                         crate::binding::hot::chain(env, info, $js, |b, a| {
                             #[allow(unused_mut, unused_variables)]

@@ -141,28 +141,36 @@ impl Js {
 
     pub fn null(&self) -> sys::napi_value {
         let mut v = ptr::null_mut();
-        // SAFETY (this and every helper below): `self.0` is the env of the current JS-thread
-        // callback (a `Js` is only made there) and the out pointers are valid locals.
+        // SAFETY: `env` and the values come from the current Node-API callback, on its JS thread
+        // (an `Arg` or a `Js` is only made inside one); out pointers are valid locals.
         let s = unsafe { sys::napi_get_null(self.0, &mut v) };
         self.made(s, v)
     }
     pub fn undefined(&self) -> sys::napi_value {
         let mut v = ptr::null_mut();
+        // SAFETY: `env` and the values come from the current Node-API callback, on its JS thread
+        // (an `Arg` or a `Js` is only made inside one); out pointers are valid locals.
         let s = unsafe { sys::napi_get_undefined(self.0, &mut v) };
         self.made(s, v)
     }
     pub fn bool(&self, b: bool) -> sys::napi_value {
         let mut v = ptr::null_mut();
+        // SAFETY: `env` and the values come from the current Node-API callback, on its JS thread
+        // (an `Arg` or a `Js` is only made inside one); out pointers are valid locals.
         let s = unsafe { sys::napi_get_boolean(self.0, b, &mut v) };
         self.made(s, v)
     }
     pub fn num(&self, n: f64) -> sys::napi_value {
         let mut v = ptr::null_mut();
+        // SAFETY: `env` and the values come from the current Node-API callback, on its JS thread
+        // (an `Arg` or a `Js` is only made inside one); out pointers are valid locals.
         let s = unsafe { sys::napi_create_double(self.0, n, &mut v) };
         self.made(s, v)
     }
     pub fn int(&self, n: i64) -> sys::napi_value {
         let mut v = ptr::null_mut();
+        // SAFETY: `env` and the values come from the current Node-API callback, on its JS thread
+        // (an `Arg` or a `Js` is only made inside one); out pointers are valid locals.
         let s = unsafe { sys::napi_create_int64(self.0, n, &mut v) };
         self.made(s, v)
     }
@@ -171,6 +179,8 @@ impl Js {
     /// Text past V8's limit comes back as NULL, remembered (see [`Js`]).
     pub fn str(&self, s: &[u8]) -> sys::napi_value {
         let mut v = ptr::null_mut();
+        // SAFETY: `env` and the values come from the current Node-API callback, on its JS thread
+        // (an `Arg` or a `Js` is only made inside one); out pointers are valid locals.
         let status = unsafe {
             if s.is_ascii() {
                 sys::napi_create_string_latin1(self.0, s.as_ptr().cast(), s.len() as isize, &mut v)
@@ -237,11 +247,17 @@ impl Js {
                 argv.push(out);
                 argv.extend_from_slice(chunk);
                 let mut ret = ptr::null_mut();
+                // SAFETY: `env` and the values come from the current Node-API callback, on its JS
+                // thread (an `Arg` or a `Js` is only made inside one); out pointers are valid
+                // locals.
                 let status = unsafe {
                     sys::napi_call_function(self.0, out, f, argv.len(), argv.as_ptr(), &mut ret)
                 };
                 if status != sys::Status::napi_ok {
                     let mut exc = ptr::null_mut();
+                    // SAFETY: `env` and the values come from the current Node-API callback, on its
+                    // JS thread (an `Arg` or a `Js` is only made inside one); out pointers are
+                    // valid locals.
                     unsafe { sys::napi_get_and_clear_last_exception(self.0, &mut exc) };
                     ok = false;
                     break;
@@ -267,12 +283,17 @@ impl Js {
         let mut f = ptr::null_mut();
         if let Some((e, r)) = PAIRS.with(std::cell::Cell::get) {
             if e == env as usize
+                // SAFETY: `env` and the values come from the current Node-API callback, on its JS
+                // thread (an `Arg` or a `Js` is only made inside one); out pointers are valid
+                // locals.
                 && unsafe { sys::napi_get_reference_value(env, r, &mut f) } == sys::Status::napi_ok
                 && !f.is_null()
             {
                 return Some(f);
             }
         }
+        // SAFETY: `env` and the values come from the current Node-API callback, on its JS thread
+        // (an `Arg` or a `Js` is only made inside one); out pointers are valid locals.
         unsafe {
             if sys::napi_run_script(env, self.str(PAIRS_SRC.as_bytes()), &mut f)
                 != sys::Status::napi_ok
@@ -296,6 +317,8 @@ impl Js {
     pub fn buffer(&self, bytes: &[u8]) -> sys::napi_value {
         let mut v = ptr::null_mut();
         let mut data = ptr::null_mut();
+        // SAFETY: `env` and the values come from the current Node-API callback, on its JS thread
+        // (an `Arg` or a `Js` is only made inside one); out pointers are valid locals.
         let s = unsafe {
             sys::napi_create_buffer_copy(
                 self.0,
@@ -309,6 +332,8 @@ impl Js {
     }
     pub fn array(&self, len: usize) -> sys::napi_value {
         let mut v = ptr::null_mut();
+        // SAFETY: `env` and the values come from the current Node-API callback, on its JS thread
+        // (an `Arg` or a `Js` is only made inside one); out pointers are valid locals.
         let s = unsafe { sys::napi_create_array_with_length(self.0, len, &mut v) };
         self.made(s, v)
     }
@@ -323,6 +348,8 @@ impl Js {
             self.1.set(true);
             return;
         }
+        // SAFETY: `env` and the values come from the current Node-API callback, on its JS thread
+        // (an `Arg` or a `Js` is only made inside one); out pointers are valid locals.
         let s = unsafe { sys::napi_set_element(self.0, arr, i, item) };
         if s != sys::Status::napi_ok {
             self.1.set(true);
@@ -330,6 +357,8 @@ impl Js {
     }
     pub fn object(&self) -> sys::napi_value {
         let mut v = ptr::null_mut();
+        // SAFETY: `env` and the values come from the current Node-API callback, on its JS thread
+        // (an `Arg` or a `Js` is only made inside one); out pointers are valid locals.
         let s = unsafe { sys::napi_create_object(self.0, &mut v) };
         self.made(s, v)
     }
@@ -339,6 +368,8 @@ impl Js {
             self.1.set(true);
             return;
         }
+        // SAFETY: `env` and the values come from the current Node-API callback, on its JS thread
+        // (an `Arg` or a `Js` is only made inside one); out pointers are valid locals.
         let s = unsafe { sys::napi_set_property(self.0, obj, key, val) };
         if s != sys::Status::napi_ok {
             self.1.set(true);
@@ -361,6 +392,8 @@ impl Js {
     ) -> Result<Option<String>, sys::napi_value> {
         let out = self.call_json(per_env::Fn::JsonStringify, value)?;
         let mut t = sys::ValueType::napi_undefined;
+        // SAFETY: `env` and the values come from the current Node-API callback, on its JS thread
+        // (an `Arg` or a `Js` is only made inside one); out pointers are valid locals.
         unsafe { sys::napi_typeof(self.0, out, &mut t) };
         if t != sys::ValueType::napi_string {
             return Ok(None);
@@ -440,6 +473,9 @@ impl Js {
             if !matches!(&*slot, Some((e, _, _)) if *e == env as usize) {
                 let arr = self.array(0);
                 let mut r = ptr::null_mut();
+                // SAFETY: `env` and the values come from the current Node-API callback, on its JS
+                // thread (an `Arg` or a `Js` is only made inside one); out pointers are valid
+                // locals.
                 unsafe { sys::napi_create_reference(env, arr, 1, &mut r) };
                 *slot = Some((env as usize, r, Vec::new()));
             }
@@ -447,6 +483,8 @@ impl Js {
                 return Vec::new();
             };
             let mut arr = ptr::null_mut();
+            // SAFETY: `env` and the values come from the current Node-API callback, on its JS
+            // thread (an `Arg` or a `Js` is only made inside one); out pointers are valid locals.
             unsafe { sys::napi_get_reference_value(env, *r, &mut arr) };
             names
                 .iter()
@@ -461,6 +499,9 @@ impl Js {
                         }
                     };
                     let mut k = ptr::null_mut();
+                    // SAFETY: `env` and the values come from the current Node-API callback, on its
+                    // JS thread (an `Arg` or a `Js` is only made inside one); out pointers are
+                    // valid locals.
                     unsafe { sys::napi_get_element(env, arr, i as u32, &mut k) };
                     k
                 })
@@ -499,6 +540,8 @@ impl Js {
             })
             .collect();
         let o = self.object();
+        // SAFETY: `env` and the values come from the current Node-API callback, on its JS thread
+        // (an `Arg` or a `Js` is only made inside one); out pointers are valid locals.
         unsafe { sys::napi_define_properties(self.0, o, descs.len(), descs.as_ptr()) };
         o
     }
@@ -735,6 +778,8 @@ fn auto(js: &Js, v: Value, buffers: bool) -> sys::napi_value {
             }
             o
         }
+        // SAFETY: `env` and the values come from the current Node-API callback, on its JS thread
+        // (an `Arg` or a `Js` is only made inside one); out pointers are valid locals.
         Value::ServerError(e) => unsafe {
             js_error(
                 js.0,
@@ -780,9 +825,14 @@ fn out_value(js: &Js, o: Out, prefix: &[u8]) -> Result<sys::napi_value, sys::nap
         // Handled by `Shared::settle_now`; never reaches here.
         Out::Then(_) => Ok(js.undefined()),
         Out::Ref(r, err) => {
+            // SAFETY: `env` and the values come from the current Node-API callback, on its JS
+            // thread (an `Arg` or a `Js` is only made inside one); out pointers are valid locals.
             let v = unsafe { r.take(js.0) };
             match err {
                 None => Ok(v),
+                // SAFETY: `env` and the values come from the current Node-API callback, on its JS
+                // thread (an `Arg` or a `Js` is only made inside one); out pointers are valid
+                // locals.
                 Some(e) => Err(unsafe { js_error(js.0, &e) }),
             }
         }
@@ -799,6 +849,9 @@ fn out_value(js: &Js, o: Out, prefix: &[u8]) -> Result<sys::napi_value, sys::nap
             for (res, d) in items {
                 let (err, val) = match res {
                     Ok(Value::ServerError(e)) => (
+                        // SAFETY: `env` and the values come from the current Node-API callback, on
+                        // its JS thread (an `Arg` or a `Js` is only made inside one); out pointers
+                        // are valid locals.
                         unsafe {
                             js_error(
                                 js.0,
@@ -811,6 +864,9 @@ fn out_value(js: &Js, o: Out, prefix: &[u8]) -> Result<sys::napi_value, sys::nap
                         Ok(x) => (js.null(), x),
                         Err(e) => (e, js.null()),
                     },
+                    // SAFETY: `env` and the values come from the current Node-API callback, on its
+                    // JS thread (an `Arg` or a `Js` is only made inside one); out pointers are
+                    // valid locals.
                     Err(e) => (unsafe { js_error(js.0, &e) }, js.null()),
                 };
                 flat.push(err);

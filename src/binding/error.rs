@@ -13,6 +13,7 @@ pub type JsResult<T> = napi::Result<T>;
 /// Throws `e` as a JS error with our `code` (a `TypeError` for bad input), and returns the
 /// marker napi-rs needs to leave that exception in place.
 pub fn throw(env: sys::napi_env, e: Error) -> napi::Error {
+    // SAFETY: callers pass the env of the JS call they are in (on its thread).
     unsafe { sys::napi_throw(env, js_error(env, &e)) };
     napi::Error::new(napi::Status::PendingException, e.to_string())
 }
@@ -43,6 +44,7 @@ pub unsafe fn js_error(env: sys::napi_env, e: &Error) -> sys::napi_value {
     let mut code_v = ptr::null_mut();
     let mut msg_v = ptr::null_mut();
     let mut out = ptr::null_mut();
+    // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run there.
     unsafe {
         sys::napi_create_string_utf8(env, code.as_ptr().cast(), code.len() as isize, &mut code_v);
         sys::napi_create_string_utf8(env, msg.as_ptr().cast(), msg.len() as isize, &mut msg_v);

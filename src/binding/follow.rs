@@ -19,6 +19,7 @@ type Slot = Rc<RefCell<Option<OnSettled>>>;
 
 unsafe fn take_exception(env: sys::napi_env) -> sys::napi_value {
     let mut exc = ptr::null_mut();
+    // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run there.
     unsafe { sys::napi_get_and_clear_last_exception(env, &mut exc) };
     exc
 }
@@ -43,6 +44,7 @@ pub unsafe fn call(
 ) {
     let slot: Slot = Rc::new(RefCell::new(Some(done)));
     let js = Js::new(env);
+    // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run there.
     unsafe {
         let mut ret = ptr::null_mut();
         if sys::napi_call_function(
@@ -104,6 +106,7 @@ unsafe fn reaction(
 ) -> sys::napi_value {
     let data = Box::into_raw(Box::new(Rc::clone(slot))) as *mut c_void;
     let mut f = ptr::null_mut();
+    // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run there.
     unsafe {
         let len = name.to_bytes().len() as isize;
         if sys::napi_create_function(env, name.as_ptr(), len, Some(cb), data, &mut f)
@@ -128,6 +131,7 @@ unsafe extern "C" fn on_fulfilled(
     env: sys::napi_env,
     info: sys::napi_callback_info,
 ) -> sys::napi_value {
+    // SAFETY: Node-API calls this on the JS thread of `env`, with this callback's `info`.
     unsafe { settle(env, info, true) }
 }
 
@@ -135,10 +139,12 @@ unsafe extern "C" fn on_rejected(
     env: sys::napi_env,
     info: sys::napi_callback_info,
 ) -> sys::napi_value {
+    // SAFETY: Node-API calls this on the JS thread of `env`, with this callback's `info`.
     unsafe { settle(env, info, false) }
 }
 
 unsafe fn settle(env: sys::napi_env, info: sys::napi_callback_info, ok: bool) -> sys::napi_value {
+    // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run there.
     unsafe {
         let mut argc = 1usize;
         let mut argv = [ptr::null_mut(); 1];

@@ -53,6 +53,7 @@ pub struct Guarded {
 
 /// Boxes `v` in `[v]` and references the box.
 unsafe fn boxed(env: sys::napi_env, v: sys::napi_value) -> JsRef {
+    // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run there.
     unsafe {
         let mut arr = ptr::null_mut();
         sys::napi_create_array_with_length(env, 1, &mut arr);
@@ -62,6 +63,7 @@ unsafe fn boxed(env: sys::napi_env, v: sys::napi_value) -> JsRef {
 }
 
 unsafe fn unboxed(env: sys::napi_env, r: JsRef) -> sys::napi_value {
+    // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run there.
     unsafe {
         let arr = r.take(env);
         let mut v = ptr::null_mut();
@@ -71,6 +73,7 @@ unsafe fn unboxed(env: sys::napi_env, r: JsRef) -> sys::napi_value {
 }
 
 unsafe fn global_prop(env: sys::napi_env, name: &std::ffi::CStr) -> sys::napi_value {
+    // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run there.
     unsafe {
         let mut global = ptr::null_mut();
         let mut v = ptr::null_mut();
@@ -82,6 +85,7 @@ unsafe fn global_prop(env: sys::napi_env, name: &std::ffi::CStr) -> sys::napi_va
 
 unsafe fn take_exception(env: sys::napi_env) -> sys::napi_value {
     let mut exc = ptr::null_mut();
+    // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run there.
     unsafe { sys::napi_get_and_clear_last_exception(env, &mut exc) };
     exc
 }
@@ -89,6 +93,8 @@ unsafe fn take_exception(env: sys::napi_env) -> sys::napi_value {
 /// Deletes a reference that is no longer needed.
 unsafe fn free(env: sys::napi_env, r: Option<JsRef>) {
     if let Some(r) = r {
+        // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run
+        // there.
         unsafe { r.take(env) };
     }
 }
@@ -113,7 +119,11 @@ impl Guarded {
             lost: AtomicBool::new(false),
             js: Mutex::new(JsSide {
                 deferred: Some(d),
+                // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all
+                // run there.
                 func: Some(unsafe { JsRef::new(env, func) }),
+                // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all
+                // run there.
                 this: Some(unsafe { JsRef::new(env, this) }),
                 counted: true,
                 ..JsSide::default()
@@ -135,6 +145,7 @@ impl Guarded {
         self.lost.store(true, Ordering::Release);
         let me = Arc::clone(self);
         self.shared
+            // SAFETY: completion-queue tasks run on the JS thread of this service's env.
             .run_on_js(Box::new(move |env| unsafe { me.abort(env, &err) }));
     }
 
@@ -142,12 +153,14 @@ impl Guarded {
     pub fn start(self: &Arc<Self>, lease: Option<Acquired>) {
         let me = Arc::clone(self);
         self.shared
+            // SAFETY: completion-queue tasks run on the JS thread of this service's env.
             .run_on_js(Box::new(move |env| unsafe { me.call(env, lease) }));
     }
 
     /// From the keeper: the lease was never acquired; rejects with `e`.
     pub fn fail(self: &Arc<Self>, e: Error) {
         let me = Arc::clone(self);
+        // SAFETY: completion-queue tasks run on the JS thread of this service's env.
         self.shared.run_on_js(Box::new(move |env| unsafe {
             let err = js_error(env, &e);
             me.settle(env, false, err);
@@ -158,11 +171,14 @@ impl Guarded {
     pub fn finish(self: &Arc<Self>, end: HoldEnd) {
         let me = Arc::clone(self);
         self.shared
+            // SAFETY: completion-queue tasks run on the JS thread of this service's env.
             .run_on_js(Box::new(move |env| unsafe { me.complete(env, end) }));
     }
 
     unsafe fn call(self: &Arc<Self>, env: sys::napi_env, lease: Option<Acquired>) {
         let js = Js::new(env);
+        // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run
+        // there.
         unsafe {
             let ctor = global_prop(env, c"AbortController");
             let mut controller = ptr::null_mut();
@@ -233,14 +249,20 @@ impl Guarded {
         };
         // Pending again until the release is answered.
         if recount {
+            // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run
+            // there.
             unsafe { self.shared.begin(env) };
         }
         // Settled: a later loss no longer aborts anything (the call rejects instead).
+        // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run
+        // there.
         unsafe { free(env, controller) };
         match done.map(|tx| tx.send(())) {
             // The keeper releases, then `finish` settles the call.
             Some(Ok(())) => {}
             // No lease (degraded), or the keeper is gone: settle now.
+            // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run
+            // there.
             _ => unsafe { self.complete(env, HoldEnd::Released(true)) },
         }
     }
@@ -259,9 +281,13 @@ impl Guarded {
             Err(_) => (None, false),
         };
         if uncount {
+            // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run
+            // there.
             unsafe { self.shared.end(env) };
         }
         let Some(controller) = controller else { return };
+        // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run
+        // there.
         unsafe {
             let controller = controller.take(env);
             let mut abort = ptr::null_mut();
@@ -287,6 +313,8 @@ impl Guarded {
             Ok(mut s) => (s.outcome.take(), s.this.take()),
             Err(_) => return,
         };
+        // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run
+        // there.
         unsafe {
             free(env, this);
             let lost = match end {
@@ -347,12 +375,18 @@ impl Guarded {
             return;
         };
         if counted {
+            // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run
+            // there.
             unsafe { self.shared.end(env) };
         }
         for r in refs {
+            // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run
+            // there.
             unsafe { free(env, r) };
         }
         if let Some(d) = d {
+            // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run
+            // there.
             unsafe { d.settle(env, ok, v) };
         }
     }

@@ -127,6 +127,8 @@ fn ms_named(
 fn boolean(c: Ctx, name: &str, a: Arg) -> Result<bool, Error> {
     if a.kind() == sys::ValueType::napi_boolean {
         let mut b = false;
+        // SAFETY: `env` and the values come from the current Node-API callback, on its JS thread
+        // (an `Arg` or a `Js` is only made inside one); out pointers are valid locals.
         unsafe { sys::napi_get_value_bool(a.env, a.v, &mut b) };
         return Ok(b);
     }
@@ -363,10 +365,12 @@ impl RedisService {
         Fut: Future<Output = Result<Out, Error>> + Send + 'static,
     {
         let raw = env.raw();
+        // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
         let (d, promise) = unsafe { self.shared.promise(raw) }?;
         let parsed = match parsed {
             Ok(p) => p,
             Err(e) => {
+                // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
                 unsafe { self.shared.settle_now(raw, d, Err(e)) };
                 return Ok(JsPromise(promise));
             }
@@ -380,11 +384,13 @@ impl RedisService {
             } else {
                 Err(disabled())
             };
+            // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
             unsafe { self.shared.settle_now(raw, d, r) };
             return Ok(JsPromise(promise));
         }
         let fut = op(Arc::clone(&client), parsed);
         let fallback = degraded();
+        // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
         unsafe {
             self.shared.spawn(raw, d, async move {
                 match fut.await {
@@ -408,10 +414,12 @@ impl RedisService {
         parsed: Result<(Target, LockOpts, sys::napi_value), Error>,
     ) -> JsResult<JsPromise> {
         let raw = env.raw();
+        // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
         let (d, promise) = unsafe { self.shared.promise(raw) }?;
         let (target, opts, func) = match parsed {
             Ok(p) => p,
             Err(e) => {
+                // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
                 unsafe { self.shared.settle_now(raw, d, Err(e)) };
                 return Ok(JsPromise(promise));
             }
@@ -419,18 +427,22 @@ impl RedisService {
         let client = Arc::clone(&self.client);
         let fail_open = client.cfg.lock_fail_open;
         if !client.cfg.enabled && !fail_open {
+            // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
             unsafe { self.shared.settle_now(raw, d, Err(disabled())) };
             return Ok(JsPromise(promise));
         }
         let rt = match crate::core::connection::runtime() {
             Ok(rt) => rt,
             Err(e) => {
+                // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
                 unsafe { self.shared.settle_now(raw, d, Err(e)) };
                 return Ok(JsPromise(promise));
             }
         };
+        // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
         let g = unsafe { Guarded::new(raw, &self.shared, d, func, this, target.user_key.clone()) };
         // Pending (keeps the process alive) until `fn` starts, and again while releasing.
+        // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
         unsafe { self.shared.begin(raw) };
         if !client.cfg.enabled {
             client.warn_degraded("locks", DEGRADED);

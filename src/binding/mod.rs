@@ -9,7 +9,6 @@ pub(crate) mod decode;
 pub(crate) mod error;
 mod follow;
 mod guarded;
-#[deny(clippy::undocumented_unsafe_blocks)]
 mod hot;
 mod lock;
 mod options;
@@ -116,6 +115,7 @@ pub fn init(exports: Object, env: Env) -> napi::Result<()> {
     crate::core::connection::install_crypto_provider();
     // SAFETY: module init, on the JS thread of `env`.
     unsafe { crate::engine::per_env::install(env.raw()) }?;
+    // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
     unsafe { hot::install(env.raw(), napi::JsValue::raw(&exports)) };
     service::remember_exports(env.raw(), napi::JsValue::raw(&exports));
     let checked = serde_json::to_string(&hot::checked_names())

@@ -153,6 +153,8 @@ fn opt_bool(o: Arg, name: &str) -> Result<Option<bool>, Error> {
         return Err(C.bad(format!("options.{name}"), "a boolean", v));
     }
     let mut b = false;
+    // SAFETY: `env` and the values come from the current Node-API callback, on its JS thread
+    // (an `Arg` or a `Js` is only made inside one); out pointers are valid locals.
     unsafe { sys::napi_get_value_bool(v.env, v.v, &mut b) };
     Ok(Some(b))
 }
@@ -362,6 +364,8 @@ pub fn parse(o: Arg) -> Result<Parsed, Error> {
         sys::ValueType::napi_undefined | sys::ValueType::napi_null => LoggerChoice::Default,
         sys::ValueType::napi_boolean => {
             let mut b = true;
+            // SAFETY: `env` and the values come from the current Node-API callback, on its JS
+            // thread (an `Arg` or a `Js` is only made inside one); out pointers are valid locals.
             unsafe { sys::napi_get_value_bool(lv.env, lv.v, &mut b) };
             if b {
                 LoggerChoice::Default

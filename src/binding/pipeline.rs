@@ -65,6 +65,7 @@ impl Pipeline {
     pub fn exec(&mut self, env: Env) -> JsResult<JsPromise> {
         let preps = std::mem::take(&mut self.preps);
         let raw = env.raw();
+        // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
         let (d, promise) = unsafe { self.shared.promise(raw) }?;
         let mut cmds = Vec::with_capacity(preps.len());
         let mut decodes = Vec::with_capacity(preps.len());
@@ -78,6 +79,7 @@ impl Pipeline {
             cmds,
             atomic: self.atomic,
         };
+        // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
         unsafe {
             self.batcher
                 .submit(raw, d, work, Shape::Many(Box::new((decodes, empties))))

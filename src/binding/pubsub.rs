@@ -56,6 +56,7 @@ pub struct PubSub {
 }
 
 unsafe fn free(env: sys::napi_env, h: Handler) {
+    // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run there.
     unsafe {
         h.func.take(env);
         if let Some(e) = h.on_error {
@@ -75,6 +76,8 @@ impl PubSub {
                 let sh = Arc::clone(&to_js);
                 to_js.run_on_js(Box::new(move |env| {
                     if let Some(me) = me.upgrade() {
+                        // SAFETY: completion-queue tasks run on the JS thread of this service's
+                        // env.
                         unsafe { me.dispatch(env, &sh, m) };
                     }
                 }));
@@ -85,6 +88,8 @@ impl PubSub {
     /// Keeps the process alive while something is subscribed (JS thread).
     unsafe fn hold(&self, env: sys::napi_env, shared: &Shared, on: bool) {
         if on != self.counted.swap(on, Ordering::AcqRel) {
+            // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run
+            // there.
             unsafe {
                 if on {
                     shared.begin(env);
@@ -108,6 +113,8 @@ impl PubSub {
                 .get(&name)
                 .map(|hs| {
                     hs.iter()
+                        // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose
+                        // callers all run there.
                         .map(|h| unsafe {
                             let mut f = std::ptr::null_mut();
                             sys::napi_get_reference_value(env, h.func.raw(), &mut f);
@@ -139,8 +146,14 @@ impl PubSub {
                 crate::binding::decode::MAX_JS_STRING
             ));
             for (_, on_error) in targets {
+                // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all
+                // run there.
                 let err = unsafe { crate::binding::error::js_error(env, &e) };
+                // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all
+                // run there.
                 let on_error = (!on_error.is_null()).then(|| unsafe { JsRef::new(env, on_error) });
+                // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all
+                // run there.
                 unsafe { report(env, shared, on_error, err, &channel) };
             }
             return;
@@ -151,7 +164,11 @@ impl PubSub {
             }
             let sh = Arc::clone(shared);
             let ch = channel.clone();
+            // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run
+            // there.
             let on_error = (!on_error.is_null()).then(|| unsafe { JsRef::new(env, on_error) });
+            // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run
+            // there.
             unsafe {
                 follow::call(
                     env,
@@ -181,6 +198,8 @@ impl PubSub {
         if let Some(hs) = map.get_mut(name) {
             if let Some(pos) = hs.iter().position(|h| h.id == id) {
                 let h = hs.remove(pos);
+                // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all
+                // run there.
                 unsafe { free(env, h) };
             }
             if hs.is_empty() {
@@ -205,11 +224,15 @@ impl PubSub {
             Err(_) => Vec::new(),
         };
         for h in handlers {
+            // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run
+            // there.
             unsafe { free(env, h) };
         }
         if let Some(s) = self.subscriber.get() {
             s.close();
         }
+        // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run
+        // there.
         unsafe { self.hold(env, shared, false) };
     }
 
@@ -229,6 +252,7 @@ unsafe fn report(
     err: sys::napi_value,
     channel: &str,
 ) {
+    // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run there.
     unsafe {
         if let Some(r) = on_error {
             let f = r.take(env);
@@ -290,19 +314,24 @@ impl Subscription {
     #[napi(ts_return_type = "Promise<void>")]
     pub fn unsubscribe(&self, env: Env) -> JsResult<JsPromise> {
         let raw = env.raw();
+        // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
         let (d, promise) = unsafe { self.shared.promise(raw) }?;
         if !self.active.replace(false) {
+            // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
             unsafe {
                 self.shared
                     .settle_now(raw, d, Ok(Out::Json(serde_json::Value::Null)))
             };
             return Ok(JsPromise(promise));
         }
+        // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
         let (last, empty) = unsafe { self.pubsub.remove(raw, self.kind, &self.name, self.id) };
         if empty {
+            // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
             unsafe { self.pubsub.hold(raw, &self.shared, false) };
         }
         if !last {
+            // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
             unsafe {
                 self.shared
                     .settle_now(raw, d, Ok(Out::Json(serde_json::Value::Null)))
@@ -311,6 +340,7 @@ impl Subscription {
         }
         let sub = self.pubsub.subscriber(&self.client, &self.shared);
         let (kind, name) = (self.kind, self.name.clone());
+        // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
         unsafe {
             self.shared.spawn(raw, d, async move {
                 sub.unsubscribe(kind, name).await?;
@@ -360,15 +390,18 @@ impl RedisService {
             };
             Ok((n.into_bytes(), h.v, on_error))
         })();
+        // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
         let (d, promise) = unsafe { self.shared.promise(raw) }?;
         let (name, func, on_error) = match parsed {
             Ok(p) => p,
             Err(e) => {
+                // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
                 unsafe { self.shared.settle_now(raw, d, Err(e)) };
                 return Ok(JsPromise(promise));
             }
         };
         if !self.client.cfg.enabled {
+            // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
             unsafe {
                 self.shared.settle_now(
                     raw,
@@ -388,7 +421,9 @@ impl RedisService {
                 let first = entry.is_empty();
                 entry.push(Handler {
                     id,
+                    // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
                     func: unsafe { JsRef::new(raw, func) },
+                    // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
                     on_error: on_error.map(|e| unsafe { JsRef::new(raw, e) }),
                 });
                 (id, first)
@@ -400,6 +435,7 @@ impl RedisService {
                 ))
             }
         };
+        // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
         unsafe { self.pubsub.hold(raw, &self.shared, true) };
         let sub = Subscription {
             pubsub: Arc::clone(&self.pubsub),
@@ -411,9 +447,12 @@ impl RedisService {
             active: std::cell::Cell::new(true),
         };
         let instance = sub.into_instance(env)?;
+        // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
         let v = unsafe { ToNapiValue::to_napi_value(raw, instance) }?;
+        // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
         let keep = unsafe { JsRef::new(raw, v) };
         if !first {
+            // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
             unsafe { self.shared.settle_now(raw, d, Ok(Out::Ref(keep, None))) };
             return Ok(JsPromise(promise));
         }
@@ -421,6 +460,7 @@ impl RedisService {
         self.pubsub.reopen();
         let pubsub = Arc::clone(&self.pubsub);
         let shared = Arc::clone(&self.shared);
+        // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
         unsafe {
             self.shared.spawn(raw, d, async move {
                 let r = subscriber.subscribe(kind, name.clone()).await;

@@ -81,14 +81,17 @@ impl ScanIterator {
     #[napi(ts_return_type = "Promise<IteratorResult<string, undefined>>")]
     pub fn next(&self, env: Env) -> JsResult<JsPromise> {
         let raw = env.raw();
+        // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
         let (d, promise) = unsafe { self.shared.promise(raw) }?;
         // Fast path: a buffered key resolves without leaving this thread.
         if let Ok(mut st) = self.state.try_lock() {
             if let Some(k) = st.buffer.pop_front() {
+                // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
                 unsafe { self.shared.settle_now(raw, d, Ok(Out::IterItem(Some(k)))) };
                 return Ok(JsPromise(promise));
             }
             if st.finished() {
+                // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
                 unsafe { self.shared.settle_now(raw, d, Ok(Out::IterItem(None))) };
                 return Ok(JsPromise(promise));
             }
@@ -99,6 +102,7 @@ impl ScanIterator {
         let pattern = self.pattern.clone();
         let count = self.count;
         let fail_open = client.cfg.fail_open;
+        // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
         unsafe {
             self.shared.spawn(raw, d, async move {
                 let mut st = state.lock().await;
@@ -162,12 +166,14 @@ impl ScanIterator {
     )]
     pub fn finish(&self, env: Env) -> JsResult<JsPromise> {
         let raw = env.raw();
+        // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
         let (d, promise) = unsafe { self.shared.promise(raw) }?;
         if let Ok(mut st) = self.state.try_lock() {
             st.buffer.clear();
             st.started = true;
             st.cursor = "0".into();
         }
+        // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
         unsafe { self.shared.settle_now(raw, d, Ok(Out::IterItem(None))) };
         Ok(JsPromise(promise))
     }

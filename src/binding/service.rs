@@ -76,6 +76,8 @@ thread_local! {
 /// Keeps a reference to the exports object (module init).
 pub(crate) fn remember_exports(env: sys::napi_env, exports: sys::napi_value) {
     let mut r = ptr::null_mut();
+    // SAFETY: called during module init or a constructor call, on the JS thread of `env`;
+    // out pointers are valid locals and a failed status leaves NULL, checked before use.
     if unsafe { sys::napi_create_reference(env, exports, 1, &mut r) } == sys::Status::napi_ok {
         EXPORTS.with(|e| e.set(Some((env as usize, r))));
     }
@@ -93,6 +95,8 @@ fn console(env: sys::napi_env) -> sys::napi_value {
         let mut sym = ptr::null_mut();
         let mut v = ptr::null_mut();
         let mut t = sys::ValueType::napi_undefined;
+        // SAFETY: called during module init or a constructor call, on the JS thread of `env`;
+        // out pointers are valid locals and a failed status leaves NULL, checked before use.
         unsafe {
             sys::napi_get_reference_value(env, r, &mut exports);
             sys::node_api_symbol_for(env, key.as_ptr(), key.count_bytes() as isize, &mut sym);
@@ -111,6 +115,8 @@ fn console(env: sys::napi_env) -> sys::napi_value {
     }
     let mut global = ptr::null_mut();
     let mut console = ptr::null_mut();
+    // SAFETY: called during module init or a constructor call, on the JS thread of `env`;
+    // out pointers are valid locals and a failed status leaves NULL, checked before use.
     unsafe {
         sys::napi_get_global(env, &mut global);
         sys::napi_get_named_property(env, global, c"console".as_ptr(), &mut console);
@@ -122,6 +128,8 @@ fn process_env(env: sys::napi_env) -> Arg {
     let mut global = ptr::null_mut();
     let mut process = ptr::null_mut();
     let mut penv = ptr::null_mut();
+    // SAFETY: called during module init or a constructor call, on the JS thread of `env`;
+    // out pointers are valid locals and a failed status leaves NULL, checked before use.
     unsafe {
         sys::napi_get_global(env, &mut global);
         sys::napi_get_named_property(env, global, c"process".as_ptr(), &mut process);
@@ -139,6 +147,8 @@ impl RedisService {
             LoggerChoice::Silent => ptr::null_mut(),
             LoggerChoice::Given(v) => v,
         };
+        // SAFETY: called during module init or a constructor call, on the JS thread of `env`;
+        // out pointers are valid locals and a failed status leaves NULL, checked before use.
         let shared = unsafe {
             Shared::new(
                 env,
@@ -175,14 +185,17 @@ impl RedisService {
     /// settle at once, on this thread; everything else settles through the completion queue.
     pub(crate) fn run(&self, env: &Env, prep: Result<Prep, Error>) -> JsResult<JsPromise> {
         let raw = env.raw();
+        // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
         let (d, promise) = unsafe { self.shared.promise(raw) }?;
         let prep = match prep {
             Ok(p) => p,
             Err(e) => {
+                // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
                 unsafe { self.shared.settle_now(raw, d, Err(e)) };
                 return Ok(JsPromise(promise));
             }
         };
+        // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
         unsafe {
             self.batcher.submit(
                 raw,
@@ -207,13 +220,16 @@ impl RedisService {
         policy: crate::engine::batch::Policy,
     ) -> JsResult<JsPromise> {
         let raw = env.raw();
+        // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
         let (d, promise) = unsafe { self.shared.promise(raw) }?;
         match make {
+            // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
             Err(e) => unsafe { self.shared.settle_now(raw, d, Err(e)) },
             Ok(make) => {
                 let by_hash = script && self.batcher.scripts_by_hash();
                 let cmd = make(by_hash);
                 let retry = by_hash.then(|| make(false));
+                // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
                 unsafe {
                     self.batcher
                         .submit_with(raw, d, Work::One(cmd), shape, policy, retry)
@@ -232,7 +248,9 @@ impl RedisService {
         policy: crate::engine::batch::Policy,
     ) -> JsResult<JsPromise> {
         let raw = env.raw();
+        // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
         let (d, promise) = unsafe { self.shared.promise(raw) }?;
+        // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
         unsafe { self.batcher.submit_with(raw, d, work, shape, policy, None) };
         Ok(JsPromise(promise))
     }
@@ -243,7 +261,9 @@ impl RedisService {
         F: Future<Output = Result<Out, Error>> + Send + 'static,
     {
         let raw = env.raw();
+        // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
         let (d, promise) = unsafe { self.shared.promise(raw) }?;
+        // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
         unsafe { self.shared.spawn(raw, d, fut) };
         Ok(JsPromise(promise))
     }
@@ -309,10 +329,14 @@ impl RedisService {
         let fut = svc.connect_future();
         let shared = Arc::clone(&svc.shared);
         let instance = svc.into_instance(&env)?;
+        // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
         let raw_instance = unsafe { ToNapiValue::to_napi_value(env.raw(), instance) }?;
+        // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
         let keep = unsafe { JsRef::new(env.raw(), raw_instance) };
+        // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
         let (d, promise) = unsafe { shared.promise(env.raw()) }?;
         // Resolve the instance itself; the reference is released on every path.
+        // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
         unsafe {
             shared.spawn(
                 env.raw(),
@@ -336,6 +360,7 @@ impl RedisService {
     /// keeps the process alive afterwards.
     #[napi(ts_return_type = "Promise<void>")]
     pub fn disconnect(&self, env: Env) -> JsResult<JsPromise> {
+        // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
         unsafe { self.pubsub.close(env.raw(), &self.shared) };
         let client = Arc::clone(&self.client);
         let limit = std::time::Duration::from_millis(self.client.cfg.command_timeout_ms + 1000);
@@ -410,7 +435,9 @@ impl RedisService {
     pub fn ping(&self, env: Env) -> JsResult<JsPromise> {
         if !self.client.cfg.enabled {
             let raw = env.raw();
+            // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
             let (d, p) = unsafe { self.shared.promise(raw) }?;
+            // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
             unsafe {
                 self.shared.settle_now(
                     raw,

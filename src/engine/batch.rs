@@ -564,8 +564,8 @@ impl Batcher {
     }
 
     unsafe fn flush_function(&self, env: sys::napi_env) -> sys::napi_value {
-        // SAFETY: JS thread of `env` (this function's contract). `data` is an Arc count owned by the
-        // function's finalizer (`drop_batch`), released there once; statuses are checked.
+        // SAFETY: JS thread of `env` (this function's contract). `data` is an Arc count owned by
+        // the function's finalizer (`drop_batch`), released there once; statuses are checked.
         unsafe {
             let mut f = ptr::null_mut();
             let r = self.flush_fn.get();
@@ -619,8 +619,8 @@ impl Drop for Batcher {
         }
         let r = self.flush_fn.replace(ptr::null_mut());
         if !r.is_null() {
-            // SAFETY: a `Batcher` is held by an `Rc` in its service, so this runs on the JS thread of
-            // `self.env`, which is not torn down (checked above); `r` is its live reference.
+            // SAFETY: a `Batcher` is held by an `Rc` in its service, so this runs on the JS thread
+            // of `self.env`, which is not torn down (checked above); `r` is its live reference.
             unsafe { sys::napi_delete_reference(self.env, r) };
         }
         // The last owner (the service, or a pipeline or iterator that outlived it) is gone:

@@ -325,8 +325,9 @@ impl Shared {
         if !self.scheduled.swap(true, Ordering::AcqRel) {
             if let Ok(t) = self.tsfn.read() {
                 if let Some(t) = t.as_ref() {
-                    // SAFETY: `napi_call_threadsafe_function` may be called from any thread; the handle is
-                    // live while it is in `self.tsfn` (removed, under the write lock, before release).
+                    // SAFETY: `napi_call_threadsafe_function` may be called from any thread; the
+                    // handle is live while it is in `self.tsfn` (removed, under the write lock,
+                    // before release).
                     unsafe {
                         sys::napi_call_threadsafe_function(
                             t.0,
@@ -498,8 +499,8 @@ impl Shared {
     fn release(&self) {
         if let Ok(mut t) = self.tsfn.write() {
             if let Some(t) = t.take() {
-                // SAFETY: release is callable from any thread; the handle left `self.tsfn` under the write
-                // lock, so it is released once.
+                // SAFETY: release is callable from any thread; the handle left `self.tsfn` under
+                // the write lock, so it is released once.
                 unsafe {
                     sys::napi_release_threadsafe_function(
                         t.0,

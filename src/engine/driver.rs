@@ -126,7 +126,8 @@ impl Driver {
             (uv.unref)(timer);
         }
         if !client.want_plain() {
-            // SAFETY: `timer` was initialised just above and is closed once; `free_handle` frees it.
+            // SAFETY: `timer` was initialised just above and is closed once; `free_handle` frees
+            // it.
             unsafe { (uv.close)(timer, uv::free_handle) };
             return None;
         }
@@ -170,8 +171,8 @@ impl Driver {
             })
         });
         // The handles point at the driver itself, inside its `JsThread` (as `driver_of` reads it).
-        // SAFETY: `timer` is a live handle of this loop; the pointer stays valid while the handle is
-        // open (the driver outlives its handles: see `driver_of`).
+        // SAFETY: `timer` is a live handle of this loop; the pointer stays valid while the handle
+        // is open (the driver outlives its handles: see `driver_of`).
         unsafe { (uv.set_data)(timer, &**d as *const Driver as *mut c_void) };
         let teardown: std::sync::Weak<dyn Teardown> = Arc::downgrade(&d) as _;
         // SAFETY: JS thread of `env` (this function's contract).
@@ -251,8 +252,8 @@ impl Driver {
         if want_write != conn.writable {
             conn.writable = want_write;
             let events = uv::UV_READABLE | if want_write { uv::UV_WRITABLE } else { 0 };
-            // SAFETY: `conn.poll` is open (closed only with the connection, which then leaves `inner`);
-            // JS thread (every driver method runs there: `JsThread`).
+            // SAFETY: `conn.poll` is open (closed only with the connection, which then leaves
+            // `inner`); JS thread (every driver method runs there: `JsThread`).
             unsafe { (self.uv.poll_start)(conn.poll, events, on_poll) };
         }
     }
@@ -344,8 +345,8 @@ impl Driver {
         if let Some(due) = inner.inflight.next_deadline() {
             inner.timer_due = Some(due);
             let ms = due.saturating_duration_since(Instant::now()).as_millis() as u64;
-            // SAFETY: the timer is open until `close`/`teardown_now`, which set `closed` first and stop
-            // it; JS thread.
+            // SAFETY: the timer is open until `close`/`teardown_now`, which set `closed` first and
+            // stop it; JS thread.
             unsafe { (self.uv.timer_start)(inner.timer, on_timer, ms, 0) };
         }
     }
@@ -374,8 +375,8 @@ impl Driver {
         }
         let events = self.events.as_ref().and_then(std::sync::Weak::upgrade);
         if !after.settle.is_empty() {
-            // SAFETY: JS thread (driver methods run only there: `JsThread`); `finish` returns at once
-            // once the environment is gone.
+            // SAFETY: JS thread (driver methods run only there: `JsThread`); `finish` returns at
+            // once once the environment is gone.
             let (again, redirected) = unsafe {
                 settle_tags(
                     self.env,
