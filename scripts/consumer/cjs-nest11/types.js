@@ -1,8 +1,12 @@
-// The types test: types/usage.ts (and usage.mts, as an ES module) compile against the installed
+// The types test: types/usage.ts (and a copy as usage.mts, an ES module) compile against the installed
 // @app/redis under TypeScript 5 (node10, node16, bundler resolution) and TypeScript 7 (nodenext,
 // bundler). No `types` option: index.d.ts must bring in Node's types itself.
 const { execFileSync } = require('node:child_process');
+const fs = require('node:fs');
 const path = require('node:path');
+
+// The same file as an ES module (.mts): how an ESM project sees the typings.
+fs.copyFileSync(path.join(__dirname, 'types', 'usage.ts'), path.join(__dirname, 'types', 'usage.mts'));
 
 const tsc = (pkg) => path.join(__dirname, 'node_modules', pkg, 'bin', 'tsc');
 const common = ['--noEmit', '--strict', '--target', 'es2022', '--skipLibCheck', 'false'];
