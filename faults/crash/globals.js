@@ -1,6 +1,7 @@
 'use strict';
 // User code that replaces globals the engine once looked up at call time (queueMicrotask, JSON,
-// Array.of, Array.prototype.push, Promise): commands still go out and settle with right values
+// Array.of, Array.prototype.push, Promise, Promise.prototype.then, AbortController): commands
+// still go out and settle with right values
 // (a no-op queueMicrotask used to leave every later command unsent for ever).
 const { check, connect, done } = require('./common');
 
@@ -30,6 +31,26 @@ const { check, connect, done } = require('./common');
     Array.of = saved.of;
     Array.prototype.push = saved.push;
   }
+  // Promise, Promise.prototype.then and AbortController replaced while withLock follows the
+  // promise its callback returns and hands it a signal.
+  const { then } = Promise.prototype;
+  const OriginalPromise = Promise;
+  const OriginalAbortController = globalThis.AbortController;
+  let locked;
+  globalThis.AbortController = function Patched() { throw new Error('patched AbortController'); };
+  const pending = redis.withLock(`${k}:lock`, async (lock) => {
+    globalThis.Promise = function Patched() { throw new Error('patched Promise'); };
+    OriginalPromise.prototype.then = function () { throw new Error('patched then'); };
+    return { token: typeof lock.token, aborted: lock.signal.aborted };
+  }, 5);
+  try {
+    locked = await pending;
+  } finally {
+    globalThis.Promise = OriginalPromise;
+    globalThis.AbortController = OriginalAbortController;
+    OriginalPromise.prototype.then = then;
+  }
+  check('withLock with Promise, then and AbortController replaced', JSON.stringify(locked) === '{"token":"string","aborted":false}', locked);
   check('getJson uses the original JSON.parse', JSON.stringify(json) === '{"a":[1,2]}', json);
   check('mget of 20 uses the original Array.of', Array.isArray(many) && many.length === 20 && many[19] === '19', many);
   check('pipeline pairs do not use Array.prototype.push', JSON.stringify(pipe) === '[[null,"1"],[null,"2"]]', pipe);

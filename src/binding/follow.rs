@@ -11,6 +11,7 @@ use napi::sys;
 
 use crate::binding::args::type_of;
 use crate::binding::decode::Js;
+use crate::engine::per_env;
 
 /// Called once with `(env, fulfilled, value)`.
 pub type OnSettled = Box<dyn FnOnce(sys::napi_env, bool, sys::napi_value)>;
@@ -71,13 +72,16 @@ pub unsafe fn call(
         if type_of(env, then) != sys::ValueType::napi_function {
             return fire(&slot, env, true, ret);
         }
-        // Promise.resolve(ret).then(ok, err) adopts any thenable.
-        let mut global = ptr::null_mut();
-        let mut promise_ctor = ptr::null_mut();
-        let mut resolve = ptr::null_mut();
-        sys::napi_get_global(env, &mut global);
-        sys::napi_get_named_property(env, global, c"Promise".as_ptr(), &mut promise_ctor);
-        sys::napi_get_named_property(env, promise_ctor, c"resolve".as_ptr(), &mut resolve);
+        // Promise.resolve(ret).then(ok, err) adopts any thenable. The originals taken at load
+        // are called: user code may have replaced `Promise` or `Promise.prototype.then`.
+        let (Some(promise_ctor), Some(resolve), Some(p_then)) = (
+            per_env::get(env, per_env::Fn::Promise),
+            per_env::get(env, per_env::Fn::PromiseResolve),
+            per_env::get(env, per_env::Fn::PromiseThen),
+        ) else {
+            let e = crate::core::Error::Connection("the environment is shutting down".into());
+            return fire(&slot, env, false, crate::binding::error::js_error(env, &e));
+        };
         let mut p = ptr::null_mut();
         if sys::napi_call_function(env, promise_ctor, resolve, 1, &ret, &mut p)
             != sys::Status::napi_ok
@@ -86,8 +90,6 @@ pub unsafe fn call(
         }
         let ok = reaction(env, &slot, c"onFulfilled", on_fulfilled);
         let err = reaction(env, &slot, c"onRejected", on_rejected);
-        let mut p_then = ptr::null_mut();
-        sys::napi_get_named_property(env, p, c"then".as_ptr(), &mut p_then);
         let fns = [ok, err];
         let mut out = ptr::null_mut();
         if sys::napi_call_function(env, p, p_then, 2, fns.as_ptr(), &mut out)

@@ -20,6 +20,7 @@ use crate::binding::follow;
 use crate::core::lock::{Acquired, HoldEnd};
 use crate::core::{Error, Level};
 use crate::engine::completer::{Deferred, JsRef, Shared};
+use crate::engine::per_env;
 
 /// What the callback settled with: the value or error, boxed in a one-element array (Node-API
 /// cannot reference primitives directly).
@@ -68,17 +69,6 @@ unsafe fn unboxed(env: sys::napi_env, r: JsRef) -> sys::napi_value {
         let arr = r.take(env);
         let mut v = ptr::null_mut();
         sys::napi_get_element(env, arr, 0, &mut v);
-        v
-    }
-}
-
-unsafe fn global_prop(env: sys::napi_env, name: &std::ffi::CStr) -> sys::napi_value {
-    // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run there.
-    unsafe {
-        let mut global = ptr::null_mut();
-        let mut v = ptr::null_mut();
-        sys::napi_get_global(env, &mut global);
-        sys::napi_get_named_property(env, global, name.as_ptr(), &mut v);
         v
     }
 }
@@ -180,7 +170,9 @@ impl Guarded {
         // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run
         // there.
         unsafe {
-            let ctor = global_prop(env, c"AbortController");
+            // The original `AbortController` (taken at load): the signal is ours whatever user
+            // code did to the global since.
+            let ctor = per_env::get(env, per_env::Fn::AbortController).unwrap_or(ptr::null_mut());
             let mut controller = ptr::null_mut();
             sys::napi_new_instance(env, ctor, 0, ptr::null(), &mut controller);
             let mut signal = ptr::null_mut();

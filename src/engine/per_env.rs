@@ -2,7 +2,8 @@
 //! addon after the require cache was cleared), kept in that environment's instance data:
 //!
 //! - the global JS functions the addon calls (`queueMicrotask`, `JSON.parse`, `JSON.stringify`,
-//!   `Array.of`), taken when the addon registers. User code that later replaces one of those
+//!   `Array.of`, `Promise.resolve`, `Promise.prototype.then`, `AbortController`), taken when the
+//!   addon registers. User code that later replaces one of those
 //!   globals (a test that stubs `queueMicrotask` for a tick, a library that patches `JSON`)
 //!   cannot stall the engine or see our values: the engine keeps calling the originals;
 //! - the JS-thread connections (`Driver`s) opened in it, and whether it is being torn down
@@ -43,6 +44,10 @@ struct PerEnv {
     json_parse: sys::napi_ref,
     json_stringify: sys::napi_ref,
     array_of: sys::napi_ref,
+    promise: sys::napi_ref,
+    promise_resolve: sys::napi_ref,
+    promise_then: sys::napi_ref,
+    abort_controller: sys::napi_ref,
     gone: Gone,
     open: Mutex<Vec<Weak<dyn Teardown>>>,
 }
@@ -54,6 +59,12 @@ pub enum Fn {
     JsonParse,
     JsonStringify,
     ArrayOf,
+    /// The `Promise` constructor itself (the `this` of `Promise.resolve`).
+    Promise,
+    PromiseResolve,
+    /// `Promise.prototype.then`.
+    PromiseThen,
+    AbortController,
 }
 
 /// Reads `obj[name]`, which must be a function; NULL otherwise.
@@ -90,6 +101,8 @@ pub unsafe fn install(env: sys::napi_env) -> napi::Result<()> {
     let mut global = ptr::null_mut();
     let mut json = ptr::null_mut();
     let mut array = ptr::null_mut();
+    let mut promise = ptr::null_mut();
+    let mut promise_proto = ptr::null_mut();
     // SAFETY: module init of `env` (this function's contract); statuses checked.
     let data = unsafe {
         if sys::napi_get_global(env, &mut global) != sys::Status::napi_ok
@@ -97,16 +110,26 @@ pub unsafe fn install(env: sys::napi_env) -> napi::Result<()> {
                 != sys::Status::napi_ok
             || sys::napi_get_named_property(env, global, c"Array".as_ptr(), &mut array)
                 != sys::Status::napi_ok
+            || sys::napi_get_named_property(env, global, c"Promise".as_ptr(), &mut promise)
+                != sys::Status::napi_ok
+            || sys::napi_get_named_property(env, promise, c"prototype".as_ptr(), &mut promise_proto)
+                != sys::Status::napi_ok
         {
             return Err(napi::Error::from_reason(
-                "@app/redis: the global JSON and Array objects are not readable",
+                "@app/redis: the global JSON, Array and Promise objects are not readable",
             ));
         }
+        let mut promise_ref = ptr::null_mut();
+        sys::napi_create_reference(env, promise, 1, &mut promise_ref);
         PerEnv {
             queue_microtask: function(env, global, c"queueMicrotask"),
             json_parse: function(env, json, c"parse"),
             json_stringify: function(env, json, c"stringify"),
             array_of: function(env, array, c"of"),
+            promise: promise_ref,
+            promise_resolve: function(env, promise, c"resolve"),
+            promise_then: function(env, promise_proto, c"then"),
+            abort_controller: function(env, global, c"AbortController"),
             gone: Gone::default(),
             open: Mutex::new(Vec::new()),
         }
@@ -219,6 +242,10 @@ pub unsafe fn get(env: sys::napi_env, which: Fn) -> Option<sys::napi_value> {
         Fn::JsonParse => i.json_parse,
         Fn::JsonStringify => i.json_stringify,
         Fn::ArrayOf => i.array_of,
+        Fn::Promise => i.promise,
+        Fn::PromiseResolve => i.promise_resolve,
+        Fn::PromiseThen => i.promise_then,
+        Fn::AbortController => i.abort_controller,
     };
     if r.is_null() {
         return None;
