@@ -88,18 +88,6 @@ pub enum Field {
     Records(Vec<Record>),
 }
 
-thread_local! {
-    /// Property keys of records, per JS thread: the env they belong to, a reference to a JS array
-    /// holding the key strings, and their names (index = position in the array).
-    static KEYS: std::cell::RefCell<Option<(usize, sys::napi_ref, Vec<&'static str>)>> =
-        const { std::cell::RefCell::new(None) };
-}
-
-thread_local! {
-    /// The compiled helper behind [`Js::pairs`], per JS thread: its env and a reference to it.
-    static PAIRS: std::cell::Cell<Option<(usize, sys::napi_ref)>> = const { std::cell::Cell::new(None) };
-}
-
 /// Appends `[a, b]` to `out` for each two of the further arguments.
 const PAIRS_SRC: &str =
     "(function (out, ...f) { for (let i = 0; i + 1 < f.length; i += 2) out.push([f[i], f[i + 1]]); })";
@@ -281,19 +269,16 @@ impl Js {
     fn pairs_fn(&self) -> Option<sys::napi_value> {
         let env = self.0;
         let mut f = ptr::null_mut();
-        if let Some((e, r)) = PAIRS.with(std::cell::Cell::get) {
-            if e == env as usize
-                // SAFETY: `env` and the values come from the current Node-API callback, on its JS
-                // thread (an `Arg` or a `Js` is only made inside one); out pointers are valid
-                // locals.
-                && unsafe { sys::napi_get_reference_value(env, r, &mut f) } == sys::Status::napi_ok
-                && !f.is_null()
-            {
-                return Some(f);
-            }
+        // SAFETY: JS thread of `env` (a `Js` is only made inside a callback of its env).
+        let r = unsafe { per_env::pairs(env) };
+        if !r.is_null()
+            // SAFETY: `r` is a strong reference of `env`, kept for the environment's lifetime.
+            && unsafe { sys::napi_get_reference_value(env, r, &mut f) } == sys::Status::napi_ok
+            && !f.is_null()
+        {
+            return Some(f);
         }
-        // SAFETY: `env` and the values come from the current Node-API callback, on its JS thread
-        // (an `Arg` or a `Js` is only made inside one); out pointers are valid locals.
+        // SAFETY: JS thread of `env`; statuses are checked and a compile error is cleared.
         unsafe {
             if sys::napi_run_script(env, self.str(PAIRS_SRC.as_bytes()), &mut f)
                 != sys::Status::napi_ok
@@ -303,12 +288,10 @@ impl Js {
                 return None;
             }
             let mut r = ptr::null_mut();
-            if sys::napi_create_reference(env, f, 1, &mut r) == sys::Status::napi_ok {
-                if let Some((e, old)) = PAIRS.with(|p| p.replace(Some((env as usize, r)))) {
-                    if e == env as usize {
-                        sys::napi_delete_reference(env, old);
-                    }
-                }
+            if sys::napi_create_reference(env, f, 1, &mut r) == sys::Status::napi_ok
+                && !per_env::set_pairs(env, r)
+            {
+                sys::napi_delete_reference(env, r);
             }
         }
         Some(f)
@@ -468,45 +451,42 @@ impl Js {
     /// The cached key strings for `names`, in order (created on first use).
     fn keys(&self, names: &[&'static str]) -> Vec<sys::napi_value> {
         let env = self.0;
-        KEYS.with(|cell| {
-            let mut slot = cell.borrow_mut();
-            if !matches!(&*slot, Some((e, _, _)) if *e == env as usize) {
-                let arr = self.array(0);
-                let mut r = ptr::null_mut();
-                // SAFETY: `env` and the values come from the current Node-API callback, on its JS
-                // thread (an `Arg` or a `Js` is only made inside one); out pointers are valid
-                // locals.
-                unsafe { sys::napi_create_reference(env, arr, 1, &mut r) };
-                *slot = Some((env as usize, r, Vec::new()));
-            }
-            let Some((_, r, known)) = slot.as_mut() else {
-                return Vec::new();
-            };
-            let mut arr = ptr::null_mut();
-            // SAFETY: `env` and the values come from the current Node-API callback, on its JS
-            // thread (an `Arg` or a `Js` is only made inside one); out pointers are valid locals.
-            unsafe { sys::napi_get_reference_value(env, *r, &mut arr) };
-            names
-                .iter()
-                .map(|name| {
-                    let i = match known.iter().position(|k| k == name) {
-                        Some(i) => i,
-                        None => {
-                            known.push(name);
-                            let i = known.len() - 1;
-                            self.set_index(arr, i, self.str(name.as_bytes()));
-                            i
-                        }
-                    };
-                    let mut k = ptr::null_mut();
-                    // SAFETY: `env` and the values come from the current Node-API callback, on its
-                    // JS thread (an `Arg` or a `Js` is only made inside one); out pointers are
-                    // valid locals.
-                    unsafe { sys::napi_get_element(env, arr, i as u32, &mut k) };
-                    k
-                })
-                .collect()
-        })
+        // SAFETY: JS thread of `env` (a `Js` is only made inside a callback of its env); the
+        // closure does not reach `with_record_keys` again.
+        let keys = unsafe {
+            per_env::with_record_keys(env, |slot| {
+                if slot.is_none() {
+                    let arr = self.array(0);
+                    let mut r = ptr::null_mut();
+                    sys::napi_create_reference(env, arr, 1, &mut r);
+                    *slot = Some((r, Vec::new()));
+                }
+                let Some((r, known)) = slot.as_mut() else {
+                    return Vec::new();
+                };
+                let mut arr = ptr::null_mut();
+                sys::napi_get_reference_value(env, *r, &mut arr);
+                names
+                    .iter()
+                    .map(|name| {
+                        let i = match known.iter().position(|k| k == name) {
+                            Some(i) => i,
+                            None => {
+                                known.push(name);
+                                let i = known.len() - 1;
+                                self.set_index(arr, i, self.str(name.as_bytes()));
+                                i
+                            }
+                        };
+                        let mut k = ptr::null_mut();
+                        sys::napi_get_element(env, arr, i as u32, &mut k);
+                        k
+                    })
+                    .collect()
+            })
+        };
+        // Without the environment's data (it is shutting down): plain strings.
+        keys.unwrap_or_else(|| names.iter().map(|n| self.str(n.as_bytes())).collect())
     }
 
     /// Builds an [`Out::Record`].

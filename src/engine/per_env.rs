@@ -48,6 +48,11 @@ struct PerEnv {
     promise_resolve: sys::napi_ref,
     promise_then: sys::napi_ref,
     abort_controller: sys::napi_ref,
+    /// The compiled helper behind `Js::pairs` (made on first use), or NULL.
+    pairs: std::cell::Cell<sys::napi_ref>,
+    /// Property keys of records: a reference to a JS array of key strings, and their names
+    /// (index = position in the array); made on first use.
+    record_keys: std::cell::RefCell<Option<(sys::napi_ref, Vec<&'static str>)>>,
     gone: Gone,
     open: Mutex<Vec<Weak<dyn Teardown>>>,
 }
@@ -130,6 +135,8 @@ pub unsafe fn install(env: sys::napi_env) -> napi::Result<()> {
             promise_resolve: function(env, promise, c"resolve"),
             promise_then: function(env, promise_proto, c"then"),
             abort_controller: function(env, global, c"AbortController"),
+            pairs: std::cell::Cell::new(ptr::null_mut()),
+            record_keys: std::cell::RefCell::new(None),
             gone: Gone::default(),
             open: Mutex::new(Vec::new()),
         }
@@ -183,6 +190,45 @@ unsafe fn data<'a>(env: sys::napi_env) -> Option<&'a PerEnv> {
     // whose count is released by its finalizer at environment teardown, after which no
     // callback of `env` runs.
     Some(unsafe { &*(data as *const PerEnv) })
+}
+
+/// The reference to the pipeline-pairs helper compiled in `env` (NULL until `set_pairs`).
+///
+/// # Safety
+/// JS thread, inside a callback of `env`.
+pub(crate) unsafe fn pairs(env: sys::napi_env) -> sys::napi_ref {
+    // SAFETY: the caller's contract.
+    unsafe { data(env) }.map_or(ptr::null_mut(), |d| d.pairs.get())
+}
+
+/// Keeps `r` (a strong reference of `env`) as the pipeline-pairs helper; `false` if `env` has
+/// no data (the caller then deletes `r` itself).
+///
+/// # Safety
+/// JS thread, inside a callback of `env`.
+pub(crate) unsafe fn set_pairs(env: sys::napi_env, r: sys::napi_ref) -> bool {
+    // SAFETY: the caller's contract.
+    match unsafe { data(env) } {
+        Some(d) => {
+            d.pairs.set(r);
+            true
+        }
+        None => false,
+    }
+}
+
+/// Runs `f` with `env`'s record-keys slot (see `Js::keys`); `None` if `env` has no data.
+///
+/// # Safety
+/// JS thread, inside a callback of `env`; `f` must not call back into this function.
+pub(crate) unsafe fn with_record_keys<R>(
+    env: sys::napi_env,
+    f: impl FnOnce(&mut Option<(sys::napi_ref, Vec<&'static str>)>) -> R,
+) -> Option<R> {
+    // SAFETY: the caller's contract.
+    let d = unsafe { data(env) }?;
+    let mut slot = d.record_keys.try_borrow_mut().ok()?;
+    Some(f(&mut slot))
 }
 
 /// The environment's gone flag (a fresh, never-set one if the addon did not register in it).
