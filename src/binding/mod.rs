@@ -117,7 +117,8 @@ pub fn init(exports: Object, env: Env) -> napi::Result<()> {
     unsafe { crate::engine::per_env::install(env.raw()) }?;
     // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
     unsafe { hot::install(env.raw(), napi::JsValue::raw(&exports)) };
-    service::remember_exports(env.raw(), napi::JsValue::raw(&exports));
+    // SAFETY: module init, on the JS thread of `env`, after `per_env::install`.
+    unsafe { crate::engine::per_env::set_exports(env.raw(), napi::JsValue::raw(&exports)) };
     let checked = serde_json::to_string(&hot::checked_names())
         .map_err(|e| napi::Error::from_reason(e.to_string()))?;
     let shim = format!("(function (exports) {{ return ({SHIM})(exports, {checked}); }})");

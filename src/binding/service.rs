@@ -67,41 +67,20 @@ pub struct RedisService {
     pub(crate) pubsub: Arc<crate::binding::pubsub::PubSub>,
 }
 
-thread_local! {
-    /// The module's exports object, per JS thread: (env, reference). A realm that loads index.js
-    /// registers its own `console` on it (see js/realm.js).
-    static EXPORTS: std::cell::Cell<Option<(usize, sys::napi_ref)>> = const { std::cell::Cell::new(None) };
-}
-
-/// Keeps a reference to the exports object (module init).
-pub(crate) fn remember_exports(env: sys::napi_env, exports: sys::napi_value) {
-    let mut r = ptr::null_mut();
-    // SAFETY: called during module init or a constructor call, on the JS thread of `env`;
-    // out pointers are valid locals and a failed status leaves NULL, checked before use.
-    if unsafe { sys::napi_create_reference(env, exports, 1, &mut r) } == sys::Status::napi_ok {
-        EXPORTS.with(|e| e.set(Some((env as usize, r))));
-    }
-}
-
 /// The default logger: the `console` of the realm that last loaded index.js (a jest test file's
 /// own console, so its spies and buffering see our lines), else this realm's global `console`.
 fn console(env: sys::napi_env) -> sys::napi_value {
-    let registered = EXPORTS.with(|e| e.get()).and_then(|(e, r)| {
-        if e != env as usize {
-            return None;
-        }
+    // SAFETY: called from a constructor call, on the JS thread of `env`.
+    let registered = unsafe { crate::engine::per_env::exports(env) }.and_then(|exports| {
         let key = c"@app/redis.console";
-        let mut exports = ptr::null_mut();
         let mut sym = ptr::null_mut();
         let mut v = ptr::null_mut();
         let mut t = sys::ValueType::napi_undefined;
         // SAFETY: called during module init or a constructor call, on the JS thread of `env`;
         // out pointers are valid locals and a failed status leaves NULL, checked before use.
         unsafe {
-            sys::napi_get_reference_value(env, r, &mut exports);
             sys::node_api_symbol_for(env, key.as_ptr(), key.count_bytes() as isize, &mut sym);
-            if exports.is_null()
-                || sym.is_null()
+            if sym.is_null()
                 || sys::napi_get_property(env, exports, sym, &mut v) != sys::Status::napi_ok
                 || sys::napi_typeof(env, v, &mut t) != sys::Status::napi_ok
             {

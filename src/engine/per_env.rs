@@ -50,6 +50,8 @@ struct PerEnv {
     abort_controller: sys::napi_ref,
     /// The compiled helper behind `Js::pairs` (made on first use), or NULL.
     pairs: std::cell::Cell<sys::napi_ref>,
+    /// The module's exports object (a realm that loads index.js registers its `console` on it).
+    exports: std::cell::Cell<sys::napi_ref>,
     /// Property keys of records: a reference to a JS array of key strings, and their names
     /// (index = position in the array); made on first use.
     record_keys: std::cell::RefCell<Option<(sys::napi_ref, Vec<&'static str>)>>,
@@ -136,6 +138,7 @@ pub unsafe fn install(env: sys::napi_env) -> napi::Result<()> {
             promise_then: function(env, promise_proto, c"then"),
             abort_controller: function(env, global, c"AbortController"),
             pairs: std::cell::Cell::new(ptr::null_mut()),
+            exports: std::cell::Cell::new(ptr::null_mut()),
             record_keys: std::cell::RefCell::new(None),
             gone: Gone::default(),
             open: Mutex::new(Vec::new()),
@@ -215,6 +218,36 @@ pub(crate) unsafe fn set_pairs(env: sys::napi_env, r: sys::napi_ref) -> bool {
         }
         None => false,
     }
+}
+
+/// Keeps a strong reference to the module's exports object (module init, after `install`).
+///
+/// # Safety
+/// Module init of `env`, on its JS thread.
+pub(crate) unsafe fn set_exports(env: sys::napi_env, exports: sys::napi_value) {
+    // SAFETY: the caller's contract.
+    let Some(d) = (unsafe { data(env) }) else {
+        return;
+    };
+    let mut r = ptr::null_mut();
+    // SAFETY: module init of `env`; `exports` is its live exports object; `r` a valid local.
+    if unsafe { sys::napi_create_reference(env, exports, 1, &mut r) } == sys::Status::napi_ok {
+        d.exports.set(r);
+    }
+}
+
+/// The module's exports object in `env`, if kept.
+///
+/// # Safety
+/// JS thread, inside a callback of `env`.
+pub(crate) unsafe fn exports(env: sys::napi_env) -> Option<sys::napi_value> {
+    // SAFETY: the caller's contract.
+    let r = unsafe { data(env) }?.exports.get();
+    let mut v = ptr::null_mut();
+    // SAFETY: `r`, when set, is a strong reference of `env`, kept for its lifetime.
+    let ok = !r.is_null()
+        && unsafe { sys::napi_get_reference_value(env, r, &mut v) } == sys::Status::napi_ok;
+    (ok && !v.is_null()).then_some(v)
 }
 
 /// Runs `f` with `env`'s record-keys slot (see `Js::keys`); `None` if `env` has no data.
