@@ -56,7 +56,7 @@ if (!debug) napiArgs.push('--release');
 const localCli = path.join(root, 'node_modules', '@napi-rs', 'cli', 'dist', 'cli.js');
 const [cmd, cmdArgs] = fs.existsSync(localCli)
   ? [process.execPath, [localCli, ...napiArgs]]
-  : ['npx', ['--yes', NAPI_CLI, ...napiArgs]];
+  : ['npx', ['--yes', '--package', NAPI_CLI, 'napi', ...napiArgs]];
 console.log(`@app/redis: building the native addon (${debug ? 'debug' : 'release'}); the first build takes a few minutes`);
 const r = spawnSync(cmd, cmdArgs, { cwd: root, stdio: 'inherit', shell: process.platform === 'win32' });
 if (r.error) {
