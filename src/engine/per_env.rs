@@ -150,10 +150,9 @@ pub unsafe fn install(env: sys::napi_env) -> napi::Result<()> {
     let data = Rc::new(data);
     let for_hook = Rc::into_raw(Rc::clone(&data)) as *mut std::ffi::c_void;
     let for_instance = Rc::into_raw(data) as *mut std::ffi::c_void;
-    // SAFETY: `for_instance` is an owned Rc pointer handed to Node, which passes it to
-    // `finalize` once when the environment is torn down.
-    let status =
-        unsafe { sys::napi_set_instance_data(env, for_instance, Some(finalize), ptr::null_mut()) };
+    let hint = ptr::null_mut();
+    // SAFETY: `for_instance` is an owned Rc pointer; Node hands it to `finalize` once, at teardown.
+    let status = unsafe { sys::napi_set_instance_data(env, for_instance, Some(finalize), hint) };
     if status != sys::Status::napi_ok {
         // SAFETY: Node took neither pointer: both counts are still ours to release.
         unsafe {
@@ -189,9 +188,8 @@ unsafe fn data<'a>(env: sys::napi_env) -> Option<&'a PerEnv> {
     {
         return None;
     }
-    // SAFETY: the only instance data this addon sets is an `Rc<PerEnv>` pointer (in `install`),
-    // whose count is released by its finalizer at environment teardown, after which no
-    // callback of `env` runs.
+    // SAFETY: our only instance data is an `Rc<PerEnv>` count (`install`), released at teardown,
+    // after which no callback of `env` runs.
     Some(unsafe { &*(data as *const PerEnv) })
 }
 
@@ -343,8 +341,7 @@ unsafe extern "C" fn finalize(
     if data.is_null() {
         return;
     }
-    // SAFETY: `data` is the instance data's Rc count from `install`, handed back once. The
-    // references in it are freed by Node with the environment (deleting them here, mid-teardown,
-    // is not allowed).
+    // Its references are freed by Node with the environment (deleting them mid-teardown is not
+    // allowed). SAFETY: `data` is the instance data's Rc count from `install`, handed back once.
     drop(unsafe { Rc::from_raw(data as *const PerEnv) });
 }
