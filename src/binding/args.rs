@@ -8,17 +8,24 @@ use napi::bindgen_prelude::Unknown;
 use napi::sys;
 use napi::JsValue;
 
+use crate::binding::js::Js;
 use crate::core::Error;
+use crate::engine::js_thread::JsEnv;
 
 /// The most elements an array argument may have (4,194,304): far above any real command
 /// (an `mget` that long is a 100 MB request), far below what would exhaust memory.
 pub const MAX_ELEMENTS: u32 = 1 << 22;
 
-/// A JS value with its env.
+/// A JS argument with its env, read during the call that received it.
+///
+/// Only made from what napi-rs hands a `#[napi]` method (`Unknown`), by the `unsafe`
+/// [`Arg::new`] at a raw entry point, or from another `Arg` (its properties and elements); so an
+/// `Arg` is always a value of the Node-API callback running now, on its thread, and its safe
+/// methods rely on that. Its fields are private for that reason.
 #[derive(Clone, Copy)]
 pub struct Arg {
-    pub env: sys::napi_env,
-    pub v: sys::napi_value,
+    env: sys::napi_env,
+    v: sys::napi_value,
 }
 
 impl From<Unknown<'_>> for Arg {
@@ -31,72 +38,55 @@ impl From<Unknown<'_>> for Arg {
     }
 }
 
-pub fn type_of(env: sys::napi_env, v: sys::napi_value) -> sys::napi_valuetype {
-    let mut t = sys::ValueType::napi_undefined;
-    if v.is_null() {
-        return t;
+impl Arg {
+    /// # Safety
+    /// `v` is a value (or NULL) of the Node-API callback of `env` running now on this thread,
+    /// and the `Arg` does not outlive that callback.
+    pub unsafe fn new(env: sys::napi_env, v: sys::napi_value) -> Arg {
+        Arg { env, v }
     }
-    // SAFETY: `env` and the values come from the current Node-API callback, on its JS thread
-    // (an `Arg` or a `Js` is only made inside one); out pointers are valid locals.
-    unsafe { sys::napi_typeof(env, v, &mut t) };
-    t
-}
 
-/// Reads a JS string as UTF-8 (lone surrogates become U+FFFD).
-pub fn read_string(env: sys::napi_env, v: sys::napi_value) -> Option<String> {
-    read_string_bytes(env, v).map(|b| String::from_utf8_lossy(&b).into_owned())
-}
-
-fn read_string_bytes(env: sys::napi_env, v: sys::napi_value) -> Option<Vec<u8>> {
-    with_string_bytes(env, v, <[u8]>::to_vec)
-}
-
-/// Calls `f` with a JS string's UTF-8 bytes; short strings (most keys and values) are read into
-/// a stack buffer and never touch the heap.
-fn with_string_bytes<R>(
-    env: sys::napi_env,
-    v: sys::napi_value,
-    f: impl FnOnce(&[u8]) -> R,
-) -> Option<R> {
-    // Short strings in one call: V8 never splits a character, so a result of at most 251 bytes
-    // in a 256-byte buffer is the whole string (a cut one leaves at most 3 bytes free).
-    let mut stack = [0u8; 256];
-    let mut written = 0usize;
-    // SAFETY: `env` and the values come from the current Node-API callback, on its JS thread
-    // (an `Arg` or a `Js` is only made inside one); out pointers are valid locals.
-    let status = unsafe {
-        sys::napi_get_value_string_utf8(
-            env,
-            v,
-            stack.as_mut_ptr().cast(),
-            stack.len(),
-            &mut written,
-        )
-    };
-    if status != sys::Status::napi_ok {
-        return None;
+    /// The raw value, to hand to a [`Js`] method or keep in a `JsRef`.
+    pub fn raw(&self) -> sys::napi_value {
+        self.v
     }
-    if written <= 251 {
-        return Some(f(&stack[..written]));
+
+    /// The [`Js`] of the call this argument came with.
+    pub fn js(&self) -> Js<'_> {
+        // SAFETY: an `Arg` is a value of the callback running now on this thread (see above);
+        // the `Js` borrows the `Arg`, which lives no longer than that callback.
+        Js::new(unsafe { JsEnv::assume(self.env) })
     }
-    let mut len = 0usize;
-    // SAFETY: `env` and the values come from the current Node-API callback, on its JS thread
-    // (an `Arg` or a `Js` is only made inside one); out pointers are valid locals.
-    unsafe {
-        if sys::napi_get_value_string_utf8(env, v, ptr::null_mut(), 0, &mut len)
-            != sys::Status::napi_ok
-        {
-            return None;
-        }
-        let mut buf: Vec<u8> = Vec::with_capacity(len + 1);
-        let mut written = 0usize;
-        if sys::napi_get_value_string_utf8(env, v, buf.as_mut_ptr().cast(), len + 1, &mut written)
-            != sys::Status::napi_ok
-        {
-            return None;
-        }
-        buf.set_len(written);
-        Some(f(&buf))
+
+    /// The value as napi-rs's `Unknown` (to call a `#[napi]` method with it).
+    pub fn unknown<'a>(&self) -> Unknown<'a> {
+        // SAFETY: `Unknown` accepts every value; this one is of the callback running now (the
+        // `Arg` invariant), in which the `Unknown` is used.
+        unsafe { Unknown::from_raw_unchecked(self.env, self.v) }
+    }
+
+    /// A boolean's value (`None` for anything else).
+    pub fn bool(&self) -> Option<bool> {
+        self.js().get_bool(self.v)
+    }
+
+    /// A string's text, lone surrogates as U+FFFD (`None` for anything else).
+    pub fn text(&self) -> Option<String> {
+        self.js().get_string(self.v)
+    }
+
+    /// A `Date`'s time in milliseconds since the epoch (`None` for anything else).
+    pub fn date_ms(&self) -> Option<f64> {
+        let mut is_date = false;
+        let mut ms = 0.0;
+        // SAFETY: the `Arg` invariant (a value of the callback running now on this thread);
+        // out pointers are valid locals; each status is checked.
+        let ok = unsafe {
+            sys::napi_is_date(self.env, self.v, &mut is_date) == sys::Status::napi_ok
+                && is_date
+                && sys::napi_get_date_value(self.env, self.v, &mut ms) == sys::Status::napi_ok
+        };
+        ok.then_some(ms)
     }
 }
 
@@ -147,7 +137,7 @@ fn is_array(env: sys::napi_env, v: sys::napi_value) -> bool {
 
 /// How a value is described in error messages (never its content: it may be a secret).
 pub fn describe(a: Arg) -> &'static str {
-    match type_of(a.env, a.v) {
+    match a.js().type_of(a.v) {
         sys::ValueType::napi_undefined => "undefined",
         sys::ValueType::napi_null => "null",
         sys::ValueType::napi_boolean => "a boolean",
@@ -180,7 +170,7 @@ pub struct FieldOf<'a>(pub &'a str, pub Arg);
 
 impl Display for FieldOf<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let field = read_string(self.1.env, self.1.v).unwrap_or_default();
+        let field = self.1.js().read_string(self.1.v).unwrap_or_default();
         write!(f, "{}.{field}", self.0)
     }
 }
@@ -203,16 +193,16 @@ impl Ctx {
 
 impl Arg {
     pub fn is_undefined(&self) -> bool {
-        type_of(self.env, self.v) == sys::ValueType::napi_undefined
+        self.js().type_of(self.v) == sys::ValueType::napi_undefined
     }
     pub fn is_nullish(&self) -> bool {
         matches!(
-            type_of(self.env, self.v),
+            self.js().type_of(self.v),
             sys::ValueType::napi_undefined | sys::ValueType::napi_null
         )
     }
     pub fn kind(&self) -> sys::napi_valuetype {
-        type_of(self.env, self.v)
+        self.js().type_of(self.v)
     }
     pub fn is_array(&self) -> bool {
         is_array(self.env, self.v)
@@ -236,7 +226,7 @@ impl Arg {
         const WANT: &str = "a non-empty string or Buffer";
         let nonempty = |b: &[u8]| (!b.is_empty()).then(|| f(b));
         let r = match self.kind() {
-            sys::ValueType::napi_string => with_string_bytes(self.env, self.v, nonempty).flatten(),
+            sys::ValueType::napi_string => self.js().with_string_bytes(self.v, nonempty).flatten(),
             sys::ValueType::napi_number => match num(self) {
                 Some(n) if n.is_finite() => self.coerce_string().and_then(|b| nonempty(&b)),
                 _ => None,
@@ -263,7 +253,7 @@ impl Arg {
     ) -> Result<R, Error> {
         const WANT: &str = "a string, Buffer or finite number";
         let r = match self.kind() {
-            sys::ValueType::napi_string => with_string_bytes(self.env, self.v, f),
+            sys::ValueType::napi_string => self.js().with_string_bytes(self.v, f),
             sys::ValueType::napi_number => match num(self) {
                 Some(n) if n.is_finite() => self.coerce_string().map(|b| f(&b)),
                 _ => None,
@@ -278,7 +268,7 @@ impl Arg {
     /// A string (for options such as tokens and patterns).
     pub fn string(self, c: Ctx, name: &str) -> Result<String, Error> {
         if self.kind() == sys::ValueType::napi_string {
-            if let Some(s) = read_string(self.env, self.v) {
+            if let Some(s) = self.js().read_string(self.v) {
                 return Ok(s);
             }
         }
@@ -292,7 +282,7 @@ impl Arg {
         if unsafe { sys::napi_coerce_to_string(self.env, self.v, &mut s) } != sys::Status::napi_ok {
             return None;
         }
-        read_string_bytes(self.env, s)
+        self.js().read_string_bytes(s)
     }
 
     /// A finite number.
@@ -345,7 +335,7 @@ impl Arg {
                     .ok_or_else(|| c.bad(name, "a number", self)),
             },
             sys::ValueType::napi_string => {
-                let s = read_string_bytes(self.env, self.v).unwrap_or_default();
+                let s = self.js().read_string_bytes(self.v).unwrap_or_default();
                 if s.is_empty() {
                     Err(c.bad(name, "a number or a bound such as \"-inf\" or \"(5\"", self))
                 } else {

@@ -15,15 +15,17 @@ use napi_derive::napi;
 use redis::Value;
 
 use crate::binding::args::{Arg, Ctx};
-use crate::binding::decode::{Decode, Empty, Js, Out};
-use crate::binding::error::{js_error, JsResult};
+use crate::binding::decode::{Decode, Empty, Out};
+use crate::binding::error::JsResult;
 use crate::binding::follow;
+use crate::binding::js::Js;
 use crate::binding::service::{JsPromise, RedisService};
 use crate::core::cache::{self, Fill};
 use crate::core::dispatch::Work;
 use crate::core::{Client, Error, Level};
 use crate::engine::batch::{Convert, Policy, Shape};
 use crate::engine::completer::{Deferred, JsRef, Shared};
+use crate::engine::js_thread::JsEnv;
 
 /// Default wait for another process's loader, in milliseconds.
 const DEFAULT_LOCK_MS: u64 = 5000;
@@ -107,45 +109,57 @@ fn classify(v: Value, stale_ms: u64) -> Read {
 
 impl Load {
     /// Settles the leader and everyone who joined, all with `v`.
-    unsafe fn settle_all(
-        &self,
-        env: sys::napi_env,
-        lead: Option<Deferred>,
-        ok: bool,
-        v: sys::napi_value,
-    ) {
+    fn settle_all(&self, js: &Js, lead: Option<Deferred>, ok: bool, v: sys::napi_value) {
         let mut all = self.flights.take(&self.value_key);
         all.extend(lead);
         for d in all {
-            // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run
-            // there.
-            unsafe { d.settle(env, ok, v) };
+            d.settle(js.env(), ok, v);
         }
     }
 
+    /// Runs `then` on the JS thread, keeping `v` until then; the load stays pending meanwhile.
+    fn settle_later(
+        self: &Arc<Self>,
+        js: &Js,
+        lead: Deferred,
+        ok: bool,
+        v: sys::napi_value,
+        before: impl std::future::Future<Output = ()> + Send + 'static,
+    ) {
+        let keep = js.keep(v);
+        let Ok(rt) = crate::core::connection::runtime() else {
+            self.settle_all(js, Some(lead), ok, v);
+            self.shared.end(js.env());
+            return;
+        };
+        let me = Arc::clone(self);
+        rt.spawn(async move {
+            before.await;
+            let me2 = Arc::clone(&me);
+            me.shared.run_on_js(Box::new(move |env| {
+                let js = Js::new(env);
+                let v = keep.map_or_else(|| js.undefined(), |k| js.kept(k));
+                me2.settle_all(&js, Some(lead), ok, v);
+                me2.shared.end(env);
+            }));
+        });
+    }
+
     /// Resolves everyone with the cached JSON (a miss when it no longer parses).
-    unsafe fn from_json(self: &Arc<Self>, env: sys::napi_env, lead: Deferred, json: &[u8]) {
-        match Js::new(env).json_parse(json) {
-            // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run
-            // there.
-            Ok(v) => unsafe { self.settle_all(env, Some(lead), true, v) },
-            // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run
-            // there.
-            Err(_) => unsafe { self.miss(env, lead) },
+    fn from_json(self: &Arc<Self>, js: &Js, lead: Deferred, json: &[u8]) {
+        match js.json_parse(json) {
+            Ok(v) => self.settle_all(js, Some(lead), true, v),
+            Err(_) => self.miss(js, lead),
         }
     }
 
     /// A cold key: take the lock or wait for whoever holds it, then load.
-    unsafe fn miss(self: &Arc<Self>, env: sys::napi_env, lead: Deferred) {
+    fn miss(self: &Arc<Self>, js: &Js, lead: Deferred) {
         let Ok(rt) = crate::core::connection::runtime() else {
-            // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run
-            // there.
-            return unsafe { self.load(env, lead, None) };
+            return self.load(js, lead, None);
         };
         // Pending (keeps the process alive) while waiting for the lock or the value.
-        // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run
-        // there.
-        unsafe { self.shared.begin(env) };
+        self.shared.begin(js.env());
         let me = Arc::clone(self);
         rt.spawn(async move {
             let token = crate::core::lock::new_token();
@@ -153,84 +167,59 @@ impl Load {
                 cache::wait_or_lock(&me.client, &me.value_key, &me.lock_key, &token, me.lock_ms)
                     .await;
             let me2 = Arc::clone(&me);
-            // SAFETY: completion-queue tasks run on the JS thread of this service's env.
-            me.shared.run_on_js(Box::new(move |env| unsafe {
+            me.shared.run_on_js(Box::new(move |env| {
+                let js = Js::new(env);
                 me2.shared.end(env);
                 match fill {
-                    Ok(Fill::Loaded(json)) => me2.from_json(env, lead, &json),
-                    Ok(Fill::Locked) => me2.load(env, lead, Some(token)),
-                    Ok(Fill::TimedOut) => me2.load(env, lead, None),
+                    Ok(Fill::Loaded(json)) => me2.from_json(&js, lead, &json),
+                    Ok(Fill::Locked) => me2.load(&js, lead, Some(token)),
+                    Ok(Fill::TimedOut) => me2.load(&js, lead, None),
                     Err(e) if e.is_unavailable() => {
                         me2.client.warn_degraded("cache", DEGRADED);
-                        me2.load(env, lead, None)
+                        me2.load(&js, lead, None)
                     }
-                    Err(e) => {
-                        let err = js_error(env, &e);
-                        me2.settle_all(env, Some(lead), false, err);
-                    }
+                    Err(e) => me2.settle_all(&js, Some(lead), false, js.error(&e)),
                 }
             }));
         });
     }
 
-    /// Runs the loader; stores its JSON (releasing `token`'s lock); settles everyone.
-    unsafe fn load(self: &Arc<Self>, env: sys::napi_env, lead: Deferred, token: Option<String>) {
-        let loader = self.loader.lock().ok().and_then(|mut l| l.take());
-        let Some(loader) = loader else {
-            let undef = Js::new(env).undefined();
-            // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run
-            // there.
-            return unsafe { self.settle_all(env, Some(lead), true, undef) };
-        };
-        let me = Arc::clone(self);
-        // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run
-        // there.
-        unsafe { self.shared.begin(env) };
-        // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run
-        // there.
-        let func = unsafe { loader.take(env) };
-        // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run
-        // there.
-        unsafe {
-            follow::call(
-                env,
-                func,
-                &[],
-                Box::new(move |env, ok, v| me.loaded(env, lead, token, ok, v)),
-            )
-        };
+    /// The loader function, once (`None` after it was taken).
+    fn take_loader(&self, js: &Js) -> Option<sys::napi_value> {
+        let loader = self.loader.lock().ok().and_then(|mut l| l.take())?;
+        Some(loader.take(js.env()))
     }
 
-    unsafe fn loaded(
+    /// Runs the loader; stores its JSON (releasing `token`'s lock); settles everyone.
+    fn load(self: &Arc<Self>, js: &Js, lead: Deferred, token: Option<String>) {
+        let Some(func) = self.take_loader(js) else {
+            return self.settle_all(js, Some(lead), true, js.undefined());
+        };
+        let me = Arc::clone(self);
+        self.shared.begin(js.env());
+        follow::call(
+            js,
+            func,
+            &[],
+            Box::new(move |js, ok, v| me.loaded(js, lead, token, ok, v)),
+        );
+    }
+
+    fn loaded(
         self: &Arc<Self>,
-        env: sys::napi_env,
+        js: &Js,
         lead: Deferred,
         token: Option<String>,
         ok: bool,
         v: sys::napi_value,
     ) {
-        let js = Js::new(env);
         let json = if ok { js.json_stringify(v) } else { Err(v) };
         match json {
             // `undefined` (or a function): returned, never cached.
-            // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run
-            // there.
-            Ok(None) => unsafe { self.release_then_settle(env, lead, token, true, v) },
+            Ok(None) => self.release_then_settle(js, lead, token, true, v),
             Ok(Some(text)) => {
-                // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all
-                // run there.
-                let keep = unsafe { JsRef::new(env, boxed(env, v)) };
-                let Ok(rt) = crate::core::connection::runtime() else {
-                    // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers
-                    // all run there.
-                    unsafe {
-                        self.settle_all(env, Some(lead), true, v);
-                        self.shared.end(env);
-                    }
-                    return;
-                };
                 let me = Arc::clone(self);
-                rt.spawn(async move {
+                let store = async move {
                     let px = me.ttl_ms + me.stale_ms;
                     let stored = cache::store(
                         &me.client,
@@ -246,55 +235,35 @@ impl Load {
                             me.client.warn_degraded("cache", DEGRADED);
                         }
                     }
-                    let me2 = Arc::clone(&me);
-                    // SAFETY: completion-queue tasks run on the JS thread of this service's env.
-                    me.shared.run_on_js(Box::new(move |env| unsafe {
-                        let v = unboxed(env, keep);
-                        me2.settle_all(env, Some(lead), true, v);
-                        me2.shared.end(env);
-                    }));
-                });
+                };
+                self.settle_later(js, lead, true, v, store);
             }
             // The loader failed (or its value cannot be JSON): every caller gets that error.
-            // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run
-            // there.
-            Err(e) => unsafe { self.release_then_settle(env, lead, token, false, e) },
+            Err(e) => self.release_then_settle(js, lead, token, false, e),
         }
     }
 
     /// Releases our loading lock first (so a caller retrying at once does not wait for it),
     /// then settles everyone with `v`, and ends the pending load.
-    unsafe fn release_then_settle(
+    fn release_then_settle(
         self: &Arc<Self>,
-        env: sys::napi_env,
+        js: &Js,
         lead: Deferred,
         token: Option<String>,
         ok: bool,
         v: sys::napi_value,
     ) {
-        let (Some(token), Ok(rt)) = (token, crate::core::connection::runtime()) else {
-            // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run
-            // there.
-            unsafe {
-                self.settle_all(env, Some(lead), ok, v);
-                self.shared.end(env);
-            }
+        let Some(token) = token else {
+            self.settle_all(js, Some(lead), ok, v);
+            self.shared.end(js.env());
             return;
         };
-        // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run
-        // there.
-        let keep = unsafe { JsRef::new(env, boxed(env, v)) };
-        let me = Arc::clone(self);
-        rt.spawn(async move {
-            let _ = cache::unlock(&me.client, &me.lock_key, &token).await;
-            let me2 = Arc::clone(&me);
-            // SAFETY: completion-queue tasks run on the JS thread of this service's env.
-            me.shared.run_on_js(Box::new(move |env| unsafe {
-                let v = unboxed(env, keep);
-                me2.settle_all(env, Some(lead), ok, v);
-                me2.shared.end(env);
-            }));
-        });
+        let client = Arc::clone(&self.client);
+        let lock = self.lock_key.clone();
+        let unlock = async move {
+            let _ = cache::unlock(&client, &lock, &token).await;
+        };
+        self.settle_later(js, lead, ok, v, unlock);
     }
 
     /// Releases our loading lock in the background.
@@ -310,15 +279,11 @@ impl Load {
     }
 
     /// Serves stale, and lets one caller across processes refresh in the background.
-    unsafe fn stale(self: &Arc<Self>, env: sys::napi_env, lead: Deferred, json: &[u8]) {
-        let Ok(v) = Js::new(env).json_parse(json) else {
-            // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run
-            // there.
-            return unsafe { self.miss(env, lead) };
+    fn stale(self: &Arc<Self>, js: &Js, lead: Deferred, json: &[u8]) {
+        let Ok(v) = js.json_parse(json) else {
+            return self.miss(js, lead);
         };
-        // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run
-        // there.
-        unsafe { self.settle_all(env, Some(lead), true, v) };
+        self.settle_all(js, Some(lead), true, v);
         let Ok(rt) = crate::core::connection::runtime() else {
             return;
         };
@@ -331,103 +296,64 @@ impl Load {
             }
             let me2 = Arc::clone(&me);
             me.shared
-                // SAFETY: completion-queue tasks run on the JS thread of this service's env.
-                .run_on_js(Box::new(move |env| unsafe { me2.refresh(env, token) }));
+                .run_on_js(Box::new(move |env| me2.refresh(&Js::new(env), token)));
         });
     }
 
-    unsafe fn refresh(self: &Arc<Self>, env: sys::napi_env, token: String) {
-        let loader = self.loader.lock().ok().and_then(|mut l| l.take());
-        let Some(loader) = loader else { return };
-        // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run
-        // there.
-        let func = unsafe { loader.take(env) };
-        let me = Arc::clone(self);
-        // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run
-        // there.
-        unsafe {
-            follow::call(
-                env,
-                func,
-                &[],
-                Box::new(move |env, ok, v| {
-                    let text = if ok {
-                        Js::new(env).json_stringify(v).ok().flatten()
-                    } else {
-                        None
-                    };
-                    let Some(text) = text else {
-                        me.shared.log_now(
-                            env,
-                            Level::Warn,
-                            "a background cache refresh failed; the stale value stays until it expires",
-                        );
-                        return me.release(Some(token));
-                    };
-                    if let Ok(rt) = crate::core::connection::runtime() {
-                        let me2 = Arc::clone(&me);
-                        rt.spawn(async move {
-                            let px = me2.ttl_ms + me2.stale_ms;
-                            let _ = cache::store(
-                                &me2.client,
-                                &me2.value_key,
-                                text.as_bytes(),
-                                px,
-                                &me2.lock_key,
-                                Some(&token),
-                            )
-                            .await;
-                        });
-                    }
-                }),
-            )
+    fn refresh(self: &Arc<Self>, js: &Js, token: String) {
+        let Some(func) = self.take_loader(js) else {
+            return self.release(Some(token));
         };
+        let me = Arc::clone(self);
+        follow::call(
+            js,
+            func,
+            &[],
+            Box::new(move |js, ok, v| {
+                let text = if ok {
+                    js.json_stringify(v).ok().flatten()
+                } else {
+                    None
+                };
+                let Some(text) = text else {
+                    me.shared.log_now(
+                        js.env(),
+                        Level::Warn,
+                        "a background cache refresh failed; the stale value stays until it expires",
+                    );
+                    return me.release(Some(token));
+                };
+                if let Ok(rt) = crate::core::connection::runtime() {
+                    let me2 = Arc::clone(&me);
+                    rt.spawn(async move {
+                        let px = me2.ttl_ms + me2.stale_ms;
+                        let _ = cache::store(
+                            &me2.client,
+                            &me2.value_key,
+                            text.as_bytes(),
+                            px,
+                            &me2.lock_key,
+                            Some(&token),
+                        )
+                        .await;
+                    });
+                }
+            }),
+        );
     }
 
     /// Redis unreachable: the loader runs directly, nothing is cached.
-    unsafe fn degraded(self: &Arc<Self>, env: sys::napi_env, lead: Deferred) {
-        let loader = self.loader.lock().ok().and_then(|mut l| l.take());
-        let Some(loader) = loader else {
-            let undef = Js::new(env).undefined();
-            // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run
-            // there.
-            return unsafe { self.settle_all(env, Some(lead), true, undef) };
+    fn degraded(self: &Arc<Self>, js: &Js, lead: Deferred) {
+        let Some(func) = self.take_loader(js) else {
+            return self.settle_all(js, Some(lead), true, js.undefined());
         };
         let me = Arc::clone(self);
-        // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run
-        // there.
-        let func = unsafe { loader.take(env) };
-        // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run
-        // there.
-        unsafe {
-            follow::call(
-                env,
-                func,
-                &[],
-                Box::new(move |env, ok, v| me.settle_all(env, Some(lead), ok, v)),
-            )
-        };
-    }
-}
-
-/// Boxes `v` in `[v]` (Node-API cannot reference primitives).
-unsafe fn boxed(env: sys::napi_env, v: sys::napi_value) -> sys::napi_value {
-    // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run there.
-    unsafe {
-        let mut arr = std::ptr::null_mut();
-        sys::napi_create_array_with_length(env, 1, &mut arr);
-        sys::napi_set_element(env, arr, 0, v);
-        arr
-    }
-}
-
-unsafe fn unboxed(env: sys::napi_env, r: JsRef) -> sys::napi_value {
-    // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run there.
-    unsafe {
-        let arr = r.take(env);
-        let mut v = std::ptr::null_mut();
-        sys::napi_get_element(env, arr, 0, &mut v);
-        v
+        follow::call(
+            js,
+            func,
+            &[],
+            Box::new(move |js, ok, v| me.settle_all(js, Some(lead), ok, v)),
+        );
     }
 }
 
@@ -474,7 +400,7 @@ fn wrap_args(
             return Err(c.bad("options", "an object { staleSeconds?, lockMs? }", o));
         }
         for (k, _) in o.entries(c, "options")? {
-            let k = crate::binding::args::read_string(k.env, k.v).unwrap_or_default();
+            let k = k.text().unwrap_or_default();
             if k != "staleSeconds" && k != "lockMs" {
                 return Err(Error::arg(format!(
                     "wrap(): unknown option `options.{k}` (accepted: staleSeconds, lockMs)"
@@ -502,7 +428,7 @@ fn wrap_args(
         ttl_s,
         stale_s,
         lock_ms,
-        loader: loader.v,
+        loader: loader.raw(),
     })
 }
 
@@ -529,17 +455,15 @@ impl RedisService {
         options: Unknown,
     ) -> JsResult<JsPromise> {
         let c = Ctx { method: "wrap" };
-        let raw = env.raw();
+        let raw = JsEnv::of(&env);
         // Arguments first: an option getter that throws must leave nothing behind (no promise,
         // no load), its exception reaching the caller.
         let a = wrap_args(c, key, ttl_seconds, loader, options);
-        // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
-        let (d, promise) = unsafe { self.shared.promise(raw) }?;
+        let (d, promise) = self.shared.promise(raw)?;
         let a = match a {
             Ok(a) => a,
             Err(e) => {
-                // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
-                unsafe { self.shared.settle_now(raw, d, Err(e)) };
+                self.shared.settle_now(raw, d, Err(e));
                 return Ok(JsPromise(promise));
             }
         };
@@ -557,8 +481,7 @@ impl RedisService {
             ttl_ms: a.ttl_s * 1000,
             stale_ms: a.stale_s * 1000,
             lock_ms: a.lock_ms,
-            // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
-            loader: Mutex::new(Some(unsafe { JsRef::new(raw, a.loader) })),
+            loader: Mutex::new(JsRef::new(raw, a.loader)),
         });
         let mut get = redis::cmd("GET");
         get.arg(&value_key);
@@ -574,19 +497,16 @@ impl RedisService {
         };
         let stale_ms = a.stale_s * 1000;
         let convert: Convert = Box::new(move |r| {
-            // SAFETY: `Out::Then` continuations run in `settle_now`, on the JS thread of `env`.
-            Ok(Out::Then(Box::new(move |env, d| unsafe {
+            Ok(Out::Then(Box::new(move |env, d| {
+                let js = Js::new(env);
                 match r {
                     Ok(Some(v)) => match classify(v, stale_ms) {
-                        Read::Hit(json) => load.from_json(env, d, &json),
-                        Read::Stale(json) => load.stale(env, d, &json),
-                        Read::Miss => load.miss(env, d),
+                        Read::Hit(json) => load.from_json(&js, d, &json),
+                        Read::Stale(json) => load.stale(&js, d, &json),
+                        Read::Miss => load.miss(&js, d),
                     },
-                    Ok(None) => load.degraded(env, d),
-                    Err(e) => {
-                        let err = js_error(env, &e);
-                        load.settle_all(env, Some(d), false, err);
-                    }
+                    Ok(None) => load.degraded(&js, d),
+                    Err(e) => load.settle_all(&js, Some(d), false, js.error(&e)),
                 }
             })))
         });
@@ -595,11 +515,8 @@ impl RedisService {
             refuse_disabled: false,
             warn: Some(&("cache", DEGRADED)),
         };
-        // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
-        unsafe {
-            self.batcher
-                .submit_with(raw, d, work, Shape::Custom(convert), policy, None)
-        };
+        self.batcher
+            .submit_with(raw, d, work, Shape::Custom(convert), policy, None);
         Ok(JsPromise(promise))
     }
 

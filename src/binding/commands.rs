@@ -153,11 +153,7 @@ fn set_options(mut b: B<'_>, opts: Arg) -> R {
             match v.kind() {
                 sys::ValueType::napi_undefined | sys::ValueType::napi_null => Ok(false),
                 sys::ValueType::napi_boolean => {
-                    let mut out = false;
-                    // SAFETY: `env` and the values come from the current Node-API callback, on its
-                    // JS thread (an `Arg` or a `Js` is only made inside one); out pointers are
-                    // valid locals.
-                    unsafe { sys::napi_get_value_bool(v.env, v.v, &mut out) };
+                    let out = v.bool().unwrap_or(false);
                     Ok(out)
                 }
                 _ => Err(c.bad(format!("options.{name}"), "a boolean", v)),
@@ -253,10 +249,7 @@ fn getex_options(mut b: B<'_>, opts: Arg) -> R {
     }
     let persist = opts.get("PERSIST");
     if !persist.is_nullish() && persist.kind() == sys::ValueType::napi_boolean {
-        let mut on = false;
-        // SAFETY: `env` and the values come from the current Node-API callback, on its JS thread
-        // (an `Arg` or a `Js` is only made inside one); out pointers are valid locals.
-        unsafe { sys::napi_get_value_bool(persist.env, persist.v, &mut on) };
+        let on = persist.bool().unwrap_or(false);
         if on {
             b = b.lit("PERSIST");
             chosen += 1;
@@ -439,15 +432,7 @@ fn escape_glob(prefix: &[u8]) -> Vec<u8> {
 fn expire_at_arg(b: B<'_>, when: Arg) -> R {
     let c = b.c;
     // A Date counts as its epoch seconds.
-    let mut is_date = false;
-    // SAFETY: `env` and the values come from the current Node-API callback, on its JS thread
-    // (an `Arg` or a `Js` is only made inside one); out pointers are valid locals.
-    unsafe { sys::napi_is_date(when.env, when.v, &mut is_date) };
-    let secs = if is_date {
-        let mut ms = 0f64;
-        // SAFETY: `env` and the values come from the current Node-API callback, on its JS thread
-        // (an `Arg` or a `Js` is only made inside one); out pointers are valid locals.
-        unsafe { sys::napi_get_date_value(when.env, when.v, &mut ms) };
+    let secs = if let Some(ms) = when.date_ms() {
         if !ms.is_finite() {
             return Err(c.bad("timestamp", "a valid Date or epoch seconds", when));
         }
@@ -549,8 +534,7 @@ fn eval_args(b: B<'_>, script: Arg, spec: Arg, rest: Arg) -> R {
 
 fn set_json_args(b: B<'_>, value: Arg, ttl: Arg) -> R {
     let c = b.c;
-    let js = crate::binding::decode::Js::new(value.env);
-    let text = match js.json_stringify(value.v) {
+    let text = match value.js().json_stringify(value.raw()) {
         Ok(Some(t)) => t,
         Ok(None) => return Err(c.bad("value", "a JSON-serialisable value (not undefined, a function or a symbol)", value)),
         Err(_) => {
@@ -591,14 +575,13 @@ macro_rules! commands {
                 pub unsafe extern "C" fn $name(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
                     const _: () = assert!(<[&str]>::len(&[$(stringify!($arg)),*]) <= crate::binding::hot::MAX_ARGS);
                     // SAFETY: Node-API calls this on the JS thread of `env`, with this callback's
-                    // `info`.
-                    unsafe {
-                        crate::binding::hot::call(env, info, $js, |b, a| {
-                            #[allow(unused_mut, unused_variables)]
-                            let mut next = a.iter().copied();
-                            preps::$name(b $(, { let _ = stringify!($arg); next.next().unwrap_or(a[crate::binding::hot::MAX_ARGS]) })*)
-                        })
-                    }
+                    // `info`; the token lives for this call only.
+                    let env = unsafe { crate::engine::js_thread::JsEnv::assume(env) };
+                    crate::binding::hot::call(env, info, $js, |b, a| {
+                        #[allow(unused_mut, unused_variables)]
+                        let mut next = a.iter().copied();
+                        preps::$name(b $(, { let _ = stringify!($arg); next.next().unwrap_or(a[crate::binding::hot::MAX_ARGS]) })*)
+                    })
                 }
             )*
             /// Every command: its JS name and entry point.
@@ -616,14 +599,13 @@ macro_rules! commands {
                 /// Called by Node-API on the JS thread.
                 pub unsafe extern "C" fn $name(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
                     // SAFETY: Node-API calls this on the JS thread of `env`, with this callback's
-                    // `info`.
-                    unsafe {
-                        crate::binding::hot::chain(env, info, $js, |b, a| {
-                            #[allow(unused_mut, unused_variables)]
-                            let mut next = a.iter().copied();
-                            preps::$name(b $(, { let _ = stringify!($arg); next.next().unwrap_or(a[crate::binding::hot::MAX_ARGS]) })*)
-                        })
-                    }
+                    // `info`; the token lives for this call only.
+                    let env = unsafe { crate::engine::js_thread::JsEnv::assume(env) };
+                    crate::binding::hot::chain(env, info, $js, |b, a| {
+                        #[allow(unused_mut, unused_variables)]
+                        let mut next = a.iter().copied();
+                        preps::$name(b $(, { let _ = stringify!($arg); next.next().unwrap_or(a[crate::binding::hot::MAX_ARGS]) })*)
+                    })
                 }
             )*
             pub const ALL: &[(&str, unsafe extern "C" fn(sys::napi_env, sys::napi_callback_info) -> sys::napi_value)] = &[

@@ -7,26 +7,24 @@
 //! The lease itself (acquire, renewal, release) lives in `core::lock`; this file only moves
 //! events between it and JS.
 
-use std::ptr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use napi::sys;
 use tokio::sync::oneshot;
 
-use crate::binding::decode::Js;
-use crate::binding::error::js_error;
 use crate::binding::follow;
+use crate::binding::js::Js;
 use crate::core::lock::{Acquired, HoldEnd};
 use crate::core::{Error, Level};
 use crate::engine::completer::{Deferred, JsRef, Shared};
 use crate::engine::per_env;
 
-/// What the callback settled with: the value or error, boxed in a one-element array (Node-API
-/// cannot reference primitives directly).
+/// What the callback settled with: the value or error, kept (see `Js::keep`); `None` when it
+/// could not be kept (the environment is shutting down).
 enum Outcome {
-    Value(JsRef),
-    Thrown(JsRef),
+    Value(Option<JsRef>),
+    Thrown(Option<JsRef>),
 }
 
 #[derive(Default)]
@@ -52,51 +50,11 @@ pub struct Guarded {
     js: Mutex<JsSide>,
 }
 
-/// Boxes `v` in `[v]` and references the box.
-unsafe fn boxed(env: sys::napi_env, v: sys::napi_value) -> JsRef {
-    // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run there.
-    unsafe {
-        let mut arr = ptr::null_mut();
-        sys::napi_create_array_with_length(env, 1, &mut arr);
-        sys::napi_set_element(env, arr, 0, v);
-        JsRef::new(env, arr)
-    }
-}
-
-unsafe fn unboxed(env: sys::napi_env, r: JsRef) -> sys::napi_value {
-    // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run there.
-    unsafe {
-        let arr = r.take(env);
-        let mut v = ptr::null_mut();
-        sys::napi_get_element(env, arr, 0, &mut v);
-        v
-    }
-}
-
-unsafe fn take_exception(env: sys::napi_env) -> sys::napi_value {
-    let mut exc = ptr::null_mut();
-    // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run there.
-    unsafe { sys::napi_get_and_clear_last_exception(env, &mut exc) };
-    exc
-}
-
-/// Deletes a reference that is no longer needed.
-unsafe fn free(env: sys::napi_env, r: Option<JsRef>) {
-    if let Some(r) = r {
-        // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run
-        // there.
-        unsafe { r.take(env) };
-    }
-}
-
 impl Guarded {
     /// Prepares a call: `d` settles with the callback's outcome. The call counts as pending
     /// (the caller has already called `shared.begin`).
-    ///
-    /// # Safety
-    /// JS thread only; `func` a function and `this` an object of `env`.
-    pub unsafe fn new(
-        env: sys::napi_env,
+    pub fn new(
+        js: &Js,
         shared: &Arc<Shared>,
         d: Deferred,
         func: sys::napi_value,
@@ -109,12 +67,8 @@ impl Guarded {
             lost: AtomicBool::new(false),
             js: Mutex::new(JsSide {
                 deferred: Some(d),
-                // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all
-                // run there.
-                func: Some(unsafe { JsRef::new(env, func) }),
-                // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all
-                // run there.
-                this: Some(unsafe { JsRef::new(env, this) }),
+                func: JsRef::new(js.env(), func),
+                this: JsRef::new(js.env(), this),
                 counted: true,
                 ..JsSide::default()
             }),
@@ -135,25 +89,22 @@ impl Guarded {
         self.lost.store(true, Ordering::Release);
         let me = Arc::clone(self);
         self.shared
-            // SAFETY: completion-queue tasks run on the JS thread of this service's env.
-            .run_on_js(Box::new(move |env| unsafe { me.abort(env, &err) }));
+            .run_on_js(Box::new(move |env| me.abort(&Js::new(env), &err)));
     }
 
     /// From the keeper: runs the callback on the JS thread (`None` = degraded, no lease).
     pub fn start(self: &Arc<Self>, lease: Option<Acquired>) {
         let me = Arc::clone(self);
         self.shared
-            // SAFETY: completion-queue tasks run on the JS thread of this service's env.
-            .run_on_js(Box::new(move |env| unsafe { me.call(env, lease) }));
+            .run_on_js(Box::new(move |env| me.call(&Js::new(env), lease)));
     }
 
     /// From the keeper: the lease was never acquired; rejects with `e`.
     pub fn fail(self: &Arc<Self>, e: Error) {
         let me = Arc::clone(self);
-        // SAFETY: completion-queue tasks run on the JS thread of this service's env.
-        self.shared.run_on_js(Box::new(move |env| unsafe {
-            let err = js_error(env, &e);
-            me.settle(env, false, err);
+        self.shared.run_on_js(Box::new(move |env| {
+            let js = Js::new(env);
+            me.settle(&js, false, js.error(&e));
         }));
     }
 
@@ -161,72 +112,68 @@ impl Guarded {
     pub fn finish(self: &Arc<Self>, end: HoldEnd) {
         let me = Arc::clone(self);
         self.shared
-            // SAFETY: completion-queue tasks run on the JS thread of this service's env.
-            .run_on_js(Box::new(move |env| unsafe { me.complete(env, end) }));
+            .run_on_js(Box::new(move |env| me.complete(&Js::new(env), end)));
     }
 
-    unsafe fn call(self: &Arc<Self>, env: sys::napi_env, lease: Option<Acquired>) {
-        let js = Js::new(env);
-        // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run
-        // there.
-        unsafe {
-            // The original `AbortController` (taken at load): the signal is ours whatever user
-            // code did to the global since.
-            let ctor = per_env::get(env, per_env::Fn::AbortController).unwrap_or(ptr::null_mut());
-            let mut controller = ptr::null_mut();
-            sys::napi_new_instance(env, ctor, 0, ptr::null(), &mut controller);
-            let mut signal = ptr::null_mut();
-            sys::napi_get_named_property(env, controller, c"signal".as_ptr(), &mut signal);
-            let mut ctx = ptr::null_mut();
-            sys::napi_create_object(env, &mut ctx);
-            let (token, fence) = match &lease {
-                Some(a) => (
-                    js.str(a.token.as_bytes()),
-                    a.fencing_token.map_or_else(|| js.null(), |f| js.int(f)),
-                ),
-                None => (js.null(), js.null()),
-            };
-            sys::napi_set_named_property(env, ctx, c"token".as_ptr(), token);
-            sys::napi_set_named_property(env, ctx, c"fencingToken".as_ptr(), fence);
-            sys::napi_set_named_property(env, ctx, c"signal".as_ptr(), signal);
-            sys::napi_set_named_property(env, ctx, c"degraded".as_ptr(), js.bool(lease.is_none()));
-            let func = match self.js.lock() {
-                Ok(mut s) => {
-                    if !controller.is_null() {
-                        s.controller = Some(JsRef::new(env, controller));
-                    }
-                    s.func.take()
-                }
-                Err(_) => None,
-            };
-            let Some(func) = func else {
-                self.settled(env, Outcome::Value(boxed(env, js.undefined())));
-                return;
-            };
-            let func = func.take(env);
-            let me = Arc::clone(self);
-            follow::call(
-                env,
-                func,
-                &[ctx],
-                Box::new(move |env, ok, v| {
-                    let boxed = boxed(env, v);
-                    me.settled(
-                        env,
-                        if ok {
-                            Outcome::Value(boxed)
-                        } else {
-                            Outcome::Thrown(boxed)
-                        },
-                    );
-                }),
-            );
-        }
+    /// `{ token, fencingToken, signal, degraded }` for the callback, and the controller of
+    /// `signal` (the original `AbortController`, taken at load: the signal is ours whatever
+    /// user code did to the global since).
+    fn context(js: &Js, lease: &Option<Acquired>) -> (sys::napi_value, Option<sys::napi_value>) {
+        let controller = per_env::get(js.env(), per_env::Fn::AbortController)
+            .and_then(|ctor| js.construct(ctor, &[]).ok());
+        let signal = controller
+            .and_then(|c| js.get_named(c, c"signal").ok())
+            .unwrap_or_else(|| js.undefined());
+        let ctx = js.object();
+        let (token, fence) = match lease {
+            Some(a) => (
+                js.str(a.token.as_bytes()),
+                a.fencing_token.map_or_else(|| js.null(), |f| js.int(f)),
+            ),
+            None => (js.null(), js.null()),
+        };
+        js.set_named(ctx, "token", token);
+        js.set_named(ctx, "fencingToken", fence);
+        js.set_named(ctx, "signal", signal);
+        js.set_named(ctx, "degraded", js.bool(lease.is_none()));
+        (ctx, controller)
+    }
+
+    fn call(self: &Arc<Self>, js: &Js, lease: Option<Acquired>) {
+        let (ctx, controller) = Self::context(js, &lease);
+        let func = match self.js.lock() {
+            Ok(mut s) => {
+                s.controller = controller.and_then(|c| JsRef::new(js.env(), c));
+                s.func.take()
+            }
+            Err(_) => None,
+        };
+        let Some(func) = func else {
+            return self.settled(js, Outcome::Value(None));
+        };
+        let func = func.take(js.env());
+        let me = Arc::clone(self);
+        follow::call(
+            js,
+            func,
+            &[ctx],
+            Box::new(move |js, ok, v| {
+                let kept = js.keep(v);
+                me.settled(
+                    js,
+                    if ok {
+                        Outcome::Value(kept)
+                    } else {
+                        Outcome::Thrown(kept)
+                    },
+                );
+            }),
+        );
     }
 
     /// The callback settled: record it, then let the keeper release (or finish at once when
     /// there is no lease).
-    unsafe fn settled(self: &Arc<Self>, env: sys::napi_env, outcome: Outcome) {
+    fn settled(self: &Arc<Self>, js: &Js, outcome: Outcome) {
         let (done, controller, recount) = match self.js.lock() {
             Ok(mut s) => {
                 if s.outcome.is_some() {
@@ -241,25 +188,19 @@ impl Guarded {
         };
         // Pending again until the release is answered.
         if recount {
-            // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run
-            // there.
-            unsafe { self.shared.begin(env) };
+            self.shared.begin(js.env());
         }
         // Settled: a later loss no longer aborts anything (the call rejects instead).
-        // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run
-        // there.
-        unsafe { free(env, controller) };
+        js.release(controller);
         match done.map(|tx| tx.send(())) {
             // The keeper releases, then `finish` settles the call.
             Some(Ok(())) => {}
             // No lease (degraded), or the keeper is gone: settle now.
-            // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run
-            // there.
-            _ => unsafe { self.complete(env, HoldEnd::Released(true)) },
+            _ => self.complete(js, HoldEnd::Released(true)),
         }
     }
 
-    unsafe fn abort(&self, env: sys::napi_env, err: &Error) {
+    fn abort(&self, js: &Js, err: &Error) {
         let (controller, uncount) = match self.js.lock() {
             Ok(mut s) => {
                 // Lost while `fn` runs: from now on only `fn`'s own work keeps the process alive
@@ -273,85 +214,78 @@ impl Guarded {
             Err(_) => (None, false),
         };
         if uncount {
-            // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run
-            // there.
-            unsafe { self.shared.end(env) };
+            self.shared.end(js.env());
         }
         let Some(controller) = controller else { return };
-        // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run
-        // there.
-        unsafe {
-            let controller = controller.take(env);
-            let mut abort = ptr::null_mut();
-            sys::napi_get_named_property(env, controller, c"abort".as_ptr(), &mut abort);
-            let reason = js_error(env, err);
-            let mut out = ptr::null_mut();
-            if sys::napi_call_function(env, controller, abort, 1, &reason, &mut out)
-                != sys::Status::napi_ok
-            {
-                // An abort listener threw: report it, never crash the process.
-                take_exception(env);
-                self.shared.log_now(
-                    env,
-                    Level::Error,
-                    "an AbortSignal listener threw while a lock was reported lost",
-                );
-            }
+        let controller = controller.take(js.env());
+        let aborted = js
+            .get_named(controller, c"abort")
+            .and_then(|abort| js.call(controller, abort, &[js.error(err)]));
+        if aborted.is_err() {
+            // An abort listener threw: report it, never crash the process.
+            self.shared.log_now(
+                js.env(),
+                Level::Error,
+                "an AbortSignal listener threw while a lock was reported lost",
+            );
         }
     }
 
-    unsafe fn complete(&self, env: sys::napi_env, end: HoldEnd) {
+    fn complete(&self, js: &Js, end: HoldEnd) {
         let (outcome, this) = match self.js.lock() {
             Ok(mut s) => (s.outcome.take(), s.this.take()),
             Err(_) => return,
         };
-        // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run
-        // there.
-        unsafe {
-            free(env, this);
-            let lost = match end {
-                HoldEnd::Lost(why) => Some(why),
-                HoldEnd::Released(_) if self.lost.load(Ordering::Acquire) => {
-                    Some("renewal failed".to_string())
+        js.release(this);
+        let lost = match end {
+            HoldEnd::Lost(why) => Some(why),
+            HoldEnd::Released(_) if self.lost.load(Ordering::Acquire) => {
+                Some("renewal failed".to_string())
+            }
+            HoldEnd::Released(_) => None,
+            HoldEnd::Unreleased(e) => {
+                self.shared.log_now(
+                    js.env(),
+                    Level::Warn,
+                    &format!(
+                        "a lock could not be released ({e}); it expires at the end of its TTL"
+                    ),
+                );
+                None
+            }
+        };
+        let (ok, v) = match outcome {
+            Some(Outcome::Value(r)) => (true, r.map_or_else(|| js.undefined(), |r| js.kept(r))),
+            Some(Outcome::Thrown(r)) => (
+                false,
+                r.map_or_else(
+                    || {
+                        js.error(&Error::Connection(
+                            "the callback threw while the environment was shutting down".into(),
+                        ))
+                    },
+                    |r| js.kept(r),
+                ),
+            ),
+            None => (true, js.undefined()),
+        };
+        match lost {
+            None => self.settle(js, ok, v),
+            Some(why) => {
+                let key = self.key.clone();
+                let err = js.error(&Error::LockLost {
+                    msg: format!("\"{key}\" was lost while its callback ran: {why}"),
+                    key,
+                });
+                if !ok {
+                    js.set_named(err, "cause", v);
                 }
-                HoldEnd::Released(_) => None,
-                HoldEnd::Unreleased(e) => {
-                    self.shared.log_now(
-                        env,
-                        Level::Warn,
-                        &format!(
-                            "a lock could not be released ({e}); it expires at the end of its TTL"
-                        ),
-                    );
-                    None
-                }
-            };
-            let (ok, v) = match outcome {
-                Some(Outcome::Value(r)) => (true, unboxed(env, r)),
-                Some(Outcome::Thrown(r)) => (false, unboxed(env, r)),
-                None => (true, Js::new(env).undefined()),
-            };
-            match lost {
-                None => self.settle(env, ok, v),
-                Some(why) => {
-                    let key = self.key.clone();
-                    let err = js_error(
-                        env,
-                        &Error::LockLost {
-                            msg: format!("\"{key}\" was lost while its callback ran: {why}"),
-                            key,
-                        },
-                    );
-                    if !ok {
-                        sys::napi_set_named_property(env, err, c"cause".as_ptr(), v);
-                    }
-                    self.settle(env, false, err);
-                }
+                self.settle(js, false, err);
             }
         }
     }
 
-    unsafe fn settle(&self, env: sys::napi_env, ok: bool, v: sys::napi_value) {
+    fn settle(&self, js: &Js, ok: bool, v: sys::napi_value) {
         let taken = match self.js.lock() {
             Ok(mut s) => {
                 let counted = std::mem::replace(&mut s.counted, false);
@@ -367,19 +301,13 @@ impl Guarded {
             return;
         };
         if counted {
-            // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run
-            // there.
-            unsafe { self.shared.end(env) };
+            self.shared.end(js.env());
         }
         for r in refs {
-            // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run
-            // there.
-            unsafe { free(env, r) };
+            js.release(r);
         }
         if let Some(d) = d {
-            // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run
-            // there.
-            unsafe { d.settle(env, ok, v) };
+            d.settle(js.env(), ok, v);
         }
     }
 }

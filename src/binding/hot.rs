@@ -18,10 +18,12 @@ use napi::sys;
 
 use crate::binding::args::{Arg, Ctx};
 use crate::binding::commands::{entry, pipeline_entry, Prep, B};
-use crate::binding::error::{check_no_exception, js_error, JsResult};
+use crate::binding::error::{check_no_exception, JsResult};
+use crate::binding::js::Js;
 use crate::binding::pipeline::Pipeline;
 use crate::binding::service::{JsPromise, RedisService};
 use crate::core::Error;
+use crate::engine::js_thread::JsEnv;
 
 /// Most arguments a command method takes; the slot after them holds `undefined`.
 pub const MAX_ARGS: usize = 4;
@@ -50,17 +52,14 @@ thread_local! {
 
 /// The `this` of a call, if it is an instance of the `#[napi]` class `T` (whose recent instances
 /// `seen` remembers).
-///
-/// # Safety
-/// JS thread, inside a callback of `env`.
-unsafe fn unwrap<T: TypeTag>(
+fn unwrap<T: TypeTag>(
     seen: &'static std::thread::LocalKey<Seen>,
-    env: sys::napi_env,
+    env: JsEnv,
     this: sys::napi_value,
 ) -> Option<*mut T> {
     let mut recent = seen.with(std::cell::Cell::get);
     for r in recent.iter().flatten() {
-        if r.env != env {
+        if r.env != env.raw() {
             continue;
         }
         let mut obj = ptr::null_mut();
@@ -68,9 +67,9 @@ unsafe fn unwrap<T: TypeTag>(
         // SAFETY: `r.obj` is a live reference of `env` (references are only deleted on their
         // eviction from this cache); a weak reference to a collected object reads as NULL.
         unsafe {
-            if sys::napi_get_reference_value(env, r.obj, &mut obj) == sys::Status::napi_ok
+            if sys::napi_get_reference_value(env.raw(), r.obj, &mut obj) == sys::Status::napi_ok
                 && !obj.is_null()
-                && sys::napi_strict_equals(env, obj, this, &mut same) == sys::Status::napi_ok
+                && sys::napi_strict_equals(env.raw(), obj, this, &mut same) == sys::Status::napi_ok
                 && same
             {
                 // `this` is that object, so it is alive and so is the instance it wraps.
@@ -78,20 +77,19 @@ unsafe fn unwrap<T: TypeTag>(
             }
         }
     }
-    // SAFETY: the caller's contract.
-    let native = unsafe { checked::<T>(env, this) }?;
+    let native = checked::<T>(env, this)?;
     let mut obj = ptr::null_mut();
     // SAFETY: JS thread of `env`; `this` is a live value of this call; `obj` a valid local.
-    if unsafe { sys::napi_create_reference(env, this, 0, &mut obj) } == sys::Status::napi_ok {
+    if unsafe { sys::napi_create_reference(env.raw(), this, 0, &mut obj) } == sys::Status::napi_ok {
         // The newest first; the oldest is forgotten.
-        if let Some(old) = recent[RECENT - 1].take().filter(|old| old.env == env) {
+        if let Some(old) = recent[RECENT - 1].take().filter(|old| old.env == env.raw()) {
             // SAFETY: references are only deleted here, on eviction, in the env they belong to
             // (checked: another env's entry is dropped without deleting; it dies with that env).
             unsafe { sys::napi_delete_reference(old.env, old.obj) };
         }
         recent.rotate_right(1);
         recent[0] = Some(Recent {
-            env,
+            env: env.raw(),
             obj,
             native: native.cast(),
         });
@@ -102,18 +100,17 @@ unsafe fn unwrap<T: TypeTag>(
 
 /// The `this` of a call, if it is an instance of the `#[napi]` class `T`, checked as napi-rs
 /// checks it (the type tag it puts on every instance).
-///
-/// # Safety
-/// JS thread, inside a callback of `env`.
-unsafe fn checked<T: TypeTag>(env: sys::napi_env, this: sys::napi_value) -> Option<*mut T> {
+fn checked<T: TypeTag>(env: JsEnv, this: sys::napi_value) -> Option<*mut T> {
     let mut wrapped = ptr::null_mut();
     let tag = T::type_tag();
     let mut tagged = false;
-    // SAFETY: the caller's contract; every status is checked before the next call uses its result.
+    // SAFETY: a callback of `env` on its thread (the token's proof); every status is checked
+    // before the next call uses its result.
     unsafe {
-        if sys::napi_check_object_type_tag(env, this, &tag, &mut tagged) != sys::Status::napi_ok
+        if sys::napi_check_object_type_tag(env.raw(), this, &tag, &mut tagged)
+            != sys::Status::napi_ok
             || !tagged
-            || sys::napi_unwrap(env, this, &mut wrapped) != sys::Status::napi_ok
+            || sys::napi_unwrap(env.raw(), this, &mut wrapped) != sys::Status::napi_ok
             || wrapped.is_null()
         {
             return None;
@@ -125,57 +122,47 @@ unsafe fn checked<T: TypeTag>(env: sys::napi_env, this: sys::napi_value) -> Opti
 }
 
 /// The arguments of a call (missing ones are `undefined`) and its `this`.
-///
-/// # Safety
-/// Called by Node-API on the JS thread.
-unsafe fn args_of(
-    env: sys::napi_env,
-    info: sys::napi_callback_info,
-) -> (sys::napi_value, [Arg; MAX_ARGS + 1]) {
+fn args_of(env: JsEnv, info: sys::napi_callback_info) -> (sys::napi_value, [Arg; MAX_ARGS + 1]) {
     let mut argc = MAX_ARGS;
     let mut argv = [ptr::null_mut(); MAX_ARGS + 1];
     let mut this = ptr::null_mut();
     let mut undefined = ptr::null_mut();
-    // SAFETY: a Node-API callback on the JS thread of `env` (this function's contract).
+    // SAFETY: a Node-API callback on the JS thread of `env` (the token's proof), with this
+    // callback's `info`; `argv` has room for `argc` values.
     unsafe {
         sys::napi_get_cb_info(
-            env,
+            env.raw(),
             info,
             &mut argc,
             argv.as_mut_ptr(),
             &mut this,
             ptr::null_mut(),
         );
-        sys::napi_get_undefined(env, &mut undefined);
+        sys::napi_get_undefined(env.raw(), &mut undefined);
     }
-    let args = argv.map(|v| Arg {
-        env,
-        v: if v.is_null() { undefined } else { v },
-    });
+    // SAFETY: each value is an argument (or `undefined`) of this callback of `env`, and the
+    // `Arg`s are used within it.
+    let args =
+        argv.map(|v| unsafe { Arg::new(env.raw(), if v.is_null() { undefined } else { v }) });
     (this, args)
 }
 
 /// Throws "`method`(): must be called on a `class`".
-fn wrong_this(env: sys::napi_env, method: &str, class: &str) {
-    let e = Error::arg(format!("{method}(): must be called on a {class}"));
-    // SAFETY: called from a callback of `env` on its JS thread.
-    unsafe { sys::napi_throw(env, js_error(env, &e)) };
+fn wrong_this(env: JsEnv, method: &str, class: &str) {
+    Js::new(env).throw_error(&Error::arg(format!(
+        "{method}(): must be called on a {class}"
+    )));
 }
 
 /// The receiver (checked) and the arguments of a call (missing ones are `undefined`); `None`
 /// after throwing when `this` is not a `RedisService`.
-///
-/// # Safety
-/// Called by Node-API on the JS thread.
-unsafe fn receive<'a>(
-    env: sys::napi_env,
+fn receive<'a>(
+    env: JsEnv,
     info: sys::napi_callback_info,
     method: &str,
 ) -> Option<(&'a RedisService, [Arg; MAX_ARGS + 1])> {
-    // SAFETY: the caller's contract.
-    let (this, args) = unsafe { args_of(env, info) };
-    // SAFETY: the caller's contract.
-    match unsafe { unwrap::<RedisService>(&SERVICES, env, this) } {
+    let (this, args) = args_of(env, info);
+    match unwrap::<RedisService>(&SERVICES, env, this) {
         // SAFETY: alive (see `unwrap`); `RedisService` is only ever borrowed shared.
         Some(svc) => Some((unsafe { &*svc }, args)),
         None => {
@@ -186,38 +173,29 @@ unsafe fn receive<'a>(
 }
 
 /// Runs command `method`: `prep` builds it from the arguments.
-///
-/// # Safety
-/// Called by Node-API on the JS thread.
-pub unsafe fn call(
-    env: sys::napi_env,
+pub fn call(
+    env: JsEnv,
     info: sys::napi_callback_info,
     method: &'static str,
     prep: impl FnOnce(B<'_>, &[Arg; MAX_ARGS + 1]) -> Result<Prep, Error>,
 ) -> sys::napi_value {
-    // SAFETY: the caller's contract.
-    let Some((svc, args)) = (unsafe { receive(env, info, method) }) else {
+    let Some((svc, args)) = receive(env, info, method) else {
         return ptr::null_mut();
     };
     let built = prep(B::new(Ctx { method }, svc.prefix()), &args);
-    promise(env, svc.run(&Env::from_raw(env), built))
+    promise(env, svc.run(&Env::from_raw(env.raw()), built))
 }
 
 /// Queues command `method` on the pipeline `this` (`prep` builds it from the arguments) and
 /// returns `this`, or throws the argument error.
-///
-/// # Safety
-/// Called by Node-API on the JS thread.
-pub unsafe fn chain(
-    env: sys::napi_env,
+pub fn chain(
+    env: JsEnv,
     info: sys::napi_callback_info,
     method: &'static str,
     prep: impl FnOnce(B<'_>, &[Arg; MAX_ARGS + 1]) -> Result<Prep, Error>,
 ) -> sys::napi_value {
-    // SAFETY: the caller's contract.
-    let (this, args) = unsafe { args_of(env, info) };
-    // SAFETY: the caller's contract.
-    let Some(p) = (unsafe { unwrap::<Pipeline>(&PIPELINES, env, this) }) else {
+    let (this, args) = args_of(env, info);
+    let Some(p) = unwrap::<Pipeline>(&PIPELINES, env, this) else {
         wrong_this(env, method, "Pipeline");
         return ptr::null_mut();
     };
@@ -240,22 +218,20 @@ pub unsafe fn chain(
             this
         }
         Err(e) => {
-            // SAFETY: called from a callback of `env` on its JS thread.
-            unsafe { sys::napi_throw(env, js_error(env, &e)) };
+            Js::new(env).throw_error(&e);
             ptr::null_mut()
         }
     }
 }
 
 /// The promise a method returned, or `NULL` with its exception thrown.
-fn promise(env: sys::napi_env, r: JsResult<JsPromise>) -> sys::napi_value {
+fn promise(env: JsEnv, r: JsResult<JsPromise>) -> sys::napi_value {
     match r {
         Ok(p) => p.0,
         // Our methods throw before returning an error (`error::throw`); anything else is thrown here.
         Err(e) if e.status == napi::Status::PendingException => ptr::null_mut(),
         Err(e) => {
-            // SAFETY: called from a callback of `env` on its JS thread.
-            unsafe { sys::napi_throw(env, js_error(env, &Error::Reply(e.reason.clone()))) };
+            Js::new(env).throw_error(&Error::Reply(e.reason.clone()));
             ptr::null_mut()
         }
     }
@@ -272,14 +248,16 @@ macro_rules! feature_entries {
                 /// Called by Node-API on the JS thread.
                 pub unsafe extern "C" fn $method(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
                     const _: () = assert!(<[&str]>::len(&[$(stringify!($arg)),*]) <= MAX_ARGS);
-                    // SAFETY: called by Node-API on the JS thread.
-                    let Some((svc, a)) = (unsafe { receive(env, info, $js) }) else {
+                    // SAFETY: Node-API calls this on the JS thread of `env`; the token lives for
+                    // this call only.
+                    let env = unsafe { JsEnv::assume(env) };
+                    let Some((svc, a)) = receive(env, info, $js) else {
                         return ptr::null_mut();
                     };
                     #[allow(unused_mut, unused_variables)]
                     let mut next = a.iter();
                     let r = svc.$method(
-                        Env::from_raw(env)
+                        Env::from_raw(env.raw())
                         $(, { let _ = stringify!($arg); unknown(next.next().unwrap_or(&a[MAX_ARGS])) })*
                     );
                     promise(env, r)
@@ -302,8 +280,7 @@ feature_entries! {
 
 /// An argument as napi-rs's `Unknown` (which any value converts to).
 fn unknown<'a>(a: &Arg) -> Unknown<'a> {
-    // SAFETY: `Unknown` accepts every value; `a` is a live argument of the current call.
-    unsafe { Unknown::from_raw_unchecked(a.env, a.v) }
+    a.unknown()
 }
 
 /// `Class.method` for every entry point [`install`] puts in place: they check `this`
@@ -322,42 +299,33 @@ pub fn checked_names() -> Vec<String> {
 
 /// Installs the entry points over the generated methods of `exports.RedisService.prototype` and
 /// `exports.Pipeline.prototype`.
-///
-/// # Safety
-/// Module init, on the JS thread.
-pub unsafe fn install(env: sys::napi_env, exports: sys::napi_value) {
-    // SAFETY: module init on the JS thread of `env` (this function's contract).
-    unsafe {
-        install_on(
-            env,
-            exports,
-            c"RedisService",
-            entry::ALL.iter().chain(feature_entry::ALL),
-        );
-        install_on(env, exports, c"Pipeline", pipeline_entry::ALL.iter());
-    }
+pub fn install(env: JsEnv, exports: sys::napi_value) {
+    install_on(
+        env,
+        exports,
+        c"RedisService",
+        entry::ALL.iter().chain(feature_entry::ALL),
+    );
+    install_on(env, exports, c"Pipeline", pipeline_entry::ALL.iter());
 }
 
 type Entry = unsafe extern "C" fn(sys::napi_env, sys::napi_callback_info) -> sys::napi_value;
 
 /// Defines each `(name, entry)` on `exports[class].prototype`.
-///
-/// # Safety
-/// Module init, on the JS thread.
-unsafe fn install_on<'a>(
-    env: sys::napi_env,
+fn install_on<'a>(
+    env: JsEnv,
     exports: sys::napi_value,
     class: &std::ffi::CStr,
     entries: impl Iterator<Item = &'a (&'a str, Entry)>,
 ) {
     let mut ctor = ptr::null_mut();
     let mut proto = ptr::null_mut();
-    // SAFETY: module init on the JS thread of `env` (this function's contract); statuses are
+    // SAFETY: module init on the JS thread of `env` (the `JsEnv` token proves it); statuses are
     // checked and a failed definition only leaves the generated method in place.
     unsafe {
-        if sys::napi_get_named_property(env, exports, class.as_ptr(), &mut ctor)
+        if sys::napi_get_named_property(env.raw(), exports, class.as_ptr(), &mut ctor)
             != sys::Status::napi_ok
-            || sys::napi_get_named_property(env, ctor, c"prototype".as_ptr(), &mut proto)
+            || sys::napi_get_named_property(env.raw(), ctor, c"prototype".as_ptr(), &mut proto)
                 != sys::Status::napi_ok
         {
             return;
@@ -366,7 +334,7 @@ unsafe fn install_on<'a>(
             let mut f = ptr::null_mut();
             let mut key = ptr::null_mut();
             if sys::napi_create_function(
-                env,
+                env.raw(),
                 name.as_ptr().cast(),
                 name.len() as isize,
                 Some(*cb),
@@ -374,7 +342,7 @@ unsafe fn install_on<'a>(
                 &mut f,
             ) != sys::Status::napi_ok
                 || sys::napi_create_string_utf8(
-                    env,
+                    env.raw(),
                     name.as_ptr().cast(),
                     name.len() as isize,
                     &mut key,
@@ -393,7 +361,7 @@ unsafe fn install_on<'a>(
                     | sys::PropertyAttributes::configurable,
                 data: ptr::null_mut(),
             };
-            sys::napi_define_properties(env, proto, 1, &desc);
+            sys::napi_define_properties(env.raw(), proto, 1, &desc);
         }
     }
 }

@@ -14,10 +14,12 @@ use crate::binding::args::{Arg, Ctx};
 use crate::binding::decode::{Decode, Empty, Out};
 use crate::binding::error::JsResult;
 use crate::binding::guarded::Guarded;
+use crate::binding::js::Js;
 use crate::binding::service::{JsPromise, RedisService};
 use crate::core::lock::{self, AcquireOptions, HoldOptions, Target};
 use crate::core::{Client, Error};
 use crate::engine::batch::{Policy, Shape};
+use crate::engine::js_thread::JsEnv;
 
 /// TTL when none is given: 30 seconds.
 const DEFAULT_TTL_MS: u64 = 30_000;
@@ -126,10 +128,7 @@ fn ms_named(
 
 fn boolean(c: Ctx, name: &str, a: Arg) -> Result<bool, Error> {
     if a.kind() == sys::ValueType::napi_boolean {
-        let mut b = false;
-        // SAFETY: `env` and the values come from the current Node-API callback, on its JS thread
-        // (an `Arg` or a `Js` is only made inside one); out pointers are valid locals.
-        unsafe { sys::napi_get_value_bool(a.env, a.v, &mut b) };
+        let b = a.bool().unwrap_or(false);
         return Ok(b);
     }
     Err(c.bad(name, "a boolean", a))
@@ -157,7 +156,7 @@ fn lock_opts(c: Ctx, name: &str, a: Arg, allowed: &[&str]) -> Result<LockOpts, E
                 vals[i] = Some(v).filter(|v| !v.is_undefined())
             }
             _ => {
-                let k = crate::binding::args::read_string(k.env, k.v).unwrap_or_default();
+                let k = k.text().unwrap_or_default();
                 return Err(Error::arg(format!(
                     "{}(): unknown option `{name}.{k}` (accepted: {})",
                     c.method,
@@ -219,7 +218,7 @@ fn limit(c: Ctx, a: Arg) -> Result<u32, Error> {
 
 fn function(c: Ctx, a: Arg) -> Result<sys::napi_value, Error> {
     if a.kind() == sys::ValueType::napi_function {
-        Ok(a.v)
+        Ok(a.raw())
     } else {
         Err(c.bad("fn", "a function", a))
     }
@@ -364,14 +363,12 @@ impl RedisService {
         F: FnOnce(Arc<Client>, P) -> Fut,
         Fut: Future<Output = Result<Out, Error>> + Send + 'static,
     {
-        let raw = env.raw();
-        // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
-        let (d, promise) = unsafe { self.shared.promise(raw) }?;
+        let raw = JsEnv::of(env);
+        let (d, promise) = self.shared.promise(raw)?;
         let parsed = match parsed {
             Ok(p) => p,
             Err(e) => {
-                // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
-                unsafe { self.shared.settle_now(raw, d, Err(e)) };
+                self.shared.settle_now(raw, d, Err(e));
                 return Ok(JsPromise(promise));
             }
         };
@@ -384,24 +381,20 @@ impl RedisService {
             } else {
                 Err(disabled())
             };
-            // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
-            unsafe { self.shared.settle_now(raw, d, r) };
+            self.shared.settle_now(raw, d, r);
             return Ok(JsPromise(promise));
         }
         let fut = op(Arc::clone(&client), parsed);
         let fallback = degraded();
-        // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
-        unsafe {
-            self.shared.spawn(raw, d, async move {
-                match fut.await {
-                    Err(e) if fail_open && e.is_unavailable() => {
-                        client.warn_degraded("locks", DEGRADED);
-                        Ok(fallback)
-                    }
-                    r => r,
+        self.shared.spawn(raw, d, async move {
+            match fut.await {
+                Err(e) if fail_open && e.is_unavailable() => {
+                    client.warn_degraded("locks", DEGRADED);
+                    Ok(fallback)
                 }
-            })
-        };
+                r => r,
+            }
+        });
         Ok(JsPromise(promise))
     }
 
@@ -413,37 +406,38 @@ impl RedisService {
         this: sys::napi_value,
         parsed: Result<(Target, LockOpts, sys::napi_value), Error>,
     ) -> JsResult<JsPromise> {
-        let raw = env.raw();
-        // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
-        let (d, promise) = unsafe { self.shared.promise(raw) }?;
+        let raw = JsEnv::of(env);
+        let (d, promise) = self.shared.promise(raw)?;
         let (target, opts, func) = match parsed {
             Ok(p) => p,
             Err(e) => {
-                // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
-                unsafe { self.shared.settle_now(raw, d, Err(e)) };
+                self.shared.settle_now(raw, d, Err(e));
                 return Ok(JsPromise(promise));
             }
         };
         let client = Arc::clone(&self.client);
         let fail_open = client.cfg.lock_fail_open;
         if !client.cfg.enabled && !fail_open {
-            // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
-            unsafe { self.shared.settle_now(raw, d, Err(disabled())) };
+            self.shared.settle_now(raw, d, Err(disabled()));
             return Ok(JsPromise(promise));
         }
         let rt = match crate::core::connection::runtime() {
             Ok(rt) => rt,
             Err(e) => {
-                // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
-                unsafe { self.shared.settle_now(raw, d, Err(e)) };
+                self.shared.settle_now(raw, d, Err(e));
                 return Ok(JsPromise(promise));
             }
         };
-        // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
-        let g = unsafe { Guarded::new(raw, &self.shared, d, func, this, target.user_key.clone()) };
+        let g = Guarded::new(
+            &Js::new(raw),
+            &self.shared,
+            d,
+            func,
+            this,
+            target.user_key.clone(),
+        );
         // Pending (keeps the process alive) until `fn` starts, and again while releasing.
-        // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
-        unsafe { self.shared.begin(raw) };
+        self.shared.begin(raw);
         if !client.cfg.enabled {
             client.warn_degraded("locks", DEGRADED);
             g.start(None);

@@ -10,6 +10,7 @@ pub(crate) mod error;
 mod follow;
 mod guarded;
 mod hot;
+pub(crate) mod js;
 mod lock;
 mod options;
 mod pipeline;
@@ -27,6 +28,8 @@ pub use service::{is_redis_configured, RedisService};
 
 use napi::bindgen_prelude::{Env, Object};
 use napi_derive::napi;
+
+use crate::engine::js_thread::JsEnv;
 
 /// Glue the class syntax cannot express: methods that take a variable number of arguments get a
 /// thin wrapper that packs the extra ones into one array for the native method, and
@@ -113,12 +116,9 @@ const SHIM: &str = r#"(function (exports, checked) {
 #[napi(module_exports)]
 pub fn init(exports: Object, env: Env) -> napi::Result<()> {
     crate::core::connection::install_crypto_provider();
-    // SAFETY: module init, on the JS thread of `env`.
-    unsafe { crate::engine::per_env::install(env.raw()) }?;
-    // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
-    unsafe { hot::install(env.raw(), napi::JsValue::raw(&exports)) };
-    // SAFETY: module init, on the JS thread of `env`, after `per_env::install`.
-    unsafe { crate::engine::per_env::set_exports(env.raw(), napi::JsValue::raw(&exports)) };
+    crate::engine::per_env::install(JsEnv::of(&env))?;
+    hot::install(JsEnv::of(&env), napi::JsValue::raw(&exports));
+    crate::engine::per_env::set_exports(JsEnv::of(&env), napi::JsValue::raw(&exports));
     let checked = serde_json::to_string(&hot::checked_names())
         .map_err(|e| napi::Error::from_reason(e.to_string()))?;
     let shim = format!("(function (exports) {{ return ({SHIM})(exports, {checked}); }})");

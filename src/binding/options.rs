@@ -4,7 +4,7 @@
 use napi::sys;
 use napi_derive::napi;
 
-use crate::binding::args::{read_string, Arg, Ctx};
+use crate::binding::args::{Arg, Ctx};
 use crate::core::config::{self, Settings, TlsOptions};
 use crate::core::Error;
 
@@ -152,10 +152,7 @@ fn opt_bool(o: Arg, name: &str) -> Result<Option<bool>, Error> {
     if v.kind() != sys::ValueType::napi_boolean {
         return Err(C.bad(format!("options.{name}"), "a boolean", v));
     }
-    let mut b = false;
-    // SAFETY: `env` and the values come from the current Node-API callback, on its JS thread
-    // (an `Arg` or a `Js` is only made inside one); out pointers are valid locals.
-    unsafe { sys::napi_get_value_bool(v.env, v.v, &mut b) };
+    let b = v.bool().unwrap_or(false);
     Ok(Some(b))
 }
 
@@ -363,17 +360,14 @@ pub fn parse(o: Arg) -> Result<Parsed, Error> {
     let logger = match lv.kind() {
         sys::ValueType::napi_undefined | sys::ValueType::napi_null => LoggerChoice::Default,
         sys::ValueType::napi_boolean => {
-            let mut b = true;
-            // SAFETY: `env` and the values come from the current Node-API callback, on its JS
-            // thread (an `Arg` or a `Js` is only made inside one); out pointers are valid locals.
-            unsafe { sys::napi_get_value_bool(lv.env, lv.v, &mut b) };
+            let b = lv.bool().unwrap_or(true);
             if b {
                 LoggerChoice::Default
             } else {
                 LoggerChoice::Silent
             }
         }
-        sys::ValueType::napi_object => LoggerChoice::Given(lv.v),
+        sys::ValueType::napi_object => LoggerChoice::Given(lv.raw()),
         _ => {
             return Err(C.bad(
                 "options.logger",
@@ -399,7 +393,7 @@ pub fn env_vars(env_obj: Arg) -> Result<std::collections::HashMap<String, String
         match v.kind() {
             sys::ValueType::napi_undefined | sys::ValueType::napi_null => {}
             sys::ValueType::napi_string => {
-                if let Some(s) = read_string(v.env, v.v) {
+                if let Some(s) = v.text() {
                     out.insert((*name).to_string(), s);
                 }
             }

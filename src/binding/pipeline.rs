@@ -13,6 +13,7 @@ use crate::core::dispatch::Work;
 use crate::core::Error;
 use crate::engine::batch::{Batcher, Shape};
 use crate::engine::completer::Shared;
+use crate::engine::js_thread::JsEnv;
 
 /// A batch of commands (from `pipeline()` or `multi()`). Each command method queues and returns
 /// the batch; `exec()` sends them all in one round trip. Invalid arguments throw at once
@@ -40,7 +41,7 @@ impl Pipeline {
     }
 
     pub(crate) fn push(&mut self, env: &Env, p: Result<Prep, Error>) -> JsResult<()> {
-        self.queue(p.map_err(|e| throw(env.raw(), e))?);
+        self.queue(p.map_err(|e| throw(JsEnv::of(env), e))?);
         Ok(())
     }
 
@@ -64,9 +65,8 @@ impl Pipeline {
     #[napi(ts_return_type = "Promise<Array<[Error | null, any]>>")]
     pub fn exec(&mut self, env: Env) -> JsResult<JsPromise> {
         let preps = std::mem::take(&mut self.preps);
-        let raw = env.raw();
-        // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
-        let (d, promise) = unsafe { self.shared.promise(raw) }?;
+        let raw = JsEnv::of(&env);
+        let (d, promise) = self.shared.promise(raw)?;
         let mut cmds = Vec::with_capacity(preps.len());
         let mut decodes = Vec::with_capacity(preps.len());
         let mut empties = Vec::with_capacity(preps.len());
@@ -79,11 +79,8 @@ impl Pipeline {
             cmds,
             atomic: self.atomic,
         };
-        // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
-        unsafe {
-            self.batcher
-                .submit(raw, d, work, Shape::Many(Box::new((decodes, empties))))
-        };
+        self.batcher
+            .submit(raw, d, work, Shape::Many(Box::new((decodes, empties))));
         Ok(JsPromise(promise))
     }
 }

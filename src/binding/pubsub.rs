@@ -12,13 +12,15 @@ use napi::sys;
 use napi_derive::napi;
 
 use crate::binding::args::{Arg, Ctx};
-use crate::binding::decode::{Js, Out};
-use crate::binding::error::{js_error, throw, JsResult};
+use crate::binding::decode::Out;
+use crate::binding::error::{throw, JsResult};
 use crate::binding::follow;
+use crate::binding::js::Js;
 use crate::binding::service::{JsPromise, RedisService};
 use crate::core::pubsub::{Kind, Message, Subscriber};
 use crate::core::{Client, Error, Level};
 use crate::engine::completer::{JsRef, Shared};
+use crate::engine::js_thread::JsEnv;
 
 struct Handler {
     id: u64,
@@ -55,13 +57,10 @@ pub struct PubSub {
     counted: AtomicBool,
 }
 
-unsafe fn free(env: sys::napi_env, h: Handler) {
-    // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run there.
-    unsafe {
-        h.func.take(env);
-        if let Some(e) = h.on_error {
-            e.take(env);
-        }
+fn free(env: JsEnv, h: Handler) {
+    h.func.take(env);
+    if let Some(e) = h.on_error {
+        e.take(env);
     }
 }
 
@@ -76,9 +75,7 @@ impl PubSub {
                 let sh = Arc::clone(&to_js);
                 to_js.run_on_js(Box::new(move |env| {
                     if let Some(me) = me.upgrade() {
-                        // SAFETY: completion-queue tasks run on the JS thread of this service's
-                        // env.
-                        unsafe { me.dispatch(env, &sh, m) };
+                        me.dispatch(env, &sh, m);
                     }
                 }));
             })
@@ -86,49 +83,41 @@ impl PubSub {
     }
 
     /// Keeps the process alive while something is subscribed (JS thread).
-    unsafe fn hold(&self, env: sys::napi_env, shared: &Shared, on: bool) {
+    fn hold(&self, env: JsEnv, shared: &Shared, on: bool) {
         if on != self.counted.swap(on, Ordering::AcqRel) {
-            // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run
-            // there.
-            unsafe {
-                if on {
-                    shared.begin(env);
-                } else {
-                    shared.end(env);
-                }
+            if on {
+                shared.begin(env);
+            } else {
+                shared.end(env);
             }
         }
     }
 
     /// Calls every handler of the message's channel (or pattern), in registration order.
-    unsafe fn dispatch(&self, env: sys::napi_env, shared: &Arc<Shared>, m: Message) {
+    fn dispatch(&self, env: JsEnv, shared: &Arc<Shared>, m: Message) {
         let js = Js::new(env);
         let (kind, name) = match &m.pattern {
             Some(p) => (Kind::Pattern, p.clone()),
             None => (Kind::Channel, m.channel.clone()),
         };
-        let targets: Vec<(sys::napi_value, sys::napi_value)> = match self.registry.lock() {
-            Ok(mut r) => r
-                .map(kind)
-                .get(&name)
-                .map(|hs| {
-                    hs.iter()
-                        // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose
-                        // callers all run there.
-                        .map(|h| unsafe {
-                            let mut f = std::ptr::null_mut();
-                            sys::napi_get_reference_value(env, h.func.raw(), &mut f);
-                            let mut e = std::ptr::null_mut();
-                            if let Some(on_error) = &h.on_error {
-                                sys::napi_get_reference_value(env, on_error.raw(), &mut e);
-                            }
-                            (f, e)
-                        })
-                        .collect()
-                })
-                .unwrap_or_default(),
-            Err(_) => return,
-        };
+        let targets: Vec<(Option<sys::napi_value>, Option<sys::napi_value>)> =
+            match self.registry.lock() {
+                Ok(mut r) => r
+                    .map(kind)
+                    .get(&name)
+                    .map(|hs| {
+                        hs.iter()
+                            .map(|h| {
+                                (
+                                    h.func.get(env),
+                                    h.on_error.as_ref().and_then(|e| e.get(env)),
+                                )
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                Err(_) => return,
+            };
         if targets.is_empty() {
             return;
         }
@@ -143,53 +132,36 @@ impl PubSub {
             let e = Error::Reply(format!(
                 "a message of {} bytes on channel {channel} cannot become a JS string (V8's limit is {} characters)",
                 m.payload.len(),
-                crate::binding::decode::MAX_JS_STRING
+                crate::binding::js::MAX_JS_STRING
             ));
             for (_, on_error) in targets {
-                // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all
-                // run there.
-                let err = unsafe { crate::binding::error::js_error(env, &e) };
-                // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all
-                // run there.
-                let on_error = (!on_error.is_null()).then(|| unsafe { JsRef::new(env, on_error) });
-                // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all
-                // run there.
-                unsafe { report(env, shared, on_error, err, &channel) };
+                let on_error = on_error.and_then(|f| JsRef::new(env, f));
+                report(&js, shared, on_error, js.error(&e), &channel);
             }
             return;
         }
         for (f, on_error) in targets {
-            if f.is_null() {
-                continue;
-            }
+            let Some(f) = f else { continue };
             let sh = Arc::clone(shared);
             let ch = channel.clone();
-            // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run
-            // there.
-            let on_error = (!on_error.is_null()).then(|| unsafe { JsRef::new(env, on_error) });
-            // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run
-            // there.
-            unsafe {
-                follow::call(
-                    env,
-                    f,
-                    &args,
-                    Box::new(move |env, ok, v| {
-                        if ok {
-                            if let Some(r) = on_error {
-                                r.take(env);
-                            }
-                            return;
-                        }
-                        report(env, &sh, on_error, v, &ch);
-                    }),
-                )
-            };
+            let on_error = on_error.and_then(|f| JsRef::new(env, f));
+            follow::call(
+                &js,
+                f,
+                &args,
+                Box::new(move |js, ok, v| {
+                    if ok {
+                        js.release(on_error);
+                        return;
+                    }
+                    report(js, &sh, on_error, v, &ch);
+                }),
+            );
         }
     }
 
     /// Removes one handler; `Some(name)` when it was the channel's last (unsubscribe in Redis).
-    unsafe fn remove(&self, env: sys::napi_env, kind: Kind, name: &[u8], id: u64) -> (bool, bool) {
+    fn remove(&self, env: JsEnv, kind: Kind, name: &[u8], id: u64) -> (bool, bool) {
         let Ok(mut r) = self.registry.lock() else {
             return (false, false);
         };
@@ -198,9 +170,7 @@ impl PubSub {
         if let Some(hs) = map.get_mut(name) {
             if let Some(pos) = hs.iter().position(|h| h.id == id) {
                 let h = hs.remove(pos);
-                // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all
-                // run there.
-                unsafe { free(env, h) };
+                free(env, h);
             }
             if hs.is_empty() {
                 map.remove(name);
@@ -211,7 +181,7 @@ impl PubSub {
     }
 
     /// Drops every handler (the service disconnects).
-    pub unsafe fn close(&self, env: sys::napi_env, shared: &Shared) {
+    pub fn close(&self, env: JsEnv, shared: &Shared) {
         let handlers: Vec<Handler> = match self.registry.lock() {
             Ok(mut r) => {
                 let all = std::mem::take(&mut *r);
@@ -224,16 +194,12 @@ impl PubSub {
             Err(_) => Vec::new(),
         };
         for h in handlers {
-            // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run
-            // there.
-            unsafe { free(env, h) };
+            free(env, h);
         }
         if let Some(s) = self.subscriber.get() {
             s.close();
         }
-        // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run
-        // there.
-        unsafe { self.hold(env, shared, false) };
+        self.hold(env, shared, false);
     }
 
     /// Allows subscriptions again (the service connects).
@@ -244,43 +210,29 @@ impl PubSub {
     }
 }
 
+fn shutting_down() -> Error {
+    Error::Connection("the environment is shutting down".into())
+}
+
 /// A handler threw or rejected: to its `onError`, else the logger; never to the process.
-unsafe fn report(
-    env: sys::napi_env,
-    shared: &Shared,
-    on_error: Option<JsRef>,
-    err: sys::napi_value,
-    channel: &str,
-) {
-    // SAFETY: JS thread of `env`: the contract of this `unsafe fn`, whose callers all run there.
-    unsafe {
-        if let Some(r) = on_error {
-            let f = r.take(env);
-            let js = Js::new(env);
-            let args = [err, js.str(channel.as_bytes())];
-            let mut out = std::ptr::null_mut();
-            if sys::napi_call_function(env, js.undefined(), f, 2, args.as_ptr(), &mut out)
-                == sys::Status::napi_ok
-            {
-                return;
-            }
-            let mut exc = std::ptr::null_mut();
-            sys::napi_get_and_clear_last_exception(env, &mut exc);
+fn report(js: &Js, shared: &Shared, on_error: Option<JsRef>, err: sys::napi_value, channel: &str) {
+    if let Some(r) = on_error {
+        let f = r.take(js.env());
+        if js
+            .call(std::ptr::null_mut(), f, &[err, js.str(channel.as_bytes())])
+            .is_ok()
+        {
+            return;
         }
-        let mut text = std::ptr::null_mut();
-        let msg = if sys::napi_coerce_to_string(env, err, &mut text) == sys::Status::napi_ok {
-            crate::binding::args::read_string(env, text).unwrap_or_default()
-        } else {
-            let mut exc = std::ptr::null_mut();
-            sys::napi_get_and_clear_last_exception(env, &mut exc);
-            "an error".to_string()
-        };
-        shared.log_now(
-            env,
-            Level::Error,
-            &format!("a pub/sub handler for \"{channel}\" threw: {msg}"),
-        );
     }
+    let msg = js
+        .coerce_string(err)
+        .unwrap_or_else(|| "an error".to_string());
+    shared.log_now(
+        js.env(),
+        Level::Error,
+        &format!("a pub/sub handler for \"{channel}\" threw: {msg}"),
+    );
 }
 
 /// A subscription: `await sub.unsubscribe()` removes this handler (and the Redis subscription once
@@ -313,40 +265,28 @@ impl Subscription {
     /// Removes this handler; the others of the channel keep receiving. Idempotent.
     #[napi(ts_return_type = "Promise<void>")]
     pub fn unsubscribe(&self, env: Env) -> JsResult<JsPromise> {
-        let raw = env.raw();
-        // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
-        let (d, promise) = unsafe { self.shared.promise(raw) }?;
+        let raw = JsEnv::of(&env);
+        let (d, promise) = self.shared.promise(raw)?;
         if !self.active.replace(false) {
-            // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
-            unsafe {
-                self.shared
-                    .settle_now(raw, d, Ok(Out::Json(serde_json::Value::Null)))
-            };
+            self.shared
+                .settle_now(raw, d, Ok(Out::Json(serde_json::Value::Null)));
             return Ok(JsPromise(promise));
         }
-        // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
-        let (last, empty) = unsafe { self.pubsub.remove(raw, self.kind, &self.name, self.id) };
+        let (last, empty) = self.pubsub.remove(raw, self.kind, &self.name, self.id);
         if empty {
-            // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
-            unsafe { self.pubsub.hold(raw, &self.shared, false) };
+            self.pubsub.hold(raw, &self.shared, false);
         }
         if !last {
-            // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
-            unsafe {
-                self.shared
-                    .settle_now(raw, d, Ok(Out::Json(serde_json::Value::Null)))
-            };
+            self.shared
+                .settle_now(raw, d, Ok(Out::Json(serde_json::Value::Null)));
             return Ok(JsPromise(promise));
         }
         let sub = self.pubsub.subscriber(&self.client, &self.shared);
         let (kind, name) = (self.kind, self.name.clone());
-        // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
-        unsafe {
-            self.shared.spawn(raw, d, async move {
-                sub.unsubscribe(kind, name).await?;
-                Ok(Out::Json(serde_json::Value::Null))
-            })
-        };
+        self.shared.spawn(raw, d, async move {
+            sub.unsubscribe(kind, name).await?;
+            Ok(Out::Json(serde_json::Value::Null))
+        });
         Ok(JsPromise(promise))
     }
 }
@@ -361,7 +301,7 @@ impl RedisService {
         handler: Unknown,
         options: Unknown,
     ) -> JsResult<JsPromise> {
-        let raw = env.raw();
+        let raw = JsEnv::of(env);
         let c = Ctx { method };
         let what = if kind == Kind::Channel {
             "channel"
@@ -386,46 +326,44 @@ impl RedisService {
                 if !o.is_plain_object() || e.kind() != sys::ValueType::napi_function {
                     return Err(c.bad("options", "an object { onError(err, channel) }", o));
                 }
-                Some(e.v)
+                Some(e.raw())
             };
-            Ok((n.into_bytes(), h.v, on_error))
+            Ok((n.into_bytes(), h.raw(), on_error))
         })();
-        // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
-        let (d, promise) = unsafe { self.shared.promise(raw) }?;
+        let (d, promise) = self.shared.promise(raw)?;
         let (name, func, on_error) = match parsed {
             Ok(p) => p,
             Err(e) => {
-                // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
-                unsafe { self.shared.settle_now(raw, d, Err(e)) };
+                self.shared.settle_now(raw, d, Err(e));
                 return Ok(JsPromise(promise));
             }
         };
         if !self.client.cfg.enabled {
-            // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
-            unsafe {
-                self.shared.settle_now(
+            self.shared.settle_now(
                     raw,
                     d,
                     Err(Error::Disabled(
                         "Redis is disabled (enabled: false / REDIS_ENABLED=false): nothing to subscribe to".into(),
                     )),
-                )
-            };
+                );
             return Ok(JsPromise(promise));
         }
+        let (Some(func), on_error) = (
+            JsRef::new(raw, func),
+            on_error.map(|e| JsRef::new(raw, e).ok_or(())),
+        ) else {
+            return Err(throw(raw, shutting_down()));
+        };
+        let Ok(on_error) = on_error.transpose() else {
+            return Err(throw(raw, shutting_down()));
+        };
         let (id, first) = match self.pubsub.registry.lock() {
             Ok(mut r) => {
                 r.next += 1;
                 let id = r.next;
                 let entry = r.map(kind).entry(name.clone()).or_default();
                 let first = entry.is_empty();
-                entry.push(Handler {
-                    id,
-                    // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
-                    func: unsafe { JsRef::new(raw, func) },
-                    // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
-                    on_error: on_error.map(|e| unsafe { JsRef::new(raw, e) }),
-                });
+                entry.push(Handler { id, func, on_error });
                 (id, first)
             }
             Err(_) => {
@@ -435,8 +373,7 @@ impl RedisService {
                 ))
             }
         };
-        // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
-        unsafe { self.pubsub.hold(raw, &self.shared, true) };
+        self.pubsub.hold(raw, &self.shared, true);
         let sub = Subscription {
             pubsub: Arc::clone(&self.pubsub),
             client: Arc::clone(&self.client),
@@ -448,36 +385,32 @@ impl RedisService {
         };
         let instance = sub.into_instance(env)?;
         // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
-        let v = unsafe { ToNapiValue::to_napi_value(raw, instance) }?;
-        // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
-        let keep = unsafe { JsRef::new(raw, v) };
+        let v = unsafe { ToNapiValue::to_napi_value(raw.raw(), instance) }?;
+        let Some(keep) = JsRef::new(raw, v) else {
+            return Err(throw(raw, shutting_down()));
+        };
         if !first {
-            // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
-            unsafe { self.shared.settle_now(raw, d, Ok(Out::Ref(keep, None))) };
+            self.shared.settle_now(raw, d, Ok(Out::Ref(keep, None)));
             return Ok(JsPromise(promise));
         }
         let subscriber = self.pubsub.subscriber(&self.client, &self.shared);
         self.pubsub.reopen();
         let pubsub = Arc::clone(&self.pubsub);
         let shared = Arc::clone(&self.shared);
-        // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
-        unsafe {
-            self.shared.spawn(raw, d, async move {
-                let r = subscriber.subscribe(kind, name.clone()).await;
-                Ok(Out::Then(Box::new(move |env, d| match r {
-                    Ok(()) => shared.settle_now(env, d, Ok(Out::Ref(keep, None))),
-                    Err(e) => {
-                        keep.take(env);
-                        let (_, empty) = pubsub.remove(env, kind, &name, id);
-                        if empty {
-                            pubsub.hold(env, &shared, false);
-                        }
-                        let err = js_error(env, &e);
-                        d.settle(env, false, err);
+        self.shared.spawn(raw, d, async move {
+            let r = subscriber.subscribe(kind, name.clone()).await;
+            Ok(Out::Then(Box::new(move |env, d| match r {
+                Ok(()) => shared.settle_now(env, d, Ok(Out::Ref(keep, None))),
+                Err(e) => {
+                    keep.take(env);
+                    let (_, empty) = pubsub.remove(env, kind, &name, id);
+                    if empty {
+                        pubsub.hold(env, &shared, false);
                     }
-                })))
-            })
-        };
+                    d.settle(env, false, Js::new(env).error(&e));
+                }
+            })))
+        });
         Ok(JsPromise(promise))
     }
 }

@@ -8,7 +8,7 @@ use napi_derive::napi;
 use redis::Value;
 use serde_json::json;
 
-use crate::binding::args::{read_string, Arg, Ctx};
+use crate::binding::args::{Arg, Ctx};
 use crate::binding::decode::{Field, Out, Record};
 use crate::binding::error::JsResult;
 use crate::binding::service::{JsPromise, RedisService};
@@ -32,7 +32,7 @@ const LIMIT_KEYS: &[&str] = &[
 const MANY_KEYS: &[&str] = &["cost", "blockMs"];
 
 fn unknown_key(c: Ctx, name: &str, k: Arg, allowed: &[&str]) -> Error {
-    let k = read_string(k.env, k.v).unwrap_or_default();
+    let k = k.text().unwrap_or_default();
     Error::arg(format!(
         "{}(): unknown option `{name}.{k}` (accepted: {})",
         c.method,

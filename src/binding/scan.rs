@@ -17,6 +17,7 @@ use crate::core::config::Node;
 use crate::core::{Client, Error};
 use crate::engine::batch::Batcher;
 use crate::engine::completer::Shared;
+use crate::engine::js_thread::JsEnv;
 
 struct State {
     cursor: String,
@@ -80,19 +81,16 @@ impl ScanIterator {
     /// The next key: `{ done: false, value }`, then `{ done: true, value: undefined }`.
     #[napi(ts_return_type = "Promise<IteratorResult<string, undefined>>")]
     pub fn next(&self, env: Env) -> JsResult<JsPromise> {
-        let raw = env.raw();
-        // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
-        let (d, promise) = unsafe { self.shared.promise(raw) }?;
+        let raw = JsEnv::of(&env);
+        let (d, promise) = self.shared.promise(raw)?;
         // Fast path: a buffered key resolves without leaving this thread.
         if let Ok(mut st) = self.state.try_lock() {
             if let Some(k) = st.buffer.pop_front() {
-                // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
-                unsafe { self.shared.settle_now(raw, d, Ok(Out::IterItem(Some(k)))) };
+                self.shared.settle_now(raw, d, Ok(Out::IterItem(Some(k))));
                 return Ok(JsPromise(promise));
             }
             if st.finished() {
-                // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
-                unsafe { self.shared.settle_now(raw, d, Ok(Out::IterItem(None))) };
+                self.shared.settle_now(raw, d, Ok(Out::IterItem(None)));
                 return Ok(JsPromise(promise));
             }
         }
@@ -102,60 +100,54 @@ impl ScanIterator {
         let pattern = self.pattern.clone();
         let count = self.count;
         let fail_open = client.cfg.fail_open;
-        // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
-        unsafe {
-            self.shared.spawn(raw, d, async move {
-                let mut st = state.lock().await;
-                loop {
-                    if let Some(k) = st.buffer.pop_front() {
-                        return Ok(Out::IterItem(Some(k)));
-                    }
-                    if st.finished() {
-                        return Ok(Out::IterItem(None));
-                    }
-                    if st.started && st.cursor == "0" {
-                        // This node is done; the next cluster master starts from cursor 0.
-                        st.at += 1;
-                        st.started = false;
-                    }
-                    let c = Ctx {
-                        method: "scanIterator",
-                    };
-                    let prep =
-                        commands::scan_step(c, &prefix, &st.cursor, pattern.as_deref(), count)?;
-                    if st.nodes.is_none() {
-                        match client.scan_targets().await {
-                            Ok(n) => st.nodes = Some(n),
-                            Err(e) if fail_open && e.is_unavailable() => {
-                                return Ok(Out::IterItem(None))
-                            }
-                            Err(e) => return Err(e),
-                        }
-                    }
-                    let node = st
-                        .nodes
-                        .as_ref()
-                        .and_then(|n| n.get(st.at))
-                        .cloned()
-                        .flatten();
-                    let reply = match client.handle() {
-                        Ok(h) => client.query_at(h, node.as_ref(), &prep.cmd).await,
-                        Err(e) => Err(e),
-                    };
-                    let reply = match reply {
-                        Ok(v) => v,
+        self.shared.spawn(raw, d, async move {
+            let mut st = state.lock().await;
+            loop {
+                if let Some(k) = st.buffer.pop_front() {
+                    return Ok(Out::IterItem(Some(k)));
+                }
+                if st.finished() {
+                    return Ok(Out::IterItem(None));
+                }
+                if st.started && st.cursor == "0" {
+                    // This node is done; the next cluster master starts from cursor 0.
+                    st.at += 1;
+                    st.started = false;
+                }
+                let c = Ctx {
+                    method: "scanIterator",
+                };
+                let prep = commands::scan_step(c, &prefix, &st.cursor, pattern.as_deref(), count)?;
+                if st.nodes.is_none() {
+                    match client.scan_targets().await {
+                        Ok(n) => st.nodes = Some(n),
                         Err(e) if fail_open && e.is_unavailable() => {
                             return Ok(Out::IterItem(None))
                         }
                         Err(e) => return Err(e),
-                    };
-                    st.started = true;
-                    let (cursor, keys) = parse_scan(reply)?;
-                    st.cursor = cursor;
-                    st.buffer.extend(keys);
+                    }
                 }
-            })
-        };
+                let node = st
+                    .nodes
+                    .as_ref()
+                    .and_then(|n| n.get(st.at))
+                    .cloned()
+                    .flatten();
+                let reply = match client.handle() {
+                    Ok(h) => client.query_at(h, node.as_ref(), &prep.cmd).await,
+                    Err(e) => Err(e),
+                };
+                let reply = match reply {
+                    Ok(v) => v,
+                    Err(e) if fail_open && e.is_unavailable() => return Ok(Out::IterItem(None)),
+                    Err(e) => return Err(e),
+                };
+                st.started = true;
+                let (cursor, keys) = parse_scan(reply)?;
+                st.cursor = cursor;
+                st.buffer.extend(keys);
+            }
+        });
         Ok(JsPromise(promise))
     }
 
@@ -165,16 +157,14 @@ impl ScanIterator {
         ts_return_type = "Promise<IteratorResult<string, undefined>>"
     )]
     pub fn finish(&self, env: Env) -> JsResult<JsPromise> {
-        let raw = env.raw();
-        // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
-        let (d, promise) = unsafe { self.shared.promise(raw) }?;
+        let raw = JsEnv::of(&env);
+        let (d, promise) = self.shared.promise(raw)?;
         if let Ok(mut st) = self.state.try_lock() {
             st.buffer.clear();
             st.started = true;
             st.cursor = "0".into();
         }
-        // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
-        unsafe { self.shared.settle_now(raw, d, Ok(Out::IterItem(None))) };
+        self.shared.settle_now(raw, d, Ok(Out::IterItem(None)));
         Ok(JsPromise(promise))
     }
 }

@@ -17,6 +17,7 @@ use crate::binding::args::{Arg, Ctx};
 use crate::binding::commands::{self, Prep};
 use crate::binding::decode::{Empty, Out};
 use crate::binding::error::{check_no_exception, throw, JsResult};
+use crate::binding::js::Js;
 use crate::binding::options::{self, LoggerChoice, Parsed};
 use crate::binding::pipeline::Pipeline;
 use crate::binding::scan::ScanIterator;
@@ -26,6 +27,7 @@ use crate::core::dispatch::Work;
 use crate::core::{Client, Error};
 use crate::engine::batch::{Batcher, Shape};
 use crate::engine::completer::{JsRef, Shared, Sink};
+use crate::engine::js_thread::JsEnv;
 
 /// A promise created by this crate, returned as is.
 pub struct JsPromise(pub sys::napi_value);
@@ -69,73 +71,47 @@ pub struct RedisService {
 
 /// The default logger: the `console` of the realm that last loaded index.js (a jest test file's
 /// own console, so its spies and buffering see our lines), else this realm's global `console`.
-fn console(env: sys::napi_env) -> sys::napi_value {
-    // SAFETY: called from a constructor call, on the JS thread of `env`.
-    let registered = unsafe { crate::engine::per_env::exports(env) }.and_then(|exports| {
-        let key = c"@app/redis.console";
-        let mut sym = ptr::null_mut();
-        let mut v = ptr::null_mut();
-        let mut t = sys::ValueType::napi_undefined;
-        // SAFETY: called during module init or a constructor call, on the JS thread of `env`;
-        // out pointers are valid locals and a failed status leaves NULL, checked before use.
-        unsafe {
-            sys::node_api_symbol_for(env, key.as_ptr(), key.count_bytes() as isize, &mut sym);
-            if sym.is_null()
-                || sys::napi_get_property(env, exports, sym, &mut v) != sys::Status::napi_ok
-                || sys::napi_typeof(env, v, &mut t) != sys::Status::napi_ok
-            {
-                return None;
-            }
-        }
-        (t == sys::ValueType::napi_object).then_some(v)
-    });
-    if let Some(c) = registered {
-        return c;
-    }
-    let mut global = ptr::null_mut();
-    let mut console = ptr::null_mut();
-    // SAFETY: called during module init or a constructor call, on the JS thread of `env`;
-    // out pointers are valid locals and a failed status leaves NULL, checked before use.
-    unsafe {
-        sys::napi_get_global(env, &mut global);
-        sys::napi_get_named_property(env, global, c"console".as_ptr(), &mut console);
-    }
-    console
+fn console(js: &Js) -> sys::napi_value {
+    let registered = crate::engine::per_env::exports(js.env())
+        .and_then(|exports| {
+            js.get_property(exports, js.symbol_for(c"@app/redis.console"))
+                .ok()
+        })
+        .filter(|v| js.type_of(*v) == sys::ValueType::napi_object);
+    registered.unwrap_or_else(|| {
+        js.get_named(js.global(), c"console")
+            .unwrap_or_else(|_| js.undefined())
+    })
 }
 
-fn process_env(env: sys::napi_env) -> Arg {
-    let mut global = ptr::null_mut();
-    let mut process = ptr::null_mut();
-    let mut penv = ptr::null_mut();
-    // SAFETY: called during module init or a constructor call, on the JS thread of `env`;
-    // out pointers are valid locals and a failed status leaves NULL, checked before use.
-    unsafe {
-        sys::napi_get_global(env, &mut global);
-        sys::napi_get_named_property(env, global, c"process".as_ptr(), &mut process);
-        sys::napi_get_named_property(env, process, c"env".as_ptr(), &mut penv);
-    }
-    Arg { env, v: penv }
+/// `process.env` of this realm.
+fn process_env(env: &Env) -> Arg {
+    let js = Js::of(env);
+    let penv = js
+        .get_named(js.global(), c"process")
+        .and_then(|p| js.get_named(p, c"env"))
+        .unwrap_or_else(|_| js.undefined());
+    // SAFETY: `penv` is a value of the `#[napi]` call `env` belongs to, used within it.
+    unsafe { Arg::new(env.raw(), penv) }
 }
 
 impl RedisService {
-    fn build(env: sys::napi_env, layer: Settings, logger: LoggerChoice) -> Result<Self, Error> {
+    fn build(env: &Env, layer: Settings, logger: LoggerChoice) -> Result<Self, Error> {
         install_crypto_provider();
         let cfg = Config::resolve(layer)?;
+        let js = Js::of(env);
+        let env = js.env();
         let logger_v = match logger {
-            LoggerChoice::Default => console(env),
+            LoggerChoice::Default => console(&js),
             LoggerChoice::Silent => ptr::null_mut(),
             LoggerChoice::Given(v) => v,
         };
-        // SAFETY: called during module init or a constructor call, on the JS thread of `env`;
-        // out pointers are valid locals and a failed status leaves NULL, checked before use.
-        let shared = unsafe {
-            Shared::new(
-                env,
-                cfg.key_prefix.as_bytes().to_vec(),
-                logger_v,
-                cfg.password.clone(),
-            )
-        }
+        let shared = Shared::new(
+            env,
+            cfg.key_prefix.as_bytes().to_vec(),
+            logger_v,
+            cfg.password.clone(),
+        )
         .map_err(|e| Error::Connection(e.reason.clone()))?;
         let built = Client::new(cfg, Arc::new(Sink(Arc::clone(&shared))))
             .and_then(|client| Batcher::new(env, &client, &shared).map(|b| (client, b)));
@@ -163,26 +139,21 @@ impl RedisService {
     /// Sends a prepared command and returns its promise. Validation errors and degraded results
     /// settle at once, on this thread; everything else settles through the completion queue.
     pub(crate) fn run(&self, env: &Env, prep: Result<Prep, Error>) -> JsResult<JsPromise> {
-        let raw = env.raw();
-        // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
-        let (d, promise) = unsafe { self.shared.promise(raw) }?;
+        let raw = JsEnv::of(env);
+        let (d, promise) = self.shared.promise(raw)?;
         let prep = match prep {
             Ok(p) => p,
             Err(e) => {
-                // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
-                unsafe { self.shared.settle_now(raw, d, Err(e)) };
+                self.shared.settle_now(raw, d, Err(e));
                 return Ok(JsPromise(promise));
             }
         };
-        // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
-        unsafe {
-            self.batcher.submit(
-                raw,
-                d,
-                Work::One(prep.cmd),
-                Shape::One(prep.decode, prep.empty),
-            )
-        };
+        self.batcher.submit(
+            raw,
+            d,
+            Work::One(prep.cmd),
+            Shape::One(prep.decode, prep.empty),
+        );
         Ok(JsPromise(promise))
     }
 
@@ -198,21 +169,16 @@ impl RedisService {
         shape: crate::engine::batch::Shape,
         policy: crate::engine::batch::Policy,
     ) -> JsResult<JsPromise> {
-        let raw = env.raw();
-        // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
-        let (d, promise) = unsafe { self.shared.promise(raw) }?;
+        let raw = JsEnv::of(env);
+        let (d, promise) = self.shared.promise(raw)?;
         match make {
-            // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
-            Err(e) => unsafe { self.shared.settle_now(raw, d, Err(e)) },
+            Err(e) => self.shared.settle_now(raw, d, Err(e)),
             Ok(make) => {
                 let by_hash = script && self.batcher.scripts_by_hash();
                 let cmd = make(by_hash);
                 let retry = by_hash.then(|| make(false));
-                // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
-                unsafe {
-                    self.batcher
-                        .submit_with(raw, d, Work::One(cmd), shape, policy, retry)
-                };
+                self.batcher
+                    .submit_with(raw, d, Work::One(cmd), shape, policy, retry);
             }
         }
         Ok(JsPromise(promise))
@@ -226,11 +192,9 @@ impl RedisService {
         shape: crate::engine::batch::Shape,
         policy: crate::engine::batch::Policy,
     ) -> JsResult<JsPromise> {
-        let raw = env.raw();
-        // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
-        let (d, promise) = unsafe { self.shared.promise(raw) }?;
-        // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
-        unsafe { self.batcher.submit_with(raw, d, work, shape, policy, None) };
+        let raw = JsEnv::of(env);
+        let (d, promise) = self.shared.promise(raw)?;
+        self.batcher.submit_with(raw, d, work, shape, policy, None);
         Ok(JsPromise(promise))
     }
 
@@ -239,11 +203,9 @@ impl RedisService {
     where
         F: Future<Output = Result<Out, Error>> + Send + 'static,
     {
-        let raw = env.raw();
-        // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
-        let (d, promise) = unsafe { self.shared.promise(raw) }?;
-        // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
-        unsafe { self.shared.spawn(raw, d, fut) };
+        let raw = JsEnv::of(env);
+        let (d, promise) = self.shared.promise(raw)?;
+        self.shared.spawn(raw, d, fut);
         Ok(JsPromise(promise))
     }
 
@@ -264,9 +226,9 @@ impl RedisService {
     #[napi(constructor, ts_args_type = "options?: RedisOptions")]
     pub fn new(env: Env, options: Unknown) -> napi::Result<Self> {
         let parsed = options::parse(Arg::from(options));
-        check_no_exception(env.raw())?;
-        let Parsed { settings, logger } = parsed.map_err(|e| throw(env.raw(), e))?;
-        Self::build(env.raw(), settings, logger).map_err(|e| throw(env.raw(), e))
+        check_no_exception(JsEnv::of(&env))?;
+        let Parsed { settings, logger } = parsed.map_err(|e| throw(JsEnv::of(&env), e))?;
+        Self::build(&env, settings, logger).map_err(|e| throw(JsEnv::of(&env), e))
     }
 
     /// Creates a service from `REDIS_*` variables (`env` defaults to `process.env`), with
@@ -281,16 +243,16 @@ impl RedisService {
     pub fn from_env(env: Env, vars: Unknown, overrides: Unknown) -> napi::Result<Self> {
         let vars = Arg::from(vars);
         let vars = if vars.is_nullish() {
-            process_env(env.raw())
+            process_env(&env)
         } else {
             vars
         };
-        let map = options::env_vars(vars).map_err(|e| throw(env.raw(), e))?;
-        let env_layer = config::from_env(&map).map_err(|e| throw(env.raw(), e))?;
+        let map = options::env_vars(vars).map_err(|e| throw(JsEnv::of(&env), e))?;
+        let env_layer = config::from_env(&map).map_err(|e| throw(JsEnv::of(&env), e))?;
         let parsed = options::parse(Arg::from(overrides));
-        check_no_exception(env.raw())?;
-        let Parsed { settings, logger } = parsed.map_err(|e| throw(env.raw(), e))?;
-        Self::build(env.raw(), settings.over(env_layer), logger).map_err(|e| throw(env.raw(), e))
+        check_no_exception(JsEnv::of(&env))?;
+        let Parsed { settings, logger } = parsed.map_err(|e| throw(JsEnv::of(&env), e))?;
+        Self::build(&env, settings.over(env_layer), logger).map_err(|e| throw(JsEnv::of(&env), e))
     }
 
     /// Creates a service and connects it: resolves the connected service, or rejects with
@@ -302,27 +264,25 @@ impl RedisService {
     )]
     pub fn connect_new(env: Env, options: Unknown) -> JsResult<JsPromise> {
         let parsed = options::parse(Arg::from(options));
-        check_no_exception(env.raw())?;
-        let Parsed { settings, logger } = parsed.map_err(|e| throw(env.raw(), e))?;
-        let svc = Self::build(env.raw(), settings, logger).map_err(|e| throw(env.raw(), e))?;
+        check_no_exception(JsEnv::of(&env))?;
+        let Parsed { settings, logger } = parsed.map_err(|e| throw(JsEnv::of(&env), e))?;
+        let svc = Self::build(&env, settings, logger).map_err(|e| throw(JsEnv::of(&env), e))?;
         let fut = svc.connect_future();
         let shared = Arc::clone(&svc.shared);
         let instance = svc.into_instance(&env)?;
         // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
         let raw_instance = unsafe { ToNapiValue::to_napi_value(env.raw(), instance) }?;
-        // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
-        let keep = unsafe { JsRef::new(env.raw(), raw_instance) };
-        // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
-        let (d, promise) = unsafe { shared.promise(env.raw()) }?;
-        // Resolve the instance itself; the reference is released on every path.
-        // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
-        unsafe {
-            shared.spawn(
-                env.raw(),
-                d,
-                async move { Ok(Out::Ref(keep, fut.await.err())) },
-            )
+        let Some(keep) = JsRef::new(JsEnv::of(&env), raw_instance) else {
+            return Err(throw(
+                JsEnv::of(&env),
+                Error::Connection("the environment is shutting down".into()),
+            ));
         };
+        let (d, promise) = shared.promise(JsEnv::of(&env))?;
+        // Resolve the instance itself; the reference is released on every path.
+        shared.spawn(JsEnv::of(&env), d, async move {
+            Ok(Out::Ref(keep, fut.await.err()))
+        });
         Ok(JsPromise(promise))
     }
 
@@ -339,8 +299,7 @@ impl RedisService {
     /// keeps the process alive afterwards.
     #[napi(ts_return_type = "Promise<void>")]
     pub fn disconnect(&self, env: Env) -> JsResult<JsPromise> {
-        // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
-        unsafe { self.pubsub.close(env.raw(), &self.shared) };
+        self.pubsub.close(JsEnv::of(&env), &self.shared);
         let client = Arc::clone(&self.client);
         let limit = std::time::Duration::from_millis(self.client.cfg.command_timeout_ms + 1000);
         let drained = self.batcher.drain_future(limit);
@@ -413,19 +372,15 @@ impl RedisService {
     #[napi(ts_return_type = "Promise<string>")]
     pub fn ping(&self, env: Env) -> JsResult<JsPromise> {
         if !self.client.cfg.enabled {
-            let raw = env.raw();
-            // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
-            let (d, p) = unsafe { self.shared.promise(raw) }?;
-            // SAFETY: inside a JS call on the thread of `env` (`raw` is that call's env).
-            unsafe {
-                self.shared.settle_now(
-                    raw,
-                    d,
-                    Err(Error::Disabled(
-                        "Redis is disabled (enabled: false / REDIS_ENABLED=false)".into(),
-                    )),
-                )
-            };
+            let raw = JsEnv::of(&env);
+            let (d, p) = self.shared.promise(raw)?;
+            self.shared.settle_now(
+                raw,
+                d,
+                Err(Error::Disabled(
+                    "Redis is disabled (enabled: false / REDIS_ENABLED=false)".into(),
+                )),
+            );
             return Ok(JsPromise(p));
         }
         self.run(&env, Ok(commands::ping()))
@@ -527,7 +482,7 @@ impl RedisService {
             Some(
                 pattern
                     .string(c, "pattern")
-                    .map_err(|e| throw(env.raw(), e))?,
+                    .map_err(|e| throw(JsEnv::of(&env), e))?,
             )
         };
         let count = Arg::from(count);
@@ -537,7 +492,7 @@ impl RedisService {
             Some(
                 count
                     .positive(c, "count")
-                    .map_err(|e| throw(env.raw(), e))?,
+                    .map_err(|e| throw(JsEnv::of(&env), e))?,
             )
         };
         Ok(ScanIterator::new(
@@ -559,10 +514,10 @@ impl RedisService {
 pub fn is_redis_configured(env: Env, vars: Unknown) -> JsResult<bool> {
     let vars = Arg::from(vars);
     let vars = if vars.is_nullish() {
-        process_env(env.raw())
+        process_env(&env)
     } else {
         vars
     };
-    let map = options::env_vars(vars).map_err(|e| throw(env.raw(), e))?;
+    let map = options::env_vars(vars).map_err(|e| throw(JsEnv::of(&env), e))?;
     Ok(config::is_configured(&map))
 }

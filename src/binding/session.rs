@@ -7,8 +7,8 @@ use napi::bindgen_prelude::{Env, Unknown};
 use napi::sys;
 use napi_derive::napi;
 
-use crate::binding::args::{read_string, Arg, Ctx};
-use crate::binding::decode::{Decode, Empty, Js, Out};
+use crate::binding::args::{Arg, Ctx};
+use crate::binding::decode::{Decode, Empty, Out};
 use crate::binding::error::JsResult;
 use crate::binding::service::{JsPromise, RedisService};
 use crate::core::session::{self, Sessions};
@@ -53,11 +53,11 @@ fn fields(c: Ctx, name: &str, a: Arg) -> Result<Fields, Error> {
     if !a.is_plain_object() {
         return Err(c.bad(name, "a plain object", a));
     }
-    let js = Js::new(a.env);
+    let js = a.js();
     let mut out = Vec::new();
     for (k, v) in a.entries(c, name)? {
-        let key = read_string(k.env, k.v).unwrap_or_default();
-        match js.json_stringify(v.v) {
+        let key = k.text().unwrap_or_default();
+        match js.json_stringify(v.raw()) {
             Ok(Some(text)) => out.push((key.into_bytes(), text.into_bytes())),
             Ok(None) => {}
             Err(_) => {

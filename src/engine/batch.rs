@@ -17,7 +17,7 @@ use crate::core::dispatch::{Dispatcher, Job, Settled, Work};
 use crate::core::{Client, Error};
 use crate::engine::completer::{Deferred, PlainHooks, Shared};
 use crate::engine::driver::{Driver, DriverRef, LaneEvents};
-use crate::engine::js_thread::JsThread;
+use crate::engine::js_thread::{JsEnv, JsThread};
 use crate::engine::lanes::Lanes;
 use crate::engine::per_env;
 
@@ -107,16 +107,10 @@ fn redirected(r: &Result<Value, Error>) -> bool {
 }
 
 /// Settles finished jobs on the JS thread (the JS-thread connection's path).
-///
-/// # Safety
-/// JS thread only.
 /// Returns the jobs to send again on this connection (scripts the server did not know: now as
 /// `EVAL`), and the jobs a cluster node redirected (to send through the crate's routing).
-///
-/// # Safety
-/// JS thread only.
-pub(crate) unsafe fn settle_tags(
-    env: sys::napi_env,
+pub(crate) fn settle_tags(
+    env: JsEnv,
     shared: &Shared,
     client: &Client,
     outstanding: &AtomicUsize,
@@ -150,28 +144,27 @@ pub(crate) unsafe fn settle_tags(
             }
         }
         n += 1;
-        // SAFETY: JS thread of `env` (this function's contract); scopes open and close in order
+        // SAFETY: JS thread of `env` (the `JsEnv` token proves it); scopes open and close in order
         // (one open at a time, closed after `PER_SCOPE` settlements or below).
         unsafe {
             if in_scope == 0 {
-                sys::napi_open_handle_scope(env, &mut scope);
+                sys::napi_open_handle_scope(env.raw(), &mut scope);
             }
             let (d, out) = t.out(r, client);
             shared.settle_now(env, d, out);
             in_scope += 1;
             if in_scope == PER_SCOPE {
-                sys::napi_close_handle_scope(env, scope);
+                sys::napi_close_handle_scope(env.raw(), scope);
                 in_scope = 0;
             }
         }
     }
     if in_scope > 0 {
         // SAFETY: the scope opened above, still the innermost one.
-        unsafe { sys::napi_close_handle_scope(env, scope) };
+        unsafe { sys::napi_close_handle_scope(env.raw(), scope) };
     }
     outstanding.fetch_sub(n, Ordering::AcqRel);
-    // SAFETY: JS thread of `env` (this function's contract).
-    unsafe { shared.end_many(env, n) };
+    shared.end_many(env, n);
     (again, moved)
 }
 
@@ -351,14 +344,9 @@ impl Batcher {
     ///
     /// # Errors
     /// `Connection` if the runtime could not start.
-    pub fn new(
-        env: sys::napi_env,
-        client: &Arc<Client>,
-        shared: &Arc<Shared>,
-    ) -> Result<Self, Error> {
+    pub fn new(env: JsEnv, client: &Arc<Client>, shared: &Arc<Shared>) -> Result<Self, Error> {
         let outstanding = Arc::new(AtomicUsize::new(0));
-        // SAFETY: JS thread of `env`: a service is built inside a call of `env`.
-        let driver = unsafe { Driver::new(env, client, shared, &outstanding, None) };
+        let driver = Driver::new(env, client, shared, &outstanding, None);
         if let Some(d) = &driver {
             let hooks: Arc<dyn PlainHooks> = Arc::clone(d) as Arc<dyn PlainHooks>;
             shared.set_plain_hooks(Arc::downgrade(&hooks));
@@ -410,10 +398,9 @@ impl Batcher {
         Ok(Batcher {
             batch,
             client: Arc::clone(client),
-            env,
+            env: env.raw(),
             flush_fn: std::cell::Cell::new(ptr::null_mut()),
-            // SAFETY: JS thread of `env` (this constructor runs in a call of `env`).
-            gone: unsafe { per_env::gone(env) },
+            gone: per_env::gone(env),
         })
     }
 
@@ -425,17 +412,13 @@ impl Batcher {
 
     /// Queues `work` whose outcome settles `d`. While the connection is down it settles at once:
     /// `ERR_CONNECTION`, or the degraded value with `failOpen` (and always when disabled).
-    ///
-    /// # Safety
-    /// JS thread only.
-    pub unsafe fn submit(&self, env: sys::napi_env, d: Deferred, work: Work, shape: Shape) {
+    pub fn submit(&self, env: JsEnv, d: Deferred, work: Work, shape: Shape) {
         let policy = Policy {
             fail_open: self.client.cfg.fail_open,
             refuse_disabled: false,
             warn: None,
         };
-        // SAFETY: JS thread of `env` (this function's contract).
-        unsafe { self.submit_with(env, d, work, shape, policy, None) }
+        self.submit_with(env, d, work, shape, policy, None)
     }
 
     /// Whether scripts go out as `EVALSHA` (the JS-thread connection resends them as `EVAL` on
@@ -446,12 +429,9 @@ impl Batcher {
 
     /// [`Batcher::submit`] with a feature's own degradation `policy`; `retry` is the `EVAL` form
     /// of an `EVALSHA` job.
-    ///
-    /// # Safety
-    /// JS thread only.
-    pub unsafe fn submit_with(
+    pub fn submit_with(
         &self,
-        env: sys::napi_env,
+        env: JsEnv,
         d: Deferred,
         work: Work,
         shape: Shape,
@@ -482,27 +462,23 @@ impl Batcher {
             } else {
                 Err(e)
             };
-            // SAFETY: JS thread of `env` (this function's contract).
-            unsafe { shared.settle_now(env, d, r) };
+            shared.settle_now(env, d, r);
             return;
         }
-        // SAFETY: JS thread of `env` (this function's contract).
-        unsafe {
-            shared.begin(env);
-            self.push(
-                env,
-                Job {
-                    work,
-                    tag: Tag {
-                        deferred: d,
-                        shape,
-                        policy,
-                        retry: retry.map(Box::new),
-                        redirect: None,
-                    },
+        shared.begin(env);
+        self.push(
+            env,
+            Job {
+                work,
+                tag: Tag {
+                    deferred: d,
+                    shape,
+                    policy,
+                    retry: retry.map(Box::new),
+                    redirect: None,
                 },
-            );
-        }
+            },
+        );
     }
 
     /// Sends what is queued now, then waits (up to `limit`) until every job has settled.
@@ -521,10 +497,7 @@ impl Batcher {
     }
 
     /// Queues a job; the first job of a tick schedules the flush.
-    ///
-    /// # Safety
-    /// JS thread only.
-    unsafe fn push(&self, env: sys::napi_env, job: Job<Tag>) {
+    fn push(&self, env: JsEnv, job: Job<Tag>) {
         // Nothing queued or in flight, and the last tick's calls were a lone one too: send at
         // once (no microtask round for one call awaited at a time). Calls that follow in the
         // same tick queue behind it and go out together. After a tick of many calls, the first
@@ -538,15 +511,14 @@ impl Batcher {
         if let Ok(mut j) = self.batch.jobs.lock() {
             j.push(job);
         }
-        // SAFETY: JS thread of `env` (this function's contract).
-        if !self.batch.scheduled.swap(true, Ordering::AcqRel) && !unsafe { self.schedule(env) } {
+        if !self.batch.scheduled.swap(true, Ordering::AcqRel) && !self.schedule(env) {
             // No microtask queue available (should not happen): send right away.
             self.batch.flush();
         }
     }
 
-    unsafe fn schedule(&self, env: sys::napi_env) -> bool {
-        // SAFETY: JS thread of `env` (this function's contract); statuses are checked.
+    fn schedule(&self, env: JsEnv) -> bool {
+        // SAFETY: JS thread of `env` (the `JsEnv` token proves it); statuses are checked.
         unsafe {
             let f = self.flush_function(env);
             if f.is_null() {
@@ -557,31 +529,37 @@ impl Batcher {
                 return false;
             };
             let mut global = ptr::null_mut();
-            sys::napi_get_global(env, &mut global);
+            sys::napi_get_global(env.raw(), &mut global);
             let mut out = ptr::null_mut();
-            sys::napi_call_function(env, global, qm, 1, &f, &mut out) == sys::Status::napi_ok
+            sys::napi_call_function(env.raw(), global, qm, 1, &f, &mut out) == sys::Status::napi_ok
         }
     }
 
-    unsafe fn flush_function(&self, env: sys::napi_env) -> sys::napi_value {
-        // SAFETY: JS thread of `env` (this function's contract). `data` is an Arc count owned by
+    fn flush_function(&self, env: JsEnv) -> sys::napi_value {
+        // SAFETY: JS thread of `env` (the `JsEnv` token proves it). `data` is an Arc count owned by
         // the function's finalizer (`drop_batch`), released there once; statuses are checked.
         unsafe {
             let mut f = ptr::null_mut();
             let r = self.flush_fn.get();
             if !r.is_null() {
-                sys::napi_get_reference_value(env, r, &mut f);
+                sys::napi_get_reference_value(env.raw(), r, &mut f);
                 return f;
             }
             let data = Arc::into_raw(Arc::clone(&self.batch)) as *mut c_void;
-            if sys::napi_create_function(env, c"flush".as_ptr(), 5, Some(flush_cb), data, &mut f)
-                != sys::Status::napi_ok
+            if sys::napi_create_function(
+                env.raw(),
+                c"flush".as_ptr(),
+                5,
+                Some(flush_cb),
+                data,
+                &mut f,
+            ) != sys::Status::napi_ok
             {
                 drop(Arc::from_raw(data as *const Batch));
                 return ptr::null_mut();
             }
             sys::napi_add_finalizer(
-                env,
+                env.raw(),
                 f,
                 data,
                 Some(drop_batch),
@@ -589,7 +567,7 @@ impl Batcher {
                 ptr::null_mut(),
             );
             let mut r = ptr::null_mut();
-            sys::napi_create_reference(env, f, 1, &mut r);
+            sys::napi_create_reference(env.raw(), f, 1, &mut r);
             self.flush_fn.set(r);
             f
         }

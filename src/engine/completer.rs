@@ -15,10 +15,10 @@ use std::sync::{Arc, Mutex, RwLock};
 use futures_util::FutureExt;
 use napi::sys;
 
-use crate::binding::decode::{self, Js, Out};
-use crate::binding::error::js_error;
+use crate::binding::decode::{self, Out};
+use crate::binding::js::Js;
 use crate::core::{Error, EventSink, Level};
-use crate::engine::js_thread::JsThread;
+use crate::engine::js_thread::{JsEnv, JsThread};
 
 /// A `napi_deferred` (never NULL: see [`Shared::promise`]). It travels with its command through
 /// the runtime and back, and is settled on the JS thread that made it: the `JsThread` wrapper
@@ -26,7 +26,7 @@ use crate::engine::js_thread::JsThread;
 pub struct Deferred(JsThread<sys::napi_deferred>);
 
 /// A threadsafe function. Calling and releasing it are documented as safe from any thread;
-/// `ref`/`unref` happen only on the JS thread (in `begin`/`end_many`, both `unsafe fn`s with
+/// `ref`/`unref` happen only on the JS thread (in `begin`/`end_many`, which take a `JsEnv`, the proof of
 /// that contract).
 struct Tsfn(sys::napi_threadsafe_function);
 // SAFETY: `napi_call_threadsafe_function` and `napi_release_threadsafe_function` are documented
@@ -36,19 +36,17 @@ unsafe impl Send for Tsfn {}
 unsafe impl Sync for Tsfn {}
 
 impl Deferred {
-    /// Resolves (`ok`) or rejects with `v`.
-    ///
-    /// # Safety
-    /// `env` is the env of the current JS-thread callback, the one the promise was made in.
-    pub unsafe fn settle(self, env: sys::napi_env, ok: bool, v: sys::napi_value) {
+    /// Resolves (`ok`) or rejects with `v` (a value of the current callback).
+    pub fn settle(self, env: JsEnv, ok: bool, v: sys::napi_value) {
         let Some(&d) = self.0.get() else { return };
-        // SAFETY: `d` is a live deferred of `env` (made by `Shared::promise`, settled once:
-        // `self` is consumed), used on its own thread (checked just above).
+        // SAFETY: `d` is a live deferred (made by `Shared::promise`, settled once: `self` is
+        // consumed), used on its own thread (checked just above), which `env` proves is inside
+        // a callback of its env.
         unsafe {
             if ok {
-                sys::napi_resolve_deferred(env, d, v);
+                sys::napi_resolve_deferred(env.raw(), d, v);
             } else {
-                sys::napi_reject_deferred(env, d, v);
+                sys::napi_reject_deferred(env.raw(), d, v);
             }
         }
     }
@@ -58,15 +56,29 @@ impl Deferred {
 pub struct JsRef(JsThread<sys::napi_ref>);
 
 impl JsRef {
-    /// References `v` strongly.
-    ///
-    /// # Safety
-    /// JS thread only.
-    pub unsafe fn new(env: sys::napi_env, v: sys::napi_value) -> JsRef {
+    /// References `v` (a value of the current callback) strongly; `None` when Node-API
+    /// refuses (a NULL value, or the environment is shutting down).
+    pub fn new(env: JsEnv, v: sys::napi_value) -> Option<JsRef> {
+        if v.is_null() {
+            return None;
+        }
         let mut r = ptr::null_mut();
-        // SAFETY: the caller's contract; `r` is a valid local.
-        unsafe { sys::napi_create_reference(env, v, 1, &mut r) };
-        JsRef(JsThread::new(r))
+        // SAFETY: `env` proves the current callback's thread; `v` is not NULL; `r` a valid local.
+        let s = unsafe { sys::napi_create_reference(env.raw(), v, 1, &mut r) };
+        (s == sys::Status::napi_ok && !r.is_null()).then(|| JsRef(JsThread::new(r)))
+    }
+
+    /// The referenced value, kept referenced; `None` off its thread or once collected.
+    pub fn get(&self, env: JsEnv) -> Option<sys::napi_value> {
+        let r = self.raw();
+        if r.is_null() {
+            return None;
+        }
+        let mut v = ptr::null_mut();
+        // SAFETY: `r` is a live reference made on this thread (`raw` checked that), read inside
+        // a callback of its env (the token's proof).
+        let s = unsafe { sys::napi_get_reference_value(env.raw(), r, &mut v) };
+        (s == sys::Status::napi_ok && !v.is_null()).then_some(v)
     }
 
     /// The raw reference (to read it without deleting it); NULL off its thread.
@@ -74,28 +86,25 @@ impl JsRef {
         self.0.get().copied().unwrap_or(ptr::null_mut())
     }
 
-    /// The referenced value; the reference is deleted.
-    ///
-    /// # Safety
-    /// JS thread only.
-    pub unsafe fn take(self, env: sys::napi_env) -> sys::napi_value {
+    /// The referenced value; the reference is deleted. NULL off its thread.
+    pub fn take(self, env: JsEnv) -> sys::napi_value {
         let mut v = ptr::null_mut();
         let r = self.raw();
         if r.is_null() {
             return v;
         }
-        // SAFETY: `r` is a live reference of `env` on its own thread, deleted once (`self` is
-        // consumed).
+        // SAFETY: `r` is a live reference made on this thread (`raw` checked that), whose env
+        // `env` is inside a callback of; deleted once (`self` is consumed).
         unsafe {
-            sys::napi_get_reference_value(env, r, &mut v);
-            sys::napi_delete_reference(env, r);
+            sys::napi_get_reference_value(env.raw(), r, &mut v);
+            sys::napi_delete_reference(env.raw(), r);
         }
         v
     }
 }
 
 /// Work to run on the JS thread (see [`Shared::run_on_js`]).
-pub type JsTask = Box<dyn FnOnce(sys::napi_env) + Send>;
+pub type JsTask = Box<dyn FnOnce(JsEnv) + Send>;
 
 enum Done {
     Settle(Deferred, Result<Out, Error>),
@@ -106,12 +115,8 @@ enum Done {
 
 /// Receives the plain sockets the core opens for the JS-thread connection (see `driver`).
 pub trait PlainHooks: Send + Sync {
-    /// # Safety
-    /// JS thread only.
-    unsafe fn attach(&self, env: sys::napi_env, stream: std::net::TcpStream, gen: u64);
-    /// # Safety
-    /// JS thread only.
-    unsafe fn detach(&self, env: sys::napi_env);
+    fn attach(&self, env: JsEnv, stream: std::net::TcpStream, gen: u64);
+    fn detach(&self, env: JsEnv);
 }
 
 /// State shared between the JS-facing service and the futures it spawns.
@@ -139,8 +144,7 @@ impl EventSink for Sink {
         let hooks = self.0.plain.lock().ok().and_then(|h| h.clone());
         self.0.run_on_js(Box::new(move |env| {
             if let Some(h) = hooks.and_then(|h| h.upgrade()) {
-                // SAFETY: completion-queue tasks run on the JS thread of this service's env.
-                unsafe { h.attach(env, stream, gen) };
+                h.attach(env, stream, gen);
             }
         }));
     }
@@ -149,29 +153,21 @@ impl EventSink for Sink {
         let hooks = self.0.plain.lock().ok().and_then(|h| h.clone());
         self.0.run_on_js(Box::new(move |env| {
             if let Some(h) = hooks.and_then(|h| h.upgrade()) {
-                // SAFETY: completion-queue tasks run on the JS thread of this service's env.
-                unsafe { h.detach(env) };
+                h.detach(env);
             }
         }));
     }
 }
 
 impl Shared {
-    /// Creates the shared state and its threadsafe function (unref'd).
-    ///
-    /// # Safety
-    /// `env` must be the current JS thread's env; `logger` a value of that env or null.
-    pub unsafe fn new(
-        env: sys::napi_env,
+    /// Creates the shared state and its threadsafe function (unref'd); `logger` is a value of
+    /// the current callback, or NULL.
+    pub fn new(
+        env: JsEnv,
         prefix: Vec<u8>,
         logger: sys::napi_value,
         secret: Option<String>,
     ) -> napi::Result<Arc<Shared>> {
-        let mut logger_ref = ptr::null_mut();
-        if !logger.is_null() {
-            // SAFETY: JS thread of `env` (this function's contract).
-            unsafe { sys::napi_create_reference(env, logger, 1, &mut logger_ref) };
-        }
         let shared = Arc::new(Shared {
             plain: Mutex::new(None),
             tsfn: RwLock::new(None),
@@ -180,14 +176,15 @@ impl Shared {
             inflight: AtomicUsize::new(0),
             dropped: AtomicBool::new(false),
             prefix,
-            logger: Mutex::new((!logger_ref.is_null()).then(|| JsRef(JsThread::new(logger_ref)))),
+            logger: Mutex::new(JsRef::new(env, logger)),
             secret,
         });
         let ctx = Arc::into_raw(Arc::clone(&shared)) as *mut c_void;
         let mut name = ptr::null_mut();
         let mut tsfn = ptr::null_mut();
-        // SAFETY: JS thread of `env` (this function's contract); `ctx` is an Arc count handed to
-        // the tsfn, released by `finalize` (or just below when creation fails).
+        let env = env.raw();
+        // SAFETY: JS thread of `env` (the token's proof); `ctx` is an Arc count handed to the
+        // tsfn, released by `finalize` (or just below when creation fails).
         let status = unsafe {
             sys::napi_create_string_utf8(env, c"app-redis".as_ptr(), 9, &mut name);
             sys::napi_create_threadsafe_function(
@@ -233,14 +230,11 @@ impl Shared {
     /// must return at once so the exception reaches the caller of the method: no command is
     /// sent, no deferred exists to settle later (a NULL one would crash Node when settled).
     ///
-    /// # Safety
-    /// JS thread only.
-    pub unsafe fn promise(&self, env: sys::napi_env) -> napi::Result<(Deferred, sys::napi_value)> {
+    pub fn promise(&self, env: JsEnv) -> napi::Result<(Deferred, sys::napi_value)> {
         let mut deferred = ptr::null_mut();
         let mut promise = ptr::null_mut();
-        // SAFETY: `env` is the current JS thread's env (this function's contract); both out
-        // pointers are valid locals.
-        let status = unsafe { sys::napi_create_promise(env, &mut deferred, &mut promise) };
+        // SAFETY: `env` proves the current callback's thread; both out pointers are valid locals.
+        let status = unsafe { sys::napi_create_promise(env.raw(), &mut deferred, &mut promise) };
         if status != sys::Status::napi_ok || deferred.is_null() || promise.is_null() {
             return Err(napi::Error::new(
                 napi::Status::PendingException,
@@ -251,15 +245,13 @@ impl Shared {
     }
 
     /// Marks one more pending completion (JS thread): keeps the process alive while any are.
-    ///
-    /// # Safety
-    /// JS thread only.
-    pub unsafe fn begin(&self, env: sys::napi_env) {
+    pub fn begin(&self, env: JsEnv) {
         if self.inflight.fetch_add(1, Ordering::Relaxed) == 0 {
             if let Ok(t) = self.tsfn.read() {
                 if let Some(t) = t.as_ref() {
-                    // SAFETY: JS thread of `env` (this function's contract).
-                    unsafe { sys::napi_ref_threadsafe_function(env, t.0) };
+                    // SAFETY: JS thread of `env` (the token's proof); the tsfn is live while it
+                    // is in `self.tsfn`.
+                    unsafe { sys::napi_ref_threadsafe_function(env.raw(), t.0) };
                 }
             }
         }
@@ -267,23 +259,18 @@ impl Shared {
 
     /// Runs `fut` on the runtime and settles `d` with its result; a panic in it becomes an
     /// `ERR_CONNECTION` rejection instead of reaching Node.
-    ///
-    /// # Safety
-    /// JS thread only (it marks the promise pending).
-    pub unsafe fn spawn<F>(self: &Arc<Self>, env: sys::napi_env, d: Deferred, fut: F)
+    pub fn spawn<F>(self: &Arc<Self>, env: JsEnv, d: Deferred, fut: F)
     where
         F: Future<Output = Result<Out, Error>> + Send + 'static,
     {
         let rt = match crate::core::connection::runtime() {
             Ok(rt) => rt,
             Err(e) => {
-                // SAFETY: JS thread of `env` (this function's contract).
-                unsafe { self.settle_now(env, d, Err(e)) };
+                self.settle_now(env, d, Err(e));
                 return;
             }
         };
-        // SAFETY: JS thread of `env` (this function's contract).
-        unsafe { self.begin(env) };
+        self.begin(env);
         let shared = Arc::clone(self);
         rt.spawn(async move {
             let r = match std::panic::AssertUnwindSafe(fut).catch_unwind().await {
@@ -341,10 +328,7 @@ impl Shared {
     }
 
     /// Settles a promise right away on the JS thread (validation errors, degraded results).
-    ///
-    /// # Safety
-    /// JS thread only.
-    pub unsafe fn settle_now(&self, env: sys::napi_env, d: Deferred, r: Result<Out, Error>) {
+    pub fn settle_now(&self, env: JsEnv, d: Deferred, r: Result<Out, Error>) {
         let js = Js::new(env);
         let r = match r {
             Ok(Out::Then(next)) => return next(env, d),
@@ -355,11 +339,9 @@ impl Shared {
                 Ok(v) => (true, v),
                 Err(e) => (false, e),
             },
-            // SAFETY: JS thread of `env` (this function's contract).
-            Err(e) => (false, unsafe { js_error(env, &self.scrub(e)) }),
+            Err(e) => (false, js.error(&self.scrub(e))),
         };
-        // SAFETY: JS thread of `env` (this function's contract).
-        unsafe { d.settle(env, ok, value) };
+        d.settle(env, ok, value);
     }
 
     fn scrub(&self, e: Error) -> Error {
@@ -378,7 +360,7 @@ impl Shared {
         }
     }
 
-    unsafe fn drain(&self, env: sys::napi_env) {
+    fn drain(&self, env: JsEnv) {
         self.scheduled.store(false, Ordering::Release);
         let items = match self.queue.lock() {
             Ok(mut q) => std::mem::take(&mut *q),
@@ -388,40 +370,30 @@ impl Shared {
         for item in items {
             let mut scope = ptr::null_mut();
             // SAFETY: JS thread (drain runs in the tsfn's call_js); scopes open and close in order.
-            unsafe { sys::napi_open_handle_scope(env, &mut scope) };
+            unsafe { sys::napi_open_handle_scope(env.raw(), &mut scope) };
             match item {
                 Done::Settle(d, r) => {
                     settled += 1;
-                    // SAFETY: JS thread of `env` (this function's contract).
-                    unsafe { self.settle_now(env, d, r) };
+                    self.settle_now(env, d, r);
                 }
-                // SAFETY: JS thread of `env` (this function's contract).
-                Done::Log(level, msg) => unsafe { self.log_now(env, level, &msg) },
+                Done::Log(level, msg) => self.log_now(env, level, &msg),
                 Done::Run(task) => task(env),
             }
             // SAFETY: the scope opened above, still the innermost one.
-            unsafe { sys::napi_close_handle_scope(env, scope) };
+            unsafe { sys::napi_close_handle_scope(env.raw(), scope) };
         }
         if settled > 0 {
-            // SAFETY: JS thread of `env` (this function's contract).
-            unsafe { self.end_many(env, settled) };
+            self.end_many(env, settled);
         }
     }
 
     /// Ends one operation counted by [`Shared::begin`]: once none is pending, the process may exit.
-    ///
-    /// # Safety
-    /// JS thread only.
-    pub unsafe fn end(&self, env: sys::napi_env) {
-        // SAFETY: JS thread of `env` (this function's contract).
-        unsafe { self.end_many(env, 1) };
+    pub fn end(&self, env: JsEnv) {
+        self.end_many(env, 1);
     }
 
     /// Ends `settled` operations at once (see [`Shared::end`]).
-    ///
-    /// # Safety
-    /// JS thread only.
-    pub unsafe fn end_many(&self, env: sys::napi_env, settled: usize) {
+    pub fn end_many(&self, env: JsEnv, settled: usize) {
         {
             // Saturating: an unbalanced end must never wrap the count (the process would then
             // be kept alive forever).
@@ -434,8 +406,9 @@ impl Shared {
             if before > 0 && before <= settled {
                 if let Ok(t) = self.tsfn.read() {
                     if let Some(t) = t.as_ref() {
-                        // SAFETY: JS thread of `env` (this function's contract).
-                        unsafe { sys::napi_unref_threadsafe_function(env, t.0) };
+                        // SAFETY: JS thread of `env` (the token's proof); the tsfn is live while
+                        // it is in `self.tsfn`.
+                        unsafe { sys::napi_unref_threadsafe_function(env.raw(), t.0) };
                     }
                 }
                 if self.dropped.load(Ordering::Relaxed) {
@@ -445,46 +418,29 @@ impl Shared {
         }
     }
 
-    /// Sends `msg` to the logger now (JS thread).
-    ///
-    /// # Safety
-    /// JS thread only.
-    pub unsafe fn log_now(&self, env: sys::napi_env, level: Level, msg: &str) {
+    /// Sends `msg` to the logger now (JS thread). A logger that throws is ignored: logging
+    /// must not take the process down.
+    pub fn log_now(&self, env: JsEnv, level: Level, msg: &str) {
         let Ok(guard) = self.logger.lock() else {
             return;
         };
         let Some(r) = guard.as_ref() else { return };
         let js = Js::new(env);
-        // SAFETY: JS thread of `env` (this function's contract); `r` is a live reference of `env`;
-        // statuses are checked and a throwing logger's exception is cleared.
-        unsafe {
-            let mut logger = ptr::null_mut();
-            sys::napi_get_reference_value(env, r.raw(), &mut logger);
-            if logger.is_null() {
-                return;
-            }
-            let method = match level {
-                Level::Info => c"log",
-                Level::Warn => c"warn",
-                Level::Error => c"error",
-            };
-            let mut f = ptr::null_mut();
-            sys::napi_get_named_property(env, logger, method.as_ptr(), &mut f);
-            let mut t = sys::ValueType::napi_undefined;
-            sys::napi_typeof(env, f, &mut t);
-            if t != sys::ValueType::napi_function {
-                return;
-            }
-            let text =
-                crate::core::error::redact(&format!("[@app/redis] {msg}"), self.secret.as_deref());
-            let arg = js.str(text.as_bytes());
-            let mut out = ptr::null_mut();
-            if sys::napi_call_function(env, logger, f, 1, &arg, &mut out) != sys::Status::napi_ok {
-                // A throwing logger must not take the process down.
-                let mut exc = ptr::null_mut();
-                sys::napi_get_and_clear_last_exception(env, &mut exc);
-            }
+        let Some(logger) = r.get(env) else { return };
+        let method = match level {
+            Level::Info => c"log",
+            Level::Warn => c"warn",
+            Level::Error => c"error",
+        };
+        let Ok(f) = js.get_named(logger, method) else {
+            return;
+        };
+        if js.type_of(f) != sys::ValueType::napi_function {
+            return;
         }
+        let text =
+            crate::core::error::redact(&format!("[@app/redis] {msg}"), self.secret.as_deref());
+        let _ = js.call(logger, f, &[js.str(text.as_bytes())]);
     }
 
     /// Called when the JS object is garbage-collected: release now, or after the last pending
@@ -523,8 +479,9 @@ unsafe extern "C" fn call_js(
     }
     // SAFETY: ctx is the Arc<Shared> pointer owned by this tsfn until `finalize`.
     let shared = unsafe { &*(ctx as *const Shared) };
-    // SAFETY: Node calls call_js on the JS thread with a live env (checked non-NULL above).
-    unsafe { shared.drain(env) };
+    // SAFETY: Node calls call_js on the JS thread with a live env (checked non-NULL above);
+    // the token lives for this call only.
+    shared.drain(unsafe { JsEnv::assume(env) });
 }
 
 unsafe extern "C" fn finalize(env: sys::napi_env, data: *mut c_void, _hint: *mut c_void) {

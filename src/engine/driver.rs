@@ -22,7 +22,7 @@ use crate::core::wire::{Inflight, Reader};
 use crate::core::{Client, Error};
 use crate::engine::batch::{settle_tags, Tag};
 use crate::engine::completer::{PlainHooks, Shared};
-use crate::engine::js_thread::JsThread;
+use crate::engine::js_thread::{JsEnv, JsThread};
 use crate::engine::per_env::{self, Gone, Teardown};
 use crate::engine::uv::{self, Handle, Uv};
 
@@ -92,11 +92,8 @@ struct After {
 
 impl Driver {
     /// A driver for `client`, or `None` when libuv is not available here.
-    ///
-    /// # Safety
-    /// JS thread only.
-    pub unsafe fn new(
-        env: sys::napi_env,
+    pub fn new(
+        env: JsEnv,
         client: &Arc<Client>,
         shared: &Arc<Shared>,
         outstanding: &Arc<AtomicUsize>,
@@ -104,9 +101,9 @@ impl Driver {
     ) -> Option<DriverRef> {
         let uv = uv::uv()?;
         let mut loop_ = ptr::null_mut();
-        // SAFETY: JS thread of `env` (this function's contract); `loop_` is a valid local.
+        // SAFETY: JS thread of `env` (the `JsEnv` token proves it); `loop_` is a valid local.
         unsafe {
-            if sys::napi_get_uv_event_loop(env, &mut loop_) != sys::Status::napi_ok
+            if sys::napi_get_uv_event_loop(env.raw(), &mut loop_) != sys::Status::napi_ok
                 || loop_.is_null()
             {
                 return None;
@@ -138,15 +135,15 @@ impl Driver {
             let mut name = ptr::null_mut();
             let mut ctx = ptr::null_mut();
             let mut r = ptr::null_mut();
-            sys::napi_create_object(env, &mut obj);
-            sys::napi_create_string_utf8(env, c"@app/redis".as_ptr(), 10, &mut name);
-            sys::napi_async_init(env, obj, name, &mut ctx);
-            sys::napi_create_reference(env, obj, 1, &mut r);
+            sys::napi_create_object(env.raw(), &mut obj);
+            sys::napi_create_string_utf8(env.raw(), c"@app/redis".as_ptr(), 10, &mut name);
+            sys::napi_async_init(env.raw(), obj, name, &mut ctx);
+            sys::napi_create_reference(env.raw(), obj, 1, &mut r);
             (ctx, r)
         };
         let d = Arc::new_cyclic(|me| {
             JsThread::new(Driver {
-                env,
+                env: env.raw(),
                 uv,
                 shared: Arc::clone(shared),
                 client: Arc::clone(client),
@@ -155,8 +152,7 @@ impl Driver {
                 async_ctx,
                 resource,
                 events,
-                // SAFETY: JS thread of `env` (this function's contract).
-                gone: unsafe { per_env::gone(env) },
+                gone: per_env::gone(env),
                 me: me.clone(),
                 inner: Mutex::new(Inner {
                     conn: None,
@@ -175,8 +171,7 @@ impl Driver {
         // is open (the driver outlives its handles: see `driver_of`).
         unsafe { (uv.set_data)(timer, &**d as *const Driver as *mut c_void) };
         let teardown: std::sync::Weak<dyn Teardown> = Arc::downgrade(&d) as _;
-        // SAFETY: JS thread of `env` (this function's contract).
-        unsafe { per_env::track(env, teardown) };
+        per_env::track(env, teardown);
         Some(d)
     }
 
@@ -375,17 +370,17 @@ impl Driver {
         }
         let events = self.events.as_ref().and_then(std::sync::Weak::upgrade);
         if !after.settle.is_empty() {
-            // SAFETY: JS thread (driver methods run only there: `JsThread`); `finish` returns at
-            // once once the environment is gone.
-            let (again, redirected) = unsafe {
-                settle_tags(
-                    self.env,
-                    &self.shared,
-                    &self.client,
-                    &self.outstanding,
-                    after.settle,
-                )
-            };
+            // SAFETY: driver methods run only on the JS thread of `self.env` (`JsThread` checks
+            // every access), inside a libuv callback or a JS call of that env; the env is not
+            // torn down (checked above); the token lives for this call only.
+            let env = unsafe { JsEnv::assume(self.env) };
+            let (again, redirected) = settle_tags(
+                env,
+                &self.shared,
+                &self.client,
+                &self.outstanding,
+                after.settle,
+            );
             if !again.is_empty() {
                 self.send(again);
             }
@@ -533,28 +528,23 @@ impl Drop for Driver {
 }
 
 impl PlainHooks for JsThread<Driver> {
-    unsafe fn attach(&self, env: sys::napi_env, stream: std::net::TcpStream, gen: u64) {
+    fn attach(&self, env: JsEnv, stream: std::net::TcpStream, gen: u64) {
         // Hand-overs run on the JS thread (through the completion queue).
         if let Some(d) = self.get() {
-            // SAFETY: on the JS thread, as this method requires.
-            unsafe { d.attach(env, stream, gen) };
+            d.attach(env, stream, gen);
         }
     }
 
-    unsafe fn detach(&self, env: sys::napi_env) {
+    fn detach(&self, env: JsEnv) {
         if let Some(d) = self.get() {
-            // SAFETY: on the JS thread, as this method requires.
-            unsafe { d.detach(env) };
+            d.detach(env);
         }
     }
 }
 
 impl Driver {
     /// A new socket from the runtime: watch it and write what is queued.
-    ///
-    /// # Safety
-    /// JS thread only.
-    unsafe fn attach(&self, _env: sys::napi_env, stream: std::net::TcpStream, gen: u64) {
+    fn attach(&self, _env: JsEnv, stream: std::net::TcpStream, gen: u64) {
         let mut after = After::default();
         if let Ok(mut g) = self.inner.lock() {
             let inner = &mut *g;
@@ -601,10 +591,7 @@ impl Driver {
     }
 
     /// The runtime lost the connection: stop watching it; what was waiting fails.
-    ///
-    /// # Safety
-    /// JS thread only.
-    unsafe fn detach(&self, _env: sys::napi_env) {
+    fn detach(&self, _env: JsEnv) {
         let mut after = After::default();
         if let Ok(mut g) = self.inner.lock() {
             let inner = &mut *g;

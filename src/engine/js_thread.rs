@@ -5,8 +5,51 @@
 //! such a value travel while keeping every use on its thread: each access checks the calling
 //! thread, and a drop on any other thread leaks the value instead of running its `Drop` there.
 
+use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use napi::sys;
+
+/// The proof that code runs on the JS thread of an env, inside one of its Node-API callbacks
+/// (a method call, a completion-queue task, a promise reaction, a libuv callback with a handle
+/// scope open), for the lifetime `'s` of that callback.
+///
+/// Made only by the `unsafe` [`JsEnv::assume`], at the few raw entry points; everything that
+/// needs the JS thread takes one instead of being an `unsafe fn` with that rule in a comment.
+/// It is neither `Send` nor `Sync`, and its lifetime keeps it from being stored past the
+/// callback (where the env may already be torn down).
+#[derive(Clone, Copy)]
+pub struct JsEnv<'s> {
+    raw: sys::napi_env,
+    _scope: PhantomData<&'s ()>,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl JsEnv<'_> {
+    /// # Safety
+    /// `raw` is the env of the Node-API callback running now on this thread, and the caller
+    /// lets the token live no longer than that callback.
+    pub unsafe fn assume(raw: sys::napi_env) -> Self {
+        JsEnv {
+            raw,
+            _scope: PhantomData,
+            _not_send: PhantomData,
+        }
+    }
+
+    /// The token of a `#[napi]` method's env: napi-rs passes an `Env` only to callbacks on its
+    /// JS thread, and the token lives no longer than the borrow.
+    pub fn of(env: &napi::Env) -> JsEnv<'_> {
+        // SAFETY: as just said.
+        unsafe { JsEnv::assume(env.raw()) }
+    }
+
+    /// The env, for a raw Node-API or libuv call (sound on this thread, during the callback).
+    pub fn raw(self) -> sys::napi_env {
+        self.raw
+    }
+}
 
 /// A process-unique number per thread (thread ids of ended threads are never reused).
 fn current_thread() -> u64 {

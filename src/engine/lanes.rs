@@ -25,7 +25,7 @@ use crate::core::dispatch::Work;
 use crate::core::Client;
 use crate::engine::completer::{PlainHooks, Shared};
 use crate::engine::driver::{Driver, DriverRef, LaneEvents};
-use crate::engine::js_thread::JsThread;
+use crate::engine::js_thread::{JsEnv, JsThread};
 
 /// The shortest time between two slot-map refreshes.
 const REFRESH_EVERY: Duration = Duration::from_millis(250);
@@ -74,8 +74,7 @@ impl EventSink for LaneSink {
         let driver = self.driver.lock().ok().and_then(|d| d.clone());
         self.shared.run_on_js(Box::new(move |env| {
             if let Some(d) = driver.and_then(|d| d.upgrade()) {
-                // SAFETY: completion-queue tasks run on the JS thread of this service's env.
-                unsafe { d.attach(env, stream, gen) };
+                d.attach(env, stream, gen);
             }
         }));
     }
@@ -84,8 +83,7 @@ impl EventSink for LaneSink {
         let driver = self.driver.lock().ok().and_then(|d| d.clone());
         self.shared.run_on_js(Box::new(move |env| {
             if let Some(d) = driver.and_then(|d| d.upgrade()) {
-                // SAFETY: completion-queue tasks run on the JS thread of this service's env.
-                unsafe { d.detach(env) };
+                d.detach(env);
             }
         }));
     }
@@ -94,7 +92,7 @@ impl EventSink for LaneSink {
 impl Lanes {
     /// Lanes for a cluster service on plain TCP where libuv is available; else `None`.
     pub fn new(
-        env: sys::napi_env,
+        env: JsEnv,
         client: &Arc<Client>,
         shared: &Arc<Shared>,
         outstanding: &Arc<AtomicUsize>,
@@ -105,7 +103,7 @@ impl Lanes {
         }
         Some(Arc::new_cyclic(|me| {
             JsThread::new(Lanes {
-                env,
+                env: env.raw(),
                 cluster: Arc::clone(client),
                 shared: Arc::clone(shared),
                 outstanding: Arc::clone(outstanding),
@@ -281,16 +279,17 @@ impl Lanes {
             driver: Mutex::new(None),
         });
         let client = Client::new(cfg, Arc::clone(&sink) as Arc<dyn EventSink>).ok()?;
-        // SAFETY: lanes are opened on the JS thread of `self.env` (from the batch's pump).
-        let driver = unsafe {
-            Driver::new(
-                self.env,
-                &client,
-                &self.shared,
-                &self.outstanding,
-                Some(self.events.clone()),
-            )
-        }?;
+        // SAFETY: `Lanes` lives in a `JsThread` (every access checks the thread), and lanes are
+        // opened from the batch's pump, inside a JS call or completion task of `self.env`; the
+        // token lives for this call only.
+        let env = unsafe { JsEnv::assume(self.env) };
+        let driver = Driver::new(
+            env,
+            &client,
+            &self.shared,
+            &self.outstanding,
+            Some(self.events.clone()),
+        )?;
         if let Ok(mut d) = sink.driver.lock() {
             *d = Some(Arc::downgrade(&driver));
         }

@@ -5,9 +5,12 @@
 //! # Contract
 //! - **Which thread.** Everything here runs on the JS thread of one Node environment, except
 //!   what the runtime (tokio) does through [`completer::Shared`]: it pushes completions and
-//!   hand-overs onto a queue and wakes the JS thread with a threadsafe function. Values that may
-//!   only be touched on the JS thread live in [`js_thread::JsThread`], which checks the thread on
-//!   every access and never drops its value elsewhere.
+//!   hand-overs onto a queue and wakes the JS thread with a threadsafe function. A function that
+//!   must run on the JS thread takes a [`js_thread::JsEnv`], the token that proves it (made only
+//!   by the `unsafe` `JsEnv::assume` at the raw entry points: Node-API callbacks, the
+//!   completion queue's call, libuv callbacks); no `unsafe fn` states that rule in a comment.
+//!   Values that may only be touched on the JS thread live in [`js_thread::JsThread`], which
+//!   checks the thread on every access and never drops its value elsewhere.
 //! - **Who owns what.** A service owns its `Batcher` (an `Rc`: JS thread); the batcher shares
 //!   its `Batch` with the flush function it registers; the batch owns the service's
 //!   [`driver::Driver`] (or, in cluster mode, the [`lanes::Lanes`] and one driver per master).
@@ -19,9 +22,10 @@
 //!   hook first: every open driver closes its handles before Node closes the loop, and the
 //!   environment is marked gone, after which nothing here calls Node-API (settlements are
 //!   dropped, `Drop`s skip their Node-API calls).
-//! - **Unsafe.** Raw Node-API and libuv calls of the engine live in these modules; every
-//!   `unsafe` block carries a `// SAFETY:` note (the crate denies
-//!   `clippy::undocumented_unsafe_blocks`).
+//! - **Unsafe.** Raw Node-API and libuv calls live in these modules and in `binding::js` (the
+//!   JS-value helper: `Js`, built on a `JsEnv`) and `binding::args` (argument reading); feature
+//!   code calls their safe methods. Every `unsafe` block carries a `// SAFETY:` note (the crate
+//!   denies `clippy::undocumented_unsafe_blocks`).
 
 pub(crate) mod batch;
 pub(crate) mod completer;

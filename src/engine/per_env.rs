@@ -21,6 +21,8 @@ use std::sync::{Arc, Mutex, Weak};
 
 use napi::sys;
 
+use crate::engine::js_thread::JsEnv;
+
 /// Told that its environment is being torn down (JS thread, inside the cleanup hook): close
 /// libuv handles now, call no JS.
 pub(crate) trait Teardown: Send + Sync {
@@ -101,16 +103,14 @@ unsafe fn function(
 }
 
 /// Takes the originals from `globalThis` (module init).
-///
-/// # Safety
-/// Module init of `env`, on its JS thread.
-pub unsafe fn install(env: sys::napi_env) -> napi::Result<()> {
+pub fn install(env: JsEnv) -> napi::Result<()> {
+    let env = env.raw();
     let mut global = ptr::null_mut();
     let mut json = ptr::null_mut();
     let mut array = ptr::null_mut();
     let mut promise = ptr::null_mut();
     let mut promise_proto = ptr::null_mut();
-    // SAFETY: module init of `env` (this function's contract); statuses checked.
+    // SAFETY: module init of `env` on its thread (the token's proof); statuses checked.
     let data = unsafe {
         if sys::napi_get_global(env, &mut global) != sys::Status::napi_ok
             || sys::napi_get_named_property(env, global, c"JSON".as_ptr(), &mut json)
@@ -177,39 +177,28 @@ pub unsafe fn install(env: sys::napi_env) -> napi::Result<()> {
 }
 
 /// The environment's data, if the addon registered in it.
-///
-/// # Safety
-/// JS thread, inside a callback of `env`.
-unsafe fn data<'a>(env: sys::napi_env) -> Option<&'a PerEnv> {
+fn data<'a>(env: JsEnv<'a>) -> Option<&'a PerEnv> {
     let mut data = ptr::null_mut();
-    // SAFETY: the caller's contract; `data` is a valid local.
-    if unsafe { sys::napi_get_instance_data(env, &mut data) } != sys::Status::napi_ok
+    // SAFETY: `env` proves a callback of its env on this thread; `data` is a valid local.
+    if unsafe { sys::napi_get_instance_data(env.raw(), &mut data) } != sys::Status::napi_ok
         || data.is_null()
     {
         return None;
     }
     // SAFETY: our only instance data is an `Rc<PerEnv>` count (`install`), released at teardown,
-    // after which no callback of `env` runs.
+    // after which no callback of `env` runs, so it outlives the callback `'a` (the token's).
     Some(unsafe { &*(data as *const PerEnv) })
 }
 
 /// The reference to the pipeline-pairs helper compiled in `env` (NULL until `set_pairs`).
-///
-/// # Safety
-/// JS thread, inside a callback of `env`.
-pub(crate) unsafe fn pairs(env: sys::napi_env) -> sys::napi_ref {
-    // SAFETY: the caller's contract.
-    unsafe { data(env) }.map_or(ptr::null_mut(), |d| d.pairs.get())
+pub(crate) fn pairs(env: JsEnv) -> sys::napi_ref {
+    data(env).map_or(ptr::null_mut(), |d| d.pairs.get())
 }
 
 /// Keeps `r` (a strong reference of `env`) as the pipeline-pairs helper; `false` if `env` has
 /// no data (the caller then deletes `r` itself).
-///
-/// # Safety
-/// JS thread, inside a callback of `env`.
-pub(crate) unsafe fn set_pairs(env: sys::napi_env, r: sys::napi_ref) -> bool {
-    // SAFETY: the caller's contract.
-    match unsafe { data(env) } {
+pub(crate) fn set_pairs(env: JsEnv, r: sys::napi_ref) -> bool {
+    match data(env) {
         Some(d) => {
             d.pairs.set(r);
             true
@@ -219,67 +208,48 @@ pub(crate) unsafe fn set_pairs(env: sys::napi_env, r: sys::napi_ref) -> bool {
 }
 
 /// Keeps a strong reference to the module's exports object (module init, after `install`).
-///
-/// # Safety
-/// Module init of `env`, on its JS thread.
-pub(crate) unsafe fn set_exports(env: sys::napi_env, exports: sys::napi_value) {
-    // SAFETY: the caller's contract.
-    let Some(d) = (unsafe { data(env) }) else {
+pub(crate) fn set_exports(env: JsEnv, exports: sys::napi_value) {
+    let Some(d) = data(env) else {
         return;
     };
     let mut r = ptr::null_mut();
     // SAFETY: module init of `env`; `exports` is its live exports object; `r` a valid local.
-    if unsafe { sys::napi_create_reference(env, exports, 1, &mut r) } == sys::Status::napi_ok {
+    if unsafe { sys::napi_create_reference(env.raw(), exports, 1, &mut r) } == sys::Status::napi_ok
+    {
         d.exports.set(r);
     }
 }
 
 /// The module's exports object in `env`, if kept.
-///
-/// # Safety
-/// JS thread, inside a callback of `env`.
-pub(crate) unsafe fn exports(env: sys::napi_env) -> Option<sys::napi_value> {
-    // SAFETY: the caller's contract.
-    let r = unsafe { data(env) }?.exports.get();
+pub(crate) fn exports(env: JsEnv) -> Option<sys::napi_value> {
+    let r = data(env)?.exports.get();
     let mut v = ptr::null_mut();
     // SAFETY: `r`, when set, is a strong reference of `env`, kept for its lifetime.
     let ok = !r.is_null()
-        && unsafe { sys::napi_get_reference_value(env, r, &mut v) } == sys::Status::napi_ok;
+        && unsafe { sys::napi_get_reference_value(env.raw(), r, &mut v) } == sys::Status::napi_ok;
     (ok && !v.is_null()).then_some(v)
 }
 
 /// Runs `f` with `env`'s record-keys slot (see `Js::keys`); `None` if `env` has no data.
 ///
-/// # Safety
-/// JS thread, inside a callback of `env`; `f` must not call back into this function.
-pub(crate) unsafe fn with_record_keys<R>(
-    env: sys::napi_env,
+/// `f` must not call back into this function (the slot is borrowed; a nested call gets `None`).
+pub(crate) fn with_record_keys<R>(
+    env: JsEnv,
     f: impl FnOnce(&mut Option<(sys::napi_ref, Vec<&'static str>)>) -> R,
 ) -> Option<R> {
-    // SAFETY: the caller's contract.
-    let d = unsafe { data(env) }?;
+    let d = data(env)?;
     let mut slot = d.record_keys.try_borrow_mut().ok()?;
     Some(f(&mut slot))
 }
 
 /// The environment's gone flag (a fresh, never-set one if the addon did not register in it).
-///
-/// # Safety
-/// JS thread, inside a callback of `env`.
-pub(crate) unsafe fn gone(env: sys::napi_env) -> Gone {
-    // SAFETY: the caller's contract.
-    unsafe { data(env) }
-        .map(|d| d.gone.clone())
-        .unwrap_or_default()
+pub(crate) fn gone(env: JsEnv) -> Gone {
+    data(env).map(|d| d.gone.clone()).unwrap_or_default()
 }
 
 /// Registers something with libuv handles in `env`, to be torn down with it.
-///
-/// # Safety
-/// JS thread, inside a callback of `env`.
-pub(crate) unsafe fn track(env: sys::napi_env, item: Weak<dyn Teardown>) {
-    // SAFETY: the caller's contract.
-    if let Some(d) = unsafe { data(env) } {
+pub(crate) fn track(env: JsEnv, item: Weak<dyn Teardown>) {
+    if let Some(d) = data(env) {
         if let Ok(mut open) = d.open.lock() {
             // Forget what is already gone, so the list stays as long as what is open.
             open.retain(|w| w.strong_count() > 0);
@@ -308,12 +278,8 @@ unsafe extern "C" fn cleanup(arg: *mut std::ffi::c_void) {
 
 /// The original function `which` in `env`, or `None` (it was not a function at load, or the
 /// environment is shutting down).
-///
-/// # Safety
-/// JS thread, inside a callback of `env`.
-pub unsafe fn get(env: sys::napi_env, which: Fn) -> Option<sys::napi_value> {
-    // SAFETY: the caller's contract.
-    let i = unsafe { data(env) }?;
+pub fn get(env: JsEnv, which: Fn) -> Option<sys::napi_value> {
+    let i = data(env)?;
     let r = match which {
         Fn::QueueMicrotask => i.queue_microtask,
         Fn::JsonParse => i.json_parse,
@@ -329,7 +295,7 @@ pub unsafe fn get(env: sys::napi_env, which: Fn) -> Option<sys::napi_value> {
     }
     let mut f = ptr::null_mut();
     // SAFETY: `r` is a strong reference of `env`, never deleted before teardown.
-    let ok = unsafe { sys::napi_get_reference_value(env, r, &mut f) } == sys::Status::napi_ok;
+    let ok = unsafe { sys::napi_get_reference_value(env.raw(), r, &mut f) } == sys::Status::napi_ok;
     (ok && !f.is_null()).then_some(f)
 }
 
