@@ -30,6 +30,7 @@
 pub(crate) mod batch;
 pub(crate) mod completer;
 pub(crate) mod driver;
+pub(crate) mod entry;
 pub(crate) mod js_thread;
 pub(crate) mod lanes;
 pub(crate) mod per_env;
