@@ -623,20 +623,22 @@ export declare class RedisService {
   throttlerIncrement(key: string, ttlMs: number, limit: number, blockDurationMs: number, name: string): Promise<{ totalHits: number; timeToExpire: number; isBlocked: boolean; timeToBlockExpire: number }>
   /**
    * Creates a service; nothing connects until `connect()`. Only the given options and the
-   * defaults apply (use `RedisService.fromEnv()` to read `REDIS_*` variables).
+   * defaults apply (use `RedisService.fromEnv()` to read `REDIS_*` variables). `options` may
+   * be a URL string, the same as `{ url }`: `new RedisService('redis://localhost:6379')`.
    * Throws `ERR_INVALID_ARGUMENT` naming the option when one is invalid.
    */
-  constructor(options?: RedisOptions)
+  constructor(options?: RedisOptions | string)
   /**
    * Creates a service from `REDIS_*` variables (`env` defaults to `process.env`), with
    * `overrides` on top: options > `REDIS_URL` > discrete variables > defaults.
    */
-  static fromEnv(env?: Record<string, string | undefined>, overrides?: RedisOptions): RedisService
+  static fromEnv(env?: Record<string, string | undefined>, overrides?: RedisOptions | string): RedisService
   /**
    * Creates a service and connects it: resolves the connected service, or rejects with
-   * `ERR_CONNECTION` / `ERR_TIMEOUT` / `ERR_AUTH` within `connectTimeoutMs`.
+   * `ERR_CONNECTION` / `ERR_TIMEOUT` / `ERR_AUTH` within `connectTimeoutMs`. `options` may be
+   * a URL string (`RedisService.connect('redis://localhost:6379')`).
    */
-  static connect(options?: RedisOptions): Promise<RedisService>
+  static connect(options?: RedisOptions | string): Promise<RedisService>
   /**
    * Connects. Idempotent: concurrent calls share one attempt. Rejects with `ERR_CONNECTION`,
    * `ERR_TIMEOUT` or `ERR_AUTH` within `connectTimeoutMs`; with `failOpen` it resolves anyway

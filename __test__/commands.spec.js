@@ -348,6 +348,65 @@ describe('errors from Redis', () => {
   });
 });
 
+describe('empty collections', () => {
+  // Keys share a hash tag (one slot) so the transactions run in cluster mode too.
+  // What each empty call means, answered without a malformed command reaching Redis (a DEL
+  // without keys is an error there). See the README's "Empty collections".
+  const errorReplies = async () => {
+    if (MODE !== 'standalone') return 0;
+    return Number(/total_error_replies:(\d+)/.exec(await redis.call('INFO', 'stats'))[1]);
+  };
+
+  test('each empty call resolves what it means, alone and in pipelines and transactions', async () => {
+    await redis.rPush('{e}list', ['a', 'b']);
+    await redis.hSet('{e}hash', { f: '1' });
+    const before = await errorReplies();
+    const calls = [
+      ['del([])', (r) => r.del([]), 0],
+      ['del()', (r) => r.del(), 0],
+      ['unlink([])', (r) => r.unlink([]), 0],
+      ['exists([])', (r) => r.exists([]), 0],
+      ['mget([])', (r) => r.mget([]), []],
+      ['mset({})', (r) => r.mset({}), 'OK'],
+      ['mset([])', (r) => r.mset([]), 'OK'],
+      ['hSet(k, {})', (r) => r.hSet('{e}hash', {}), 0],
+      ['hDel(k, [])', (r) => r.hDel('{e}hash', []), 0],
+      ['hmGet(k, [])', (r) => r.hmGet('{e}hash', []), []],
+      ['sAdd(k, [])', (r) => r.sAdd('{e}set', []), 0],
+      ['sRem(k, [])', (r) => r.sRem('{e}set', []), 0],
+      ['zAdd(k, [])', (r) => r.zAdd('{e}zset', []), 0],
+      ['zRem(k, [])', (r) => r.zRem('{e}zset', []), 0],
+      // Pushing nothing resolves the list's length, as the push would.
+      ['lPush(k, [])', (r) => r.lPush('{e}list', []), 2],
+      ['rPush(k, [])', (r) => r.rPush('{e}list', []), 2],
+    ];
+    for (const [name, call, want] of calls) {
+      expect([name, await call(redis)]).toEqual([name, want]);
+    }
+    for (const make of [() => redis.pipeline(), () => redis.multi()]) {
+      const p = make().get('{e}none');
+      for (const [, call] of calls) call(p);
+      p.hGet('{e}hash', 'f');
+      const out = await p.exec();
+      expect(out).toEqual([[null, null], ...calls.map(([, , want]) => [null, want]), [null, '1']]);
+    }
+    // Only empties: nothing is sent at all.
+    expect(await redis.pipeline().del([]).mget([]).exec()).toEqual([[null, 0], [null, []]]);
+    expect(await redis.multi().del([]).exec()).toEqual([[null, 0]]);
+    // Nested arrays flatten one level, as the typings allow.
+    await redis.mset([['{e}a', '1'], ['{e}b', '2']]);
+    expect(await redis.exists('{e}a', ['{e}b', '{e}c'])).toBe(2);
+    expect(await redis.del(['{e}a'], '{e}b')).toBe(2);
+    expect(await redis.lLen('{e}list')).toBe(2);
+    expect(await redis.hGetAll('{e}hash')).toEqual({ f: '1' });
+    expect(await errorReplies()).toBe(before);
+  });
+
+  test('rateLimitMany with no limits is refused (it would allow everything)', async () => {
+    await expect(redis.rateLimitMany('{e}rl', [])).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT' });
+  });
+});
+
 describe('pipeline and multi', () => {
   test('pipeline returns [error, result] pairs in order, with a failing command in place', async () => {
     await redis.lPush('plist', 'x');

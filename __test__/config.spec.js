@@ -18,6 +18,29 @@ test('defaults: localhost, 6379, db 0', async () => {
   expect(r.url).toBe('redis://localhost:6379/0');
 });
 
+test('a URL string wherever options go, checked as `url` is (ioredis: new Redis(url))', async () => {
+  const a = new RedisService(`${server.url}/3`);
+  expect(await hc(a)).toEqual({ host: '127.0.0.1', port: server.port, db: 3 });
+  await a.connect();
+  expect(await a.ping()).toBe('PONG');
+  await a.disconnect();
+  const b = await RedisService.connect(server.url);
+  expect(b.isConnected).toBe(true);
+  await b.set('url-string', '1');
+  expect(await b.get('url-string')).toBe('1');
+  await b.disconnect();
+  const c = RedisService.fromEnv({ REDIS_URL: 'redis://elsewhere:1' }, `${server.url}/4`);
+  expect(await hc(c)).toEqual({ host: '127.0.0.1', port: server.port, db: 4 });
+  for (const bad of ['http://h:1', 'redis://:hunter2@h:notaport', '']) {
+    let err;
+    try { new RedisService(bad); } catch (e) { err = e; }
+    expect(err.code).toBe('ERR_INVALID_ARGUMENT');
+    expect(err.message).toMatch(/^options /);
+    expect(err.message).not.toMatch(/hunter2/);
+  }
+  expect(() => RedisService.connect('ftp://x')).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
+});
+
 test('fromEnv: REDIS_URL forms', async () => {
   const cases = [
     ['redis://h1:7000/3', { host: 'h1', port: 7000, db: 3 }, 'redis://h1:7000/3'],
@@ -99,7 +122,7 @@ test('bad settings fail at once naming the setting', () => {
   for (const [opts, re] of badOptions) {
     expect(() => new RedisService(opts)).toThrow(re);
   }
-  expect(() => new RedisService('redis://x')).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
+  expect(() => new RedisService(42)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
 });
 
 test('bad settings never echo a password', () => {

@@ -71,6 +71,13 @@ describe('connect', () => {
       awaited: async () => { await r.disconnect(); await r.connect(); },
       'same tick': async () => { r.disconnect(); await r.connect(); },
       together: async () => { await Promise.all([r.disconnect(), r.connect()]); },
+      'with calls in flight': async () => {
+        const inflight = Array.from({ length: 200 }, (_, i) => r.get(`reconnect:${i}`).catch((e) => e.code));
+        r.disconnect();
+        await r.connect();
+        // Each call settles: with its reply or a typed error, never left hanging.
+        for (const v of await Promise.all(inflight)) expect([null, 'ERR_CONNECTION']).toContain(v);
+      },
     };
     for (const [name, order] of Object.entries(orders)) {
       await order();

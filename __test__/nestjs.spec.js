@@ -26,6 +26,13 @@ test('RedisModule: injection by class and by token, forRootAsync with ConfigServ
   expect(r.healthDown.redis).toEqual({ status: 'down', reason: 'Redis at 127.0.0.1:1 is unreachable' });
 }, 30000);
 
+test('RedisModule.forRoot(url) and a useFactory resolving a URL string', async () => {
+  const r = await runNestScenario('moduleUrl', srv.url);
+  for (const name of ['forRoot', 'forRootAsync']) {
+    expect(r[name]).toEqual({ connected: true, value: name, url: `${srv.url}/0` });
+  }
+}, 30000);
+
 test('the app fails to start with a clear error when Redis is unreachable', async () => {
   const r = await runNestScenario('unreachable', srv.url);
   expect(r).toMatchObject({ started: false, code: 'ERR_CONNECTION' });
@@ -40,6 +47,9 @@ test('demo app e2e: every route, with the 401, 409 and 429 paths', async () => {
   expect(r.login.body.token).toMatch(/^[0-9a-f]{40}$/);
   expect(r.get.body).toMatchObject({ id: '7', status: 'draft' });
   expect(r.get.headers.ratelimit).toMatch(/^limit=30, remaining=\d+, reset=\d+$/);
+  // Both header sets by default, as the Express middleware.
+  expect(r.get.headers['x-ratelimit-limit']).toBe('30');
+  expect(Number(r.get.headers['x-ratelimit-remaining'])).toBe(Number(/remaining=(\d+)/.exec(r.get.headers.ratelimit)[1]));
   expect(r.cached).toBe(1);
   expect(r.lock.status).toBe(201);
   expect(r.lock.body).toMatchObject({ expiresIn: 300 });

@@ -232,12 +232,16 @@ describe('Express middleware', () => {
     return a;
   }
 
-  test('draft-7 headers by default; 429 with Retry-After in seconds and the message', async () => {
+  test('draft-7 and X-RateLimit-* headers by default; 429 with Retry-After in seconds and the message', async () => {
     const a = app({ windowMs: 15 * 60 * 1000, maxRequests: 2, message: 'Too many requests' });
     const r1 = await request(a).get('/');
     expect(r1.status).toBe(200);
     expect(r1.headers['ratelimit-policy']).toBe('2;w=900');
     expect(r1.headers.ratelimit).toMatch(/^limit=2, remaining=1, reset=(900|899)$/);
+    // The legacy set too (seed 001's clients, express-rate-limit's default).
+    expect(r1.headers['x-ratelimit-limit']).toBe('2');
+    expect(r1.headers['x-ratelimit-remaining']).toBe('1');
+    expect(Math.abs(Number(r1.headers['x-ratelimit-reset']) - Math.ceil(Date.now() / 1000 + 900))).toBeLessThanOrEqual(2);
     await request(a).get('/');
     const r3 = await request(a).get('/');
     expect(r3.status).toBe(429);
@@ -259,9 +263,14 @@ describe('Express middleware', () => {
     const refused = await request(legacyApp).get('/');
     expect(refused.status).toBe(503);
     expect(refused.body).toEqual({ error: 'slow down' });
+    expect(lg.headers.ratelimit).toBeUndefined();
+    const d7 = await request(app({ windowMs: 60000, maxRequests: 5, headers: 'draft-7', prefix: 'd7:' })).get('/');
+    expect(d7.headers.ratelimit).toMatch(/^limit=5, remaining=4, reset=(60|59)$/);
+    expect(d7.headers['x-ratelimit-limit']).toBeUndefined();
     const none = await request(app({ windowMs: 60000, maxRequests: 5, headers: false, prefix: 'no:' })).get('/');
     expect(none.headers.ratelimit).toBeUndefined();
     expect(none.headers['x-ratelimit-limit']).toBeUndefined();
+    expect(() => rateLimitMiddleware(redis, { windowMs: 1000, maxRequests: 1, headers: 'x' })).toThrow(/'both', 'draft-7'/);
   });
 
   test('keyGenerator (seed 004: user id or ip) and skip', async () => {

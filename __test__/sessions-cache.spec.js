@@ -61,6 +61,17 @@ describe('sessions', () => {
     expect(await redis.ttl(key)).toBeGreaterThan(40);
   });
 
+  test('empty objects: setSession stores the timestamps only, updateSession changes nothing', async () => {
+    expect(await redis.setSession('empty-1', {}, 60)).toBe(true);
+    const s = await redis.getSession('empty-1');
+    expect(Object.keys(s)).toEqual(['createdAt']);
+    expect(await redis.updateSession('empty-1', {})).toBe(true);
+    expect(await redis.getSession('empty-1')).toEqual(s);
+    expect(await redis.updateSession('empty-missing', {})).toBe(false);
+    await redis.updateSession('empty-1', { a: 1 });
+    expect(await redis.getSession('empty-1')).toEqual({ ...s, a: 1 });
+  });
+
   test('the per-user index: count, list, prune after expiry, log out everywhere', async () => {
     const a = await redis.createSession('alice', {}, 1);
     const b = await redis.createSession('alice', {}, 60);
@@ -262,6 +273,9 @@ describe('cache: wrap', () => {
     for (const k of ['user:1', 'user:2', 'user:3', 'post:1']) await p.wrap(k, 60, () => k);
     await redis.set('cache:user:9', 'not ours');
     expect(await p.invalidate('user:1', 'user:404')).toBe(1);
+    // No key: nothing to delete (no malformed UNLINK reaches Redis).
+    expect(await p.invalidate()).toBe(0);
+    expect(await p.invalidate([])).toBe(0);
     expect(await p.invalidatePrefix('user:')).toBe(2);
     expect((await redis.call('KEYS', '*')).sort()).toEqual(['app:cache:post:1', 'cache:user:9']);
     await p.disconnect();

@@ -14,8 +14,13 @@ export interface RateLimitMiddlewareOptions {
   statusCode?: number
   /** Default `'fixed-window'`. */
   algorithm?: 'fixed-window' | 'sliding-window' | 'token-bucket'
-  /** Which headers to set: IETF RateLimit draft 7 (default) or 6, legacy `X-RateLimit-*`, or none. `Retry-After` (seconds) is always set on a refusal. */
-  headers?: 'draft-7' | 'draft-6' | 'legacy' | false
+  /**
+   * Which headers to set: both the IETF RateLimit fields (draft 7: `RateLimit-Policy`,
+   * `RateLimit`) and the legacy `X-RateLimit-Limit` / `-Remaining` / `-Reset` (epoch seconds)
+   * by default (`'both'`, as express-rate-limit's clients expect), one set, draft 6, or none
+   * (`false`). `Retry-After` (seconds) is always set on a refusal.
+   */
+  headers?: 'both' | 'draft-7' | 'draft-6' | 'legacy' | false
   /** Requests for which this returns true are not counted. */
   skip?: (req: any, res: any) => boolean | Promise<boolean>
   /** Prepended to the key (default `'http:'`). */

@@ -2,6 +2,8 @@
 // Express integration for @app/redis: rate-limit middleware and an express-session store. Glue
 // only: decisions and storage are the Rust core's (`rateLimit()`, the session methods).
 
+const { checkHeaderSet, rateLimitHeaders } = require('./rate-limit-headers');
+
 const DEFAULT_MESSAGE = 'Too many requests, please try again later.';
 
 /**
@@ -14,7 +16,7 @@ function rateLimitMiddleware(redis, options = {}) {
   }
   const {
     windowMs, maxRequests, keyGenerator = (req) => req.ip, message = DEFAULT_MESSAGE,
-    statusCode = 429, algorithm, headers = 'draft-7', skip, prefix = 'http:',
+    statusCode = 429, algorithm, headers = 'both', skip, prefix = 'http:',
   } = options;
   if (!Number.isInteger(maxRequests) || maxRequests < 1) {
     throw new TypeError('rateLimitMiddleware(): option `maxRequests` must be a positive integer');
@@ -22,28 +24,9 @@ function rateLimitMiddleware(redis, options = {}) {
   if (!Number.isInteger(windowMs) || windowMs < 1) {
     throw new TypeError('rateLimitMiddleware(): option `windowMs` must be a positive integer (milliseconds)');
   }
-  if (![false, 'draft-6', 'draft-7', 'legacy'].includes(headers)) {
-    throw new TypeError("rateLimitMiddleware(): option `headers` must be 'draft-7', 'draft-6', 'legacy' or false");
-  }
+  checkHeaderSet('rateLimitMiddleware()', headers);
   const windowSeconds = Math.ceil(windowMs / 1000);
   const limitOptions = { limit: maxRequests, windowMs, ...(algorithm ? { algorithm } : {}) };
-
-  function setHeaders(res, r) {
-    const resetSeconds = Math.ceil(r.resetMs / 1000);
-    if (headers === 'draft-7') {
-      res.setHeader('RateLimit-Policy', `${r.limit};w=${windowSeconds}`);
-      res.setHeader('RateLimit', `limit=${r.limit}, remaining=${r.remaining}, reset=${resetSeconds}`);
-    } else if (headers === 'draft-6') {
-      res.setHeader('RateLimit-Policy', `${r.limit};w=${windowSeconds}`);
-      res.setHeader('RateLimit-Limit', String(r.limit));
-      res.setHeader('RateLimit-Remaining', String(r.remaining));
-      res.setHeader('RateLimit-Reset', String(resetSeconds));
-    } else if (headers === 'legacy') {
-      res.setHeader('X-RateLimit-Limit', String(r.limit));
-      res.setHeader('X-RateLimit-Remaining', String(r.remaining));
-      res.setHeader('X-RateLimit-Reset', String(Math.ceil(r.resetTime / 1000)));
-    }
-  }
 
   return async function rateLimit(req, res, next) {
     try {
@@ -51,7 +34,9 @@ function rateLimitMiddleware(redis, options = {}) {
       const id = await keyGenerator(req, res);
       const r = await redis.rateLimit(`${prefix}${id}`, limitOptions);
       req.rateLimit = r;
-      if (!r.degraded) setHeaders(res, r);
+      if (!r.degraded) {
+        for (const [name, value] of rateLimitHeaders(headers, r, windowSeconds)) res.setHeader(name, value);
+      }
       if (r.allowed) return next();
       res.setHeader('Retry-After', String(Math.max(1, Math.ceil(r.retryAfterMs / 1000))));
       res.status(statusCode);

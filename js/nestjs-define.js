@@ -5,7 +5,10 @@
 //
 // The one implementation behind both entry points: `nestjs.js` (require, Nest 10/11) and
 // `nestjs.mjs` (import, Nest 12 ships ES modules only) each load @nestjs/common, @nestjs/core and,
-// when installed, @nestjs/terminus their own way and pass them here. Nothing here loads a module.
+// when installed, @nestjs/terminus their own way and pass them here. Nothing here loads a Nest
+// module.
+
+const { checkHeaderSet, rateLimitHeaders } = require('./rate-limit-headers');
 
 /**
  * @param {object} common   the `@nestjs/common` module
@@ -23,12 +26,13 @@ function defineNest(common, core, terminus, binding) {
   /**
    * Limits a controller or route: `@RateLimit({ limit: 10, windowMs: 60_000 })`, enforced by
    * `RateLimitGuard`. Options are those of `redis.rateLimit()` plus `keyGenerator(req)` (default
-   * `req.ip`) and `message`.
+   * `req.ip`), `message` and `headers` (default 'both').
    */
   function RateLimit(options) {
     if (!options || typeof options !== 'object') {
       throw new TypeError('@RateLimit(): argument `options` must be an object { limit, windowMs | windowSeconds, ... }');
     }
+    if (options.headers !== undefined) checkHeaderSet('@RateLimit()', options.headers);
     return SetMetadata(RATE_LIMIT_OPTIONS, options);
   }
 
@@ -50,14 +54,13 @@ function defineNest(common, core, terminus, binding) {
       const http = context.switchToHttp();
       const req = http.getRequest();
       const res = http.getResponse();
-      const { keyGenerator, message, ...limit } = options;
+      const { keyGenerator, message, headers = 'both', ...limit } = options;
       const tracker = keyGenerator ? await keyGenerator(req) : req.ip;
       const route = `${context.getClass().name}.${context.getHandler().name}`;
       const r = await this.redis.rateLimit(`nest:${route}:${tracker}`, limit);
       if (!r.degraded) {
         const w = Math.ceil((limit.windowMs ?? limit.windowSeconds * 1000) / 1000);
-        setHeader(res, 'RateLimit-Policy', `${r.limit};w=${w}`);
-        setHeader(res, 'RateLimit', `limit=${r.limit}, remaining=${r.remaining}, reset=${Math.ceil(r.resetMs / 1000)}`);
+        for (const [name, value] of rateLimitHeaders(headers, r, w)) setHeader(res, name, value);
       }
       if (r.allowed) return true;
       setHeader(res, 'Retry-After', String(Math.max(1, Math.ceil(r.retryAfterMs / 1000))));
@@ -113,13 +116,16 @@ function defineNest(common, core, terminus, binding) {
   const CONNECTIONS = '@app/redis:connections';
 
   function splitOptions(options) {
+    // A URL string is the connection's options (`forRoot('redis://...')`), as for `new RedisService(url)`.
+    if (typeof options === 'string') return { isGlobal: false, name: DEFAULT_NAME, redisOptions: options };
     const { isGlobal, name = DEFAULT_NAME, ...redisOptions } = options || {};
     return { isGlobal: !!isGlobal, name, redisOptions };
   }
 
   /**
-   * `RedisModule.forRoot(options & { isGlobal?, name? })` / `RedisModule.forRootAsync({ imports?,
-   * inject?, useFactory, isGlobal?, name? })`. The connection opens while the module initialises
+   * `RedisModule.forRoot(options & { isGlobal?, name? })` (or a `redis://` URL) /
+   * `RedisModule.forRootAsync({ imports?, inject?, useFactory, isGlobal?, name? })` (`useFactory`
+   * may resolve options or a URL). The connection opens while the module initialises
    * (the app fails to start with the connection error when Redis is unreachable and `failOpen` is
    * off) and closes on `app.close()`.
    */

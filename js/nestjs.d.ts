@@ -14,14 +14,16 @@ export interface RedisModuleOptions extends RedisOptions {
 export interface RedisModuleAsyncOptions {
   imports?: any[]
   inject?: any[]
-  useFactory: (...args: any[]) => RedisOptions | Promise<RedisOptions>
+  /** Resolves the connection options, or a `redis://` URL. */
+  useFactory: (...args: any[]) => RedisOptions | string | Promise<RedisOptions | string>
   isGlobal?: boolean
   name?: string
 }
 
 /** The NestJS module: the connection opens on module init and closes on `app.close()`. */
 export declare class RedisModule {
-  static forRoot(options?: RedisModuleOptions): any
+  /** `options`, or a `redis://` URL (the default connection, not global). */
+  static forRoot(options?: RedisModuleOptions | string): any
   static forRootAsync(options: RedisModuleAsyncOptions): any
 }
 
@@ -43,12 +45,18 @@ export interface RateLimitDecoratorOptions extends RateLimitOptions {
   keyGenerator?: (req: any) => string | Promise<string>
   /** Body of the 429 (default 'Too Many Requests'). */
   message?: string | object
+  /**
+   * Which headers to set: both the IETF RateLimit fields (draft 7: `RateLimit-Policy`,
+   * `RateLimit`) and the legacy `X-RateLimit-Limit` / `-Remaining` / `-Reset` (epoch seconds)
+   * by default (`'both'`), one set, draft 6, or none (`false`).
+   */
+  headers?: 'both' | 'draft-7' | 'draft-6' | 'legacy' | false
 }
 
 /** Limits a controller or route; enforced by `RateLimitGuard`. */
 export declare function RateLimit(options: RateLimitDecoratorOptions): ClassDecorator & MethodDecorator
 
-/** Guard enforcing `@RateLimit()`: sets RateLimit headers (draft 7), refuses with 429 and `Retry-After` (seconds). */
+/** Guard enforcing `@RateLimit()`: sets the RateLimit headers (draft 7 and `X-RateLimit-*` by default), refuses with 429 and `Retry-After` (seconds). */
 export declare class RateLimitGuard {
   constructor(redis: RedisService, reflector?: unknown)
   canActivate(context: any): Promise<boolean>

@@ -125,6 +125,26 @@ const scenarios = {
     return out;
   },
 
+  // A URL string wherever connection options go: forRoot(url), and a useFactory resolving one.
+  async moduleUrl(redis, url) {
+    const results = {};
+    for (const [name, mod] of [
+      ['forRoot', RedisModule.forRoot(url)],
+      ['forRootAsync', RedisModule.forRootAsync({ useFactory: async () => url })],
+    ]) {
+      class AppModule {}
+      require('@nestjs/common').Module({ imports: [mod] })(AppModule);
+      const moduleRef = await Test.createTestingModule({ imports: [AppModule] }).compile();
+      const app = moduleRef.createNestApplication({ logger: false });
+      await app.init();
+      const svc = app.get(RedisService);
+      await svc.set(`url:${name}`, name);
+      results[name] = { connected: svc.isConnected, value: await svc.get(`url:${name}`), url: svc.url };
+      await app.close();
+    }
+    return results;
+  },
+
   // The app fails to start with the connection error when Redis is unreachable.
   async unreachable() {
     class AppModule {}

@@ -15,6 +15,7 @@ use napi_derive::napi;
 use redis::Value;
 
 use crate::binding::args::{Arg, Ctx};
+use crate::binding::commands::Prep;
 use crate::binding::decode::{Decode, Empty, Out};
 use crate::binding::error::JsResult;
 use crate::binding::follow;
@@ -530,7 +531,9 @@ impl RedisService {
             method: "invalidate",
         };
         let list = Arg::from(keys);
-        let items = if list.is_array() {
+        let items = if list.is_undefined() {
+            Vec::new()
+        } else if list.is_array() {
             match list.elements(c, "keys") {
                 Ok(items) => items,
                 Err(e) => return self.run(&env, Err(e)),
@@ -538,6 +541,11 @@ impl RedisService {
         } else {
             vec![list]
         };
+        if items.is_empty() {
+            // Nothing to invalidate: none deleted.
+            let none = Prep::answered(redis::Value::Int(0), Decode::Auto, Empty::Zero);
+            return self.run(&env, Ok(none));
+        }
         let mut cmd = redis::cmd("UNLINK");
         let mut bad = None;
         for k in items {
@@ -553,10 +561,11 @@ impl RedisService {
         }
         let prep = match bad {
             Some(e) => Err(e),
-            None => Ok(crate::binding::commands::Prep {
+            None => Ok(Prep {
                 cmd,
                 decode: Decode::Auto,
                 empty: Empty::Zero,
+                answer: None,
             }),
         };
         self.run(&env, prep)

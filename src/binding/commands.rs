@@ -5,7 +5,7 @@
 use napi::bindgen_prelude::{Env, Object, This, Unknown};
 use napi::sys;
 use napi_derive::napi;
-use redis::{Cmd, RedisWrite};
+use redis::{Cmd, RedisWrite, Value};
 
 use crate::binding::args::{Arg, Ctx, FieldOf};
 use crate::binding::decode::{Decode, Empty};
@@ -19,6 +19,22 @@ pub struct Prep {
     pub cmd: Cmd,
     pub decode: Decode,
     pub empty: Empty,
+    /// The reply, known without asking Redis: a call on an empty collection (`del([])` is 0,
+    /// `mget([])` is `[]`). Then `cmd` is not sent (it would be malformed: Redis refuses a
+    /// `DEL` without keys).
+    pub answer: Option<redis::Value>,
+}
+
+impl Prep {
+    /// A prepared call answered without Redis (see [`Prep::answer`]).
+    pub fn answered(reply: redis::Value, decode: Decode, empty: Empty) -> Prep {
+        Prep {
+            cmd: Cmd::new(),
+            decode,
+            empty,
+            answer: Some(reply),
+        }
+    }
 }
 
 type R = Result<Prep, Error>;
@@ -28,6 +44,8 @@ pub struct B<'a> {
     pub c: Ctx,
     prefix: &'a [u8],
     cmd: Cmd,
+    /// Set when an empty collection makes the call a no-op with a known reply.
+    answer: Option<redis::Value>,
 }
 
 impl<'a> B<'a> {
@@ -37,6 +55,7 @@ impl<'a> B<'a> {
             prefix,
             // Room for most commands at once (no regrowing arg by arg).
             cmd: Cmd::with_capacity(4, 128),
+            answer: None,
         }
     }
     /// A literal word (command name, option token).
@@ -55,20 +74,29 @@ impl<'a> B<'a> {
         })?;
         Ok(self)
     }
-    /// One key, or an array of at least one key.
-    pub fn keys(mut self, a: Arg, name: impl std::fmt::Display + Copy) -> Result<Self, Error> {
-        if a.is_array() {
-            let items = a.elements(self.c, name)?;
-            if items.is_empty() {
-                return Err(self.c.bad(name, "a key or a non-empty array of keys", a));
-            }
-            for (i, k) in items.into_iter().enumerate() {
-                self = self.key(k, format_args!("{name}[{i}]"))?;
-            }
-            Ok(self)
-        } else {
-            self.key(a, name)
+    /// The keys of a variadic slot: one key, or an array of them (nested arrays are
+    /// flattened one level: `del('a', ['b', 'c'])`). None at all (`del()`, `del([])`) makes
+    /// the call answer `if_none` without reaching Redis.
+    pub fn keys(
+        mut self,
+        a: Arg,
+        name: impl std::fmt::Display + Copy,
+        if_none: redis::Value,
+    ) -> Result<Self, Error> {
+        let items = flat_items(self.c, a, name)?;
+        if items.is_empty() {
+            self.answer = Some(if_none);
         }
+        for (i, k) in items.into_iter().enumerate() {
+            self = self.key(k, format_args!("{name}[{i}]"))?;
+        }
+        Ok(self)
+    }
+
+    /// Answers the call with `reply` without reaching Redis (an empty collection).
+    pub fn answer(mut self, reply: redis::Value) -> Self {
+        self.answer = Some(reply);
+        self
     }
     pub fn val(mut self, a: Arg, name: impl std::fmt::Display + Copy) -> Result<Self, Error> {
         let cmd = &mut self.cmd;
@@ -77,22 +105,22 @@ impl<'a> B<'a> {
         })?;
         Ok(self)
     }
-    /// One value, or a non-empty array of values.
-    pub fn vals(mut self, a: Arg, name: impl std::fmt::Display + Copy) -> Result<Self, Error> {
-        if a.is_array() {
-            let items = a.elements(self.c, name)?;
-            if items.is_empty() {
-                return Err(self
-                    .c
-                    .bad(name, "a value or a non-empty array of values", a));
-            }
-            for (i, v) in items.into_iter().enumerate() {
-                self = self.val(v, format_args!("{name}[{i}]"))?;
-            }
-            Ok(self)
-        } else {
-            self.val(a, name)
+    /// The values of a variadic slot, as [`B::keys`] reads keys: none at all makes the call
+    /// answer `if_none` without reaching Redis.
+    pub fn vals(
+        mut self,
+        a: Arg,
+        name: impl std::fmt::Display + Copy,
+        if_none: redis::Value,
+    ) -> Result<Self, Error> {
+        let items = flat_items(self.c, a, name)?;
+        if items.is_empty() {
+            self.answer = Some(if_none);
         }
+        for (i, v) in items.into_iter().enumerate() {
+            self = self.val(v, format_args!("{name}[{i}]"))?;
+        }
+        Ok(self)
     }
     pub fn int(mut self, a: Arg, name: impl std::fmt::Display + Copy) -> Result<Self, Error> {
         let n = a.int(self.c, name)?;
@@ -119,8 +147,37 @@ impl<'a> B<'a> {
             cmd: self.cmd,
             decode,
             empty,
+            answer: self.answer,
         })
     }
+}
+
+/// The items of a variadic slot: `undefined` (no argument) is none, an array is its elements
+/// with nested arrays flattened one level, anything else is one item. At most
+/// [`crate::binding::args::MAX_ELEMENTS`] in all, refused naming `name` past that.
+fn flat_items(c: Ctx, a: Arg, name: impl std::fmt::Display + Copy) -> Result<Vec<Arg>, Error> {
+    if a.is_undefined() {
+        return Ok(Vec::new());
+    }
+    if !a.is_array() {
+        return Ok(vec![a]);
+    }
+    let mut out = Vec::new();
+    for item in a.elements(c, name)? {
+        if item.is_array() {
+            out.extend(item.elements(c, name)?);
+        } else {
+            out.push(item);
+        }
+        if out.len() > crate::binding::args::MAX_ELEMENTS as usize {
+            return Err(Error::arg(format!(
+                "{}(): argument `{name}` has more than {} elements",
+                c.method,
+                crate::binding::args::MAX_ELEMENTS
+            )));
+        }
+    }
+    Ok(out)
 }
 
 /// `set`'s options: `{ EX, PX, EXAT, PXAT, NX, XX, KEEPTTL, GET }`, ioredis tokens
@@ -264,6 +321,22 @@ fn getex_options(mut b: B<'_>, opts: Arg) -> R {
 }
 
 /// Fields/values from `hSet(key, field, value)` or `hSet(key, { field: value })`.
+/// `LPUSH`/`RPUSH`; with no element it asks `LLEN` instead (pushing nothing leaves the list as
+/// long as it is, which is what the push would resolve).
+fn push_args(b: B<'_>, cmd: &str, key: Arg, elements: Arg) -> R {
+    let c = b.c;
+    if flat_items(c, elements, "elements")?.is_empty() {
+        return b
+            .lit("LLEN")
+            .key(key, "key")?
+            .done(Decode::Auto, Empty::Zero);
+    }
+    b.lit(cmd)
+        .key(key, "key")?
+        .vals(elements, "elements", Value::Int(0))?
+        .done(Decode::Auto, Empty::Zero)
+}
+
 fn hset_args(mut b: B<'_>, field: Arg, value: Arg) -> R {
     if field.is_plain_object() {
         if !value.is_undefined() {
@@ -273,9 +346,8 @@ fn hset_args(mut b: B<'_>, field: Arg, value: Arg) -> R {
         }
         let entries = field.entries(b.c, "field")?;
         if entries.is_empty() {
-            return Err(Error::arg(
-                "hSet(): argument `object` must have at least one field",
-            ));
+            // No field to set: none added.
+            return b.answer(Value::Int(0)).done(Decode::Auto, Empty::Zero);
         }
         for (k, v) in entries {
             b = b.val(k, "field")?;
@@ -299,12 +371,12 @@ fn zadd_args(mut b: B<'_>, a: Arg, member: Arg) -> R {
     } else {
         vec![a]
     };
-    if items.is_empty() || !items.iter().all(|i| i.is_plain_object()) {
-        return Err(c.bad(
-            "members",
-            "{ score, value } or a non-empty array of them",
-            a,
-        ));
+    if items.is_empty() {
+        // No member to add: none added.
+        return b.answer(Value::Int(0)).done(Decode::Auto, Empty::Zero);
+    }
+    if !items.iter().all(|i| i.is_plain_object()) {
+        return Err(c.bad("members", "{ score, value } or an array of them", a));
     }
     for (i, m) in items.into_iter().enumerate() {
         b = b
@@ -319,7 +391,8 @@ fn mset_args(mut b: B<'_>, a: Arg) -> R {
     if a.is_plain_object() {
         let entries = a.entries(c, "entries")?;
         if entries.is_empty() {
-            return Err(c.bad("entries", "a non-empty object or array", a));
+            // Nothing to set: MSET's own reply.
+            return b.answer(Value::Okay).done(Decode::Auto, Empty::Null);
         }
         for (k, v) in entries {
             b = b.key(k, "key")?;
@@ -327,7 +400,7 @@ fn mset_args(mut b: B<'_>, a: Arg) -> R {
         }
         return b.done(Decode::Auto, Empty::Null);
     }
-    if !a.is_array() || a.elements(c, "entries")?.is_empty() {
+    if !a.is_array() {
         return Err(c.bad(
             "entries",
             "an object, an array of [key, value] pairs, or a flat [key, value, ...] array",
@@ -335,6 +408,9 @@ fn mset_args(mut b: B<'_>, a: Arg) -> R {
         ));
     }
     let items = a.elements(c, "entries")?;
+    if items.is_empty() {
+        return b.answer(Value::Okay).done(Decode::Auto, Empty::Null);
+    }
     if items[0].is_array() {
         for (i, pair) in items.into_iter().enumerate() {
             let p = pair.elements(c, format!("entries[{i}]"))?;
@@ -676,7 +752,7 @@ commands! {
 
     #[doc = " Values of several keys (`null` for missing ones), in order. [MGET](https://redis.io/docs/latest/commands/mget/)"]
     #[js = "mget", args = "...keys: Array<RedisKey | RedisKey[]>", ret = "Promise<Array<string | null>>"]
-    fn mget(b, keys) { b.lit("MGET").keys(keys, "keys")?.done(Decode::Auto, Empty::Array) }
+    fn mget(b, keys) { b.lit("MGET").keys(keys, "keys", Value::Array(Vec::new()))?.done(Decode::Auto, Empty::Array) }
 
     #[doc = " Sets several keys: `{ k: v }`, `[[k, v], ...]` or `[k, v, ...]`. [MSET](https://redis.io/docs/latest/commands/mset/)"]
     #[js = "mset", args = "entries: Record<string, RedisValue> | Array<[RedisKey, RedisValue]> | RedisValue[]", ret = "Promise<'OK' | null>"]
@@ -721,15 +797,15 @@ commands! {
     // ---------------------------------------------------------------- keys
     #[doc = " Deletes keys (one, several, or an array); resolves how many existed. [DEL](https://redis.io/docs/latest/commands/del/)"]
     #[js = "del", args = "...keys: Array<RedisKey | RedisKey[]>", ret = "Promise<number>"]
-    fn del(b, keys) { b.lit("DEL").keys(keys, "keys")?.done(Decode::Auto, Empty::Zero) }
+    fn del(b, keys) { b.lit("DEL").keys(keys, "keys", Value::Int(0))?.done(Decode::Auto, Empty::Zero) }
 
     #[doc = " Deletes keys without blocking the server. [UNLINK](https://redis.io/docs/latest/commands/unlink/)"]
     #[js = "unlink", args = "...keys: Array<RedisKey | RedisKey[]>", ret = "Promise<number>"]
-    fn unlink(b, keys) { b.lit("UNLINK").keys(keys, "keys")?.done(Decode::Auto, Empty::Zero) }
+    fn unlink(b, keys) { b.lit("UNLINK").keys(keys, "keys", Value::Int(0))?.done(Decode::Auto, Empty::Zero) }
 
     #[doc = " How many of the keys exist. [EXISTS](https://redis.io/docs/latest/commands/exists/)"]
     #[js = "exists", args = "...keys: Array<RedisKey | RedisKey[]>", ret = "Promise<number>"]
-    fn exists(b, keys) { b.lit("EXISTS").keys(keys, "keys")?.done(Decode::Auto, Empty::Zero) }
+    fn exists(b, keys) { b.lit("EXISTS").keys(keys, "keys", Value::Int(0))?.done(Decode::Auto, Empty::Zero) }
 
     #[doc = " Sets a TTL in seconds; `true` if the key exists. [EXPIRE](https://redis.io/docs/latest/commands/expire/)"]
     #[js = "expire", args = "key: RedisKey, ttlSeconds: number", ret = "Promise<boolean>"]
@@ -784,7 +860,7 @@ commands! {
 
     #[doc = " Deletes fields; resolves how many existed. [HDEL](https://redis.io/docs/latest/commands/hdel/)"]
     #[js = "hDel", args = "key: RedisKey, ...fields: Array<RedisValue | RedisValue[]>", ret = "Promise<number>"]
-    fn h_del(b, key, fields) { b.lit("HDEL").key(key, "key")?.vals(fields, "fields")?.done(Decode::Auto, Empty::Zero) }
+    fn h_del(b, key, fields) { b.lit("HDEL").key(key, "key")?.vals(fields, "fields", Value::Int(0))?.done(Decode::Auto, Empty::Zero) }
 
     #[doc = " Whether a field exists. [HEXISTS](https://redis.io/docs/latest/commands/hexists/)"]
     #[js = "hExists", args = "key: RedisKey, field: RedisValue", ret = "Promise<boolean>"]
@@ -808,16 +884,16 @@ commands! {
 
     #[doc = " Several fields, in order (`null` for missing ones). [HMGET](https://redis.io/docs/latest/commands/hmget/)"]
     #[js = "hmGet", args = "key: RedisKey, ...fields: Array<RedisValue | RedisValue[]>", ret = "Promise<Array<string | null>>"]
-    fn hm_get(b, key, fields) { b.lit("HMGET").key(key, "key")?.vals(fields, "fields")?.done(Decode::Auto, Empty::Array) }
+    fn hm_get(b, key, fields) { b.lit("HMGET").key(key, "key")?.vals(fields, "fields", Value::Array(Vec::new()))?.done(Decode::Auto, Empty::Array) }
 
     // ---------------------------------------------------------------- lists
     #[doc = " Prepends elements; resolves the new length. [LPUSH](https://redis.io/docs/latest/commands/lpush/)"]
     #[js = "lPush", args = "key: RedisKey, ...elements: Array<RedisValue | RedisValue[]>", ret = "Promise<number>"]
-    fn l_push(b, key, elements) { b.lit("LPUSH").key(key, "key")?.vals(elements, "elements")?.done(Decode::Auto, Empty::Zero) }
+    fn l_push(b, key, elements) { push_args(b, "LPUSH", key, elements) }
 
     #[doc = " Appends elements; resolves the new length. [RPUSH](https://redis.io/docs/latest/commands/rpush/)"]
     #[js = "rPush", args = "key: RedisKey, ...elements: Array<RedisValue | RedisValue[]>", ret = "Promise<number>"]
-    fn r_push(b, key, elements) { b.lit("RPUSH").key(key, "key")?.vals(elements, "elements")?.done(Decode::Auto, Empty::Zero) }
+    fn r_push(b, key, elements) { push_args(b, "RPUSH", key, elements) }
 
     #[doc = " Removes and returns the first element (or `count` of them as an array). [LPOP](https://redis.io/docs/latest/commands/lpop/)"]
     #[js = "lPop", args = "key: RedisKey, count?: number", ret = "Promise<string | string[] | null>"]
@@ -850,11 +926,11 @@ commands! {
     // ---------------------------------------------------------------- sets
     #[doc = " Adds members; resolves how many were new. [SADD](https://redis.io/docs/latest/commands/sadd/)"]
     #[js = "sAdd", args = "key: RedisKey, ...members: Array<RedisValue | RedisValue[]>", ret = "Promise<number>"]
-    fn s_add(b, key, members) { b.lit("SADD").key(key, "key")?.vals(members, "members")?.done(Decode::Auto, Empty::Zero) }
+    fn s_add(b, key, members) { b.lit("SADD").key(key, "key")?.vals(members, "members", Value::Int(0))?.done(Decode::Auto, Empty::Zero) }
 
     #[doc = " Removes members; resolves how many existed. [SREM](https://redis.io/docs/latest/commands/srem/)"]
     #[js = "sRem", args = "key: RedisKey, ...members: Array<RedisValue | RedisValue[]>", ret = "Promise<number>"]
-    fn s_rem(b, key, members) { b.lit("SREM").key(key, "key")?.vals(members, "members")?.done(Decode::Auto, Empty::Zero) }
+    fn s_rem(b, key, members) { b.lit("SREM").key(key, "key")?.vals(members, "members", Value::Int(0))?.done(Decode::Auto, Empty::Zero) }
 
     #[doc = " All members. [SMEMBERS](https://redis.io/docs/latest/commands/smembers/)"]
     #[js = "sMembers", args = "key: RedisKey", ret = "Promise<string[]>"]
@@ -876,7 +952,7 @@ commands! {
 
     #[doc = " Removes members. [ZREM](https://redis.io/docs/latest/commands/zrem/)"]
     #[js = "zRem", args = "key: RedisKey, ...members: Array<RedisValue | RedisValue[]>", ret = "Promise<number>"]
-    fn z_rem(b, key, members) { b.lit("ZREM").key(key, "key")?.vals(members, "members")?.done(Decode::Auto, Empty::Zero) }
+    fn z_rem(b, key, members) { b.lit("ZREM").key(key, "key")?.vals(members, "members", Value::Int(0))?.done(Decode::Auto, Empty::Zero) }
 
     #[doc = " Score of `member`, or `null`. [ZSCORE](https://redis.io/docs/latest/commands/zscore/)"]
     #[js = "zScore", args = "key: RedisKey, member: RedisValue", ret = "Promise<number | null>"]
@@ -946,5 +1022,6 @@ pub fn ping() -> Prep {
         cmd,
         decode: Decode::Auto,
         empty: Empty::Null,
+        answer: None,
     }
 }

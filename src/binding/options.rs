@@ -282,8 +282,17 @@ pub fn parse(o: Arg) -> Result<Parsed, Error> {
             logger: LoggerChoice::Default,
         });
     }
+    if o.kind() == sys::ValueType::napi_string {
+        // `new RedisService('redis://...')`, as `new Redis(url)` in ioredis: the same as
+        // `{ url }`, checked the same way.
+        let url = o.string(C, "options")?;
+        return Ok(Parsed {
+            settings: config::parse_url(&url, "options")?,
+            logger: LoggerChoice::Default,
+        });
+    }
     if !o.is_plain_object() {
-        return Err(C.bad("options", "an object", o));
+        return Err(C.bad("options", "an object or a redis:// URL", o));
     }
     const MAX_MS: i64 = 2_147_483_647;
     let tls_v = o.get("tls");

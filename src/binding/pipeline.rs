@@ -5,8 +5,10 @@ use std::sync::Arc;
 
 use napi::bindgen_prelude::Env;
 use napi_derive::napi;
+use redis::Value;
 
 use crate::binding::commands::Prep;
+use crate::binding::decode::Out;
 use crate::binding::error::{throw, JsResult};
 use crate::binding::service::JsPromise;
 use crate::core::dispatch::Work;
@@ -70,8 +72,13 @@ impl Pipeline {
         let mut cmds = Vec::with_capacity(preps.len());
         let mut decodes = Vec::with_capacity(preps.len());
         let mut empties = Vec::with_capacity(preps.len());
-        for p in preps {
-            cmds.push(p.cmd);
+        // Calls on empty collections are answered here (`del([])` is 0), in their place.
+        let mut answers = Vec::new();
+        for (i, p) in preps.into_iter().enumerate() {
+            match p.answer {
+                Some(reply) => answers.push((i, reply)),
+                None => cmds.push(p.cmd),
+            }
             decodes.push(p.decode);
             empties.push(p.empty);
         }
@@ -79,8 +86,83 @@ impl Pipeline {
             cmds,
             atomic: self.atomic,
         };
-        self.batcher
-            .submit(raw, d, work, Shape::Many(Box::new((decodes, empties))));
+        let shape = if answers.is_empty() {
+            Shape::Many(Box::new((decodes, empties)))
+        } else {
+            Shape::Custom(Box::new(move |r| match r {
+                Ok(Some(Value::Array(sent))) => splice(sent, answers, decodes).map(Out::Pipeline),
+                Ok(Some(other)) => Err(Error::Reply(format!(
+                    "unexpected pipeline reply: {other:?}"
+                ))),
+                Ok(None) => Ok(Out::EmptyPipeline(empties)),
+                Err(e) => Err(e),
+            }))
+        };
+        self.batcher.submit(raw, d, work, shape);
         Ok(JsPromise(promise))
+    }
+}
+
+/// Replies paired with their decodings, one per queued command.
+type Results = Vec<(Result<Value, Error>, crate::binding::decode::Decode)>;
+
+/// The replies of the commands sent, with the `answers` (position, reply) put back in their
+/// places, each paired with its decoding; an error if Redis sent a different number of replies.
+fn splice(
+    sent: Vec<Value>,
+    answers: Vec<(usize, Value)>,
+    decodes: Vec<crate::binding::decode::Decode>,
+) -> Result<Results, Error> {
+    let count = sent.len() + answers.len();
+    if count != decodes.len() {
+        return Err(Error::Reply(format!(
+            "a pipeline of {} commands got {} replies",
+            decodes.len(),
+            count
+        )));
+    }
+    let mut sent = sent.into_iter();
+    let mut answers = answers.into_iter().peekable();
+    Ok(decodes
+        .into_iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let v = match answers.next_if(|(at, _)| *at == i) {
+                Some((_, reply)) => reply,
+                None => sent.next().unwrap_or(Value::Nil),
+            };
+            (Ok(v), d)
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::binding::decode::Decode;
+
+    #[test]
+    fn answers_go_back_in_their_places() {
+        let r = splice(
+            vec![Value::Int(1), Value::Int(3)],
+            vec![(0, Value::Int(0)), (2, Value::Okay)],
+            vec![Decode::Auto; 4],
+        )
+        .unwrap();
+        let got: Vec<Value> = r.into_iter().map(|(v, _)| v.unwrap()).collect();
+        assert_eq!(
+            got,
+            vec![Value::Int(0), Value::Int(1), Value::Okay, Value::Int(3)]
+        );
+    }
+
+    #[test]
+    fn a_missing_reply_is_an_error_not_a_hole() {
+        assert!(splice(
+            vec![Value::Int(1)],
+            vec![(0, Value::Int(0))],
+            vec![Decode::Auto; 3]
+        )
+        .is_err());
     }
 }

@@ -148,6 +148,12 @@ impl RedisService {
                 return Ok(JsPromise(promise));
             }
         };
+        if let Some(reply) = prep.answer {
+            // An empty collection: answered here, nothing sent.
+            self.shared
+                .settle_now(raw, d, Ok(Out::Reply(reply, prep.decode)));
+            return Ok(JsPromise(promise));
+        }
         self.batcher.submit(
             raw,
             d,
@@ -209,9 +215,13 @@ impl RedisService {
         Ok(JsPromise(promise))
     }
 
+    /// Connects once the `disconnect()` calls made before this call are done (the last call
+    /// wins: see `core::closing`).
     fn connect_future(&self) -> impl Future<Output = Result<Out, Error>> + Send + 'static {
         let client = Arc::clone(&self.client);
+        let after = client.closes.now();
         async move {
+            client.closes.wait(after).await;
             client.connect().await?;
             Ok(Out::Empty(Empty::Undefined))
         }
@@ -221,9 +231,10 @@ impl RedisService {
 #[napi]
 impl RedisService {
     /// Creates a service; nothing connects until `connect()`. Only the given options and the
-    /// defaults apply (use `RedisService.fromEnv()` to read `REDIS_*` variables).
+    /// defaults apply (use `RedisService.fromEnv()` to read `REDIS_*` variables). `options` may
+    /// be a URL string, the same as `{ url }`: `new RedisService('redis://localhost:6379')`.
     /// Throws `ERR_INVALID_ARGUMENT` naming the option when one is invalid.
-    #[napi(constructor, ts_args_type = "options?: RedisOptions")]
+    #[napi(constructor, ts_args_type = "options?: RedisOptions | string")]
     pub fn new(env: Env, options: Unknown) -> napi::Result<Self> {
         let parsed = options::parse(Arg::from(options));
         check_no_exception(JsEnv::of(&env))?;
@@ -238,7 +249,7 @@ impl RedisService {
         factory,
         writable = true,
         configurable = true,
-        ts_args_type = "env?: Record<string, string | undefined>, overrides?: RedisOptions"
+        ts_args_type = "env?: Record<string, string | undefined>, overrides?: RedisOptions | string"
     )]
     pub fn from_env(env: Env, vars: Unknown, overrides: Unknown) -> napi::Result<Self> {
         let vars = Arg::from(vars);
@@ -256,10 +267,11 @@ impl RedisService {
     }
 
     /// Creates a service and connects it: resolves the connected service, or rejects with
-    /// `ERR_CONNECTION` / `ERR_TIMEOUT` / `ERR_AUTH` within `connectTimeoutMs`.
+    /// `ERR_CONNECTION` / `ERR_TIMEOUT` / `ERR_AUTH` within `connectTimeoutMs`. `options` may be
+    /// a URL string (`RedisService.connect('redis://localhost:6379')`).
     #[napi(
         js_name = "connect",
-        ts_args_type = "options?: RedisOptions",
+        ts_args_type = "options?: RedisOptions | string",
         ts_return_type = "Promise<RedisService>"
     )]
     pub fn connect_new(env: Env, options: Unknown) -> JsResult<JsPromise> {
@@ -305,9 +317,12 @@ impl RedisService {
         let drained = self.batcher.drain_future(limit);
         let lanes = self.batcher.lanes();
         let shared = Arc::clone(&self.shared);
+        // Taken now, in call order: a `connect()` called after this waits for the close.
+        let ticket = client.closes.begin();
         self.spawn(&env, async move {
             drained.await;
             client.disconnect().await;
+            drop(ticket);
             if let Some(lanes) = lanes {
                 // Upgraded on the JS thread only: the lanes hold JS-thread handles.
                 shared.run_on_js(Box::new(move |_| {

@@ -164,6 +164,8 @@ pub struct Client {
     pub waiters: crate::core::lock::Waiters,
     /// Whether each connect also opens a plain connection for the JS thread.
     plain: std::sync::atomic::AtomicBool,
+    /// `disconnect()` calls not yet done (see [`crate::core::closing`]).
+    pub closes: Arc<crate::core::closing::Closes>,
 }
 
 fn lock_err<T>(_: T) -> Error {
@@ -226,6 +228,7 @@ impl Client {
             sink,
             waiters: Default::default(),
             plain: std::sync::atomic::AtomicBool::new(false),
+            closes: Default::default(),
         }))
     }
 

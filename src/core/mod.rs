@@ -1,6 +1,7 @@
 //! Pure Rust core: configuration, connection, commands. Never imports napi.
 
 pub mod cache;
+pub mod closing;
 pub mod cluster;
 pub mod config;
 pub mod connection;

@@ -23,13 +23,18 @@ if ARGV[1] == 'merge' then
   if redis.call('EXISTS', KEYS[1]) == 0 then
     return 0
   end
-  redis.call('HSET', KEYS[1], unpack(ARGV, 4))
-  rebuild(KEYS[1])
+  -- An empty patch changes nothing (HSET needs at least one field).
+  if #ARGV >= 5 then
+    redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+    rebuild(KEYS[1])
+  end
   return 1
 end
 local ttl = tonumber(ARGV[2])
 redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+if #ARGV >= 5 then
+  redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+end
 rebuild(KEYS[1])
 redis.call('EXPIRE', KEYS[1], ttl)
 if KEYS[2] then
