@@ -56,12 +56,13 @@ test('bad keys are refused for every key-taking command, and nothing reaches Red
   }
   for (const k of badKeys) {
     await expectRefused(() => redis.set(k, 'v'), '`key`');
-    await expectRefused(() => redis.del(k), 'keys');
+    // `[]` is no key at all, which `del` answers (0: see "Empty collections" in commands.spec).
+    if (!Array.isArray(k)) await expectRefused(() => redis.del(k), 'keys');
     await expectRefused(() => redis.hSet(k, 'f', 'v'), '`key`');
   }
   await expectRefused(() => redis.del('ok', undefined), 'keys[1]');
   await expectRefused(() => redis.mget(['a', null]), 'keys[1]');
-  await expectRefused(() => redis.mget([]), 'keys');
+  await expectRefused(() => redis.del(['a', [null]]), 'keys[1]');
   expect(commandsProcessed()).toBe(before);
   const keys = server.cli('KEYS', '*');
   expect(keys).toBe('');
@@ -81,7 +82,6 @@ test('bad values are refused: undefined, null, objects, booleans, symbols, NaN, 
   await expectRefused(() => redis.mset({ a: '1', b: null }), 'entries.b');
   await expectRefused(() => redis.zAdd('z', [{ score: NaN, value: 'm' }]), 'members[0].score');
   await expectRefused(() => redis.zAdd('z', [{ score: 1 }]), 'members[0].value');
-  await expectRefused(() => redis.lPush('k', []), 'elements');
   await expectRefused(() => redis.lPush('k', ['ok', undefined]), 'elements[1]');
   expect(commandsProcessed()).toBe(before);
 });

@@ -25,8 +25,9 @@ use crate::core::cache::{self, Fill};
 use crate::core::dispatch::Work;
 use crate::core::{Client, Error, Level};
 use crate::engine::batch::{Convert, Policy, Shape};
-use crate::engine::completer::{Deferred, JsRef, Shared};
+use crate::engine::completer::Shared;
 use crate::engine::js_thread::JsEnv;
+use crate::engine::js_thread::{Deferred, JsRef};
 
 /// Default wait for another process's loader, in milliseconds.
 const DEFAULT_LOCK_MS: u64 = 5000;
@@ -531,9 +532,7 @@ impl RedisService {
             method: "invalidate",
         };
         let list = Arg::from(keys);
-        let items = if list.is_undefined() {
-            Vec::new()
-        } else if list.is_array() {
+        let items = if list.is_array() {
             match list.elements(c, "keys") {
                 Ok(items) => items,
                 Err(e) => return self.run(&env, Err(e)),

@@ -83,6 +83,9 @@ impl<'a> B<'a> {
         name: impl std::fmt::Display + Copy,
         if_none: redis::Value,
     ) -> Result<Self, Error> {
+        if !a.is_array() {
+            return self.key(a, name);
+        }
         let items = flat_items(self.c, a, name)?;
         if items.is_empty() {
             self.answer = Some(if_none);
@@ -113,6 +116,9 @@ impl<'a> B<'a> {
         name: impl std::fmt::Display + Copy,
         if_none: redis::Value,
     ) -> Result<Self, Error> {
+        if !a.is_array() {
+            return self.val(a, name);
+        }
         let items = flat_items(self.c, a, name)?;
         if items.is_empty() {
             self.answer = Some(if_none);
@@ -152,13 +158,11 @@ impl<'a> B<'a> {
     }
 }
 
-/// The items of a variadic slot: `undefined` (no argument) is none, an array is its elements
-/// with nested arrays flattened one level, anything else is one item. At most
+/// The items of a variadic slot: an array is its elements with nested arrays flattened one
+/// level, anything else is one item (checked by the caller: an explicit `undefined` is refused;
+/// a call with no item at all gets `[]` from the module glue). At most
 /// [`crate::binding::args::MAX_ELEMENTS`] in all, refused naming `name` past that.
 fn flat_items(c: Ctx, a: Arg, name: impl std::fmt::Display + Copy) -> Result<Vec<Arg>, Error> {
-    if a.is_undefined() {
-        return Ok(Vec::new());
-    }
     if !a.is_array() {
         return Ok(vec![a]);
     }

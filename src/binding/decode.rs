@@ -4,88 +4,9 @@ use napi::sys;
 use redis::Value;
 
 use crate::binding::js::Js;
+pub use crate::core::reply::{Decode, Empty, Field, Record};
 use crate::core::{keys, Error};
-
-/// How a command's reply becomes a JS value.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Decode {
-    /// nil → null, integer → number, bulk/status → string, array → array.
-    Auto,
-    /// Bulk replies as Buffers.
-    Buffer,
-    /// Integer 0/1 → boolean.
-    Bool,
-    /// Bulk text → number (INCRBYFLOAT, ZSCORE); nil → null.
-    Float,
-    /// Flat field/value list → plain object (HGETALL).
-    Object,
-    /// Flat member/score list → `[{ value, score }]`.
-    WithScores,
-    /// `[cursor, keys]` → `{ cursor, keys }` with the key prefix stripped.
-    Scan,
-    /// Bulk text → `JSON.parse(text)`; nil → null.
-    Json,
-    /// Always `undefined` (JSON writes, lifecycle calls).
-    Void,
-    /// A lock acquisition `[token, fencingToken]` → the token; nil → null.
-    LockToken,
-    /// A lock acquisition `[token, fencingToken]` → `{ token, fencingToken }`; nil → null.
-    Fenced,
-    /// PTTL → milliseconds, or null when the key does not exist (negative replies).
-    TtlMs,
-}
-
-/// The value a command resolves with when Redis is unavailable and the service degrades
-/// (`failOpen`, or a disabled service): reads empty, writes no-ops.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Empty {
-    Null,
-    Zero,
-    False,
-    Array,
-    Object,
-    Undefined,
-    Scan,
-    True,
-    /// A fresh random token (a lock granted without Redis, `lockFailOpen`).
-    Token,
-    /// `{ token, fencingToken: null, degraded: true }`.
-    FencedToken,
-}
-
-/// Something to hand to JS once a future completes.
-pub enum Out {
-    Reply(Value, Decode),
-    /// Pipeline results: one `[error | null, result]` pair per command.
-    Pipeline(Vec<(Result<Value, Error>, Decode)>),
-    Empty(Empty),
-    /// `[empty, ...]` pairs for a degraded pipeline.
-    EmptyPipeline(Vec<Empty>),
-    Json(serde_json::Value),
-    /// A small object with fixed key names (hot results such as rate-limit checks), built in one
-    /// `napi_define_properties` call with cached keys: no serde map, no key strings per call.
-    Record(Record),
-    /// An iterator step: `{ done: false, value }` or `{ done: true, value: undefined }`.
-    IterItem(Option<Vec<u8>>),
-    /// Hands the promise to a continuation on the JS thread instead of settling it (a cache miss
-    /// goes on to load the value).
-    Then(
-        Box<dyn FnOnce(crate::engine::js_thread::JsEnv, crate::engine::completer::Deferred) + Send>,
-    ),
-    /// A JS value held by reference until now (the service `RedisService.connect()` resolves),
-    /// or the error to reject with instead (the reference is released either way).
-    Ref(crate::engine::completer::JsRef, Option<Error>),
-}
-
-/// Fields of an [`Out::Record`], in order.
-pub type Record = Vec<(&'static str, Field)>;
-
-/// A value in an [`Out::Record`].
-pub enum Field {
-    Bool(bool),
-    Num(f64),
-    Records(Vec<Record>),
-}
+pub use crate::engine::outcome::Out;
 
 impl Js<'_> {
     pub fn empty(&self, e: Empty) -> sys::napi_value {
@@ -414,6 +335,49 @@ fn out_value(js: &Js, o: Out, prefix: &[u8]) -> Result<sys::napi_value, sys::nap
                 flat.push(val);
             }
             Ok(js.pairs(&flat))
+        }
+    }
+}
+
+/// The binding's side of settling: the engine's completions become JS values here.
+pub struct ToJs;
+
+/// The one [`ToJs`], handed to every service's completion queue.
+pub static TO_JS: ToJs = ToJs;
+
+impl crate::engine::outcome::Settle for ToJs {
+    fn value(
+        &self,
+        env: crate::engine::js_thread::JsEnv,
+        o: Out,
+        prefix: &[u8],
+    ) -> Result<sys::napi_value, sys::napi_value> {
+        out(&Js::new(env), o, prefix)
+    }
+
+    fn error(&self, env: crate::engine::js_thread::JsEnv, e: &Error) -> sys::napi_value {
+        Js::new(env).error(e)
+    }
+
+    fn log(
+        &self,
+        env: crate::engine::js_thread::JsEnv,
+        logger: sys::napi_value,
+        level: crate::core::Level,
+        text: &str,
+    ) {
+        let js = Js::new(env);
+        let method = match level {
+            crate::core::Level::Info => c"log",
+            crate::core::Level::Warn => c"warn",
+            crate::core::Level::Error => c"error",
+        };
+        let Ok(f) = js.get_named(logger, method) else {
+            return;
+        };
+        if js.type_of(f) == sys::ValueType::napi_function {
+            // A throwing logger must not take the process down: its exception is dropped.
+            let _ = js.call(logger, f, &[js.str(text.as_bytes())]);
         }
     }
 }

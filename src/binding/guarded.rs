@@ -17,7 +17,8 @@ use crate::binding::follow;
 use crate::binding::js::Js;
 use crate::core::lock::{Acquired, HoldEnd};
 use crate::core::{Error, Level};
-use crate::engine::completer::{Deferred, JsRef, Shared};
+use crate::engine::completer::Shared;
+use crate::engine::js_thread::{Deferred, JsRef};
 use crate::engine::per_env;
 
 /// What the callback settled with: the value or error, kept (see `Js::keep`); `None` when it

@@ -8,10 +8,10 @@ use std::ptr;
 
 use napi::sys;
 
-use crate::binding::decode::{Field, Record};
+use crate::core::reply::{Field, Record};
 use crate::core::Error;
-use crate::engine::completer::JsRef;
 use crate::engine::js_thread::JsEnv;
+use crate::engine::js_thread::JsRef;
 use crate::engine::per_env;
 
 /// Appends `[a, b]` to `out` for each two of the further arguments.

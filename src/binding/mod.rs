@@ -42,10 +42,12 @@ const SHIM: &str = r#"(function (exports, checked) {
       const native = proto[name];
       const fixed = variadic[name];
       if (typeof native !== 'function') continue;
+      // No item at all (`del()`, `sAdd(key)`) passes an empty array: the empty call's answer
+      // (see commands.rs, `B::keys`); an explicit `undefined` stays an argument to refuse.
       const wrapped = { [name](...args) {
-        return args.length > fixed + 1
-          ? native.call(this, ...args.slice(0, fixed), args.slice(fixed))
-          : native.apply(this, args);
+        if (args.length > fixed + 1) return native.call(this, ...args.slice(0, fixed), args.slice(fixed));
+        if (args.length === fixed) return native.call(this, ...args, []);
+        return native.apply(this, args);
       } }[name];
       Object.defineProperty(proto, name, { value: wrapped, writable: true, configurable: true });
     }

@@ -19,8 +19,9 @@ use crate::binding::js::Js;
 use crate::binding::service::{JsPromise, RedisService};
 use crate::core::pubsub::{Kind, Message, Subscriber};
 use crate::core::{Client, Error, Level};
-use crate::engine::completer::{JsRef, Shared};
+use crate::engine::completer::Shared;
 use crate::engine::js_thread::JsEnv;
+use crate::engine::js_thread::JsRef;
 
 struct Handler {
     id: u64,

@@ -26,8 +26,9 @@ use crate::core::connection::install_crypto_provider;
 use crate::core::dispatch::Work;
 use crate::core::{Client, Error};
 use crate::engine::batch::{Batcher, Shape};
-use crate::engine::completer::{JsRef, Shared, Sink};
+use crate::engine::completer::{Shared, Sink};
 use crate::engine::js_thread::JsEnv;
+use crate::engine::js_thread::JsRef;
 
 /// A promise created by this crate, returned as is.
 pub struct JsPromise(pub sys::napi_value);
@@ -111,6 +112,7 @@ impl RedisService {
             cfg.key_prefix.as_bytes().to_vec(),
             logger_v,
             cfg.password.clone(),
+            &crate::binding::decode::TO_JS,
         )
         .map_err(|e| Error::Connection(e.reason.clone()))?;
         let built = Client::new(cfg, Arc::new(Sink(Arc::clone(&shared))))

@@ -11,6 +11,7 @@ pub mod keys;
 pub mod lock;
 pub mod pubsub;
 pub mod rate_limit;
+pub mod reply;
 pub mod resp;
 pub mod script;
 pub mod session;

@@ -15,15 +15,9 @@ use std::sync::{Arc, Mutex, RwLock};
 use futures_util::FutureExt;
 use napi::sys;
 
-use crate::binding::decode::{self, Out};
-use crate::binding::js::Js;
 use crate::core::{Error, EventSink, Level};
-use crate::engine::js_thread::{JsEnv, JsThread};
-
-/// A `napi_deferred` (never NULL: see [`Shared::promise`]). It travels with its command through
-/// the runtime and back, and is settled on the JS thread that made it: the `JsThread` wrapper
-/// checks that (a settle anywhere else does nothing).
-pub struct Deferred(JsThread<sys::napi_deferred>);
+use crate::engine::js_thread::{Deferred, JsEnv, JsRef};
+use crate::engine::outcome::{Out, Settle};
 
 /// A threadsafe function. Calling and releasing it are documented as safe from any thread;
 /// `ref`/`unref` happen only on the JS thread (in `begin`/`end_many`, which take a `JsEnv`, the proof of
@@ -34,74 +28,6 @@ struct Tsfn(sys::napi_threadsafe_function);
 unsafe impl Send for Tsfn {}
 // SAFETY: as above; the handle itself is never mutated after creation.
 unsafe impl Sync for Tsfn {}
-
-impl Deferred {
-    /// Resolves (`ok`) or rejects with `v` (a value of the current callback).
-    pub fn settle(self, env: JsEnv, ok: bool, v: sys::napi_value) {
-        let Some(&d) = self.0.get() else { return };
-        // SAFETY: `d` is a live deferred (made by `Shared::promise`, settled once: `self` is
-        // consumed), used on its own thread (checked just above), which `env` proves is inside
-        // a callback of its env.
-        unsafe {
-            if ok {
-                sys::napi_resolve_deferred(env.raw(), d, v);
-            } else {
-                sys::napi_reject_deferred(env.raw(), d, v);
-            }
-        }
-    }
-}
-
-/// A strong reference to a JS value, created and consumed on the JS thread (checked).
-pub struct JsRef(JsThread<sys::napi_ref>);
-
-impl JsRef {
-    /// References `v` (a value of the current callback) strongly; `None` when Node-API
-    /// refuses (a NULL value, or the environment is shutting down).
-    pub fn new(env: JsEnv, v: sys::napi_value) -> Option<JsRef> {
-        if v.is_null() {
-            return None;
-        }
-        let mut r = ptr::null_mut();
-        // SAFETY: `env` proves the current callback's thread; `v` is not NULL; `r` a valid local.
-        let s = unsafe { sys::napi_create_reference(env.raw(), v, 1, &mut r) };
-        (s == sys::Status::napi_ok && !r.is_null()).then(|| JsRef(JsThread::new(r)))
-    }
-
-    /// The referenced value, kept referenced; `None` off its thread or once collected.
-    pub fn get(&self, env: JsEnv) -> Option<sys::napi_value> {
-        let r = self.raw();
-        if r.is_null() {
-            return None;
-        }
-        let mut v = ptr::null_mut();
-        // SAFETY: `r` is a live reference made on this thread (`raw` checked that), read inside
-        // a callback of its env (the token's proof).
-        let s = unsafe { sys::napi_get_reference_value(env.raw(), r, &mut v) };
-        (s == sys::Status::napi_ok && !v.is_null()).then_some(v)
-    }
-
-    /// The raw reference (to read it without deleting it); NULL off its thread.
-    pub fn raw(&self) -> sys::napi_ref {
-        self.0.get().copied().unwrap_or(ptr::null_mut())
-    }
-
-    /// The referenced value; the reference is deleted. NULL off its thread.
-    pub fn take(self, env: JsEnv) -> sys::napi_value {
-        let mut v = ptr::null_mut();
-        let r = self.raw();
-        if r.is_null() {
-            return v;
-        }
-        // SAFETY: `r` is a live reference made on this thread (`raw` checked that), whose env
-        // `env` is inside a callback of; deleted once (`self` is consumed).
-        unsafe {
-            sys::napi_get_reference_value(env.raw(), r, &mut v);
-            sys::napi_delete_reference(env.raw(), r);
-        }
-        v
-    }
-}
 
 /// Work to run on the JS thread (see [`Shared::run_on_js`]).
 pub type JsTask = Box<dyn FnOnce(JsEnv) + Send>;
@@ -130,6 +56,8 @@ pub struct Shared {
     pub prefix: Vec<u8>,
     logger: Mutex<Option<JsRef>>,
     secret: Option<String>,
+    /// Makes the JS values settled with (the binding's).
+    to_js: &'static dyn Settle,
 }
 
 /// Forwards core log lines to the JS logger through the same queue.
@@ -167,6 +95,7 @@ impl Shared {
         prefix: Vec<u8>,
         logger: sys::napi_value,
         secret: Option<String>,
+        to_js: &'static dyn Settle,
     ) -> napi::Result<Arc<Shared>> {
         let shared = Arc::new(Shared {
             plain: Mutex::new(None),
@@ -178,6 +107,7 @@ impl Shared {
             prefix,
             logger: Mutex::new(JsRef::new(env, logger)),
             secret,
+            to_js,
         });
         let ctx = Arc::into_raw(Arc::clone(&shared)) as *mut c_void;
         let mut name = ptr::null_mut();
@@ -241,7 +171,7 @@ impl Shared {
                 "a JS exception is pending (thrown while the arguments were read)",
             ));
         }
-        Ok((Deferred(JsThread::new(deferred)), promise))
+        Ok((Deferred::new(deferred), promise))
     }
 
     /// Marks one more pending completion (JS thread): keeps the process alive while any are.
@@ -329,17 +259,16 @@ impl Shared {
 
     /// Settles a promise right away on the JS thread (validation errors, degraded results).
     pub fn settle_now(&self, env: JsEnv, d: Deferred, r: Result<Out, Error>) {
-        let js = Js::new(env);
         let r = match r {
             Ok(Out::Then(next)) => return next(env, d),
             r => r,
         };
         let (ok, value) = match r {
-            Ok(o) => match decode::out(&js, o, &self.prefix) {
+            Ok(o) => match self.to_js.value(env, o, &self.prefix) {
                 Ok(v) => (true, v),
                 Err(e) => (false, e),
             },
-            Err(e) => (false, js.error(&self.scrub(e))),
+            Err(e) => (false, self.to_js.error(env, &self.scrub(e))),
         };
         d.settle(env, ok, value);
     }
@@ -424,23 +353,12 @@ impl Shared {
         let Ok(guard) = self.logger.lock() else {
             return;
         };
-        let Some(r) = guard.as_ref() else { return };
-        let js = Js::new(env);
-        let Some(logger) = r.get(env) else { return };
-        let method = match level {
-            Level::Info => c"log",
-            Level::Warn => c"warn",
-            Level::Error => c"error",
-        };
-        let Ok(f) = js.get_named(logger, method) else {
+        let Some(logger) = guard.as_ref().and_then(|r| r.get(env)) else {
             return;
         };
-        if js.type_of(f) != sys::ValueType::napi_function {
-            return;
-        }
         let text =
             crate::core::error::redact(&format!("[@app/redis] {msg}"), self.secret.as_deref());
-        let _ = js.call(logger, f, &[js.str(text.as_bytes())]);
+        self.to_js.log(env, logger, level, &text);
     }
 
     /// Called when the JS object is garbage-collected: release now, or after the last pending

@@ -20,10 +20,10 @@ use redis::Value;
 use crate::core::dispatch::Job;
 use crate::core::wire::{Inflight, Reader};
 use crate::core::{Client, Error};
-use crate::engine::batch::{settle_tags, Tag};
 use crate::engine::completer::{PlainHooks, Shared};
 use crate::engine::js_thread::{JsEnv, JsThread};
 use crate::engine::per_env::{self, Gone, Teardown};
+use crate::engine::tag::{settle_tags, Tag};
 use crate::engine::uv::{self, Handle, Uv};
 
 /// A write buffer grown past this (by a big value) is freed once it has been sent.

@@ -7,6 +7,7 @@
 
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
+use std::ptr;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use napi::sys;
@@ -109,6 +110,86 @@ impl<T> Drop for JsThread<T> {
             unsafe { ManuallyDrop::drop(&mut self.value) };
         }
         // Elsewhere the value leaks: its `Drop` may call Node-API, which only its thread may.
+    }
+}
+
+// Promise handles and references: Node-API handles usable only on their JS thread.
+
+/// A `napi_deferred` (never NULL: see `Shared::promise`). It travels with its command through
+/// the runtime and back, and is settled on the JS thread that made it: the `JsThread` wrapper
+/// checks that (a settle anywhere else does nothing).
+pub struct Deferred(JsThread<sys::napi_deferred>);
+
+impl Deferred {
+    /// Wraps a deferred just made on this thread (by `Shared::promise`).
+    pub(crate) fn new(d: sys::napi_deferred) -> Deferred {
+        Deferred(JsThread::new(d))
+    }
+
+    /// Resolves (`ok`) or rejects with `v` (a value of the current callback).
+    pub fn settle(self, env: JsEnv, ok: bool, v: sys::napi_value) {
+        let Some(&d) = self.0.get() else { return };
+        // SAFETY: `d` is a live deferred (made by `Shared::promise`, settled once: `self` is
+        // consumed), used on its own thread (checked just above), which `env` proves is inside
+        // a callback of its env.
+        unsafe {
+            if ok {
+                sys::napi_resolve_deferred(env.raw(), d, v);
+            } else {
+                sys::napi_reject_deferred(env.raw(), d, v);
+            }
+        }
+    }
+}
+
+/// A strong reference to a JS value, created and consumed on the JS thread (checked).
+pub struct JsRef(JsThread<sys::napi_ref>);
+
+impl JsRef {
+    /// References `v` (a value of the current callback) strongly; `None` when Node-API
+    /// refuses (a NULL value, or the environment is shutting down).
+    pub fn new(env: JsEnv, v: sys::napi_value) -> Option<JsRef> {
+        if v.is_null() {
+            return None;
+        }
+        let mut r = ptr::null_mut();
+        // SAFETY: `env` proves the current callback's thread; `v` is not NULL; `r` a valid local.
+        let s = unsafe { sys::napi_create_reference(env.raw(), v, 1, &mut r) };
+        (s == sys::Status::napi_ok && !r.is_null()).then(|| JsRef(JsThread::new(r)))
+    }
+
+    /// The referenced value, kept referenced; `None` off its thread or once collected.
+    pub fn get(&self, env: JsEnv) -> Option<sys::napi_value> {
+        let r = self.raw();
+        if r.is_null() {
+            return None;
+        }
+        let mut v = ptr::null_mut();
+        // SAFETY: `r` is a live reference made on this thread (`raw` checked that), read inside
+        // a callback of its env (the token's proof).
+        let s = unsafe { sys::napi_get_reference_value(env.raw(), r, &mut v) };
+        (s == sys::Status::napi_ok && !v.is_null()).then_some(v)
+    }
+
+    /// The raw reference (to read it without deleting it); NULL off its thread.
+    pub fn raw(&self) -> sys::napi_ref {
+        self.0.get().copied().unwrap_or(ptr::null_mut())
+    }
+
+    /// The referenced value; the reference is deleted. NULL off its thread.
+    pub fn take(self, env: JsEnv) -> sys::napi_value {
+        let mut v = ptr::null_mut();
+        let r = self.raw();
+        if r.is_null() {
+            return v;
+        }
+        // SAFETY: `r` is a live reference made on this thread (`raw` checked that), whose env
+        // `env` is inside a callback of; deleted once (`self` is consumed).
+        unsafe {
+            sys::napi_get_reference_value(env.raw(), r, &mut v);
+            sys::napi_delete_reference(env.raw(), r);
+        }
+        v
     }
 }
 

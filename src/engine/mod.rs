@@ -33,5 +33,7 @@ pub(crate) mod driver;
 pub(crate) mod entry;
 pub(crate) mod js_thread;
 pub(crate) mod lanes;
+pub(crate) mod outcome;
 pub(crate) mod per_env;
+pub(crate) mod tag;
 pub(crate) mod uv;

@@ -1,0 +1,106 @@
+#!/usr/bin/env node
+'use strict';
+// Checks the layering rules of ARCHITECTURE.md that a script can check, and reports the module
+// import cycles and the files past 600 lines. Exit 1 when a rule is broken. Run by .ci/run.
+//
+// Rules (code only: comments are ignored):
+//   1. src/core never names napi, libc, crate::engine or crate::binding.
+//   2. src/engine never names crate::binding.
+//   3. Raw Node-API calls (`sys::napi_*(`, `sys::node_api_*(`) only in src/engine/, and in
+//      binding's JS-value helper (js.rs) and argument reader (args.rs).
+//   4. `unsafe impl Send` / `unsafe impl Sync` only in engine/js_thread.rs (JsThread) and
+//      engine/completer.rs (the threadsafe function).
+const fs = require('node:fs');
+const path = require('node:path');
+
+const ROOT = path.join(__dirname, '..');
+const SRC = path.join(ROOT, 'src');
+
+function files(dir) {
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((d) => {
+    const p = path.join(dir, d.name);
+    if (d.isDirectory()) return files(p);
+    return d.name.endsWith('.rs') ? [p] : [];
+  });
+}
+
+/** The file's lines with comments blanked (line numbers kept). */
+function code(text) {
+  return text.split('\n').map((l) => {
+    const i = l.indexOf('//');
+    return i === -1 ? l : l.slice(0, i);
+  });
+}
+
+const rel = (p) => path.relative(ROOT, p);
+const problems = [];
+const all = files(SRC);
+
+function forbid(where, pattern, why) {
+  for (const f of all.filter(where)) {
+    code(fs.readFileSync(f, 'utf8')).forEach((l, i) => {
+      if (pattern.test(l)) problems.push(`${rel(f)}:${i + 1}: ${why}: ${l.trim()}`);
+    });
+  }
+}
+
+const under = (dir) => (f) => f.startsWith(path.join(SRC, dir) + path.sep);
+forbid(under('core'), /\bnapi\b|\blibc\b|crate::engine|crate::binding/, 'src/core names an upper layer or napi');
+forbid(under('engine'), /crate::binding/, 'src/engine names the binding');
+const rawAllowed = new Set(['binding/js.rs', 'binding/args.rs'].map((p) => path.join(SRC, p)));
+forbid((f) => !under('engine')(f) && !rawAllowed.has(f), /\bsys::(napi|node_api)_[a-z_]+\s*\(/, 'raw Node-API call outside engine/, js.rs, args.rs');
+const sendAllowed = new Set(['engine/js_thread.rs', 'engine/completer.rs'].map((p) => path.join(SRC, p)));
+forbid((f) => !sendAllowed.has(f), /unsafe\s+impl(<[^>]*>)?\s+(Send|Sync)\b/, 'unsafe impl Send/Sync outside JsThread and the threadsafe function');
+
+// Report: module import cycles (file level) and long files.
+const modOf = (f) => rel(f).replace(/^src\//, '').replace(/(\/mod)?\.rs$/, '').replace(/\//g, '::');
+const mods = new Map(all.map((f) => [modOf(f), f]));
+const graph = new Map();
+for (const [m, f] of mods) {
+  const deps = new Set();
+  for (const l of code(fs.readFileSync(f, 'utf8'))) {
+    for (const hit of l.matchAll(/crate::((?:[a-z_]+::)*[a-z_]+)/g)) {
+      let target = hit[1];
+      while (target && !mods.has(target)) target = target.includes('::') ? target.slice(0, target.lastIndexOf('::')) : '';
+      if (target && target !== m && !m.startsWith(`${target}::`) && mods.get(target).endsWith('.rs') && !/(^|::)mod$/.test(target)) deps.add(target);
+    }
+  }
+  graph.set(m, deps);
+}
+// Strongly connected components (Tarjan).
+let index = 0;
+const idx = new Map();
+const low = new Map();
+const stack = [];
+const on = new Set();
+const cycles = [];
+function visit(v) {
+  idx.set(v, index); low.set(v, index); index++;
+  stack.push(v); on.add(v);
+  for (const w of graph.get(v) || []) {
+    if (!idx.has(w)) { visit(w); low.set(v, Math.min(low.get(v), low.get(w))); }
+    else if (on.has(w)) low.set(v, Math.min(low.get(v), idx.get(w)));
+  }
+  if (low.get(v) === idx.get(v)) {
+    const comp = [];
+    let w;
+    do { w = stack.pop(); on.delete(w); comp.push(w); } while (w !== v);
+    if (comp.length > 1) cycles.push(comp.sort());
+  }
+}
+for (const m of graph.keys()) if (!idx.has(m)) visit(m);
+const layerOf = (m) => m.split('::')[0];
+for (const c of cycles) {
+  const layers = new Set(c.map(layerOf));
+  if (layers.size > 1) problems.push(`import cycle across layers: ${c.join(' <-> ')}`);
+}
+
+const long = all.map((f) => [rel(f), fs.readFileSync(f, 'utf8').split('\n').length]).filter(([, n]) => n > 600);
+console.log(`layers: ${all.length} files checked`);
+console.log(`import cycles within a layer (${cycles.length}): ${cycles.map((c) => c.join(' <-> ')).join('; ') || 'none'}`);
+console.log(`files past 600 lines (${long.length}): ${long.map(([f, n]) => `${f} ${n}`).join(', ') || 'none'}`);
+if (problems.length) {
+  console.error(`\n${problems.length} layering rule(s) broken:\n${problems.join('\n')}`);
+  process.exit(1);
+}
+console.log('layering rules: ok');

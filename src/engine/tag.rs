@@ -1,0 +1,167 @@
+//! A job's tag: how its outcome settles (its shape, its degradation policy, the retries it may
+//! need), and the settling of finished jobs on the JS thread. Shared by the batcher (which makes
+//! jobs) and the drivers (which finish them).
+
+use std::ptr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use napi::sys;
+use redis::Value;
+
+use crate::core::dispatch::{Job, Work};
+use crate::core::reply::{Decode, Empty};
+use crate::core::{Client, Error};
+use crate::engine::completer::Shared;
+use crate::engine::js_thread::{Deferred, JsEnv};
+use crate::engine::outcome::Out;
+
+/// Turns a reply (`Ok(None)`: the degraded result; `Err`: the command failed) into what JS
+/// receives.
+pub(crate) type Convert =
+    Box<dyn FnOnce(Result<Option<Value>, Error>) -> Result<Out, Error> + Send>;
+
+/// How to turn a job's outcome into JS.
+pub(crate) enum Shape {
+    One(Decode, Empty),
+    /// A pipeline's (boxed: every call's tag carries a `Shape`, most are `One`).
+    Many(Box<(Vec<Decode>, Vec<Empty>)>),
+    /// A feature's own result object (rate limits).
+    Custom(Convert),
+}
+
+impl Shape {
+    pub(crate) fn degraded(self) -> Out {
+        match self {
+            Shape::One(_, e) => Out::Empty(e),
+            Shape::Many(m) => Out::EmptyPipeline(m.1),
+            Shape::Custom(f) => f(Ok(None)).unwrap_or(Out::Empty(Empty::Null)),
+        }
+    }
+
+    fn out(self, r: Result<Value, Error>, fail_open: bool) -> Result<Out, Error> {
+        match (self, r) {
+            (Shape::One(d, _), Ok(v)) => Ok(Out::Reply(v, d)),
+            (Shape::Custom(f), Ok(v)) => f(Ok(Some(v))),
+            (Shape::Many(m), Ok(Value::Array(vals))) => {
+                Ok(Out::Pipeline(vals.into_iter().map(Ok).zip(m.0).collect()))
+            }
+            (Shape::Many(..), Ok(other)) => Err(Error::Reply(format!(
+                "unexpected pipeline reply: {other:?}"
+            ))),
+            (shape, Err(e)) if fail_open && e.is_unavailable() => Ok(shape.degraded()),
+            (Shape::Custom(f), Err(e)) => f(Err(e)),
+            (_, Err(e)) => Err(e),
+        }
+    }
+}
+
+/// How a job degrades while Redis is unreachable or disabled.
+#[derive(Clone, Copy)]
+pub(crate) struct Policy {
+    /// Resolve the degraded value instead of rejecting while Redis is unreachable.
+    pub fail_open: bool,
+    /// A disabled service rejects with `ERR_DISABLED` (else it resolves the degraded value).
+    pub refuse_disabled: bool,
+    /// Feature named in the one-per-outage "running degraded" warning.
+    pub warn: Option<&'static (&'static str, &'static str)>,
+}
+
+/// What the dispatcher hands back with each outcome.
+pub(crate) struct Tag {
+    pub(crate) deferred: Deferred,
+    pub(crate) shape: Shape,
+    pub(crate) policy: Policy,
+    /// The `EVAL` to send instead when an `EVALSHA` meets `NOSCRIPT`.
+    pub(crate) retry: Option<Box<redis::Cmd>>,
+    /// A job sent on a cluster lane: its command, to send again through the crate's routing
+    /// when the node redirects it.
+    pub(crate) redirect: Option<Box<redis::Cmd>>,
+}
+
+impl Tag {
+    pub(crate) fn out(
+        self,
+        r: Result<Value, Error>,
+        client: &Client,
+    ) -> (Deferred, Result<Out, Error>) {
+        let degrade = self.policy.fail_open && matches!(&r, Err(e) if e.is_unavailable());
+        if degrade {
+            if let Some(&(feature, what)) = self.policy.warn {
+                client.warn_degraded(feature, what);
+            }
+        }
+        (self.deferred, self.shape.out(r, self.policy.fail_open))
+    }
+}
+
+/// A reply that asks for the script to be sent in full (`NOSCRIPT` on an `EVALSHA`).
+fn wants_eval(r: &Result<Value, Error>, tag: &Tag) -> bool {
+    tag.retry.is_some() && matches!(r, Err(Error::Reply(m)) if m.starts_with("NOSCRIPT"))
+}
+
+/// A cluster node's answer that the command was not run there and belongs elsewhere (or later).
+fn redirected(r: &Result<Value, Error>) -> bool {
+    matches!(r, Err(Error::Reply(m)) if crate::core::cluster::is_redirect(m.split(' ').next().unwrap_or("")))
+}
+
+/// Settles finished jobs on the JS thread (the JS-thread connection's path).
+/// Returns the jobs to send again on this connection (scripts the server did not know: now as
+/// `EVAL`), and the jobs a cluster node redirected (to send through the crate's routing).
+pub(crate) fn settle_tags(
+    env: JsEnv,
+    shared: &Shared,
+    client: &Client,
+    outstanding: &AtomicUsize,
+    items: Vec<(Tag, Result<Value, Error>)>,
+) -> (Vec<Job<Tag>>, Vec<Job<Tag>>) {
+    let mut again = Vec::new();
+    let mut moved = Vec::new();
+    let mut n = 0;
+    // One handle scope per few replies rather than per reply (each settlement makes a handful
+    // of handles).
+    const PER_SCOPE: usize = 32;
+    let mut scope: sys::napi_handle_scope = ptr::null_mut();
+    let mut in_scope = 0;
+    for (mut t, r) in items {
+        if redirected(&r) {
+            if let Some(cmd) = t.redirect.take() {
+                moved.push(Job {
+                    work: Work::One(*cmd),
+                    tag: t,
+                });
+                continue;
+            }
+        }
+        if wants_eval(&r, &t) {
+            if let Some(cmd) = t.retry.take() {
+                again.push(Job {
+                    work: Work::One(*cmd),
+                    tag: t,
+                });
+                continue;
+            }
+        }
+        n += 1;
+        // SAFETY: JS thread of `env` (the `JsEnv` token proves it); scopes open and close in order
+        // (one open at a time, closed after `PER_SCOPE` settlements or below).
+        unsafe {
+            if in_scope == 0 {
+                sys::napi_open_handle_scope(env.raw(), &mut scope);
+            }
+            let (d, out) = t.out(r, client);
+            shared.settle_now(env, d, out);
+            in_scope += 1;
+            if in_scope == PER_SCOPE {
+                sys::napi_close_handle_scope(env.raw(), scope);
+                in_scope = 0;
+            }
+        }
+    }
+    if in_scope > 0 {
+        // SAFETY: the scope opened above, still the innermost one.
+        unsafe { sys::napi_close_handle_scope(env.raw(), scope) };
+    }
+    outstanding.fetch_sub(n, Ordering::AcqRel);
+    shared.end_many(env, n);
+    (again, moved)
+}
