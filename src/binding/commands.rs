@@ -483,7 +483,8 @@ pub fn scan_cmd(
     let prefix = b.prefix.to_vec();
     let mut b = b.lit("SCAN").lit(cursor);
     if pattern.is_some() || !prefix.is_empty() {
-        let mut m = escape_glob(&prefix);
+        let mut m = Vec::with_capacity(prefix.len() + 8);
+        keys::escape_glob(&mut m, &prefix);
         m.extend_from_slice(pattern.unwrap_or("*").as_bytes());
         b = b.lit("MATCH").raw(&m);
     }
@@ -495,18 +496,6 @@ pub fn scan_cmd(
         b = b.lit("TYPE").lit(t);
     }
     b.done(Decode::Scan, Empty::Scan)
-}
-
-/// The key prefix is literal text: escape glob characters so `app[1]:` matches itself.
-fn escape_glob(prefix: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(prefix.len());
-    for &ch in prefix {
-        if matches!(ch, b'*' | b'?' | b'[' | b']' | b'\\') {
-            out.push(b'\\');
-        }
-        out.push(ch);
-    }
-    out
 }
 
 fn expire_at_arg(b: B<'_>, when: Arg) -> R {

@@ -23,22 +23,12 @@ pub fn lock_key(prefix: &[u8], key: &[u8]) -> Vec<u8> {
     [prefix, b"cache-lock:", key].concat()
 }
 
-/// Escapes glob characters for SCAN MATCH.
-pub fn escape_glob(out: &mut Vec<u8>, s: &[u8]) {
-    for &b in s {
-        if matches!(b, b'*' | b'?' | b'[' | b']' | b'\\') {
-            out.push(b'\\');
-        }
-        out.push(b);
-    }
-}
-
 /// The pattern of every cached value whose key starts with `start`.
 pub fn prefix_pattern(prefix: &[u8], start: &[u8]) -> Vec<u8> {
     let mut p = Vec::new();
-    escape_glob(&mut p, prefix);
+    crate::core::keys::escape_glob(&mut p, prefix);
     p.extend_from_slice(b"cache:");
-    escape_glob(&mut p, start);
+    crate::core::keys::escape_glob(&mut p, start);
     p.push(b'*');
     p
 }

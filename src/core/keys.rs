@@ -7,6 +7,17 @@ pub fn write_prefixed(out: &mut impl std::io::Write, prefix: &[u8], key: &[u8]) 
     let _ = out.write_all(key);
 }
 
+/// Appends `s` to `out` with glob characters escaped, so a literal text (the key prefix, a
+/// cache key's start) matches itself in `SCAN MATCH` (`app[1]:` and not `app1:`).
+pub fn escape_glob(out: &mut Vec<u8>, s: &[u8]) {
+    for &b in s {
+        if matches!(b, b'*' | b'?' | b'[' | b']' | b'\\') {
+            out.push(b'\\');
+        }
+        out.push(b);
+    }
+}
+
 /// Strips `prefix` from a key the server returned (SCAN, KEYS); keys without it are kept whole.
 pub fn strip<'a>(prefix: &[u8], key: &'a [u8]) -> &'a [u8] {
     key.strip_prefix(prefix).unwrap_or(key)
@@ -23,6 +34,9 @@ mod tests {
         assert_eq!(k, b"app:user:1");
         assert_eq!(strip(b"app:", &k), b"user:1");
         assert_eq!(strip(b"app:", b"other"), b"other");
+        let mut g = Vec::new();
+        escape_glob(&mut g, b"a*b?[c]\\");
+        assert_eq!(g, b"a\\*b\\?\\[c\\]\\\\");
         let mut bare = Vec::new();
         write_prefixed(&mut bare, b"", b"k");
         assert_eq!(bare, b"k");

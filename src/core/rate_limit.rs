@@ -8,7 +8,7 @@
 
 use redis::{Cmd, Value};
 
-use crate::core::cache::escape_glob;
+use crate::core::keys::escape_glob;
 use crate::core::script::Lua;
 use crate::core::Error;
 
