@@ -23,6 +23,7 @@ use crate::binding::js::Js;
 use crate::binding::service::{JsPromise, RedisService};
 use crate::core::cache::{self, Fill};
 use crate::core::dispatch::Work;
+use crate::core::policy::{Decision, Feature};
 use crate::core::{Client, Error, Level};
 use crate::engine::batch::{Convert, Policy, Shape};
 use crate::engine::completer::Shared;
@@ -32,9 +33,6 @@ use crate::engine::js_thread::{Deferred, JsRef};
 /// Default wait for another process's loader, in milliseconds.
 const DEFAULT_LOCK_MS: u64 = 5000;
 const MAX_S: f64 = 2_147_483.0;
-
-const DEGRADED: &str =
-    "Redis is unreachable: wrap() calls loaders directly (nothing is cached) until it is back";
 
 /// Callers waiting, per cache key, for a load in progress in this process.
 #[derive(Default)]
@@ -176,11 +174,12 @@ impl Load {
                     Ok(Fill::Loaded(json)) => me2.from_json(&js, lead, &json),
                     Ok(Fill::Locked) => me2.load(&js, lead, Some(token)),
                     Ok(Fill::TimedOut) => me2.load(&js, lead, None),
-                    Err(e) if e.is_unavailable() => {
-                        me2.client.warn_degraded("cache", DEGRADED);
-                        me2.load(&js, lead, None)
-                    }
-                    Err(e) => me2.settle_all(&js, Some(lead), false, js.error(&e)),
+                    Err(e) => match Policy::of(&me2.client.cfg, Feature::Cache)
+                        .after(&me2.client, e)
+                    {
+                        Decision::Degrade => me2.load(&js, lead, None),
+                        Decision::Fail(e) => me2.settle_all(&js, Some(lead), false, js.error(&e)),
+                    },
                 }
             }));
         });
@@ -232,10 +231,10 @@ impl Load {
                         token.as_deref(),
                     )
                     .await;
-                    if let Err(e) = &stored {
-                        if e.is_unavailable() {
-                            me.client.warn_degraded("cache", DEGRADED);
-                        }
+                    if let Err(e) = stored {
+                        // Not stored: the value is still returned (the policy warns once when
+                        // Redis is unreachable).
+                        let _ = Policy::of(&me.client.cfg, Feature::Cache).after(&me.client, e);
                     }
                 };
                 self.settle_later(js, lead, true, v, store);
@@ -512,11 +511,7 @@ impl RedisService {
                 }
             })))
         });
-        let policy = Policy {
-            fail_open: true,
-            refuse_disabled: false,
-            warn: Some(&("cache", DEGRADED)),
-        };
+        let policy = Policy::of(&self.client.cfg, Feature::Cache);
         self.batcher
             .submit_with(raw, d, work, Shape::Custom(convert), policy, None);
         Ok(JsPromise(promise))

@@ -17,6 +17,7 @@ use crate::binding::guarded::Guarded;
 use crate::binding::js::Js;
 use crate::binding::service::{JsPromise, RedisService};
 use crate::core::lock::{self, AcquireOptions, HoldOptions, Target};
+use crate::core::policy::{Decision, Feature};
 use crate::core::{Client, Error};
 use crate::engine::batch::{Policy, Shape};
 use crate::engine::js_thread::JsEnv;
@@ -27,8 +28,6 @@ const DEFAULT_TTL_MS: u64 = 30_000;
 const DEFAULT_RETRY_DELAY_MS: u64 = 50;
 /// Longest TTL / wait accepted: about 24.8 days, in milliseconds.
 const MAX_MS: f64 = 2_147_483_647.0;
-
-const DEGRADED: &str = "Redis is unreachable and lockFailOpen is on: locks are granted WITHOUT mutual exclusion until it is back";
 
 /// Parsed lock options.
 #[derive(Clone, Debug)]
@@ -224,17 +223,8 @@ fn function(c: Ctx, a: Arg) -> Result<sys::napi_value, Error> {
     }
 }
 
-fn disabled() -> Error {
-    Error::Disabled("Redis is disabled (enabled: false / REDIS_ENABLED=false): locks cannot be granted (set lockFailOpen to run without them)".into())
-}
-
 fn policy(client: &Client) -> Policy {
-    let open = client.cfg.lock_fail_open;
-    Policy {
-        fail_open: open,
-        refuse_disabled: !open,
-        warn: Some(&("locks", DEGRADED)),
-    }
+    Policy::of(&client.cfg, Feature::Locks)
 }
 
 impl RedisService {
@@ -373,13 +363,11 @@ impl RedisService {
             }
         };
         let client = Arc::clone(&self.client);
-        let fail_open = client.cfg.lock_fail_open;
-        if !client.cfg.enabled {
-            let r = if fail_open {
-                client.warn_degraded("locks", DEGRADED);
-                Ok(degraded())
-            } else {
-                Err(disabled())
+        let policy = policy(&client);
+        if let Some(decision) = policy.when_disabled(&client) {
+            let r = match decision {
+                Decision::Degrade => Ok(degraded()),
+                Decision::Fail(e) => Err(e),
             };
             self.shared.settle_now(raw, d, r);
             return Ok(JsPromise(promise));
@@ -388,11 +376,11 @@ impl RedisService {
         let fallback = degraded();
         self.shared.spawn(raw, d, async move {
             match fut.await {
-                Err(e) if fail_open && e.is_unavailable() => {
-                    client.warn_degraded("locks", DEGRADED);
-                    Ok(fallback)
-                }
-                r => r,
+                Err(e) => match policy.after(&client, e) {
+                    Decision::Degrade => Ok(fallback),
+                    Decision::Fail(e) => Err(e),
+                },
+                ok => ok,
             }
         });
         Ok(JsPromise(promise))
@@ -416,11 +404,15 @@ impl RedisService {
             }
         };
         let client = Arc::clone(&self.client);
-        let fail_open = client.cfg.lock_fail_open;
-        if !client.cfg.enabled && !fail_open {
-            self.shared.settle_now(raw, d, Err(disabled()));
-            return Ok(JsPromise(promise));
-        }
+        let policy = policy(&client);
+        let degrade_now = match policy.when_disabled(&client) {
+            Some(Decision::Fail(e)) => {
+                self.shared.settle_now(raw, d, Err(e));
+                return Ok(JsPromise(promise));
+            }
+            Some(Decision::Degrade) => true,
+            None => false,
+        };
         let rt = match crate::core::connection::runtime() {
             Ok(rt) => rt,
             Err(e) => {
@@ -438,8 +430,7 @@ impl RedisService {
         );
         // Pending (keeps the process alive) until `fn` starts, and again while releasing.
         self.shared.begin(raw);
-        if !client.cfg.enabled {
-            client.warn_degraded("locks", DEGRADED);
+        if degrade_now {
             g.start(None);
             return Ok(JsPromise(promise));
         }
@@ -459,11 +450,10 @@ impl RedisService {
                         g.finish(end);
                     }
                     Ok(None) => g.fail(target.not_acquired(opts.wait_ms)),
-                    Err(e) if fail_open && e.is_unavailable() => {
-                        client.warn_degraded("locks", DEGRADED);
-                        g.start(None);
-                    }
-                    Err(e) => g.fail(e),
+                    Err(e) => match policy.after(&client, e) {
+                        Decision::Degrade => g.start(None),
+                        Decision::Fail(e) => g.fail(e),
+                    },
                 }
             }
         };

@@ -341,12 +341,12 @@ impl RedisService {
         };
         if !self.client.cfg.enabled {
             self.shared.settle_now(
-                    raw,
-                    d,
-                    Err(Error::Disabled(
-                        "Redis is disabled (enabled: false / REDIS_ENABLED=false): nothing to subscribe to".into(),
-                    )),
-                );
+                raw,
+                d,
+                Err(crate::core::policy::disabled(
+                    crate::core::policy::Feature::PubSub,
+                )),
+            );
             return Ok(JsPromise(promise));
         }
         let (Some(func), on_error) = (

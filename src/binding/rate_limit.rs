@@ -12,11 +12,10 @@ use crate::binding::args::{Arg, Ctx};
 use crate::binding::decode::{Field, Out, Record};
 use crate::binding::error::JsResult;
 use crate::binding::service::{JsPromise, RedisService};
+use crate::core::policy::Feature;
 use crate::core::rate_limit::{self, Algorithm, Checked, Limit, Outcome};
 use crate::core::Error;
 use crate::engine::batch::{Policy, Shape};
-
-const DEGRADED: &str = "Redis is unreachable: rate limits are NOT enforced (requests are allowed with degraded: true) until it is back";
 
 /// Largest window, cost or block accepted: about 24.8 days in milliseconds.
 const MAX: f64 = 2_147_483_647.0;
@@ -247,16 +246,9 @@ fn checked_out(c: &Checked, many: bool) -> Out {
     Out::Record(r)
 }
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
 /// The result while Redis is unreachable (fail open).
 fn degraded_json(limits: &[Limit], cost: u64, many: bool) -> serde_json::Value {
-    let now = now_ms();
+    let now = crate::core::now_ms();
     let one = |l: &Limit| {
         json!({
             "allowed": true,
@@ -280,11 +272,7 @@ fn degraded_json(limits: &[Limit], cost: u64, many: bool) -> serde_json::Value {
 
 impl RedisService {
     fn rate_policy(&self) -> Policy {
-        Policy {
-            fail_open: self.client.cfg.rate_limit_fail_open,
-            refuse_disabled: false,
-            warn: Some(&("rate limits", DEGRADED)),
-        }
+        Policy::of(&self.client.cfg, Feature::RateLimits)
     }
 
     fn send_check(

@@ -14,6 +14,7 @@ use crate::binding::decode::Out;
 use crate::binding::error::JsResult;
 use crate::binding::service::JsPromise;
 use crate::core::config::Node;
+use crate::core::policy::{Decision, Feature, Policy};
 use crate::core::{Client, Error};
 use crate::engine::batch::Batcher;
 use crate::engine::completer::Shared;
@@ -99,7 +100,7 @@ impl ScanIterator {
         let prefix = self.shared.prefix.clone();
         let pattern = self.pattern.clone();
         let count = self.count;
-        let fail_open = client.cfg.fail_open;
+        let policy = Policy::of(&client.cfg, Feature::Commands);
         self.shared.spawn(raw, d, async move {
             let mut st = state.lock().await;
             loop {
@@ -121,10 +122,12 @@ impl ScanIterator {
                 if st.nodes.is_none() {
                     match client.scan_targets().await {
                         Ok(n) => st.nodes = Some(n),
-                        Err(e) if fail_open && e.is_unavailable() => {
-                            return Ok(Out::IterItem(None))
+                        Err(e) => {
+                            return match policy.after(&client, e) {
+                                Decision::Degrade => Ok(Out::IterItem(None)),
+                                Decision::Fail(e) => Err(e),
+                            }
                         }
-                        Err(e) => return Err(e),
                     }
                 }
                 let node = st
@@ -139,8 +142,12 @@ impl ScanIterator {
                 };
                 let reply = match reply {
                     Ok(v) => v,
-                    Err(e) if fail_open && e.is_unavailable() => return Ok(Out::IterItem(None)),
-                    Err(e) => return Err(e),
+                    Err(e) => {
+                        return match policy.after(&client, e) {
+                            Decision::Degrade => Ok(Out::IterItem(None)),
+                            Decision::Fail(e) => Err(e),
+                        }
+                    }
                 };
                 st.started = true;
                 let (cursor, keys) = parse_scan(reply)?;

@@ -394,8 +394,8 @@ impl RedisService {
             self.shared.settle_now(
                 raw,
                 d,
-                Err(Error::Disabled(
-                    "Redis is disabled (enabled: false / REDIS_ENABLED=false)".into(),
+                Err(crate::core::policy::disabled(
+                    crate::core::policy::Feature::Commands,
                 )),
             );
             return Ok(JsPromise(p));

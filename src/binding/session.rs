@@ -11,6 +11,7 @@ use crate::binding::args::{Arg, Ctx};
 use crate::binding::decode::{Decode, Empty, Out};
 use crate::binding::error::JsResult;
 use crate::binding::service::{JsPromise, RedisService};
+use crate::core::policy::{Decision, Feature};
 use crate::core::session::{self, Sessions};
 use crate::core::Error;
 use crate::engine::batch::{Policy, Shape};
@@ -18,8 +19,6 @@ use crate::engine::batch::{Policy, Shape};
 /// Default session TTL: 24 hours, in seconds.
 const DEFAULT_TTL_S: u64 = 86_400;
 const MAX_TTL_S: f64 = 2_147_483.0;
-
-const DEGRADED: &str = "Redis is unreachable and failOpen is on: sessions read as missing and are not written until it is back";
 
 type Fields = Vec<(Vec<u8>, Vec<u8>)>;
 
@@ -71,12 +70,6 @@ fn fields(c: Ctx, name: &str, a: Arg) -> Result<Fields, Error> {
     Ok(out)
 }
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
 fn set_field(fields: &mut Fields, name: &[u8], json: String) {
     fields.retain(|(k, _)| k != name);
     fields.push((name.to_vec(), json.into_bytes()));
@@ -107,11 +100,7 @@ impl RedisService {
         built: Result<Box<dyn Fn(bool) -> redis::Cmd + '_>, Error>,
         shape: Shape,
     ) -> JsResult<JsPromise> {
-        let policy = Policy {
-            fail_open: self.client.cfg.fail_open,
-            refuse_disabled: false,
-            warn: Some(&("sessions", DEGRADED)),
-        };
+        let policy = Policy::of(&self.client.cfg, Feature::Sessions);
         self.submit_built(env, built, true, shape, policy)
     }
 
@@ -197,7 +186,7 @@ impl RedisService {
             set_field(
                 &mut f,
                 b"createdAt",
-                serde_json::Value::String(session::iso8601(now_ms())).to_string(),
+                serde_json::Value::String(session::iso8601(crate::core::now_ms())).to_string(),
             );
             Ok((session::new_id(Some(&user)), Some(user), ttl, f))
         })();
@@ -236,7 +225,7 @@ impl RedisService {
                 set_field(
                     &mut f,
                     b"createdAt",
-                    serde_json::Value::String(session::iso8601(now_ms())).to_string(),
+                    serde_json::Value::String(session::iso8601(crate::core::now_ms())).to_string(),
                 );
             }
             Ok((id, user, ttl, f))
@@ -421,16 +410,17 @@ impl RedisService {
         F: std::future::Future<Output = Result<Out, Error>> + Send + 'static,
     {
         let client = Arc::clone(&self.client);
+        let policy = Policy::of(&client.cfg, Feature::Sessions);
         self.spawn(env, async move {
             if !client.cfg.enabled {
                 return Ok(Out::Empty(empty));
             }
             match fut.await {
-                Err(e) if e.is_unavailable() && client.cfg.fail_open => {
-                    client.warn_degraded("sessions", DEGRADED);
-                    Ok(Out::Empty(empty))
-                }
-                other => other,
+                Err(e) => match policy.after(&client, e) {
+                    Decision::Degrade => Ok(Out::Empty(empty)),
+                    Decision::Fail(e) => Err(e),
+                },
+                ok => ok,
             }
         })
     }

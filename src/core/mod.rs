@@ -9,6 +9,7 @@ pub mod dispatch;
 pub mod error;
 pub mod keys;
 pub mod lock;
+pub mod policy;
 pub mod pubsub;
 pub mod rate_limit;
 pub mod reply;
@@ -20,3 +21,12 @@ pub mod wire;
 pub use config::Config;
 pub use connection::{Client, EventSink, Level};
 pub use error::Error;
+
+/// The client's wall clock in epoch milliseconds: for values shown to users (a session's
+/// timestamps, the reset time of a rate limit answered without Redis), never for a decision
+/// (decisions take the server's `TIME` inside their script).
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}

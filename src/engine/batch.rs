@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use napi::sys;
 
 use crate::core::dispatch::{Dispatcher, Job, Settled, Work};
+use crate::core::policy::{Decision, Feature};
 use crate::core::{Client, Error};
 use crate::engine::completer::{PlainHooks, Shared};
 use crate::engine::driver::{Driver, DriverRef, LaneEvents};
@@ -266,11 +267,7 @@ impl Batcher {
     /// Queues `work` whose outcome settles `d`. While the connection is down it settles at once:
     /// `ERR_CONNECTION`, or the degraded value with `failOpen` (and always when disabled).
     pub fn submit(&self, env: JsEnv, d: Deferred, work: Work, shape: Shape) {
-        let policy = Policy {
-            fail_open: self.client.cfg.fail_open,
-            refuse_disabled: false,
-            warn: None,
-        };
+        let policy = Policy::of(&self.client.cfg, Feature::Commands);
         self.submit_with(env, d, work, shape, policy, None)
     }
 
@@ -292,28 +289,11 @@ impl Batcher {
         retry: Option<redis::Cmd>,
     ) {
         let shared = &self.batch.shared;
-        let unavailable = if !self.client.cfg.enabled {
-            Some(Error::Disabled(
-                "Redis is disabled (enabled: false / REDIS_ENABLED=false)".into(),
-            ))
-        } else {
-            // Fail fast while down: no queue grows behind an outage.
-            self.client.check().err()
-        };
-        if let Some(e) = unavailable {
-            let disabled = matches!(e, Error::Disabled(_));
-            let degrade = if disabled {
-                !policy.refuse_disabled
-            } else {
-                policy.fail_open
-            };
-            let r = if degrade {
-                if let Some(&(feature, what)) = policy.warn {
-                    self.client.warn_degraded(feature, what);
-                }
-                Ok(shape.degraded())
-            } else {
-                Err(e)
+        // Disabled or down: settled now, so no queue grows behind an outage.
+        if let Some(decision) = policy.before(&self.client) {
+            let r = match decision {
+                Decision::Degrade => Ok(shape.degraded()),
+                Decision::Fail(e) => Err(e),
             };
             shared.settle_now(env, d, r);
             return;

@@ -9,6 +9,7 @@ use napi::sys;
 use redis::Value;
 
 use crate::core::dispatch::{Job, Work};
+use crate::core::policy::Decision;
 use crate::core::reply::{Decode, Empty};
 use crate::core::{Client, Error};
 use crate::engine::completer::Shared;
@@ -38,7 +39,7 @@ impl Shape {
         }
     }
 
-    fn out(self, r: Result<Value, Error>, fail_open: bool) -> Result<Out, Error> {
+    fn out(self, r: Result<Value, Error>) -> Result<Out, Error> {
         match (self, r) {
             (Shape::One(d, _), Ok(v)) => Ok(Out::Reply(v, d)),
             (Shape::Custom(f), Ok(v)) => f(Ok(Some(v))),
@@ -48,23 +49,14 @@ impl Shape {
             (Shape::Many(..), Ok(other)) => Err(Error::Reply(format!(
                 "unexpected pipeline reply: {other:?}"
             ))),
-            (shape, Err(e)) if fail_open && e.is_unavailable() => Ok(shape.degraded()),
             (Shape::Custom(f), Err(e)) => f(Err(e)),
             (_, Err(e)) => Err(e),
         }
     }
 }
 
-/// How a job degrades while Redis is unreachable or disabled.
-#[derive(Clone, Copy)]
-pub(crate) struct Policy {
-    /// Resolve the degraded value instead of rejecting while Redis is unreachable.
-    pub fail_open: bool,
-    /// A disabled service rejects with `ERR_DISABLED` (else it resolves the degraded value).
-    pub refuse_disabled: bool,
-    /// Feature named in the one-per-outage "running degraded" warning.
-    pub warn: Option<&'static (&'static str, &'static str)>,
-}
+/// How a job degrades while Redis is unreachable or disabled (the one policy: `core::policy`).
+pub(crate) use crate::core::policy::Policy;
 
 /// What the dispatcher hands back with each outcome.
 pub(crate) struct Tag {
@@ -84,13 +76,14 @@ impl Tag {
         r: Result<Value, Error>,
         client: &Client,
     ) -> (Deferred, Result<Out, Error>) {
-        let degrade = self.policy.fail_open && matches!(&r, Err(e) if e.is_unavailable());
-        if degrade {
-            if let Some(&(feature, what)) = self.policy.warn {
-                client.warn_degraded(feature, what);
-            }
-        }
-        (self.deferred, self.shape.out(r, self.policy.fail_open))
+        let r = match r {
+            Err(e) => match self.policy.after(client, e) {
+                Decision::Degrade => return (self.deferred, Ok(self.shape.degraded())),
+                Decision::Fail(e) => Err(e),
+            },
+            ok => ok,
+        };
+        (self.deferred, self.shape.out(r))
     }
 }
 
