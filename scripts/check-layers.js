@@ -52,17 +52,19 @@ forbid((f) => !rawAllowed(f), /\bsys::(napi|node_api)_[a-z_]+\s*\(/, 'raw Node-A
 const sendAllowed = new Set(['engine/js_thread.rs', 'engine/completer.rs'].map((p) => path.join(SRC, p)));
 forbid((f) => !sendAllowed.has(f), /unsafe\s+impl(<[^>]*>)?\s+(Send|Sync)\b/, 'unsafe impl Send/Sync outside JsThread and the threadsafe function');
 
-// Report: module import cycles (file level) and long files.
-const modOf = (f) => rel(f).replace(/^src\//, '').replace(/(\/mod)?\.rs$/, '').replace(/\//g, '::');
-const mods = new Map(all.map((f) => [modOf(f), f]));
+// Report: import cycles between the modules of a layer (a folder module with its files counts
+// as one: `core::connection` includes `connection/open.rs`), and long files.
+const modOf = (f) => rel(f).replace(/^src\//, '').replace(/(\/mod)?\.rs$/, '').split('/').slice(0, 2).join('::');
+const mods = new Map();
+for (const f of all) mods.set(modOf(f), [...(mods.get(modOf(f)) || []), f]);
 const graph = new Map();
-for (const [m, f] of mods) {
+for (const [m, fs_] of mods) {
   const deps = new Set();
-  for (const l of code(fs.readFileSync(f, 'utf8'))) {
+  for (const l of fs_.flatMap((f) => code(fs.readFileSync(f, 'utf8')))) {
     for (const hit of l.matchAll(/crate::((?:[a-z_]+::)*[a-z_]+)/g)) {
       let target = hit[1];
       while (target && !mods.has(target)) target = target.includes('::') ? target.slice(0, target.lastIndexOf('::')) : '';
-      if (target && target !== m && !m.startsWith(`${target}::`) && mods.get(target).endsWith('.rs') && !/(^|::)mod$/.test(target)) deps.add(target);
+      if (target && target !== m && target.includes('::')) deps.add(target);
     }
   }
   graph.set(m, deps);

@@ -1,0 +1,105 @@
+//! Outages: noticing a lost connection, reconnecting with backoff, and telling the logger once
+//! when an outage starts and once when it ends.
+
+use super::*;
+
+impl Client {
+    pub(super) fn on_lost(self: &Arc<Self>, gen: u64, reason: &str) {
+        let Ok(mut st) = self.state.write() else {
+            return;
+        };
+        if !matches!(&*st, State::Up { gen: g, .. } if *g == gen) {
+            return;
+        }
+        self.put(&mut st, State::Down { gen });
+        drop(st);
+        self.start_outage(reason);
+        self.spawn_reconnect(gen);
+    }
+
+    pub(super) fn spawn_reconnect(self: &Arc<Self>, gen: u64) {
+        let Ok(rt) = runtime() else { return };
+        let me = Arc::clone(self);
+        rt.spawn(async move { me.reconnect_loop(gen).await });
+    }
+
+    pub(super) fn still_down(&self, gen: u64) -> bool {
+        matches!(
+            self.state
+                .read()
+                .map(|s| matches!(*s, State::Down { gen: g } if g == gen)),
+            Ok(true)
+        )
+    }
+
+    pub(super) async fn reconnect_loop(self: Arc<Self>, gen: u64) {
+        let mut delay = self.cfg.reconnect_min_delay_ms.max(1);
+        loop {
+            tokio::time::sleep(Duration::from_millis(delay)).await;
+            if !self.still_down(gen) {
+                return;
+            }
+            let attempt = {
+                let _gate = self.gate.lock().await;
+                if !self.still_down(gen) {
+                    return;
+                }
+                let new_gen = self.gen.fetch_add(1, Ordering::SeqCst) + 1;
+                match self.open(new_gen).await {
+                    Ok(conn) => {
+                        if let Ok(mut st) = self.state.write() {
+                            self.put(&mut st, State::Up { conn, gen: new_gen });
+                        }
+                        true
+                    }
+                    Err(_) => false,
+                }
+            };
+            if attempt {
+                self.end_outage();
+                return;
+            }
+            delay = (delay * 2).min(self.cfg.reconnect_max_delay_ms.max(1));
+        }
+    }
+
+    pub(super) fn start_outage(&self, reason: &str) {
+        let Ok(mut o) = self.outage_since.lock() else {
+            return;
+        };
+        if o.is_none() {
+            *o = Some(Instant::now());
+            self.in_outage.store(true, Ordering::Relaxed);
+            drop(o);
+            self.sink.log(
+                Level::Warn,
+                format!(
+                    "{} unavailable ({}); reconnecting in the background",
+                    self.describe(),
+                    crate::core::error::redact(reason, self.secret())
+                ),
+            );
+        }
+    }
+
+    pub(super) fn end_outage(&self) {
+        let Ok(mut o) = self.outage_since.lock() else {
+            return;
+        };
+        if let Some(since) = o.take() {
+            self.in_outage.store(false, Ordering::Relaxed);
+            drop(o);
+            if let Ok(mut w) = self.degraded_warned.lock() {
+                w.clear();
+            }
+            self.sink.log(
+                Level::Info,
+                format!(
+                    "{} connection restored after {} ms",
+                    self.describe(),
+                    since.elapsed().as_millis()
+                ),
+            );
+        }
+    }
+}
