@@ -221,17 +221,7 @@ impl Load {
             Ok(Some(text)) => {
                 let me = Arc::clone(self);
                 let store = async move {
-                    let px = me.ttl_ms + me.stale_ms;
-                    let stored = cache::store(
-                        &me.client,
-                        &me.value_key,
-                        text.as_bytes(),
-                        px,
-                        &me.lock_key,
-                        token.as_deref(),
-                    )
-                    .await;
-                    if let Err(e) = stored {
+                    if let Err(e) = me.store(&text, token.as_deref()).await {
                         // Not stored: the value is still returned (the policy warns once when
                         // Redis is unreachable).
                         let _ = Policy::of(&me.client.cfg, Feature::Cache).after(&me.client, e);
@@ -265,6 +255,20 @@ impl Load {
             let _ = cache::unlock(&client, &lock, &token).await;
         };
         self.settle_later(js, lead, ok, v, unlock);
+    }
+
+    /// Stores the loader's JSON for the TTL plus the stale window, releasing `token`'s lock.
+    async fn store(&self, json: &str, token: Option<&str>) -> Result<(), Error> {
+        let px = self.ttl_ms + self.stale_ms;
+        cache::store(
+            &self.client,
+            &self.value_key,
+            json.as_bytes(),
+            px,
+            &self.lock_key,
+            token,
+        )
+        .await
     }
 
     /// Releases our loading lock in the background.
@@ -327,16 +331,7 @@ impl Load {
                 if let Ok(rt) = crate::core::connection::runtime() {
                     let me2 = Arc::clone(&me);
                     rt.spawn(async move {
-                        let px = me2.ttl_ms + me2.stale_ms;
-                        let _ = cache::store(
-                            &me2.client,
-                            &me2.value_key,
-                            text.as_bytes(),
-                            px,
-                            &me2.lock_key,
-                            Some(&token),
-                        )
-                        .await;
+                        let _ = me2.store(&text, Some(&token)).await;
                     });
                 }
             }),

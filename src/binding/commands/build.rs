@@ -71,20 +71,31 @@ impl<'a> B<'a> {
     /// flattened one level: `del('a', ['b', 'c'])`). None at all (`del()`, `del([])`) makes
     /// the call answer `if_none` without reaching Redis.
     pub fn keys(
-        mut self,
+        self,
         a: Arg,
         name: impl std::fmt::Display + Copy,
         if_none: redis::Value,
     ) -> Result<Self, Error> {
+        self.each(a, name, if_none, |b, k, n| b.key(k, n))
+    }
+
+    /// Each item of a variadic slot written by `one` (see [`B::keys`]).
+    fn each<N: std::fmt::Display + Copy>(
+        mut self,
+        a: Arg,
+        name: N,
+        if_none: redis::Value,
+        one: fn(Self, Arg, &dyn std::fmt::Display) -> Result<Self, Error>,
+    ) -> Result<Self, Error> {
         if !a.is_array() {
-            return self.key(a, name);
+            return one(self, a, &name);
         }
         let items = flat_items(self.c, a, name)?;
         if items.is_empty() {
             self.answer = Some(if_none);
         }
-        for (i, k) in items.into_iter().enumerate() {
-            self = self.key(k, format_args!("{name}[{i}]"))?;
+        for (i, item) in items.into_iter().enumerate() {
+            self = one(self, item, &format_args!("{name}[{i}]"))?;
         }
         Ok(self)
     }
@@ -104,22 +115,12 @@ impl<'a> B<'a> {
     /// The values of a variadic slot, as [`B::keys`] reads keys: none at all makes the call
     /// answer `if_none` without reaching Redis.
     pub fn vals(
-        mut self,
+        self,
         a: Arg,
         name: impl std::fmt::Display + Copy,
         if_none: redis::Value,
     ) -> Result<Self, Error> {
-        if !a.is_array() {
-            return self.val(a, name);
-        }
-        let items = flat_items(self.c, a, name)?;
-        if items.is_empty() {
-            self.answer = Some(if_none);
-        }
-        for (i, v) in items.into_iter().enumerate() {
-            self = self.val(v, format_args!("{name}[{i}]"))?;
-        }
-        Ok(self)
+        self.each(a, name, if_none, |b, v, n| b.val(v, n))
     }
     pub fn int(mut self, a: Arg, name: impl std::fmt::Display + Copy) -> Result<Self, Error> {
         let n = a.int(self.c, name)?;
