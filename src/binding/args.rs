@@ -445,9 +445,8 @@ impl Arg {
             .into_iter()
             .map(|k| {
                 let mut v = ptr::null_mut();
-                // SAFETY: `env` and the values come from the current Node-API callback, on its JS
-                // thread (an `Arg` or a `Js` is only made inside one); out pointers are valid
-                // locals.
+                // SAFETY: the `Arg` invariant (values of the callback running now, on its
+                // thread); `v` is a valid local.
                 unsafe { sys::napi_get_property(self.env, self.v, k.v, &mut v) };
                 (k, Arg { env: self.env, v })
             })

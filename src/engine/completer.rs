@@ -242,9 +242,9 @@ impl Shared {
         if !self.scheduled.swap(true, Ordering::AcqRel) {
             if let Ok(t) = self.tsfn.read() {
                 if let Some(t) = t.as_ref() {
-                    // SAFETY: `napi_call_threadsafe_function` may be called from any thread; the
-                    // handle is live while it is in `self.tsfn` (removed, under the write lock,
-                    // before release).
+                    // The handle is live while it is in `self.tsfn` (removed, under the write
+                    // lock, before release).
+                    // SAFETY: `napi_call_threadsafe_function` may be called from any thread.
                     unsafe {
                         sys::napi_call_threadsafe_function(
                             t.0,

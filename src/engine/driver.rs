@@ -370,9 +370,9 @@ impl Driver {
         }
         let events = self.events.as_ref().and_then(std::sync::Weak::upgrade);
         if !after.settle.is_empty() {
-            // SAFETY: driver methods run only on the JS thread of `self.env` (`JsThread` checks
-            // every access), inside a libuv callback or a JS call of that env; the env is not
-            // torn down (checked above); the token lives for this call only.
+            // Driver methods run only on the JS thread of `self.env` (`JsThread` checks every
+            // access), inside a libuv callback or a JS call of that env, not torn down (above).
+            // SAFETY: as just said; the token lives for this call only.
             let env = unsafe { JsEnv::assume(self.env) };
             let (again, redirected) = settle_tags(
                 env,

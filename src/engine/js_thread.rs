@@ -129,9 +129,8 @@ impl Deferred {
     /// Resolves (`ok`) or rejects with `v` (a value of the current callback).
     pub fn settle(self, env: JsEnv, ok: bool, v: sys::napi_value) {
         let Some(&d) = self.0.get() else { return };
-        // SAFETY: `d` is a live deferred (made by `Shared::promise`, settled once: `self` is
-        // consumed), used on its own thread (checked just above), which `env` proves is inside
-        // a callback of its env.
+        // `d` is live (made by `Shared::promise`, settled once: `self` is consumed).
+        // SAFETY: `d` as said, on its own thread (checked above), in a callback (`env`).
         unsafe {
             if ok {
                 sys::napi_resolve_deferred(env.raw(), d, v);

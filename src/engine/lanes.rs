@@ -279,9 +279,9 @@ impl Lanes {
             driver: Mutex::new(None),
         });
         let client = Client::new(cfg, Arc::clone(&sink) as Arc<dyn EventSink>).ok()?;
-        // SAFETY: `Lanes` lives in a `JsThread` (every access checks the thread), and lanes are
-        // opened from the batch's pump, inside a JS call or completion task of `self.env`; the
-        // token lives for this call only.
+        // `Lanes` lives in a `JsThread` (every access checks the thread), and lanes are opened
+        // from the batch's pump, inside a JS call or completion task of `self.env`.
+        // SAFETY: as just said; the token lives for this call only.
         let env = unsafe { JsEnv::assume(self.env) };
         let driver = Driver::new(
             env,

@@ -359,9 +359,9 @@ impl Js<'_> {
         let data = Box::into_raw(Box::new(Once::new(Some(boxed)))) as *mut c_void;
         let mut func = ptr::null_mut();
         let len = name.to_bytes().len() as isize;
-        // SAFETY: the `Js` contract; `data` is a leaked `Box<Once>` owned by the function from
-        // here on (freed by `drop_once` when it is collected, or right below when it was not
-        // made); `name` is NUL-terminated and `len` is its length.
+        // `data` is a leaked `Box<Once>` owned by the function from here on (freed by `drop_once`
+        // when it is collected, or right below when it was not made).
+        // SAFETY: the `Js` contract; `data` as said; `name` is NUL-terminated, `len` its length.
         unsafe {
             if sys::napi_create_function(
                 self.0,
