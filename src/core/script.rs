@@ -8,6 +8,13 @@ use redis::{Cmd, Value};
 
 use crate::core::{Client, Error};
 
+/// Whether `r` asks for the script in full: the server does not know the `EVALSHA`'s script
+/// (`NOSCRIPT`). The one test of it, for both paths: [`Lua::run`] retries inline; the JS-thread
+/// engine resends the job's `EVAL` form.
+pub fn wants_eval<T>(r: &Result<T, Error>) -> bool {
+    matches!(r, Err(Error::Reply(m)) if m.starts_with("NOSCRIPT"))
+}
+
 /// A script compiled into the binary, with its SHA1 computed once.
 pub struct Lua {
     code: &'static str,
@@ -54,13 +61,12 @@ impl Lua {
         add: impl Fn(&mut Cmd),
     ) -> Result<Value, Error> {
         let h = client.handle()?;
-        match client.query(h, &self.cmd(true, nkeys, &add)).await {
-            Err(Error::Reply(m)) if m.starts_with("NOSCRIPT") => {
-                let h = client.handle()?;
-                client.query(h, &self.cmd(false, nkeys, &add)).await
-            }
-            other => other,
+        let r = client.query(h, &self.cmd(true, nkeys, &add)).await;
+        if wants_eval(&r) {
+            let h = client.handle()?;
+            return client.query(h, &self.cmd(false, nkeys, &add)).await;
         }
+        r
     }
 }
 
@@ -83,5 +89,18 @@ mod tests {
         assert!(
             text.ends_with("$1\r\nk\r\n$1\r\n5\r\n") && eval.ends_with("$1\r\nk\r\n$1\r\n5\r\n")
         );
+    }
+
+    #[test]
+    fn only_noscript_asks_for_the_script_in_full() {
+        let noscript: Result<(), Error> = Err(Error::Reply(
+            "NOSCRIPT No matching script. Please use EVAL.".into(),
+        ));
+        assert!(wants_eval(&noscript));
+        assert!(!wants_eval(&Err::<(), _>(Error::Reply("ERR boom".into()))));
+        assert!(!wants_eval(&Err::<(), _>(Error::Connection(
+            "NOSCRIPT".into()
+        ))));
+        assert!(!wants_eval(&Ok::<_, Error>(1)));
     }
 }

@@ -89,7 +89,7 @@ impl Tag {
 
 /// A reply that asks for the script to be sent in full (`NOSCRIPT` on an `EVALSHA`).
 fn wants_eval(r: &Result<Value, Error>, tag: &Tag) -> bool {
-    tag.retry.is_some() && matches!(r, Err(Error::Reply(m)) if m.starts_with("NOSCRIPT"))
+    tag.retry.is_some() && crate::core::script::wants_eval(r)
 }
 
 /// A cluster node's answer that the command was not run there and belongs elsewhere (or later).
