@@ -350,10 +350,13 @@ impl Shared {
     /// Sends `msg` to the logger now (JS thread). A logger that throws is ignored: logging
     /// must not take the process down.
     pub fn log_now(&self, env: JsEnv, level: Level, msg: &str) {
-        let Ok(guard) = self.logger.lock() else {
-            return;
+        // The lock is released before the user's logger runs: a logger whose call leads back
+        // here (it logs through the same service) must not wait on it.
+        let logger = match self.logger.lock() {
+            Ok(guard) => guard.as_ref().and_then(|r| r.get(env)),
+            Err(_) => None,
         };
-        let Some(logger) = guard.as_ref().and_then(|r| r.get(env)) else {
+        let Some(logger) = logger else {
             return;
         };
         let text =
