@@ -8,7 +8,6 @@ mod commands;
 pub(crate) mod decode;
 pub(crate) mod error;
 mod follow;
-mod guarded;
 mod hot;
 pub(crate) mod js;
 mod lock;

@@ -1,194 +1,25 @@
-//! Distributed locks and semaphores: atomic acquire / release / extend scripts, waiting with
-//! jitter (and an immediate wake-up when a lock of this process is released), and the lease
-//! keeper that renews a held lock independently of the JS event loop.
-//!
-//! Key layout (after the service's `keyPrefix`):
-//! - lock `K`: `lock:{K}` holds the owner's token with a millisecond TTL; `lock:{K}:fence` is the
-//!   fencing counter (no TTL, so tokens keep increasing across expiries). One hash tag, one slot.
-//! - semaphore `K`: `sem:{K}`, a sorted set of holder tokens scored by their expiry (server time).
+//! Holding a lock: acquiring (one try, or jittered retries woken early by a release of this
+//! process), the lease keeper that renews a held lease, and `guard`, the sequence behind
+//! `withLock`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use redis::{Cmd, Value};
+use redis::Value;
 use tokio::sync::{oneshot, Notify};
 
-use crate::core::script::Lua;
+use super::{
+    AcquireOptions, Acquired, HoldOptions, Kind, LockOptions, Target, LOCK_ACQUIRE, LOCK_EXTEND,
+    LOCK_RELEASE, SEM_ACQUIRE, SEM_EXTEND, SEM_RELEASE,
+};
+use crate::core::policy::{Decision, Policy};
 use crate::core::{Client, Error};
-
-static LOCK_ACQUIRE: Lua = Lua::new(include_str!("scripts/lock_acquire.lua"));
-static LOCK_RELEASE: Lua = Lua::new(include_str!("scripts/lock_release.lua"));
-static LOCK_EXTEND: Lua = Lua::new(include_str!("scripts/lock_extend.lua"));
-static SEM_ACQUIRE: Lua = Lua::new(include_str!("scripts/sem_acquire.lua"));
-static SEM_RELEASE: Lua = Lua::new(include_str!("scripts/sem_release.lua"));
-static SEM_EXTEND: Lua = Lua::new(include_str!("scripts/sem_extend.lua"));
 
 /// Shortest renewal interval, in milliseconds.
 const MIN_RENEW_MS: u64 = 10;
 /// Delay before retrying a renewal that failed on the transport, in milliseconds.
 const RENEW_RETRY_MS: u64 = 100;
-
-/// What is being held.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Kind {
-    Lock,
-    Semaphore { limit: u32 },
-}
-
-/// A lock or semaphore: its Redis keys and the user's key (for error messages).
-#[derive(Clone, Debug)]
-pub struct Target {
-    pub kind: Kind,
-    pub user_key: String,
-    key: Vec<u8>,
-    fence: Vec<u8>,
-}
-
-fn tagged(prefix: &[u8], ns: &[u8], key: &[u8], suffix: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(prefix.len() + ns.len() + key.len() + suffix.len() + 2);
-    out.extend_from_slice(prefix);
-    out.extend_from_slice(ns);
-    out.push(b'{');
-    out.extend_from_slice(key);
-    out.push(b'}');
-    out.extend_from_slice(suffix);
-    out
-}
-
-impl Target {
-    /// The lock named `key` (without the service prefix).
-    pub fn lock(prefix: &[u8], key: &[u8]) -> Target {
-        Target {
-            kind: Kind::Lock,
-            user_key: String::from_utf8_lossy(key).into_owned(),
-            key: tagged(prefix, b"lock:", key, b""),
-            fence: tagged(prefix, b"lock:", key, b":fence"),
-        }
-    }
-
-    /// The semaphore named `key` with `limit` slots.
-    pub fn semaphore(prefix: &[u8], key: &[u8], limit: u32) -> Target {
-        Target {
-            kind: Kind::Semaphore { limit },
-            user_key: String::from_utf8_lossy(key).into_owned(),
-            key: tagged(prefix, b"sem:", key, b""),
-            fence: Vec::new(),
-        }
-    }
-
-    /// The Redis key holding the lock (or the semaphore's holders).
-    pub fn redis_key(&self) -> &[u8] {
-        &self.key
-    }
-
-    /// The acquisition script: replies `[token, fencingToken]` (lock) or the token (semaphore),
-    /// nil when not acquired. `by_hash`: `EVALSHA`, else `EVAL`.
-    pub fn acquire_cmd(&self, token: &str, ttl_ms: u64, by_hash: bool) -> Cmd {
-        match self.kind {
-            Kind::Lock => LOCK_ACQUIRE.cmd(by_hash, 2, &|c| {
-                c.arg(&self.key).arg(&self.fence).arg(token).arg(ttl_ms);
-            }),
-            Kind::Semaphore { limit } => SEM_ACQUIRE.cmd(by_hash, 1, &|c| {
-                c.arg(&self.key).arg(limit).arg(token).arg(ttl_ms);
-            }),
-        }
-    }
-
-    /// A lock taken without a fencing token (`acquireLock`): a plain `SET key token NX PX ttl`,
-    /// replying `OK` or nil, which costs the server a fraction of the script. The fencing counter
-    /// is only drawn by acquisitions that hand out a fencing token, so it still increases with
-    /// every one of those. `None` for a semaphore.
-    pub fn plain_acquire_cmd(&self, token: &str, ttl_ms: u64) -> Option<Cmd> {
-        match self.kind {
-            Kind::Lock => {
-                let mut c = redis::cmd("SET");
-                c.arg(&self.key).arg(token).arg("NX").arg("PX").arg(ttl_ms);
-                Some(c)
-            }
-            Kind::Semaphore { .. } => None,
-        }
-    }
-
-    /// The release script: replies 1 when `token` held it, else 0.
-    pub fn release_cmd(&self, token: &str, by_hash: bool) -> Cmd {
-        let script = match self.kind {
-            Kind::Lock => &LOCK_RELEASE,
-            Kind::Semaphore { .. } => &SEM_RELEASE,
-        };
-        script.cmd(by_hash, 1, &|c| {
-            c.arg(&self.key).arg(token);
-        })
-    }
-
-    /// The extension script: replies 1 when `token` held it (TTL reset to `ttl_ms`), else 0.
-    pub fn extend_cmd(&self, token: &str, ttl_ms: u64, by_hash: bool) -> Cmd {
-        let script = match self.kind {
-            Kind::Lock => &LOCK_EXTEND,
-            Kind::Semaphore { .. } => &SEM_EXTEND,
-        };
-        script.cmd(by_hash, 1, &|c| {
-            c.arg(&self.key).arg(token).arg(ttl_ms);
-        })
-    }
-
-    fn what(&self) -> &'static str {
-        match self.kind {
-            Kind::Lock => "lock",
-            Kind::Semaphore { .. } => "semaphore",
-        }
-    }
-
-    /// The error for "not acquired within `wait_ms`".
-    pub fn not_acquired(&self, wait_ms: u64) -> Error {
-        Error::LockNotAcquired {
-            key: self.user_key.clone(),
-            msg: format!(
-                "could not acquire {} \"{}\" within {} ms (held by someone else); raise waitMs to wait longer",
-                self.what(),
-                self.user_key,
-                wait_ms
-            ),
-        }
-    }
-
-    /// The error for a lost lease.
-    pub fn lost(&self, why: &str) -> Error {
-        Error::LockLost {
-            key: self.user_key.clone(),
-            msg: format!(
-                "{} \"{}\" was lost while held: {why}",
-                self.what(),
-                self.user_key
-            ),
-        }
-    }
-}
-
-/// A fresh random token (UUID v4: 122 random bits).
-pub fn new_token() -> String {
-    uuid::Uuid::new_v4().to_string()
-}
-
-/// How to acquire.
-#[derive(Clone, Debug)]
-pub struct AcquireOptions {
-    pub ttl_ms: u64,
-    /// Keep retrying this long (0 = try once).
-    pub wait_ms: u64,
-    /// Base delay between retries; each is jittered between 50% and 150% of it.
-    pub retry_delay_ms: u64,
-}
-
-/// A successful acquisition.
-#[derive(Clone, Debug)]
-pub struct Acquired {
-    pub token: String,
-    /// Strictly increasing per lock key; `None` for semaphores.
-    pub fencing_token: Option<i64>,
-    /// When the acquiring request was sent: the lease is valid until this + TTL at the latest.
-    pub sent_at: Instant,
-}
 
 /// Process-local wake-ups: a release by this process wakes one local waiter at once instead of
 /// leaving it to its retry timer.
@@ -406,15 +237,6 @@ pub enum HoldEnd {
     Unreleased(Error),
 }
 
-/// How to keep a lease.
-#[derive(Clone, Debug)]
-pub struct HoldOptions {
-    pub ttl_ms: u64,
-    pub auto_extend: bool,
-    /// Stop renewing after this long (the lease then runs out at its TTL).
-    pub max_hold_ms: Option<u64>,
-}
-
 /// Keeps a held lease until `done` fires (or its sender is dropped), renewing it about every third
 /// of the TTL when `auto_extend`; then releases it. `on_lost` is called once, the moment the
 /// lease is known lost: renewal refused (key taken or deleted), or its TTL ran out without a
@@ -497,19 +319,61 @@ pub async fn hold(
     }
 }
 
+/// The caller's side of a guarded call (`withLock`): the binding runs the user's callback on
+/// the JS thread and settles the caller's promise. `guard` calls `start` then `finish`, with
+/// `lost` in between when the lease is lost; or `fail` alone.
+pub trait LeaseHooks: Send + Sync + 'static {
+    /// Run the callback while holding `lease` (`None`: degraded, no lease and no exclusion).
+    /// The returned receiver fires (or its sender is dropped) once the callback settled; with no
+    /// lease nobody waits for it and the caller's side settles by itself.
+    fn start(&self, lease: Option<Acquired>) -> oneshot::Receiver<()>;
+    /// The lease was lost while the callback runs.
+    fn lost(&self, e: Error);
+    /// The lease ended after the callback settled: settle with the callback's outcome.
+    fn finish(&self, end: HoldEnd);
+    /// The callback never ran: reject with `e`.
+    fn fail(&self, e: Error);
+}
+
+/// `withLock` / `withSemaphore`: acquire `t` (waiting up to `o.wait_ms`), run the callback
+/// through `hooks` while the lease is kept (renewed as `o` says), release it on every path, and
+/// hand over how it ended. While Redis is disabled or unreachable, `policy` decides: reject, or
+/// run the callback without a lease (`lockFailOpen`).
+pub async fn guard<H: LeaseHooks>(
+    client: &Arc<Client>,
+    t: &Target,
+    o: &LockOptions,
+    policy: Policy,
+    hooks: &H,
+) {
+    let acquired = match policy.when_disabled(client) {
+        Some(d) => Err(d),
+        None => match acquire(client, t, &o.token(), &o.acquire()).await {
+            Ok(a) => Ok(a),
+            Err(e) => Err(policy.after(client, e)),
+        },
+    };
+    match acquired {
+        Ok(Some(a)) => {
+            let settled = hooks.start(Some(a.clone()));
+            let end = hold(client, t, &a, &o.hold(), settled, |e| hooks.lost(e)).await;
+            hooks.finish(end);
+        }
+        Ok(None) => hooks.fail(t.not_acquired(o.wait_ms)),
+        Err(Decision::Degrade) => {
+            hooks.start(None);
+        }
+        Err(Decision::Fail(e)) => hooks.fail(e),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn keys_share_one_hash_tag() {
-        let t = Target::lock(b"app:", b"order:1");
-        assert_eq!(t.key, b"app:lock:{order:1}");
-        assert_eq!(t.fence, b"app:lock:{order:1}:fence");
-        let s = Target::semaphore(b"", b"jobs", 3);
-        assert_eq!(s.key, b"sem:{jobs}");
-        assert_eq!(s.kind, Kind::Semaphore { limit: 3 });
-    }
+    use crate::core::config::Settings;
+    use crate::core::connection::{runtime, EventSink};
+    use crate::core::policy::Feature;
+    use crate::core::{Config, Level};
 
     #[test]
     fn jitter_stays_within_half_and_one_and_a_half() {
@@ -520,20 +384,60 @@ mod tests {
         assert!(jitter(0).as_millis() >= 1);
     }
 
-    #[test]
-    fn lock_errors_carry_the_key_and_code() {
-        let t = Target::lock(b"p:", b"k");
-        let e = t.not_acquired(250);
-        assert_eq!(e.code(), "ERR_LOCK_NOT_ACQUIRED");
-        assert_eq!(e.lock_key(), Some("k"));
-        assert!(e.to_string().contains("250 ms"));
-        assert_eq!(t.lost("x").code(), "ERR_LOCK_LOST");
+    struct Quiet;
+    impl EventSink for Quiet {
+        fn log(&self, _: Level, _: String) {}
+    }
+
+    /// What `guard` told the caller's side, in order.
+    #[derive(Default)]
+    struct Seen(Mutex<Vec<String>>);
+    impl LeaseHooks for Seen {
+        fn start(&self, lease: Option<Acquired>) -> oneshot::Receiver<()> {
+            let what = if lease.is_some() {
+                "leased"
+            } else {
+                "degraded"
+            };
+            self.0.lock().unwrap().push(format!("start {what}"));
+            oneshot::channel().1
+        }
+        fn lost(&self, e: Error) {
+            self.0.lock().unwrap().push(format!("lost {}", e.code()));
+        }
+        fn finish(&self, end: HoldEnd) {
+            self.0.lock().unwrap().push(format!("finish {end:?}"));
+        }
+        fn fail(&self, e: Error) {
+            self.0.lock().unwrap().push(format!("fail {}", e.code()));
+        }
+    }
+
+    /// Runs `guard` on a service that was never connected (Redis unreachable) or is disabled.
+    fn guarded(enabled: bool, lock_fail_open: bool) -> Vec<String> {
+        let cfg = Config::resolve(Settings {
+            enabled: Some(enabled),
+            lock_fail_open: Some(lock_fail_open),
+            ..Settings::default()
+        })
+        .unwrap();
+        let policy = Policy::of(&cfg, Feature::Locks);
+        let client = Client::new(cfg, Arc::new(Quiet)).unwrap();
+        let seen = Seen::default();
+        let t = Target::lock(b"", b"k");
+        runtime()
+            .unwrap()
+            .block_on(guard(&client, &t, &LockOptions::default(), policy, &seen));
+        seen.0.into_inner().unwrap()
     }
 
     #[test]
-    fn tokens_are_random_uuids() {
-        let a = new_token();
-        assert_eq!(a.len(), 36);
-        assert_ne!(a, new_token());
+    fn without_redis_the_callback_runs_only_with_lock_fail_open() {
+        // Unreachable: rejects with the transport error, or runs unguarded (lockFailOpen).
+        assert_eq!(guarded(true, false), ["fail ERR_CONNECTION"]);
+        assert_eq!(guarded(true, true), ["start degraded"]);
+        // Disabled: ERR_DISABLED, or runs unguarded (lockFailOpen).
+        assert_eq!(guarded(false, false), ["fail ERR_DISABLED"]);
+        assert_eq!(guarded(false, true), ["start degraded"]);
     }
 }

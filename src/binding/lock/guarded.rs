@@ -15,7 +15,7 @@ use tokio::sync::oneshot;
 
 use crate::binding::follow;
 use crate::binding::js::Js;
-use crate::core::lock::{Acquired, HoldEnd};
+use crate::core::lock::{Acquired, HoldEnd, LeaseHooks};
 use crate::core::{Error, Level};
 use crate::engine::completer::Shared;
 use crate::engine::js_thread::{Deferred, JsRef};
@@ -40,6 +40,48 @@ struct JsSide {
     /// Whether this call is counted as pending (keeping the process alive): from the call until
     /// it settles, except after the lease was reported lost while `fn` still runs.
     counted: bool,
+}
+
+/// `core::lock::guard`'s events, moved onto the JS thread.
+impl LeaseHooks for Arc<Guarded> {
+    /// Runs the callback on the JS thread (`None` = degraded, no lease: nobody waits for it to
+    /// settle, so the call settles by itself).
+    fn start(&self, lease: Option<Acquired>) -> oneshot::Receiver<()> {
+        let (tx, rx) = oneshot::channel();
+        if lease.is_some() {
+            if let Ok(mut js) = self.js.lock() {
+                js.done = Some(tx);
+            }
+        }
+        let me = Arc::clone(self);
+        self.shared
+            .run_on_js(Box::new(move |env| me.call(&Js::new(env), lease)));
+        rx
+    }
+
+    /// Marks the lease lost and aborts the signal on the JS thread.
+    fn lost(&self, err: Error) {
+        self.lost.store(true, Ordering::Release);
+        let me = Arc::clone(self);
+        self.shared
+            .run_on_js(Box::new(move |env| me.abort(&Js::new(env), &err)));
+    }
+
+    /// The lease ended; settles the caller's promise.
+    fn finish(&self, end: HoldEnd) {
+        let me = Arc::clone(self);
+        self.shared
+            .run_on_js(Box::new(move |env| me.complete(&Js::new(env), end)));
+    }
+
+    /// The lease was never acquired; rejects with `e`.
+    fn fail(&self, e: Error) {
+        let me = Arc::clone(self);
+        self.shared.run_on_js(Box::new(move |env| {
+            let js = Js::new(env);
+            me.settle(&js, false, js.error(&e));
+        }));
+    }
 }
 
 /// One `withLock`/`withSemaphore` call.
@@ -74,46 +116,6 @@ impl Guarded {
                 ..JsSide::default()
             }),
         })
-    }
-
-    /// Arms the "callback settled" notification for the lease keeper (before `start` runs).
-    pub fn on_settled(&self) -> oneshot::Receiver<()> {
-        let (tx, rx) = oneshot::channel();
-        if let Ok(mut js) = self.js.lock() {
-            js.done = Some(tx);
-        }
-        rx
-    }
-
-    /// From the keeper: the lease is lost. Marks it and aborts the signal on the JS thread.
-    pub fn lose(self: &Arc<Self>, err: Error) {
-        self.lost.store(true, Ordering::Release);
-        let me = Arc::clone(self);
-        self.shared
-            .run_on_js(Box::new(move |env| me.abort(&Js::new(env), &err)));
-    }
-
-    /// From the keeper: runs the callback on the JS thread (`None` = degraded, no lease).
-    pub fn start(self: &Arc<Self>, lease: Option<Acquired>) {
-        let me = Arc::clone(self);
-        self.shared
-            .run_on_js(Box::new(move |env| me.call(&Js::new(env), lease)));
-    }
-
-    /// From the keeper: the lease was never acquired; rejects with `e`.
-    pub fn fail(self: &Arc<Self>, e: Error) {
-        let me = Arc::clone(self);
-        self.shared.run_on_js(Box::new(move |env| {
-            let js = Js::new(env);
-            me.settle(&js, false, js.error(&e));
-        }));
-    }
-
-    /// From the keeper: the lease ended; settles the caller's promise.
-    pub fn finish(self: &Arc<Self>, end: HoldEnd) {
-        let me = Arc::clone(self);
-        self.shared
-            .run_on_js(Box::new(move |env| me.complete(&Js::new(env), end)));
     }
 
     /// `{ token, fencingToken, signal, degraded }` for the callback, and the controller of

@@ -10,218 +10,22 @@ use napi::sys;
 use napi_derive::napi;
 use serde_json::json;
 
+mod guarded;
+mod options;
+
 use crate::binding::args::{Arg, Ctx};
 use crate::binding::decode::{Decode, Empty, Out};
 use crate::binding::error::JsResult;
-use crate::binding::guarded::Guarded;
 use crate::binding::js::Js;
 use crate::binding::service::{JsPromise, RedisService};
-use crate::core::lock::{self, AcquireOptions, HoldOptions, Target};
+use crate::core::lock::{self, LeaseHooks, LockOptions, Target};
 use crate::core::policy::{Decision, Feature};
+use guarded::Guarded;
+use options::{function, lock_opts, ACQUIRE_KEYS, TTL_KEYS, WITH_KEYS};
+
 use crate::core::{Client, Error};
 use crate::engine::batch::{Policy, Shape};
 use crate::engine::js_thread::JsEnv;
-
-/// TTL when none is given: 30 seconds.
-const DEFAULT_TTL_MS: u64 = 30_000;
-/// Base delay between acquisition attempts while waiting, in milliseconds.
-const DEFAULT_RETRY_DELAY_MS: u64 = 50;
-/// Longest TTL / wait accepted: about 24.8 days, in milliseconds.
-const MAX_MS: f64 = 2_147_483_647.0;
-
-/// Parsed lock options.
-#[derive(Clone, Debug)]
-struct LockOpts {
-    ttl_ms: u64,
-    token: Option<String>,
-    wait_ms: u64,
-    retry_delay_ms: u64,
-    auto_extend: bool,
-    max_hold_ms: Option<u64>,
-}
-
-impl Default for LockOpts {
-    fn default() -> Self {
-        LockOpts {
-            ttl_ms: DEFAULT_TTL_MS,
-            token: None,
-            wait_ms: 0,
-            retry_delay_ms: DEFAULT_RETRY_DELAY_MS,
-            auto_extend: true,
-            max_hold_ms: None,
-        }
-    }
-}
-
-impl LockOpts {
-    fn acquire(&self) -> AcquireOptions {
-        AcquireOptions {
-            ttl_ms: self.ttl_ms,
-            wait_ms: self.wait_ms,
-            retry_delay_ms: self.retry_delay_ms,
-        }
-    }
-
-    fn hold(&self) -> HoldOptions {
-        HoldOptions {
-            ttl_ms: self.ttl_ms,
-            auto_extend: self.auto_extend,
-            max_hold_ms: self.max_hold_ms,
-        }
-    }
-}
-
-/// Every lock option, in the order `lock_opts` reads them.
-const ALL_KEYS: &[&str] = &[
-    "ttlMs",
-    "ttlSeconds",
-    "token",
-    "waitMs",
-    "retryDelayMs",
-    "autoExtend",
-    "maxHoldMs",
-];
-/// Options `acquireLock` / `acquireSemaphore` accept.
-const ACQUIRE_KEYS: &[&str] = &["ttlMs", "ttlSeconds", "token", "waitMs", "retryDelayMs"];
-/// Options `withLock` / `withSemaphore` accept.
-const WITH_KEYS: &[&str] = &[
-    "ttlMs",
-    "ttlSeconds",
-    "waitMs",
-    "retryDelayMs",
-    "autoExtend",
-    "maxHoldMs",
-];
-/// Options `extendLock` / `extendSemaphore` accept.
-const TTL_KEYS: &[&str] = &["ttlMs", "ttlSeconds"];
-
-fn ms(c: Ctx, name: &str, a: Arg, scale: f64, min: f64) -> Result<u64, Error> {
-    ms_named(c, a, scale, min, || name.to_string())
-}
-
-/// [`ms`] naming the argument `name()` only when it is refused.
-fn ms_named(
-    c: Ctx,
-    a: Arg,
-    scale: f64,
-    min: f64,
-    name: impl FnOnce() -> String,
-) -> Result<u64, Error> {
-    let Some(n) = a.finite() else {
-        return Err(c.bad(name(), "a finite number", a));
-    };
-    let v = (n * scale).round();
-    if n <= 0.0 && min > 0.0 || v < min || v > MAX_MS {
-        return Err(c.bad(
-            name(),
-            if min > 0.0 {
-                "a positive number (at most 2147483647 ms)"
-            } else {
-                "a non-negative number (at most 2147483647 ms)"
-            },
-            a,
-        ));
-    }
-    Ok(v as u64)
-}
-
-fn boolean(c: Ctx, name: &str, a: Arg) -> Result<bool, Error> {
-    if a.kind() == sys::ValueType::napi_boolean {
-        let b = a.bool().unwrap_or(false);
-        return Ok(b);
-    }
-    Err(c.bad(name, "a boolean", a))
-}
-
-/// `ttl`: a number of seconds, or an options object (only `allowed` keys), or nothing (defaults).
-fn lock_opts(c: Ctx, name: &str, a: Arg, allowed: &[&str]) -> Result<LockOpts, Error> {
-    let mut o = LockOpts::default();
-    if a.is_nullish() {
-        return Ok(o);
-    }
-    if a.kind() == sys::ValueType::napi_number {
-        o.ttl_ms = ms(c, name, a, 1000.0, 1.0)?;
-        return Ok(o);
-    }
-    if !a.is_plain_object() {
-        return Err(c.bad(name, "a number of seconds or an options object", a));
-    }
-    // One pass over the given keys: no lookups, allocations or messages unless one is wrong.
-    let mut vals: [Option<Arg>; 7] = [None; 7];
-    for (k, v) in a.entries(c, name)? {
-        match ALL_KEYS.iter().position(|x| k.str_eq(x)) {
-            // An option set to `undefined` counts as not given.
-            Some(i) if allowed.contains(&ALL_KEYS[i]) => {
-                vals[i] = Some(v).filter(|v| !v.is_undefined())
-            }
-            _ => {
-                let k = k.text().unwrap_or_default();
-                return Err(Error::arg(format!(
-                    "{}(): unknown option `{name}.{k}` (accepted: {})",
-                    c.method,
-                    allowed.join(", ")
-                )));
-            }
-        }
-    }
-    let [ttl_ms, ttl_s, token, wait, retry, auto, max_hold] = vals;
-    let at = |k: &str| format!("{name}.{k}");
-    match (ttl_ms, ttl_s) {
-        (Some(_), Some(_)) => {
-            return Err(Error::arg(format!(
-                "{}(): give `{name}.ttlMs` or `{name}.ttlSeconds`, not both",
-                c.method
-            )))
-        }
-        (Some(v), None) => o.ttl_ms = ms_named(c, v, 1.0, 1.0, || at("ttlMs"))?,
-        (None, Some(v)) => o.ttl_ms = ms_named(c, v, 1000.0, 1.0, || at("ttlSeconds"))?,
-        (None, None) => {}
-    }
-    if let Some(v) = token {
-        let n = at("token");
-        let t = v.string(c, &n)?;
-        if t.is_empty() {
-            return Err(c.bad(&n, "a non-empty string", v));
-        }
-        o.token = Some(t);
-    }
-    if let Some(v) = wait {
-        o.wait_ms = ms_named(c, v, 1.0, 0.0, || at("waitMs"))?;
-    }
-    if let Some(v) = retry {
-        o.retry_delay_ms = ms_named(c, v, 1.0, 1.0, || at("retryDelayMs"))?;
-    }
-    if let Some(v) = auto {
-        o.auto_extend = boolean(c, &at("autoExtend"), v)?;
-    }
-    if let Some(v) = max_hold {
-        o.max_hold_ms = Some(ms_named(c, v, 1.0, 1.0, || at("maxHoldMs"))?);
-    }
-    Ok(o)
-}
-
-fn token(c: Ctx, a: Arg) -> Result<String, Error> {
-    let t = a.string(c, "token")?;
-    if t.is_empty() {
-        return Err(c.bad("token", "a non-empty string", a));
-    }
-    Ok(t)
-}
-
-fn limit(c: Ctx, a: Arg) -> Result<u32, Error> {
-    match a.positive(c, "limit") {
-        Ok(n) if n <= i64::from(u32::MAX) => Ok(n as u32),
-        _ => Err(c.bad("limit", "a positive integer", a)),
-    }
-}
-
-fn function(c: Ctx, a: Arg) -> Result<sys::napi_value, Error> {
-    if a.kind() == sys::ValueType::napi_function {
-        Ok(a.raw())
-    } else {
-        Err(c.bad("fn", "a function", a))
-    }
-}
 
 fn policy(client: &Client) -> Policy {
     Policy::of(&client.cfg, Feature::Locks)
@@ -254,7 +58,7 @@ impl RedisService {
     fn acquire(
         &self,
         env: &Env,
-        parsed: Result<(Target, LockOpts), Error>,
+        parsed: Result<(Target, LockOptions), Error>,
         decode: Decode,
         empty: Empty,
     ) -> JsResult<JsPromise> {
@@ -266,8 +70,7 @@ impl RedisService {
                     parsed,
                     move || Out::Empty(empty),
                     move |client, (t, o)| async move {
-                        let token = o.token.clone().unwrap_or_else(lock::new_token);
-                        let a = lock::acquire(&client, &t, &token, &o.acquire()).await?;
+                        let a = lock::acquire(&client, &t, &o.token(), &o.acquire()).await?;
                         Ok(Out::Json(match a {
                             None => serde_json::Value::Null,
                             Some(a) if fenced => {
@@ -279,10 +82,7 @@ impl RedisService {
                 );
             }
         }
-        let parsed = parsed.map(|(t, o)| {
-            let token = o.token.clone().unwrap_or_else(lock::new_token);
-            (t, (token, o.ttl_ms))
-        });
+        let parsed = parsed.map(|(t, o)| (t, (o.token(), o.ttl_ms)));
         if decode == Decode::LockToken {
             if let Ok((t, (token, ttl))) = &parsed {
                 if let Some(cmd) = t.plain_acquire_cmd(token, *ttl) {
@@ -386,40 +186,25 @@ impl RedisService {
         Ok(JsPromise(promise))
     }
 
-    /// `withLock` / `withSemaphore`: acquire, run `fn` on the JS thread while the core keeps the
-    /// lease, release, settle with `fn`'s outcome.
+    /// `withLock` / `withSemaphore`: `core::lock::guard` on the runtime, with the JS side
+    /// (`Guarded`) running `fn` and settling the call.
     fn guarded(
         &self,
         env: &Env,
         this: sys::napi_value,
-        parsed: Result<(Target, LockOpts, sys::napi_value), Error>,
+        parsed: Result<(Target, LockOptions, sys::napi_value), Error>,
     ) -> JsResult<JsPromise> {
         let raw = JsEnv::of(env);
         let (d, promise) = self.shared.promise(raw)?;
-        let (target, opts, func) = match parsed {
-            Ok(p) => p,
+        let started = parsed.and_then(|p| Ok((p, crate::core::connection::runtime()?)));
+        let ((target, opts, func), rt) = match started {
+            Ok(s) => s,
             Err(e) => {
                 self.shared.settle_now(raw, d, Err(e));
                 return Ok(JsPromise(promise));
             }
         };
         let client = Arc::clone(&self.client);
-        let policy = policy(&client);
-        let degrade_now = match policy.when_disabled(&client) {
-            Some(Decision::Fail(e)) => {
-                self.shared.settle_now(raw, d, Err(e));
-                return Ok(JsPromise(promise));
-            }
-            Some(Decision::Degrade) => true,
-            None => false,
-        };
-        let rt = match crate::core::connection::runtime() {
-            Ok(rt) => rt,
-            Err(e) => {
-                self.shared.settle_now(raw, d, Err(e));
-                return Ok(JsPromise(promise));
-            }
-        };
         let g = Guarded::new(
             &Js::new(raw),
             &self.shared,
@@ -430,34 +215,8 @@ impl RedisService {
         );
         // Pending (keeps the process alive) until `fn` starts, and again while releasing.
         self.shared.begin(raw);
-        if degrade_now {
-            g.start(None);
-            return Ok(JsPromise(promise));
-        }
-        let task = {
-            let g = Arc::clone(&g);
-            async move {
-                let token = opts.token.clone().unwrap_or_else(lock::new_token);
-                match lock::acquire(&client, &target, &token, &opts.acquire()).await {
-                    Ok(Some(a)) => {
-                        let settled = g.on_settled();
-                        g.start(Some(a.clone()));
-                        let lose = Arc::clone(&g);
-                        let end = lock::hold(&client, &target, &a, &opts.hold(), settled, |e| {
-                            lose.lose(e)
-                        })
-                        .await;
-                        g.finish(end);
-                    }
-                    Ok(None) => g.fail(target.not_acquired(opts.wait_ms)),
-                    Err(e) => match policy.after(&client, e) {
-                        Decision::Degrade => g.start(None),
-                        Decision::Fail(e) => g.fail(e),
-                    },
-                }
-            }
-        };
         rt.spawn(async move {
+            let task = lock::guard(&client, &target, &opts, policy(&client), &g);
             if std::panic::AssertUnwindSafe(task)
                 .catch_unwind()
                 .await
@@ -536,7 +295,7 @@ impl RedisService {
         let parsed = Arg::from(key).key(c, "key").and_then(|k| {
             Ok((
                 Target::lock(self.prefix(), &k),
-                self::token(c, Arg::from(token))?,
+                options::token(c, Arg::from(token))?,
             ))
         });
         self.release(&env, parsed)
@@ -561,7 +320,7 @@ impl RedisService {
         let parsed = Arg::from(key).key(c, "key").and_then(|k| {
             Ok((
                 Target::lock(self.prefix(), &k),
-                self::token(c, Arg::from(token))?,
+                options::token(c, Arg::from(token))?,
                 lock_opts(c, "ttl", Arg::from(ttl), TTL_KEYS)?,
             ))
         });
@@ -676,7 +435,7 @@ impl RedisService {
             method: "acquireSemaphore",
         };
         let parsed = Arg::from(key).key(c, "key").and_then(|k| {
-            let n = self::limit(c, Arg::from(limit))?;
+            let n = options::limit(c, Arg::from(limit))?;
             Ok((
                 Target::semaphore(self.prefix(), &k, n),
                 lock_opts(c, "ttl", Arg::from(ttl), ACQUIRE_KEYS)?,
@@ -697,7 +456,7 @@ impl RedisService {
         let parsed = Arg::from(key).key(c, "key").and_then(|k| {
             Ok((
                 Target::semaphore(self.prefix(), &k, 1),
-                self::token(c, Arg::from(token))?,
+                options::token(c, Arg::from(token))?,
             ))
         });
         self.release(&env, parsed)
@@ -722,7 +481,7 @@ impl RedisService {
         let parsed = Arg::from(key).key(c, "key").and_then(|k| {
             Ok((
                 Target::semaphore(self.prefix(), &k, 1),
-                self::token(c, Arg::from(token))?,
+                options::token(c, Arg::from(token))?,
                 lock_opts(c, "ttl", Arg::from(ttl), TTL_KEYS)?,
             ))
         });
@@ -758,7 +517,7 @@ impl RedisService {
             method: "withSemaphore",
         };
         let parsed = Arg::from(key).key(c, "key").and_then(|k| {
-            let n = self::limit(c, Arg::from(limit))?;
+            let n = options::limit(c, Arg::from(limit))?;
             let f = function(c, Arg::from(func))?;
             Ok((
                 Target::semaphore(self.prefix(), &k, n),
