@@ -1,18 +1,16 @@
-//! `wrap`, `invalidate`, `invalidatePrefix` on `RedisService`.
+//! `wrap`, `invalidate`, `invalidatePrefix` on `RedisService`: the JS side of cache-aside.
 //!
-//! A `wrap` call reads the key in the ordinary batch (one round trip on the JS-thread
-//! connection). A hit resolves right there. A miss continues on the runtime: take the loading lock
-//! or wait for the process holding it (`core::cache::wait_or_lock`); the loader runs on the JS
-//! thread; its JSON is stored; then every caller that joined in this process gets the same value
-//! (or the loader's very error). With Redis unreachable, loaders run directly (degraded).
+//! The decisions live in `core::cache` (`Wrap`: the read and what it found, filling a cold key
+//! across processes, storing; `Flights`: single flight in this process). Here: the first read goes
+//! out in the ordinary batch (one round trip on the JS-thread connection); the loader runs on the
+//! JS thread and its value becomes JSON there; every caller that joined gets the same value (or
+//! the loader's very error).
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use napi::bindgen_prelude::{Env, Unknown};
 use napi::sys;
 use napi_derive::napi;
-use redis::Value;
 
 use crate::binding::args::{Arg, Ctx};
 use crate::binding::commands::Prep;
@@ -21,96 +19,32 @@ use crate::binding::error::JsResult;
 use crate::binding::follow;
 use crate::binding::js::Js;
 use crate::binding::service::{JsPromise, RedisService};
-use crate::core::cache::{self, Fill};
-use crate::core::dispatch::Work;
-use crate::core::policy::{Decision, Feature};
+use crate::core::cache::{self, Next, Read, Wrap};
+use crate::core::policy::Feature;
 use crate::core::{Client, Error, Level};
 use crate::engine::batch::{Convert, Policy, Shape};
 use crate::engine::completer::Shared;
 use crate::engine::js_thread::JsEnv;
 use crate::engine::js_thread::{Deferred, JsRef};
 
-/// Default wait for another process's loader, in milliseconds.
-const DEFAULT_LOCK_MS: u64 = 5000;
 const MAX_S: f64 = 2_147_483.0;
 
-/// Callers waiting, per cache key, for a load in progress in this process.
-#[derive(Default)]
-pub struct Flights {
-    map: Mutex<HashMap<Vec<u8>, Vec<Deferred>>>,
-}
-
-impl Flights {
-    /// Joins a load in progress (`true`), or starts one.
-    fn join(&self, key: &[u8], d: Deferred) -> Result<(), Deferred> {
-        let Ok(mut m) = self.map.lock() else {
-            return Err(d);
-        };
-        match m.get_mut(key) {
-            Some(w) => {
-                w.push(d);
-                Ok(())
-            }
-            None => {
-                m.insert(key.to_vec(), Vec::new());
-                Err(d)
-            }
-        }
-    }
-
-    fn take(&self, key: &[u8]) -> Vec<Deferred> {
-        self.map
-            .lock()
-            .ok()
-            .and_then(|mut m| m.remove(key))
-            .unwrap_or_default()
-    }
-}
+/// The callers waiting, per cache key, for a load in progress in this process.
+pub type Flights = cache::Flights<Deferred>;
 
 /// One `wrap` call that leads a load.
 struct Load {
     shared: Arc<Shared>,
     client: Arc<Client>,
     flights: Arc<Flights>,
-    value_key: Vec<u8>,
-    lock_key: Vec<u8>,
-    ttl_ms: u64,
-    stale_ms: u64,
-    lock_ms: u64,
+    spec: Wrap,
     loader: Mutex<Option<JsRef>>,
-}
-
-/// What the read found.
-enum Read {
-    Hit(Vec<u8>),
-    Stale(Vec<u8>),
-    Miss,
-}
-
-fn classify(v: Value, stale_ms: u64) -> Read {
-    match v {
-        Value::BulkString(b) => Read::Hit(b),
-        Value::Array(mut parts) if parts.len() == 2 => {
-            let pttl = match parts.pop() {
-                Some(Value::Int(n)) => n,
-                _ => -2,
-            };
-            match parts.pop() {
-                Some(Value::BulkString(b)) if pttl >= 0 && (pttl as u64) <= stale_ms => {
-                    Read::Stale(b)
-                }
-                Some(Value::BulkString(b)) => Read::Hit(b),
-                _ => Read::Miss,
-            }
-        }
-        _ => Read::Miss,
-    }
 }
 
 impl Load {
     /// Settles the leader and everyone who joined, all with `v`.
     fn settle_all(&self, js: &Js, lead: Option<Deferred>, ok: bool, v: sys::napi_value) {
-        let mut all = self.flights.take(&self.value_key);
+        let mut all = self.flights.take(&self.spec.value_key);
         all.extend(lead);
         for d in all {
             d.settle(js.env(), ok, v);
@@ -162,24 +96,18 @@ impl Load {
         self.shared.begin(js.env());
         let me = Arc::clone(self);
         rt.spawn(async move {
-            let token = crate::core::lock::new_token();
-            let fill =
-                cache::wait_or_lock(&me.client, &me.value_key, &me.lock_key, &token, me.lock_ms)
-                    .await;
+            let next = me
+                .spec
+                .fill(&me.client, Policy::of(&me.client.cfg, Feature::Cache))
+                .await;
             let me2 = Arc::clone(&me);
             me.shared.run_on_js(Box::new(move |env| {
                 let js = Js::new(env);
                 me2.shared.end(env);
-                match fill {
-                    Ok(Fill::Loaded(json)) => me2.from_json(&js, lead, &json),
-                    Ok(Fill::Locked) => me2.load(&js, lead, Some(token)),
-                    Ok(Fill::TimedOut) => me2.load(&js, lead, None),
-                    Err(e) => match Policy::of(&me2.client.cfg, Feature::Cache)
-                        .after(&me2.client, e)
-                    {
-                        Decision::Degrade => me2.load(&js, lead, None),
-                        Decision::Fail(e) => me2.settle_all(&js, Some(lead), false, js.error(&e)),
-                    },
+                match next {
+                    Next::Serve(json) => me2.from_json(&js, lead, &json),
+                    Next::Load(token) => me2.load(&js, lead, token),
+                    Next::Fail(e) => me2.settle_all(&js, Some(lead), false, js.error(&e)),
                 }
             }));
         });
@@ -221,7 +149,8 @@ impl Load {
             Ok(Some(text)) => {
                 let me = Arc::clone(self);
                 let store = async move {
-                    if let Err(e) = me.store(&text, token.as_deref()).await {
+                    let stored = me.spec.store(&me.client, text.as_bytes(), token.as_deref());
+                    if let Err(e) = stored.await {
                         // Not stored: the value is still returned (the policy warns once when
                         // Redis is unreachable).
                         let _ = Policy::of(&me.client.cfg, Feature::Cache).after(&me.client, e);
@@ -249,37 +178,21 @@ impl Load {
             self.shared.end(js.env());
             return;
         };
-        let client = Arc::clone(&self.client);
-        let lock = self.lock_key.clone();
+        let me = Arc::clone(self);
         let unlock = async move {
-            let _ = cache::unlock(&client, &lock, &token).await;
+            let _ = me.spec.unlock(&me.client, &token).await;
         };
         self.settle_later(js, lead, ok, v, unlock);
     }
 
-    /// Stores the loader's JSON for the TTL plus the stale window, releasing `token`'s lock.
-    async fn store(&self, json: &str, token: Option<&str>) -> Result<(), Error> {
-        let px = self.ttl_ms + self.stale_ms;
-        cache::store(
-            &self.client,
-            &self.value_key,
-            json.as_bytes(),
-            px,
-            &self.lock_key,
-            token,
-        )
-        .await
-    }
-
     /// Releases our loading lock in the background.
-    fn release(&self, token: Option<String>) {
+    fn release(self: &Arc<Self>, token: Option<String>) {
         let (Some(token), Ok(rt)) = (token, crate::core::connection::runtime()) else {
             return;
         };
-        let client = Arc::clone(&self.client);
-        let lock = self.lock_key.clone();
+        let me = Arc::clone(self);
         rt.spawn(async move {
-            let _ = cache::unlock(&client, &lock, &token).await;
+            let _ = me.spec.unlock(&me.client, &token).await;
         });
     }
 
@@ -294,11 +207,9 @@ impl Load {
         };
         let me = Arc::clone(self);
         rt.spawn(async move {
-            let token = crate::core::lock::new_token();
-            let ok = cache::lock_for_refresh(&me.client, &me.lock_key, &token, me.lock_ms).await;
-            if !matches!(ok, Ok(true)) {
+            let Some(token) = me.spec.lock_for_refresh(&me.client).await else {
                 return;
-            }
+            };
             let me2 = Arc::clone(&me);
             me.shared
                 .run_on_js(Box::new(move |env| me2.refresh(&Js::new(env), token)));
@@ -331,7 +242,10 @@ impl Load {
                 if let Ok(rt) = crate::core::connection::runtime() {
                     let me2 = Arc::clone(&me);
                     rt.spawn(async move {
-                        let _ = me2.store(&text, Some(&token)).await;
+                        let _ = me2
+                            .spec
+                            .store(&me2.client, text.as_bytes(), Some(&token))
+                            .await;
                     });
                 }
             }),
@@ -390,7 +304,7 @@ fn wrap_args(
         return Err(c.bad("loader", "a function", loader));
     }
     let o = Arg::from(options);
-    let (mut stale_s, mut lock_ms) = (0, DEFAULT_LOCK_MS);
+    let (mut stale_s, mut lock_ms) = (0, cache::DEFAULT_LOCK_MS);
     if !o.is_nullish() {
         if !o.is_plain_object() {
             return Err(c.bad("options", "an object { staleSeconds?, lockMs? }", o));
@@ -463,40 +377,24 @@ impl RedisService {
                 return Ok(JsPromise(promise));
             }
         };
-        let value_key = cache::value_key(self.prefix(), &a.key);
-        let d = match self.flights.join(&value_key, d) {
+        let spec = Wrap::new(self.prefix(), &a.key, a.ttl_s, a.stale_s, a.lock_ms);
+        let d = match self.flights.join(&spec.value_key, d) {
             Ok(()) => return Ok(JsPromise(promise)),
             Err(d) => d,
         };
+        let work = spec.read();
         let load = Arc::new(Load {
             shared: Arc::clone(&self.shared),
             client: Arc::clone(&self.client),
             flights: Arc::clone(&self.flights),
-            lock_key: cache::lock_key(self.prefix(), &a.key),
-            value_key: value_key.clone(),
-            ttl_ms: a.ttl_s * 1000,
-            stale_ms: a.stale_s * 1000,
-            lock_ms: a.lock_ms,
+            spec,
             loader: Mutex::new(JsRef::new(raw, a.loader)),
         });
-        let mut get = redis::cmd("GET");
-        get.arg(&value_key);
-        let work = if a.stale_s > 0 {
-            let mut pttl = redis::cmd("PTTL");
-            pttl.arg(&value_key);
-            Work::Many {
-                cmds: vec![get, pttl],
-                atomic: false,
-            }
-        } else {
-            Work::One(get)
-        };
-        let stale_ms = a.stale_s * 1000;
         let convert: Convert = Box::new(move |r| {
             Ok(Out::Then(Box::new(move |env, d| {
                 let js = Js::new(env);
                 match r {
-                    Ok(Some(v)) => match classify(v, stale_ms) {
+                    Ok(Some(v)) => match load.spec.classify(v) {
                         Read::Hit(json) => load.from_json(&js, d, &json),
                         Read::Stale(json) => load.stale(&js, d, &json),
                         Read::Miss => load.miss(&js, d),

@@ -3,15 +3,212 @@
 //! short lock at `cache-lock:<key>` so one process loads a cold key while the others wait for the
 //! value. Also the SCAN + UNLINK sweep used by `invalidatePrefix` and `resetRateLimit`.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use redis::Value;
 
+use crate::core::dispatch::Work;
+use crate::core::policy::{Decision, Policy};
 use crate::core::{Client, Error};
 
 /// Delay between reads while another process loads the value.
 const POLL_MS: u64 = 20;
+/// How long callers wait for another process's loader when no `lockMs` is given, in ms.
+pub const DEFAULT_LOCK_MS: u64 = 5000;
+
+/// One `wrap` call: its keys and timings.
+#[derive(Clone, Debug)]
+pub struct Wrap {
+    /// Where the value lives (the single-flight key too).
+    pub value_key: Vec<u8>,
+    lock_key: Vec<u8>,
+    ttl_ms: u64,
+    stale_ms: u64,
+    lock_ms: u64,
+}
+
+/// What the first read found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Read {
+    /// Fresh JSON.
+    Hit(Vec<u8>),
+    /// JSON past its TTL but within the stale window: serve it, refresh in the background.
+    Stale(Vec<u8>),
+    Miss,
+}
+
+/// What a caller does after a miss.
+#[derive(Debug, PartialEq)]
+pub enum Next {
+    /// Another process stored the value meanwhile: this JSON.
+    Serve(Vec<u8>),
+    /// Run the loader, then `store` (holding the loading lock with this token when `Some`).
+    Load(Option<String>),
+    Fail(Error),
+}
+
+impl Wrap {
+    /// `key` (after the service `prefix`) cached `ttl_s` seconds, served stale `stale_s` more.
+    pub fn new(prefix: &[u8], key: &[u8], ttl_s: u64, stale_s: u64, lock_ms: u64) -> Wrap {
+        Wrap {
+            value_key: value_key(prefix, key),
+            lock_key: lock_key(prefix, key),
+            ttl_ms: ttl_s * 1000,
+            stale_ms: stale_s * 1000,
+            lock_ms,
+        }
+    }
+
+    /// The first read, sent in the ordinary batch: `GET`, with the value's `PTTL` when stale
+    /// values are served.
+    pub fn read(&self) -> Work {
+        let mut get = redis::cmd("GET");
+        get.arg(&self.value_key);
+        if self.stale_ms == 0 {
+            return Work::One(get);
+        }
+        let mut pttl = redis::cmd("PTTL");
+        pttl.arg(&self.value_key);
+        Work::Many {
+            cmds: vec![get, pttl],
+            atomic: false,
+        }
+    }
+
+    /// Reads the reply of [`Wrap::read`]: stale when the value's remaining life is within the
+    /// stale window (it was stored for TTL + stale window).
+    pub fn classify(&self, v: Value) -> Read {
+        match v {
+            Value::BulkString(b) => Read::Hit(b),
+            Value::Array(mut parts) if parts.len() == 2 => {
+                let pttl = match parts.pop() {
+                    Some(Value::Int(n)) => n,
+                    _ => -2,
+                };
+                match parts.pop() {
+                    Some(Value::BulkString(b)) if pttl >= 0 && (pttl as u64) <= self.stale_ms => {
+                        Read::Stale(b)
+                    }
+                    Some(Value::BulkString(b)) => Read::Hit(b),
+                    _ => Read::Miss,
+                }
+            }
+            _ => Read::Miss,
+        }
+    }
+
+    /// After a miss: take the loading lock, or wait for the process holding it. Redis
+    /// unreachable: the cache policy says load without caching (or fail).
+    pub async fn fill(&self, client: &Arc<Client>, policy: Policy) -> Next {
+        let token = crate::core::lock::new_token();
+        match wait_or_lock(
+            client,
+            &self.value_key,
+            &self.lock_key,
+            &token,
+            self.lock_ms,
+        )
+        .await
+        {
+            Ok(Fill::Loaded(json)) => Next::Serve(json),
+            Ok(Fill::Locked) => Next::Load(Some(token)),
+            Ok(Fill::TimedOut) => Next::Load(None),
+            Err(e) => match policy.after(client, e) {
+                Decision::Degrade => Next::Load(None),
+                Decision::Fail(e) => Next::Fail(e),
+            },
+        }
+    }
+
+    /// A stale value was served: the token of the refresh lock when this caller refreshes (one
+    /// refresher across processes), else `None`.
+    pub async fn lock_for_refresh(&self, client: &Arc<Client>) -> Option<String> {
+        let token = crate::core::lock::new_token();
+        match try_lock(client, &self.lock_key, &token, self.lock_ms).await {
+            Ok(true) => Some(token),
+            _ => None,
+        }
+    }
+
+    /// Stores the loader's JSON for the TTL plus the stale window, then releases `token`'s lock.
+    ///
+    /// # Errors
+    /// `Connection`/`Timeout` when Redis is unreachable.
+    pub async fn store(
+        &self,
+        client: &Arc<Client>,
+        json: &[u8],
+        token: Option<&str>,
+    ) -> Result<(), Error> {
+        let mut set = redis::cmd("SET");
+        set.arg(&self.value_key)
+            .arg(json)
+            .arg("PX")
+            .arg((self.ttl_ms + self.stale_ms).max(1));
+        client.query(client.handle()?, &set).await?;
+        if let Some(t) = token {
+            self.unlock(client, t).await?;
+        }
+        Ok(())
+    }
+
+    /// Releases our loading lock (compare-and-delete).
+    ///
+    /// # Errors
+    /// `Connection`/`Timeout` when Redis is unreachable.
+    pub async fn unlock(&self, client: &Arc<Client>, token: &str) -> Result<(), Error> {
+        crate::core::lock::release_key(client, &self.lock_key, token)
+            .await
+            .map(|_| ())
+    }
+}
+
+/// Single flight in this process: the callers (`W`) waiting, per cache key, for the one load in
+/// progress.
+pub struct Flights<W> {
+    map: Mutex<HashMap<Vec<u8>, Vec<W>>>,
+}
+
+impl<W> Default for Flights<W> {
+    fn default() -> Self {
+        Flights {
+            map: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl<W> Flights<W> {
+    /// Joins the load of `key` in progress (`Ok`), or hands `w` back as the one that leads it.
+    ///
+    /// # Errors
+    /// `w` itself when there is no load to join: the caller leads one.
+    pub fn join(&self, key: &[u8], w: W) -> Result<(), W> {
+        let Ok(mut m) = self.map.lock() else {
+            return Err(w);
+        };
+        match m.get_mut(key) {
+            Some(waiting) => {
+                waiting.push(w);
+                Ok(())
+            }
+            None => {
+                m.insert(key.to_vec(), Vec::new());
+                Err(w)
+            }
+        }
+    }
+
+    /// Ends the load of `key`: everyone who joined it.
+    pub fn take(&self, key: &[u8]) -> Vec<W> {
+        self.map
+            .lock()
+            .ok()
+            .and_then(|mut m| m.remove(key))
+            .unwrap_or_default()
+    }
+}
 
 /// The key holding `key`'s cached value.
 pub fn value_key(prefix: &[u8], key: &[u8]) -> Vec<u8> {
@@ -91,10 +288,10 @@ async fn scan_delete_on(
 
 /// How a cold key gets its value.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Fill {
+enum Fill {
     /// Another process stored it meanwhile: the JSON text.
     Loaded(Vec<u8>),
-    /// We hold the loading lock: run the loader, then [`store`].
+    /// We hold the loading lock: run the loader, then [`Wrap::store`].
     Locked,
     /// The holder did not deliver within `lock_ms`: run the loader without the lock.
     TimedOut,
@@ -111,7 +308,7 @@ async fn try_lock(client: &Arc<Client>, lock: &[u8], token: &str, ms: u64) -> Re
 ///
 /// # Errors
 /// `Connection`/`Timeout` when Redis is unreachable.
-pub async fn wait_or_lock(
+async fn wait_or_lock(
     client: &Arc<Client>,
     value: &[u8],
     lock: &[u8],
@@ -143,53 +340,83 @@ pub async fn wait_or_lock(
     }
 }
 
-/// Tries to take the refresh lock of a stale key (one refresher across processes).
-///
-/// # Errors
-/// `Connection`/`Timeout` when Redis is unreachable.
-pub async fn lock_for_refresh(
-    client: &Arc<Client>,
-    lock: &[u8],
-    token: &str,
-    lock_ms: u64,
-) -> Result<bool, Error> {
-    try_lock(client, lock, token, lock_ms).await
-}
-
-/// Stores the loaded JSON for `px_ms` milliseconds and releases our lock (if `token`).
-///
-/// # Errors
-/// `Connection`/`Timeout` when Redis is unreachable.
-pub async fn store(
-    client: &Arc<Client>,
-    value: &[u8],
-    json: &[u8],
-    px_ms: u64,
-    lock: &[u8],
-    token: Option<&str>,
-) -> Result<(), Error> {
-    let mut set = redis::cmd("SET");
-    set.arg(value).arg(json).arg("PX").arg(px_ms.max(1));
-    client.query(client.handle()?, &set).await?;
-    if let Some(t) = token {
-        unlock(client, lock, t).await?;
-    }
-    Ok(())
-}
-
-/// Releases our loading lock (compare-and-delete).
-///
-/// # Errors
-/// `Connection`/`Timeout` when Redis is unreachable.
-pub async fn unlock(client: &Arc<Client>, lock: &[u8], token: &str) -> Result<(), Error> {
-    crate::core::lock::release_key(client, lock, token)
-        .await
-        .map(|_| ())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::core::config::Settings;
+    use crate::core::connection::{runtime, EventSink};
+    use crate::core::policy::Feature;
+    use crate::core::{Config, Level};
+
+    fn wrap(stale_s: u64) -> Wrap {
+        Wrap::new(b"p:", b"k", 60, stale_s, DEFAULT_LOCK_MS)
+    }
+
+    fn bulk(s: &str) -> Value {
+        Value::BulkString(s.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn a_read_is_one_get_or_get_and_pttl_with_a_stale_window() {
+        assert!(matches!(wrap(0).read(), Work::One(_)));
+        match wrap(10).read() {
+            Work::Many { cmds, atomic } => {
+                assert!(!atomic);
+                assert_eq!(cmds.len(), 2);
+            }
+            _ => panic!("expected GET + PTTL"),
+        }
+    }
+
+    #[test]
+    fn stale_means_within_the_stale_window_of_remaining_life() {
+        let w = wrap(10);
+        assert_eq!(w.classify(bulk("1")), Read::Hit(b"1".to_vec()));
+        assert_eq!(w.classify(Value::Nil), Read::Miss);
+        let read = |pttl: i64| w.classify(Value::Array(vec![bulk("1"), Value::Int(pttl)]));
+        // Stored for 60 + 10 s: more than 10 s left is fresh, 10 s or less is stale.
+        assert_eq!(read(10_001), Read::Hit(b"1".to_vec()));
+        assert_eq!(read(10_000), Read::Stale(b"1".to_vec()));
+        assert_eq!(read(0), Read::Stale(b"1".to_vec()));
+        // No expiry (-1) or a key gone between the two reads: never stale.
+        assert_eq!(read(-1), Read::Hit(b"1".to_vec()));
+        assert_eq!(
+            w.classify(Value::Array(vec![Value::Nil, Value::Int(-2)])),
+            Read::Miss
+        );
+    }
+
+    #[test]
+    fn one_caller_leads_a_load_and_the_others_join_it() {
+        let f = Flights::default();
+        assert_eq!(f.join(b"a", 1), Err(1), "the first caller leads");
+        assert_eq!(f.join(b"a", 2), Ok(()));
+        assert_eq!(f.join(b"a", 3), Ok(()));
+        assert_eq!(f.join(b"b", 4), Err(4), "another key, another load");
+        assert_eq!(f.take(b"a"), [2, 3]);
+        assert_eq!(
+            f.join(b"a", 5),
+            Err(5),
+            "after the load, the next caller leads again"
+        );
+        assert!(f.take(b"zz").is_empty());
+    }
+
+    struct Quiet;
+    impl EventSink for Quiet {
+        fn log(&self, _: Level, _: String) {}
+    }
+
+    #[test]
+    fn with_redis_unreachable_the_loader_runs_without_caching() {
+        let cfg = Config::resolve(Settings::default()).unwrap();
+        let policy = Policy::of(&cfg, Feature::Cache);
+        let client = Client::new(cfg, Arc::new(Quiet)).unwrap();
+        let rt = runtime().unwrap();
+        assert_eq!(rt.block_on(wrap(0).fill(&client, policy)), Next::Load(None));
+        assert_eq!(rt.block_on(wrap(0).lock_for_refresh(&client)), None);
+    }
 
     #[test]
     fn keys_and_patterns() {
