@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use napi::bindgen_prelude::{Env, Unknown};
 use napi_derive::napi;
-use redis::Value;
 use serde_json::json;
 
 use crate::binding::args::{Arg, Ctx};
@@ -13,7 +12,7 @@ use crate::binding::decode::{Field, Out, Record};
 use crate::binding::error::JsResult;
 use crate::binding::service::{JsPromise, RedisService};
 use crate::core::policy::Feature;
-use crate::core::rate_limit::{self, Algorithm, Checked, Limit, Outcome};
+use crate::core::rate_limit::{self, Algorithm, Checked, Limit, Outcome, ThrottlerHit};
 use crate::core::Error;
 use crate::engine::batch::{Policy, Shape};
 
@@ -224,14 +223,18 @@ fn many(c: Ctx, key: Arg, list: Arg, o: Option<Arg>) -> Result<Request, Error> {
 }
 
 fn outcome_record(o: &Outcome) -> Record {
-    vec![
+    let mut r = vec![
         ("allowed", Field::Bool(o.allowed)),
         ("limit", Field::Num(o.limit as f64)),
         ("remaining", Field::Num(o.remaining as f64)),
         ("resetMs", Field::Num(o.reset_ms as f64)),
         ("retryAfterMs", Field::Num(o.retry_after_ms as f64)),
         ("resetTime", Field::Num(o.reset_time as f64)),
-    ]
+    ];
+    if o.degraded {
+        r.push(("degraded", Field::Bool(true)));
+    }
+    r
 }
 
 /// The result object of a check (with `limits` for `rateLimitMany`).
@@ -244,30 +247,6 @@ fn checked_out(c: &Checked, many: bool) -> Out {
         ));
     }
     Out::Record(r)
-}
-
-/// The result while Redis is unreachable (fail open).
-fn degraded_json(limits: &[Limit], cost: u64, many: bool) -> serde_json::Value {
-    let now = crate::core::now_ms();
-    let one = |l: &Limit| {
-        json!({
-            "allowed": true,
-            "limit": l.limit,
-            "remaining": l.limit.saturating_sub(cost),
-            "resetMs": 0,
-            "retryAfterMs": 0,
-            "resetTime": now,
-            "degraded": true,
-        })
-    };
-    let mut v = limits
-        .iter()
-        .min_by_key(|l| l.limit)
-        .map_or(json!({ "allowed": true, "degraded": true }), one);
-    if many {
-        v["limits"] = serde_json::Value::Array(limits.iter().map(one).collect());
-    }
-    v
 }
 
 impl RedisService {
@@ -295,7 +274,7 @@ impl RedisService {
                 let convert: crate::engine::batch::Convert = Box::new(move |v| {
                     Ok(match v? {
                         Some(v) => checked_out(&rate_limit::parse_fast(&v, &limit)?, many),
-                        None => Out::Json(degraded_json(&limits, cost, many)),
+                        None => checked_out(&Checked::degraded(&limits, cost), many),
                     })
                 });
                 let work = crate::core::dispatch::Work::Many {
@@ -313,7 +292,7 @@ impl RedisService {
         let convert: crate::engine::batch::Convert = Box::new(move |v| {
             Ok(match v? {
                 Some(v) => checked_out(&rate_limit::parse(&v, &limits)?, many),
-                None => Out::Json(degraded_json(&limits, cost, many)),
+                None => checked_out(&Checked::degraded(&limits, cost), many),
             })
         });
         self.submit_built(env, make, true, Shape::Custom(convert), self.rate_policy())
@@ -440,33 +419,20 @@ impl RedisService {
         let make = parsed.map(|(key, ttl, limit, block, name)| {
             move |h| rate_limit::throttler_cmd(&prefix, &key, &name, ttl, limit, block, h)
         });
-        let secs = |ms: i64| (ms.max(0) as u64).div_ceil(1000);
         let convert: crate::engine::batch::Convert = Box::new(move |v| {
-            Ok(Out::Json(match v? {
-                Some(Value::Array(a)) if a.len() == 4 => {
-                    let n = |i: usize| match a.get(i) {
-                        Some(Value::Int(n)) => *n,
-                        _ => 0,
-                    };
-                    json!({
-                        "totalHits": n(0),
-                        "timeToExpire": secs(n(1)),
-                        "isBlocked": n(2) == 1,
-                        "timeToBlockExpire": secs(n(3)),
-                    })
-                }
-                Some(other) => {
-                    return Err(Error::Reply(format!(
-                        "unexpected throttler reply: {other:?}"
-                    )))
-                }
-                None => json!({
-                    "totalHits": 1,
-                    "timeToExpire": secs(ttl as i64),
-                    "isBlocked": false,
-                    "timeToBlockExpire": 0,
-                }),
-            }))
+            let hit = match v? {
+                Some(v) => ThrottlerHit::parse(&v)?,
+                None => ThrottlerHit::degraded(ttl),
+            };
+            Ok(Out::Record(vec![
+                ("totalHits", Field::Num(hit.total_hits as f64)),
+                ("timeToExpire", Field::Num(hit.time_to_expire_s as f64)),
+                ("isBlocked", Field::Bool(hit.is_blocked)),
+                (
+                    "timeToBlockExpire",
+                    Field::Num(hit.time_to_block_expire_s as f64),
+                ),
+            ]))
         });
         self.submit_built(&env, make, true, Shape::Custom(convert), self.rate_policy())
     }

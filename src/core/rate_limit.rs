@@ -75,6 +75,24 @@ pub struct Outcome {
     pub retry_after_ms: u64,
     /// Server time (epoch ms) + `reset_ms`.
     pub reset_time: u64,
+    /// Allowed without asking Redis (unreachable, and rate limits fail open).
+    pub degraded: bool,
+}
+
+impl Outcome {
+    /// What a request gets while Redis is unreachable and rate limits fail open: allowed, as if
+    /// `cost` were the first use of a fresh window (nothing is counted).
+    pub fn degraded(l: &Limit, cost: u64, now_ms: u64) -> Outcome {
+        Outcome {
+            allowed: true,
+            limit: l.limit,
+            remaining: l.limit.saturating_sub(cost),
+            reset_ms: 0,
+            retry_after_ms: 0,
+            reset_time: now_ms,
+            degraded: true,
+        }
+    }
 }
 
 /// Every limit's outcome, plus the combined one.
@@ -83,6 +101,34 @@ pub struct Checked {
     pub overall: Outcome,
     pub each: Vec<Outcome>,
 }
+
+impl Checked {
+    /// The degraded result of a check against `limits` (see [`Outcome::degraded`]); the limit
+    /// with the least room speaks for all.
+    pub fn degraded(limits: &[Limit], cost: u64) -> Checked {
+        let now = crate::core::now_ms();
+        let each: Vec<Outcome> = limits
+            .iter()
+            .map(|l| Outcome::degraded(l, cost, now))
+            .collect();
+        let overall = each
+            .iter()
+            .min_by_key(|o| o.limit)
+            .cloned()
+            .unwrap_or(Outcome {
+                limit: 0,
+                ..Outcome::degraded(&DEGRADED_NONE, 0, now)
+            });
+        Checked { overall, each }
+    }
+}
+
+/// Stands in for the limit when a degraded check had none.
+const DEGRADED_NONE: Limit = Limit {
+    algorithm: Algorithm::FixedWindow,
+    limit: 0,
+    window_ms: 0,
+};
 
 fn tagged(prefix: &[u8], ns: &str, key: &[u8], suffix: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(prefix.len() + ns.len() + key.len() + suffix.len() + 2);
@@ -182,16 +228,14 @@ pub fn parse_fast(v: &Value, l: &Limit) -> Result<Checked, Error> {
     // -1 / -2 (no TTL, gone): the window was just (re)started.
     let reset_ms = u64::try_from(reply(items.get(2))?).unwrap_or(l.window_ms);
     let allowed = used <= l.limit;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
     let o = Outcome {
         allowed,
         limit: l.limit,
         remaining: l.limit.saturating_sub(used),
         reset_ms,
         retry_after_ms: if allowed { 0 } else { reset_ms },
-        reset_time: now + reset_ms,
+        reset_time: crate::core::now_ms() + reset_ms,
+        degraded: false,
     };
     Ok(Checked {
         overall: o.clone(),
@@ -277,6 +321,7 @@ pub fn parse(v: &Value, limits: &[Limit]) -> Result<Checked, Error> {
             reset_ms: reset_ms.max(blocked),
             retry_after_ms: retry,
             reset_time: now + reset_ms.max(blocked),
+            degraded: false,
         });
     }
     let allowed = each.iter().all(|o| o.allowed);
@@ -317,6 +362,55 @@ pub fn throttler_cmd(
             .arg(limit)
             .arg(block_ms);
     })
+}
+
+/// One @nestjs/throttler hit, as its guard expects it (times in seconds, rounded up).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ThrottlerHit {
+    pub total_hits: i64,
+    pub time_to_expire_s: u64,
+    pub is_blocked: bool,
+    pub time_to_block_expire_s: u64,
+}
+
+fn secs(ms: i64) -> u64 {
+    (ms.max(0) as u64).div_ceil(1000)
+}
+
+impl ThrottlerHit {
+    /// Reads the reply of [`throttler_cmd`]: `[hits, ttl ms, blocked 0/1, block ttl ms]`.
+    ///
+    /// # Errors
+    /// `Reply` for any other shape.
+    pub fn parse(v: &Value) -> Result<ThrottlerHit, Error> {
+        match v {
+            Value::Array(a) if a.len() == 4 => {
+                let n = |i: usize| match a.get(i) {
+                    Some(Value::Int(n)) => *n,
+                    _ => 0,
+                };
+                Ok(ThrottlerHit {
+                    total_hits: n(0),
+                    time_to_expire_s: secs(n(1)),
+                    is_blocked: n(2) == 1,
+                    time_to_block_expire_s: secs(n(3)),
+                })
+            }
+            other => Err(Error::Reply(format!(
+                "unexpected throttler reply: {other:?}"
+            ))),
+        }
+    }
+
+    /// While Redis is unreachable and rate limits fail open: the first hit of a fresh window.
+    pub fn degraded(ttl_ms: u64) -> ThrottlerHit {
+        ThrottlerHit {
+            total_hits: 1,
+            time_to_expire_s: secs(i64::try_from(ttl_ms).unwrap_or(i64::MAX)),
+            is_blocked: false,
+            time_to_block_expire_s: 0,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -366,6 +460,7 @@ mod tests {
                 reset_ms: 50_000,
                 retry_after_ms: 0,
                 reset_time: 51_000,
+                degraded: false,
             })
         );
         let refused = Value::Array(
@@ -378,5 +473,37 @@ mod tests {
         assert_eq!(r.as_ref().map(|c| c.overall.allowed), Some(false));
         assert_eq!(r.as_ref().map(|c| c.overall.retry_after_ms), Some(400));
         assert_eq!(r.as_ref().map(|c| c.overall.limit), Some(10));
+    }
+
+    #[test]
+    fn degraded_checks_allow_without_counting_and_say_so() {
+        let c = Checked::degraded(&[SW, FW], 3);
+        assert_eq!(c.each.len(), 2);
+        assert!(c.each.iter().all(|o| o.allowed && o.degraded));
+        // The tightest limit speaks for all.
+        assert_eq!((c.overall.limit, c.overall.remaining), (10, 7));
+        assert_eq!((c.overall.reset_ms, c.overall.retry_after_ms), (0, 0));
+        let none = Checked::degraded(&[], 1);
+        assert!(none.overall.allowed && none.overall.degraded && none.each.is_empty());
+    }
+
+    #[test]
+    fn throttler_hits_are_read_in_whole_seconds_rounded_up() {
+        let v = Value::Array([3, 1001, 1, 0].iter().map(|n| Value::Int(*n)).collect());
+        assert_eq!(
+            ThrottlerHit::parse(&v).ok(),
+            Some(ThrottlerHit {
+                total_hits: 3,
+                time_to_expire_s: 2,
+                is_blocked: true,
+                time_to_block_expire_s: 0,
+            })
+        );
+        assert!(ThrottlerHit::parse(&Value::Nil).is_err());
+        let d = ThrottlerHit::degraded(60_000);
+        assert_eq!(
+            (d.total_hits, d.time_to_expire_s, d.is_blocked),
+            (1, 60, false)
+        );
     }
 }
