@@ -12,15 +12,12 @@ use crate::binding::decode::{Decode, Empty, Out};
 use crate::binding::error::JsResult;
 use crate::binding::service::{JsPromise, RedisService};
 use crate::core::policy::{Decision, Feature};
-use crate::core::session::{self, Sessions};
+use crate::core::session::{self, Fields, Sessions, DEFAULT_TTL_S};
 use crate::core::Error;
 use crate::engine::batch::{Policy, Shape};
 
 /// Default session TTL: 24 hours, in seconds.
-const DEFAULT_TTL_S: u64 = 86_400;
 const MAX_TTL_S: f64 = 2_147_483.0;
-
-type Fields = Vec<(Vec<u8>, Vec<u8>)>;
 
 fn ttl_arg(c: Ctx, a: Arg) -> Result<Option<u64>, Error> {
     if a.is_nullish() {
@@ -68,11 +65,6 @@ fn fields(c: Ctx, name: &str, a: Arg) -> Result<Fields, Error> {
         }
     }
     Ok(out)
-}
-
-fn set_field(fields: &mut Fields, name: &[u8], json: String) {
-    fields.retain(|(k, _)| k != name);
-    fields.push((name.to_vec(), json.into_bytes()));
 }
 
 impl RedisService {
@@ -172,22 +164,14 @@ impl RedisService {
         let parsed = (|| {
             let user = user_arg(c, "userId", Arg::from(user_id))?;
             let data = Arg::from(data);
-            let mut f = if data.is_nullish() {
+            let f = if data.is_nullish() {
                 Vec::new()
             } else {
                 fields(c, "data", data)?
             };
             let ttl = ttl_arg(c, Arg::from(ttl_seconds))?.unwrap_or(DEFAULT_TTL_S);
-            let user_json = match Arg::from(user_id).kind() {
-                sys::ValueType::napi_number => user.clone(),
-                _ => serde_json::Value::String(user.clone()).to_string(),
-            };
-            set_field(&mut f, b"userId", user_json);
-            set_field(
-                &mut f,
-                b"createdAt",
-                serde_json::Value::String(session::iso8601(crate::core::now_ms())).to_string(),
-            );
+            let numeric = Arg::from(user_id).kind() == sys::ValueType::napi_number;
+            let f = session::created(f, &user, numeric, crate::core::now_ms());
             Ok((session::new_id(Some(&user)), Some(user), ttl, f))
         })();
         self.write_session(&env, parsed, true)
@@ -213,7 +197,7 @@ impl RedisService {
         let parsed = (|| {
             let id = id_arg(c, Arg::from(id))?;
             let data = Arg::from(data);
-            let mut f = fields(c, "data", data)?;
+            let f = fields(c, "data", data)?;
             let ttl = ttl_arg(c, Arg::from(ttl_seconds))?.unwrap_or(DEFAULT_TTL_S);
             let user_v = data.get("userId");
             let user = if user_v.is_nullish() {
@@ -221,14 +205,7 @@ impl RedisService {
             } else {
                 Some(user_arg(c, "data.userId", user_v)?)
             };
-            if !f.iter().any(|(k, _)| k == b"createdAt") {
-                set_field(
-                    &mut f,
-                    b"createdAt",
-                    serde_json::Value::String(session::iso8601(crate::core::now_ms())).to_string(),
-                );
-            }
-            Ok((id, user, ttl, f))
+            Ok((id, user, ttl, session::stamped(f, crate::core::now_ms())))
         })();
         self.write_session(&env, parsed, false)
     }

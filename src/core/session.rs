@@ -407,6 +407,44 @@ fn civil(days: i64) -> (i64, u32, u32) {
     (y, m, d)
 }
 
+/// A session's TTL when none is given: one day, in seconds.
+pub const DEFAULT_TTL_S: u64 = 86_400;
+
+/// A session's fields as stored: name → JSON text.
+pub type Fields = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// Sets field `name` to the JSON text `json`, replacing any earlier value.
+fn set_field(fields: &mut Fields, name: &[u8], json: String) {
+    fields.retain(|(k, _)| k != name);
+    fields.push((name.to_vec(), json.into_bytes()));
+}
+
+/// The fields of a new session of `user` (`numeric`: the caller gave a number, stored as one):
+/// `data`, with `userId` and `createdAt` (now, ISO 8601) set over anything `data` said.
+pub fn created(mut data: Fields, user: &str, numeric: bool, now_ms: u64) -> Fields {
+    let user_json = if numeric {
+        user.to_string()
+    } else {
+        serde_json::Value::String(user.to_string()).to_string()
+    };
+    set_field(&mut data, b"userId", user_json);
+    set_field(&mut data, b"createdAt", timestamp(now_ms));
+    data
+}
+
+/// `data` as written by `setSession`: `createdAt` set to now unless `data` gives one.
+pub fn stamped(mut data: Fields, now_ms: u64) -> Fields {
+    if !data.iter().any(|(k, _)| k == b"createdAt") {
+        set_field(&mut data, b"createdAt", timestamp(now_ms));
+    }
+    data
+}
+
+/// `ms` as the JSON text of an ISO 8601 string.
+fn timestamp(ms: u64) -> String {
+    serde_json::Value::String(iso8601(ms)).to_string()
+}
+
 /// Epoch milliseconds as `Date.prototype.toISOString()` writes them.
 pub fn iso8601(ms: u64) -> String {
     let secs = (ms / 1000) as i64;
@@ -464,5 +502,31 @@ mod tests {
         assert_eq!(iso8601(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(iso8601(1_795_311_349_359), "2026-11-22T01:35:49.359Z");
         assert_eq!(iso8601(951_782_400_000), "2000-02-29T00:00:00.000Z");
+    }
+
+    #[test]
+    fn a_new_session_names_its_user_and_time_over_what_data_said() {
+        let data = vec![(b"userId".to_vec(), b"\"forged\"".to_vec())];
+        let f = created(data, "u1", false, 0);
+        assert_eq!(
+            f,
+            [
+                (b"userId".to_vec(), b"\"u1\"".to_vec()),
+                (
+                    b"createdAt".to_vec(),
+                    b"\"1970-01-01T00:00:00.000Z\"".to_vec()
+                ),
+            ]
+        );
+        let n = created(Vec::new(), "42", true, 0);
+        assert_eq!(n[0].1, b"42");
+    }
+
+    #[test]
+    fn set_session_keeps_a_given_created_at() {
+        let given = vec![(b"createdAt".to_vec(), b"\"then\"".to_vec())];
+        assert_eq!(stamped(given.clone(), 0), given);
+        let f = stamped(Vec::new(), 1_000);
+        assert_eq!(f[0].1, b"\"1970-01-01T00:00:01.000Z\"");
     }
 }
