@@ -21,6 +21,7 @@ use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 use redis::{AsyncConnectionConfig, Cmd, PushInfo, PushKind, Value};
 
 use crate::core::config::{Node, Topology};
+use crate::core::error::server_error_text;
 use crate::core::{Config, Error};
 
 mod open;
@@ -166,7 +167,7 @@ pub struct Client {
     degraded_warned: Mutex<Vec<&'static str>>,
     sink: Arc<dyn EventSink>,
     /// Local wake-ups for lock waiters.
-    pub waiters: crate::core::lock::Waiters,
+    pub waiters: crate::core::waiters::Waiters,
     /// Whether each connect also opens a plain connection for the JS thread.
     plain: std::sync::atomic::AtomicBool,
     /// `disconnect()` calls not yet done (see [`crate::core::closing`]).
@@ -575,22 +576,8 @@ impl Client {
     }
 }
 
-/// Redis's own error text: `CODE detail`, as the server sent it.
-fn server_error_text(e: &redis::RedisError) -> String {
-    match (e.code(), e.detail()) {
-        (Some(code), Some(detail)) => format!("{code} {detail}"),
-        (Some(code), None) => code.to_string(),
-        _ => e.to_string(),
-    }
-}
-
 fn redact_server(e: &redis::RedisError, secret: Option<&str>) -> String {
     crate::core::error::redact(&server_error_text(e), secret)
-}
-
-/// Reply text of an error value inside a pipeline result.
-pub fn pipeline_error_text(e: &redis::ServerError) -> String {
-    server_error_text(&e.clone().into())
 }
 
 /// Parses `CLUSTER NODES`: one line per node, `id ip:port@cport[,hostname] flags master ...`.

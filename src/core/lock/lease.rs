@@ -2,12 +2,11 @@
 //! process), the lease keeper that renews a held lease, and `guard`, the sequence behind
 //! `withLock`.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use redis::Value;
-use tokio::sync::{oneshot, Notify};
+use tokio::sync::oneshot;
 
 use super::{
     AcquireOptions, Acquired, HoldOptions, Kind, LockOptions, Target, LOCK_ACQUIRE, LOCK_EXTEND,
@@ -20,63 +19,6 @@ use crate::core::{Client, Error};
 const MIN_RENEW_MS: u64 = 10;
 /// Delay before retrying a renewal that failed on the transport, in milliseconds.
 const RENEW_RETRY_MS: u64 = 100;
-
-/// Process-local wake-ups: a release by this process wakes one local waiter at once instead of
-/// leaving it to its retry timer.
-#[derive(Default)]
-pub struct Waiters {
-    map: Mutex<HashMap<Vec<u8>, WaitEntry>>,
-}
-
-/// One key's wake-up and how many tasks wait on it.
-type WaitEntry = (Arc<Notify>, usize);
-
-struct Waiting<'a> {
-    waiters: &'a Waiters,
-    key: Vec<u8>,
-    notify: Arc<Notify>,
-}
-
-impl Drop for Waiting<'_> {
-    fn drop(&mut self) {
-        if let Ok(mut m) = self.waiters.map.lock() {
-            if let Some(e) = m.get_mut(&self.key) {
-                e.1 -= 1;
-                if e.1 == 0 {
-                    m.remove(&self.key);
-                }
-            }
-        }
-    }
-}
-
-impl Waiters {
-    fn enter(&self, key: &[u8]) -> Option<Waiting<'_>> {
-        let mut m = self.map.lock().ok()?;
-        let e = m
-            .entry(key.to_vec())
-            .or_insert_with(|| (Arc::new(Notify::new()), 0));
-        e.1 += 1;
-        Some(Waiting {
-            waiters: self,
-            key: key.to_vec(),
-            notify: Arc::clone(&e.0),
-        })
-    }
-
-    /// Whether a caller of this process waits for `key`.
-    pub fn has(&self, key: &[u8]) -> bool {
-        self.map.lock().is_ok_and(|m| m.contains_key(key))
-    }
-
-    fn wake(&self, key: &[u8]) {
-        if let Ok(m) = self.map.lock() {
-            if let Some((n, _)) = m.get(key) {
-                n.notify_one();
-            }
-        }
-    }
-}
 
 fn jitter(base_ms: u64) -> Duration {
     let r = (uuid::Uuid::new_v4().as_u128() % 1000) as u64;
@@ -369,6 +311,8 @@ pub async fn guard<H: LeaseHooks>(
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Mutex;
+
     use super::*;
     use crate::core::config::Settings;
     use crate::core::connection::{runtime, EventSink};

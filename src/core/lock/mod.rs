@@ -18,7 +18,7 @@ use crate::core::script::Lua;
 use crate::core::Error;
 
 pub use lease::{
-    acquire, extend, guard, hold, release, release_key, try_acquire, HoldEnd, LeaseHooks, Waiters,
+    acquire, extend, guard, hold, release, release_key, try_acquire, HoldEnd, LeaseHooks,
 };
 
 static LOCK_ACQUIRE: Lua = Lua::new(include_str!("../scripts/lock_acquire.lua"));
