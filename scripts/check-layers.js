@@ -57,12 +57,39 @@ forbid((f) => !sendAllowed.has(f), /unsafe\s+impl(<[^>]*>)?\s+(Send|Sync)\b/, 'u
 const modOf = (f) => rel(f).replace(/^src\//, '').replace(/(\/mod)?\.rs$/, '').split('/').slice(0, 2).join('::');
 const mods = new Map();
 for (const f of all) mods.set(modOf(f), [...(mods.get(modOf(f)) || []), f]);
+// A name a layer's root re-exports (`pub use connection::{Client, ...}` in core/mod.rs) is a
+// dependency on the module it comes from: `crate::core::Client` names core::connection.
+const reexported = new Map();
+for (const layer of ['core', 'engine', 'binding']) {
+  const root = path.join(SRC, layer, 'mod.rs');
+  if (!fs.existsSync(root)) continue;
+  for (const l of code(fs.readFileSync(root, 'utf8'))) {
+    const m = l.match(/^\s*pub use ([a-z_]+)::(\{[^}]*\}|[A-Za-z_]+);/);
+    if (!m) continue;
+    for (const name of m[2].replace(/[{}]/g, '').split(',').map((x) => x.trim()).filter(Boolean)) {
+      reexported.set(`${layer}::${name}`, `${layer}::${m[1]}`);
+    }
+  }
+}
+/** Every module path a line names: `crate::a::b`, and `crate::core::{Client, lock::X}`. */
+function named(l) {
+  const out = [];
+  for (const hit of l.matchAll(/crate::([a-z_]+)::\{([^}]*)\}/g)) {
+    for (const item of hit[2].split(',').map((x) => x.trim()).filter(Boolean)) {
+      const first = item.split('::')[0];
+      out.push(reexported.get(`${hit[1]}::${first}`) || `${hit[1]}::${first}`);
+    }
+  }
+  for (const hit of l.matchAll(/crate::((?:[a-z_]+::)*[a-z_]+)(::([A-Z][A-Za-z_]*))?/g)) {
+    out.push(hit[1].includes('::') ? hit[1] : reexported.get(`${hit[1]}::${hit[3]}`) || hit[1]);
+  }
+  return out;
+}
 const graph = new Map();
 for (const [m, fs_] of mods) {
   const deps = new Set();
   for (const l of fs_.flatMap((f) => code(fs.readFileSync(f, 'utf8')))) {
-    for (const hit of l.matchAll(/crate::((?:[a-z_]+::)*[a-z_]+)/g)) {
-      let target = hit[1];
+    for (let target of named(l)) {
       while (target && !mods.has(target)) target = target.includes('::') ? target.slice(0, target.lastIndexOf('::')) : '';
       if (target && target !== m && target.includes('::')) deps.add(target);
     }

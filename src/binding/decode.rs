@@ -259,9 +259,9 @@ fn auto(js: &Js, v: Value, buffers: bool) -> sys::napi_value {
             }
             o
         }
-        Value::ServerError(e) => js.error(&Error::Reply(
-            crate::core::connection::pipeline_error_text(&e),
-        )),
+        Value::ServerError(e) => {
+            js.error(&Error::Reply(crate::core::error::pipeline_error_text(&e)))
+        }
         Value::VerbatimString { text, .. } => js.str(text.as_bytes()),
         Value::BigNumber(n) => js.str(&n),
         Value::Attribute { data, .. } => auto(js, *data, buffers),
@@ -320,9 +320,7 @@ fn out_value(js: &Js, o: Out, prefix: &[u8]) -> Result<sys::napi_value, sys::nap
             for (res, d) in items {
                 let (err, val) = match res {
                     Ok(Value::ServerError(e)) => (
-                        js.error(&Error::Reply(crate::core::connection::pipeline_error_text(
-                            &e,
-                        ))),
+                        js.error(&Error::Reply(crate::core::error::pipeline_error_text(&e))),
                         js.null(),
                     ),
                     Ok(v) => match reply(js, v, d, prefix) {

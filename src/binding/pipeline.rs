@@ -11,7 +11,7 @@ use crate::binding::commands::Prep;
 use crate::binding::decode::Out;
 use crate::binding::error::{throw, JsResult};
 use crate::binding::service::JsPromise;
-use crate::core::dispatch::Work;
+use crate::core::work::Work;
 use crate::core::Error;
 use crate::engine::batch::{Batcher, Shape};
 use crate::engine::completer::Shared;

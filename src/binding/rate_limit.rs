@@ -277,7 +277,7 @@ impl RedisService {
                         None => checked_out(&Checked::degraded(&limits, cost), many),
                     })
                 });
-                let work = crate::core::dispatch::Work::Many {
+                let work = crate::core::work::Work::Many {
                     cmds,
                     atomic: false,
                 };

@@ -23,7 +23,7 @@ use crate::binding::pipeline::Pipeline;
 use crate::binding::scan::ScanIterator;
 use crate::core::config::{self, Config, Settings};
 use crate::core::connection::install_crypto_provider;
-use crate::core::dispatch::Work;
+use crate::core::work::Work;
 use crate::core::{Client, Error};
 use crate::engine::batch::{Batcher, Shape};
 use crate::engine::completer::{Shared, Sink};

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use redis::Value;
 
-use crate::core::dispatch::Work;
 use crate::core::policy::{Decision, Policy};
+use crate::core::work::Work;
 use crate::core::{Client, Error};
 
 /// Delay between reads while another process loads the value.

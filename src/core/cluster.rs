@@ -14,8 +14,9 @@ use std::sync::Arc;
 use redis::cluster_routing::{Route, SingleNodeRoutingInfo, SlotAddr};
 use redis::{Cmd, Value};
 
-use crate::core::connection::{pipeline_error_text, Handle};
-use crate::core::dispatch::{exec_reply, Job, Settled, Work};
+use crate::core::connection::Handle;
+use crate::core::error::pipeline_error_text;
+use crate::core::work::{reply, Expect, Job, Settled, Work};
 use crate::core::{Client, Error};
 
 /// Commands without a key in position 1, or that the crate must spread over several nodes.
@@ -214,8 +215,8 @@ struct Group {
 enum Unit {
     /// One reply for job `job` at position `at` (0 for a single command).
     Cmd { job: usize, at: usize },
-    /// `MULTI`, `n` commands, `EXEC`: the EXEC reply settles job `job`.
-    Tx { job: usize, n: usize },
+    /// A transaction (`MULTI`, its commands, `EXEC`): the EXEC reply settles job `job`.
+    Tx { job: usize, tx: Expect },
 }
 
 /// Sends a batch on a cluster connection, keeping call order per slot.
@@ -401,51 +402,18 @@ async fn by_crate(client: &Arc<Client>, h: &Handle, work: Work) -> Result<Value,
             }
             Ok(Value::Array(replies))
         }
-        Work::Many { cmds, atomic: true } => {
-            if cmds.is_empty() {
+        tx @ Work::Many { atomic: true, .. } => {
+            if matches!(tx.expect(), Expect::Many { n: 0, .. }) {
                 return Ok(Value::Array(Vec::new()));
             }
-            let n = cmds.len();
-            let pipe = tx_pipe(cmds);
-            let v = client.query_pipeline(h.clone(), &pipe, n + 2).await?;
-            tx_reply(v, n)
+            let mut pipe = redis::pipe();
+            let expect = tx.add_to(&mut pipe);
+            let v = client
+                .query_pipeline(h.clone(), &pipe, expect.replies())
+                .await?;
+            expect.answer(v)
         }
     }
-}
-
-fn tx_pipe(cmds: Vec<Cmd>) -> redis::Pipeline {
-    let mut pipe = redis::pipe();
-    pipe.add_command(redis::cmd("MULTI"));
-    for c in cmds {
-        pipe.add_command(c);
-    }
-    pipe.add_command(redis::cmd("EXEC"));
-    pipe
-}
-
-/// The outcome of `MULTI`, n commands, `EXEC`: a command refused while queuing aborts it all.
-fn tx_reply(v: Vec<Value>, n: usize) -> Result<Value, Error> {
-    if v.len() != n + 2 {
-        return Err(Error::Reply(
-            "reply count did not match the commands sent".into(),
-        ));
-    }
-    let mut it = v.into_iter();
-    let queued: Vec<Value> = it.by_ref().take(n + 1).collect();
-    let exec = it.next().unwrap_or(Value::Nil);
-    if let Value::ServerError(e) = &exec {
-        // EXECABORT: name the command that was refused, as a standalone server would.
-        let cause = queued.iter().find_map(|q| match q {
-            Value::ServerError(c) => Some(pipeline_error_text(c)),
-            _ => None,
-        });
-        let text = pipeline_error_text(e);
-        return Err(Error::Reply(match cause {
-            Some(c) if !text.contains(&c) => format!("{text} ({c})"),
-            _ => text,
-        }));
-    }
-    exec_reply(exec)
 }
 
 /// Sends the queued phase: one pipeline per slot, all slots at once; replies back in call order.
@@ -480,15 +448,18 @@ async fn flush<T>(
                 kinds.push(Kind::One);
                 placed.push((group_of(r), Unit::Cmd { job, at: 0 }, vec![c]));
             }
-            (Work::Many { cmds, atomic: true }, Place::Slot(r)) => {
+            (tx @ Work::Many { atomic: true, .. }, Place::Slot(r)) => {
                 results.push(Ok(vec![Value::Nil]));
                 kinds.push(Kind::Tx);
-                let n = cmds.len();
-                let mut all = Vec::with_capacity(n + 2);
-                all.push(redis::cmd("MULTI"));
-                all.extend(cmds);
-                all.push(redis::cmd("EXEC"));
-                placed.push((group_of(r), Unit::Tx { job, n }, all));
+                let all = tx.sent().cloned().collect();
+                placed.push((
+                    group_of(r),
+                    Unit::Tx {
+                        job,
+                        tx: tx.expect(),
+                    },
+                    all,
+                ));
             }
             (Work::Many { cmds, .. }, Place::Spread(routes)) => {
                 results.push(Ok(vec![Value::Nil; cmds.len()]));
@@ -537,9 +508,9 @@ async fn flush<T>(
                                 }
                             }
                         }
-                        Unit::Tx { job, n } => {
-                            let v: Vec<Value> = it.by_ref().take(n + 2).collect();
-                            let r = tx_reply(v, n).map(|x| vec![x]);
+                        Unit::Tx { job, tx } => {
+                            let v: Vec<Value> = it.by_ref().take(tx.replies()).collect();
+                            let r = tx.answer(v).map(|x| vec![x]);
                             if results[job].is_ok() {
                                 results[job] = r;
                             }
@@ -554,7 +525,7 @@ async fn flush<T>(
             (Err(e), _) => Err(e),
             (Ok(v), Kind::Pipeline) => Ok(Value::Array(v)),
             (Ok(mut v), Kind::Tx) => Ok(v.pop().unwrap_or(Value::Nil)),
-            (Ok(mut v), Kind::One) => crate::core::dispatch::reply(v.pop().unwrap_or(Value::Nil)),
+            (Ok(mut v), Kind::One) => reply(v.pop().unwrap_or(Value::Nil)),
         };
         out.push((tag, settled));
     }

@@ -7,45 +7,15 @@
 use std::sync::{Arc, Weak};
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use redis::{Cmd, Value};
+use redis::Value;
 use tokio::sync::mpsc;
 
-use crate::core::connection::{pipeline_error_text, runtime, Handle};
+use crate::core::connection::{runtime, Handle};
+use crate::core::work::{Job, Settled, Work};
 use crate::core::{Client, Error};
 
 /// Most commands sent as one pipeline (more are sent in the next).
 const MAX_BATCH: usize = 4096;
-
-/// What one job asks for.
-pub enum Work {
-    /// One command; settles with its reply.
-    One(Cmd),
-    /// The commands of a user's pipeline (or transaction when `atomic`); settles with an array of
-    /// their replies, error replies kept in place as `Value::ServerError`.
-    Many { cmds: Vec<Cmd>, atomic: bool },
-}
-
-impl Work {
-    fn replies(&self) -> usize {
-        match self {
-            Work::One(_) => 1,
-            Work::Many {
-                cmds,
-                atomic: false,
-            } => cmds.len(),
-            Work::Many { cmds, atomic: true } => cmds.len() + 2,
-        }
-    }
-}
-
-/// A queued job and the caller's tag (what to settle with the outcome).
-pub struct Job<T> {
-    pub work: Work,
-    pub tag: T,
-}
-
-/// Outcomes of one batch, with their tags, in the order the jobs were queued.
-pub type Settled<T> = Vec<(T, Result<Value, Error>)>;
 
 /// The sending half: cheap to call from any thread. Callers may hand over a whole batch at once.
 pub struct Dispatcher<T> {
@@ -105,23 +75,6 @@ where
     }
 }
 
-pub(crate) fn reply(v: Value) -> Result<Value, Error> {
-    match v {
-        Value::ServerError(e) => Err(Error::Reply(pipeline_error_text(&e))),
-        v => Ok(v),
-    }
-}
-
-/// The EXEC reply of an inline transaction.
-pub(crate) fn exec_reply(v: Value) -> Result<Value, Error> {
-    match v {
-        Value::Nil => Err(Error::Reply(
-            "EXECABORT transaction aborted (a watched key changed)".into(),
-        )),
-        v => reply(v),
-    }
-}
-
 async fn send_batch<T>(client: Arc<Client>, h: Handle, mut jobs: Vec<Job<T>>) -> Settled<T> {
     if h.is_cluster() {
         return crate::core::cluster::send(client, h, jobs).await;
@@ -137,31 +90,12 @@ async fn send_batch<T>(client: Arc<Client>, h: Handle, mut jobs: Vec<Job<T>>) ->
         return vec![(tag, client.query(h, &cmd).await)];
     }
     let mut pipe = redis::pipe();
-    let mut total = 0;
     let mut plan = Vec::with_capacity(jobs.len());
     for j in jobs {
-        total += j.work.replies();
-        let shape = match j.work {
-            Work::One(cmd) => {
-                pipe.add_command(cmd);
-                (0, None)
-            }
-            Work::Many { cmds, atomic } => {
-                let n = cmds.len();
-                if atomic {
-                    pipe.add_command(redis::cmd("MULTI"));
-                }
-                for c in cmds {
-                    pipe.add_command(c);
-                }
-                if atomic {
-                    pipe.add_command(redis::cmd("EXEC"));
-                }
-                (n, Some(atomic))
-            }
-        };
-        plan.push((j.tag, shape));
+        let expect = j.work.add_to(&mut pipe);
+        plan.push((j.tag, expect));
     }
+    let total: usize = plan.iter().map(|(_, e)| e.replies()).sum();
     if total == 0 {
         return plan
             .into_iter()
@@ -178,17 +112,9 @@ async fn send_batch<T>(client: Arc<Client>, h: Handle, mut jobs: Vec<Job<T>>) ->
     };
     let mut it = values.into_iter();
     plan.into_iter()
-        .map(|(tag, (n, many))| {
-            let out = match many {
-                None => reply(it.next().unwrap_or(Value::Nil)),
-                Some(false) => Ok(Value::Array(it.by_ref().take(n).collect())),
-                Some(true) => {
-                    // MULTI's OK and the QUEUED acknowledgements carry nothing; EXEC has the replies.
-                    let _ = it.by_ref().take(n + 1).count();
-                    exec_reply(it.next().unwrap_or(Value::Nil))
-                }
-            };
-            (tag, out)
+        .map(|(tag, expect)| {
+            let replies = it.by_ref().take(expect.replies()).collect();
+            (tag, expect.answer(replies))
         })
         .collect()
 }

@@ -88,6 +88,20 @@ impl Error {
     }
 }
 
+/// Redis's own error text: `CODE detail`, as the server sent it.
+pub fn server_error_text(e: &redis::RedisError) -> String {
+    match (e.code(), e.detail()) {
+        (Some(code), Some(detail)) => format!("{code} {detail}"),
+        (Some(code), None) => code.to_string(),
+        _ => e.to_string(),
+    }
+}
+
+/// Reply text of an error value inside a pipeline result.
+pub fn pipeline_error_text(e: &redis::ServerError) -> String {
+    server_error_text(&e.clone().into())
+}
+
 /// Replaces every occurrence of `secret` in `text` with `***`.
 pub fn redact(text: &str, secret: Option<&str>) -> String {
     match secret {

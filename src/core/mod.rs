@@ -16,7 +16,9 @@ pub mod reply;
 pub mod resp;
 pub mod script;
 pub mod session;
+pub mod waiters;
 pub mod wire;
+pub mod work;
 
 pub use config::Config;
 pub use connection::{Client, EventSink, Level};

@@ -215,9 +215,9 @@ pub fn fast_check(
 pub fn parse_fast(v: &Value, l: &Limit) -> Result<Checked, Error> {
     let reply = |x: Option<&Value>| match x {
         Some(Value::Int(n)) => Ok(*n),
-        Some(Value::ServerError(e)) => Err(Error::Reply(
-            crate::core::connection::pipeline_error_text(e),
-        )),
+        Some(Value::ServerError(e)) => {
+            Err(Error::Reply(crate::core::error::pipeline_error_text(e)))
+        }
         _ => Err(Error::Reply(format!("unexpected rate-limit reply: {v:?}"))),
     };
     let Value::Array(items) = v else {

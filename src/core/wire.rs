@@ -12,50 +12,8 @@ use std::time::{Duration, Instant};
 use redis::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::core::dispatch::{exec_reply, reply, Work};
+use crate::core::work::{reply, Expect, Work};
 use crate::core::{Config, Error};
-
-/// How many replies a job waits for, and how to combine them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Expect {
-    One,
-    Many { n: usize, atomic: bool },
-}
-
-impl Expect {
-    fn replies(self) -> usize {
-        match self {
-            Expect::One => 1,
-            Expect::Many { n, atomic: false } => n,
-            Expect::Many { n, atomic: true } => n + 2,
-        }
-    }
-}
-
-/// Appends `work`'s commands to `buf` (a transaction as inline MULTI ... EXEC).
-fn encode(work: &Work, buf: &mut Vec<u8>) -> Expect {
-    match work {
-        Work::One(cmd) => {
-            cmd.write_packed_command(buf);
-            Expect::One
-        }
-        Work::Many { cmds, atomic } => {
-            if *atomic {
-                redis::cmd("MULTI").write_packed_command(buf);
-            }
-            for c in cmds {
-                c.write_packed_command(buf);
-            }
-            if *atomic {
-                redis::cmd("EXEC").write_packed_command(buf);
-            }
-            Expect::Many {
-                n: cmds.len(),
-                atomic: *atomic,
-            }
-        }
-    }
-}
 
 struct Pending<T> {
     tag: Option<T>,
@@ -89,7 +47,7 @@ impl<T> Inflight<T> {
         buf: &mut Vec<u8>,
         now: Instant,
     ) -> Option<(T, Result<Value, Error>)> {
-        let expect = encode(work, buf);
+        let expect = work.write(buf);
         if expect.replies() == 0 {
             return Some((tag, Ok(Value::Array(Vec::new()))));
         }
@@ -124,13 +82,7 @@ impl<T> Inflight<T> {
             return None;
         }
         let p = self.queue.pop_front()?;
-        let out = match p.expect {
-            Expect::Many { atomic: true, .. } => {
-                exec_reply(p.got.into_iter().last().unwrap_or(Value::Nil))
-            }
-            _ => Ok(Value::Array(p.got)),
-        };
-        Some((p.tag, out))
+        Some((p.tag, p.expect.answer(p.got)))
     }
 
     /// Takes the tags of jobs whose deadline has passed (they stay queued, tagless, so their
@@ -254,7 +206,7 @@ async fn round_trip(
             return match v {
                 Value::ServerError(e) => {
                     let text = crate::core::error::redact(
-                        &crate::core::connection::pipeline_error_text(&e),
+                        &crate::core::error::pipeline_error_text(&e),
                         secret,
                     );
                     if text.contains("WRONGPASS") || text.starts_with("NOAUTH") {

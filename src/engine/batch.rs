@@ -11,8 +11,9 @@ use std::time::{Duration, Instant};
 
 use napi::sys;
 
-use crate::core::dispatch::{Dispatcher, Job, Settled, Work};
+use crate::core::dispatch::Dispatcher;
 use crate::core::policy::{Decision, Feature};
+use crate::core::work::{Job, Settled, Work};
 use crate::core::{Client, Error};
 use crate::engine::completer::{PlainHooks, Shared};
 use crate::engine::driver::{Driver, DriverRef, LaneEvents};

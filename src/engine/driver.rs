@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 use napi::sys;
 use redis::Value;
 
-use crate::core::dispatch::Job;
 use crate::core::wire::{Inflight, Reader};
+use crate::core::work::Job;
 use crate::core::{Client, Error};
 use crate::engine::completer::{PlainHooks, Shared};
 use crate::engine::js_thread::{JsEnv, JsThread};

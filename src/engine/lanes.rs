@@ -21,7 +21,7 @@ use redis::Value;
 use crate::core::cluster::slot_of;
 use crate::core::config::{Node, Topology};
 use crate::core::connection::{runtime, EventSink, Level};
-use crate::core::dispatch::Work;
+use crate::core::work::Work;
 use crate::core::Client;
 use crate::engine::completer::{PlainHooks, Shared};
 use crate::engine::driver::{Driver, DriverRef, LaneEvents};

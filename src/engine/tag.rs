@@ -8,9 +8,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use napi::sys;
 use redis::Value;
 
-use crate::core::dispatch::{Job, Work};
 use crate::core::policy::Decision;
 use crate::core::reply::{Decode, Empty};
+use crate::core::work::{Job, Work};
 use crate::core::{Client, Error};
 use crate::engine::completer::Shared;
 use crate::engine::js_thread::{Deferred, JsEnv};

@@ -96,7 +96,7 @@ impl RedisService {
                     });
                     return self.submit_work(
                         env,
-                        crate::core::dispatch::Work::One(cmd),
+                        crate::core::work::Work::One(cmd),
                         Shape::Custom(convert),
                         policy(&self.client),
                     );
