@@ -161,6 +161,15 @@ export declare class EventBus {
  * (`ERR_INVALID_ARGUMENT`), so nothing of a bad batch is ever sent.
  */
 export declare class Pipeline {
+  /** Number of queued commands. */
+  get length(): number
+  /**
+   * Sends the queued commands in one round trip. Resolves `[[error | null, result], ...]`
+   * in order (a failing command gets an `ERR_REPLY` error in its slot; the others still run,
+   * except in `multi()`, where an aborted transaction rejects as a whole). The batch is
+   * emptied, so it can be reused.
+   */
+  exec(): Promise<Array<[Error | null, any]>>
   /** Value of `key`, or `null` when it does not exist. [GET](https://redis.io/docs/latest/commands/get/) */
   get(key: RedisKey): this
   /** Value of `key` as a Buffer (binary-safe), or `null`. */
@@ -321,15 +330,6 @@ export declare class Pipeline {
    * prefix is NOT applied: the service cannot know which arguments are keys).
    */
   call(command: string, ...args: Array<RedisValue | RedisValue[]>): this
-  /** Number of queued commands. */
-  get length(): number
-  /**
-   * Sends the queued commands in one round trip. Resolves `[[error | null, result], ...]`
-   * in order (a failing command gets an `ERR_REPLY` error in its slot; the others still run,
-   * except in `multi()`, where an aborted transaction rejects as a whole). The batch is
-   * emptied, so it can be reused.
-   */
-  exec(): Promise<Array<[Error | null, any]>>
 }
 
 /**
@@ -355,6 +355,13 @@ export declare class RedisService {
    * resolves how many.
    */
   invalidatePrefix(prefix: string): Promise<number>
+  /**
+   * A pipeline: queue commands with the same names as the service's, then `exec()` sends them
+   * in one round trip and resolves `[[error | null, result], ...]`.
+   */
+  pipeline(): Pipeline
+  /** Like `pipeline()`, but `exec()` wraps the commands in MULTI/EXEC: atomic. */
+  multi(): Pipeline
   /** Value of `key`, or `null` when it does not exist. [GET](https://redis.io/docs/latest/commands/get/) */
   get(key: RedisKey): Promise<string | null>
   /** Value of `key` as a Buffer (binary-safe), or `null`. */
@@ -515,6 +522,8 @@ export declare class RedisService {
    * prefix is NOT applied: the service cannot know which arguments are keys).
    */
   call(command: string, ...args: Array<RedisValue | RedisValue[]>): Promise<any>
+  /** Sends PING; resolves `'PONG'`. A disabled service rejects with `ERR_DISABLED`. */
+  ping(): Promise<string>
   /**
    * Tries to take the lock `key`: resolves its token (pass it to `releaseLock`/`extendLock`),
    * or `null` when someone else holds it. `ttl` is a number of **seconds** (default 30) or
@@ -622,6 +631,11 @@ export declare class RedisService {
    */
   throttlerIncrement(key: string, ttlMs: number, limit: number, blockDurationMs: number, name: string): Promise<{ totalHits: number; timeToExpire: number; isBlocked: boolean; timeToBlockExpire: number }>
   /**
+   * Iterates every key (matching `pattern`, without the key prefix) with SCAN:
+   * `for await (const key of redis.scanIterator('user:*')) ...`. `count` is a batch-size hint.
+   */
+  scanIterator(pattern?: string, count?: number): AsyncIterableIterator<string>
+  /**
    * Creates a service; nothing connects until `connect()`. Only the given options and the
    * defaults apply (use `RedisService.fromEnv()` to read `REDIS_*` variables). `options` may
    * be a URL string, the same as `{ url }`: `new RedisService('redis://localhost:6379')`.
@@ -666,8 +680,6 @@ export declare class RedisService {
   get sessionPrefix(): string
   /** Connection target with the password masked: `redis://user:***@host:port/db`. */
   get url(): string
-  /** Sends PING; resolves `'PONG'`. A disabled service rejects with `ERR_DISABLED`. */
-  ping(): Promise<string>
   /**
    * Never rejects: `{ status: 'connected' | 'disconnected' | 'disabled', latencyMs, host, port,
    * db, mode, nodes }`. `latencyMs` is the PING round trip in milliseconds (`null` unless
@@ -682,18 +694,6 @@ export declare class RedisService {
    * (`redisService.getClient().lPush(...)`) keeps working.
    */
   getClient(): this
-  /**
-   * A pipeline: queue commands with the same names as the service's, then `exec()` sends them
-   * in one round trip and resolves `[[error | null, result], ...]`.
-   */
-  pipeline(): Pipeline
-  /** Like `pipeline()`, but `exec()` wraps the commands in MULTI/EXEC: atomic. */
-  multi(): Pipeline
-  /**
-   * Iterates every key (matching `pattern`, without the key prefix) with SCAN:
-   * `for await (const key of redis.scanIterator('user:*')) ...`. `count` is a batch-size hint.
-   */
-  scanIterator(pattern?: string, count?: number): AsyncIterableIterator<string>
   /**
    * Creates a session for `userId` holding `data` for `ttlSeconds` (default 86400 = 24 h) and
    * indexes it under the user, atomically. Resolves the new id: 40 hex characters, 122 of its

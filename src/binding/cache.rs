@@ -13,14 +13,15 @@ use napi::sys;
 use napi_derive::napi;
 
 use crate::binding::args::{Arg, Ctx};
-use crate::binding::commands::Prep;
 use crate::binding::decode::{Decode, Empty, Out};
+use crate::binding::error::JsPromise;
 use crate::binding::error::JsResult;
 use crate::binding::follow;
 use crate::binding::js::Js;
-use crate::binding::service::{JsPromise, RedisService};
+use crate::binding::service::RedisService;
 use crate::core::cache::{self, Next, Read, Wrap};
 use crate::core::policy::Feature;
+use crate::core::reply::Prep;
 use crate::core::{Client, Error, Level};
 use crate::engine::batch::{Convert, Policy, Shape};
 use crate::engine::completer::Shared;

@@ -1,6 +1,10 @@
 //! The one conversion from core errors to JS errors: an `Error` (or `TypeError` for bad input)
 //! whose `code` is the core's stable code (made by [`Js::error`]).
 
+use napi::bindgen_prelude::{ToNapiValue, TypeName, ValidateNapiValue};
+use napi::sys;
+use napi::ValueType;
+
 use crate::binding::js::Js;
 use crate::core::Error;
 use crate::engine::js_thread::JsEnv;
@@ -26,4 +30,30 @@ pub fn check_no_exception(env: JsEnv) -> napi::Result<()> {
         ));
     }
     Ok(())
+}
+
+/// A promise created by this crate, returned as is.
+pub struct JsPromise(pub sys::napi_value);
+
+impl ToNapiValue for JsPromise {
+    unsafe fn to_napi_value(_env: sys::napi_env, val: Self) -> napi::Result<sys::napi_value> {
+        Ok(val.0)
+    }
+}
+
+impl TypeName for JsPromise {
+    fn type_name() -> &'static str {
+        "Promise"
+    }
+    fn value_type() -> ValueType {
+        ValueType::Object
+    }
+}
+
+impl ValidateNapiValue for JsPromise {}
+
+impl napi::bindgen_prelude::FromNapiValue for JsPromise {
+    unsafe fn from_napi_value(_env: sys::napi_env, v: sys::napi_value) -> napi::Result<Self> {
+        Ok(JsPromise(v))
+    }
 }

@@ -8,19 +8,18 @@ mod commands;
 pub(crate) mod decode;
 pub(crate) mod error;
 mod follow;
-mod hot;
 pub(crate) mod js;
 mod lock;
 mod options;
-mod pipeline;
 mod pubsub;
 mod rate_limit;
 mod scan;
 mod service;
 mod session;
+mod subscriptions;
 
+pub use commands::Pipeline;
 pub use options::{RedisLogger, RedisOptions, RedisTlsOptions};
-pub use pipeline::Pipeline;
 pub use pubsub::Subscription;
 pub use scan::ScanIterator;
 pub use service::{is_redis_configured, RedisService};
@@ -118,9 +117,9 @@ const SHIM: &str = r#"(function (exports, checked) {
 pub fn init(exports: Object, env: Env) -> napi::Result<()> {
     crate::core::connection::install_crypto_provider();
     crate::engine::per_env::install(JsEnv::of(&env))?;
-    hot::install(JsEnv::of(&env), napi::JsValue::raw(&exports));
+    commands::hot::install(JsEnv::of(&env), napi::JsValue::raw(&exports));
     crate::engine::per_env::set_exports(JsEnv::of(&env), napi::JsValue::raw(&exports));
-    let checked = serde_json::to_string(&hot::checked_names())
+    let checked = serde_json::to_string(&commands::hot::checked_names())
         .map_err(|e| napi::Error::from_reason(e.to_string()))?;
     let shim = format!("(function (exports) {{ return ({SHIM})(exports, {checked}); }})");
     let f: napi::bindgen_prelude::Function<Object, ()> = env.run_script(shim)?;

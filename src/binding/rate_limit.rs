@@ -9,8 +9,9 @@ use serde_json::json;
 
 use crate::binding::args::{Arg, Ctx};
 use crate::binding::decode::{Field, Out, Record};
+use crate::binding::error::JsPromise;
 use crate::binding::error::JsResult;
-use crate::binding::service::{JsPromise, RedisService};
+use crate::binding::service::RedisService;
 use crate::core::policy::Feature;
 use crate::core::rate_limit::{self, Algorithm, Checked, Limit, Outcome, ThrottlerHit};
 use crate::core::Error;

@@ -4,15 +4,16 @@ use std::collections::VecDeque;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use napi::bindgen_prelude::Env;
+use napi::bindgen_prelude::{Env, Unknown};
 use napi_derive::napi;
 use redis::Value;
 
-use crate::binding::args::Ctx;
+use crate::binding::args::{Arg, Ctx};
 use crate::binding::commands;
 use crate::binding::decode::Out;
-use crate::binding::error::JsResult;
-use crate::binding::service::JsPromise;
+use crate::binding::error::JsPromise;
+use crate::binding::error::{throw, JsResult};
+use crate::binding::service::RedisService;
 use crate::core::config::Node;
 use crate::core::policy::{Decision, Feature, Policy};
 use crate::core::{Client, Error};
@@ -202,4 +203,51 @@ fn parse_scan(v: Value) -> Result<(String, Vec<Vec<u8>>), Error> {
         _ => return Err(bad()),
     };
     Ok((cursor, keys))
+}
+
+#[napi]
+impl RedisService {
+    /// Iterates every key (matching `pattern`, without the key prefix) with SCAN:
+    /// `for await (const key of redis.scanIterator('user:*')) ...`. `count` is a batch-size hint.
+    #[napi(
+        ts_args_type = "pattern?: string, count?: number",
+        ts_return_type = "AsyncIterableIterator<string>"
+    )]
+    pub fn scan_iterator(
+        &self,
+        env: Env,
+        pattern: Unknown,
+        count: Unknown,
+    ) -> JsResult<ScanIterator> {
+        let c = Ctx {
+            method: "scanIterator",
+        };
+        let pattern = Arg::from(pattern);
+        let pattern = if pattern.is_nullish() {
+            None
+        } else {
+            Some(
+                pattern
+                    .string(c, "pattern")
+                    .map_err(|e| throw(JsEnv::of(&env), e))?,
+            )
+        };
+        let count = Arg::from(count);
+        let count = if count.is_nullish() {
+            None
+        } else {
+            Some(
+                count
+                    .positive(c, "count")
+                    .map_err(|e| throw(JsEnv::of(&env), e))?,
+            )
+        };
+        Ok(ScanIterator::new(
+            Rc::clone(&self.batcher),
+            Arc::clone(&self.client),
+            Arc::clone(&self.shared),
+            pattern,
+            count,
+        ))
+    }
 }

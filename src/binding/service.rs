@@ -6,55 +6,24 @@ use std::ptr;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use napi::bindgen_prelude::{
-    Env, JavaScriptClassExt, Object, This, ToNapiValue, TypeName, Unknown, ValidateNapiValue,
-};
+use napi::bindgen_prelude::{Env, JavaScriptClassExt, Object, This, ToNapiValue, Unknown};
 use napi::sys;
-use napi::ValueType;
 use napi_derive::napi;
 
-use crate::binding::args::{Arg, Ctx};
-use crate::binding::commands::{self, Prep};
+use crate::binding::args::Arg;
 use crate::binding::decode::{Empty, Out};
-use crate::binding::error::{check_no_exception, throw, JsResult};
+use crate::binding::error::{check_no_exception, throw, JsPromise, JsResult};
 use crate::binding::js::Js;
 use crate::binding::options::{self, LoggerChoice, Parsed};
-use crate::binding::pipeline::Pipeline;
-use crate::binding::scan::ScanIterator;
 use crate::core::config::{self, Config, Settings};
 use crate::core::connection::install_crypto_provider;
+use crate::core::reply::Prep;
 use crate::core::work::Work;
 use crate::core::{Client, Error};
 use crate::engine::batch::{Batcher, Shape};
 use crate::engine::completer::{Shared, Sink};
 use crate::engine::js_thread::JsEnv;
 use crate::engine::js_thread::JsRef;
-
-/// A promise created by this crate, returned as is.
-pub struct JsPromise(pub sys::napi_value);
-
-impl ToNapiValue for JsPromise {
-    unsafe fn to_napi_value(_env: sys::napi_env, val: Self) -> napi::Result<sys::napi_value> {
-        Ok(val.0)
-    }
-}
-
-impl TypeName for JsPromise {
-    fn type_name() -> &'static str {
-        "Promise"
-    }
-    fn value_type() -> ValueType {
-        ValueType::Object
-    }
-}
-
-impl ValidateNapiValue for JsPromise {}
-
-impl napi::bindgen_prelude::FromNapiValue for JsPromise {
-    unsafe fn from_napi_value(_env: sys::napi_env, v: sys::napi_value) -> napi::Result<Self> {
-        Ok(JsPromise(v))
-    }
-}
 
 /// A Redis connection with the commands, health checks and degradation policy of @app/redis.
 /// Create it with `new RedisService(options)` then `await service.connect()`, or in one step
@@ -65,9 +34,9 @@ pub struct RedisService {
     pub(crate) shared: Arc<Shared>,
     pub(crate) batcher: Rc<Batcher>,
     /// `wrap` loads in progress in this process, by key.
-    pub(crate) flights: Arc<crate::binding::cache::Flights>,
+    pub(crate) flights: Arc<crate::core::cache::Flights<crate::engine::js_thread::Deferred>>,
     /// Subscriptions and their handlers.
-    pub(crate) pubsub: Arc<crate::binding::pubsub::PubSub>,
+    pub(crate) pubsub: Arc<crate::binding::subscriptions::PubSub>,
 }
 
 /// The default logger: the `console` of the realm that last loaded index.js (a jest test file's
@@ -385,24 +354,6 @@ impl RedisService {
         self.client.cfg.redacted_url()
     }
 
-    /// Sends PING; resolves `'PONG'`. A disabled service rejects with `ERR_DISABLED`.
-    #[napi(ts_return_type = "Promise<string>")]
-    pub fn ping(&self, env: Env) -> JsResult<JsPromise> {
-        if !self.client.cfg.enabled {
-            let raw = JsEnv::of(&env);
-            let (d, p) = self.shared.promise(raw)?;
-            self.shared.settle_now(
-                raw,
-                d,
-                Err(crate::core::policy::disabled(
-                    crate::core::policy::Feature::Commands,
-                )),
-            );
-            return Ok(JsPromise(p));
-        }
-        self.run(&env, Ok(commands::ping()))
-    }
-
     /// Never rejects: `{ status: 'connected' | 'disconnected' | 'disabled', latencyMs, host, port,
     /// db, mode, nodes }`. `latencyMs` is the PING round trip in milliseconds (`null` unless
     /// connected). `mode` is `'standalone' | 'cluster' | 'sentinel'`; `host`/`port` are the server
@@ -462,63 +413,6 @@ impl RedisService {
     #[napi(ts_return_type = "this")]
     pub fn get_client<'a>(&self, this: This<'a, Object<'a>>) -> Object<'a> {
         this.object
-    }
-
-    /// A pipeline: queue commands with the same names as the service's, then `exec()` sends them
-    /// in one round trip and resolves `[[error | null, result], ...]`.
-    #[napi]
-    pub fn pipeline(&self) -> Pipeline {
-        Pipeline::new(Rc::clone(&self.batcher), Arc::clone(&self.shared), false)
-    }
-
-    /// Like `pipeline()`, but `exec()` wraps the commands in MULTI/EXEC: atomic.
-    #[napi]
-    pub fn multi(&self) -> Pipeline {
-        Pipeline::new(Rc::clone(&self.batcher), Arc::clone(&self.shared), true)
-    }
-
-    /// Iterates every key (matching `pattern`, without the key prefix) with SCAN:
-    /// `for await (const key of redis.scanIterator('user:*')) ...`. `count` is a batch-size hint.
-    #[napi(
-        ts_args_type = "pattern?: string, count?: number",
-        ts_return_type = "AsyncIterableIterator<string>"
-    )]
-    pub fn scan_iterator(
-        &self,
-        env: Env,
-        pattern: Unknown,
-        count: Unknown,
-    ) -> JsResult<ScanIterator> {
-        let c = Ctx {
-            method: "scanIterator",
-        };
-        let pattern = Arg::from(pattern);
-        let pattern = if pattern.is_nullish() {
-            None
-        } else {
-            Some(
-                pattern
-                    .string(c, "pattern")
-                    .map_err(|e| throw(JsEnv::of(&env), e))?,
-            )
-        };
-        let count = Arg::from(count);
-        let count = if count.is_nullish() {
-            None
-        } else {
-            Some(
-                count
-                    .positive(c, "count")
-                    .map_err(|e| throw(JsEnv::of(&env), e))?,
-            )
-        };
-        Ok(ScanIterator::new(
-            Rc::clone(&self.batcher),
-            Arc::clone(&self.client),
-            Arc::clone(&self.shared),
-            pattern,
-            count,
-        ))
     }
 }
 

@@ -9,8 +9,9 @@ use napi_derive::napi;
 
 use crate::binding::args::{Arg, Ctx};
 use crate::binding::decode::{Decode, Empty, Out};
+use crate::binding::error::JsPromise;
 use crate::binding::error::JsResult;
-use crate::binding::service::{JsPromise, RedisService};
+use crate::binding::service::RedisService;
 use crate::core::policy::{Decision, Feature};
 use crate::core::session::{self, Fields, Sessions, DEFAULT_TTL_S};
 use crate::core::Error;

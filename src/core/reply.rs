@@ -1,6 +1,7 @@
 //! What a command's reply becomes: the shape it is decoded to, the value it resolves while Redis
 //! is unavailable, and the fixed-key records of the hot feature results. Plain data: the binding
-//! turns it into JS values (`binding::decode`).
+//! turns it into JS values (`binding::decode`). Also `Prep`, a command ready to send with the shape
+//! of its reply.
 
 /// How a command's reply becomes a JS value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,4 +58,27 @@ pub enum Field {
     Bool(bool),
     Num(f64),
     Records(Vec<Record>),
+}
+
+/// A command ready to send, with how to decode its reply and what to resolve when degraded.
+pub struct Prep {
+    pub cmd: redis::Cmd,
+    pub decode: Decode,
+    pub empty: Empty,
+    /// The reply, known without asking Redis: a call on an empty collection (`del([])` is 0,
+    /// `mget([])` is `[]`). Then `cmd` is not sent (it would be malformed: Redis refuses a
+    /// `DEL` without keys).
+    pub answer: Option<redis::Value>,
+}
+
+impl Prep {
+    /// A prepared call answered without Redis (see [`Prep::answer`]).
+    pub fn answered(reply: redis::Value, decode: Decode, empty: Empty) -> Prep {
+        Prep {
+            cmd: redis::Cmd::new(),
+            decode,
+            empty,
+            answer: Some(reply),
+        }
+    }
 }

@@ -5,30 +5,8 @@ use redis::{Cmd, RedisWrite};
 
 use crate::binding::args::{Arg, Ctx};
 use crate::binding::decode::{Decode, Empty};
+use crate::core::reply::Prep;
 use crate::core::{keys, Error};
-
-/// A command ready to send, with how to decode its reply and what to resolve when degraded.
-pub struct Prep {
-    pub cmd: Cmd,
-    pub decode: Decode,
-    pub empty: Empty,
-    /// The reply, known without asking Redis: a call on an empty collection (`del([])` is 0,
-    /// `mget([])` is `[]`). Then `cmd` is not sent (it would be malformed: Redis refuses a
-    /// `DEL` without keys).
-    pub answer: Option<redis::Value>,
-}
-
-impl Prep {
-    /// A prepared call answered without Redis (see [`Prep::answer`]).
-    pub fn answered(reply: redis::Value, decode: Decode, empty: Empty) -> Prep {
-        Prep {
-            cmd: Cmd::new(),
-            decode,
-            empty,
-            answer: Some(reply),
-        }
-    }
-}
 
 pub(super) type R = Result<Prep, Error>;
 

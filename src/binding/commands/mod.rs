@@ -5,6 +5,8 @@
 //! forms of `set`, `zAdd`, `mset`, `eval`) in `shapes.rs`.
 
 mod build;
+pub(crate) mod hot;
+mod pipeline;
 mod shapes;
 
 use napi::bindgen_prelude::{Env, Object, This, Unknown};
@@ -14,12 +16,15 @@ use redis::{Cmd, Value};
 
 use crate::binding::args::{Arg, Ctx};
 use crate::binding::decode::{Decode, Empty};
+use crate::binding::error::JsPromise;
 use crate::binding::error::JsResult;
-use crate::binding::pipeline::Pipeline;
-use crate::binding::service::{JsPromise, RedisService};
+use crate::binding::service::RedisService;
+use crate::engine::js_thread::JsEnv;
 
+use crate::core::reply::Prep;
+pub use build::B;
 use build::R;
-pub use build::{Prep, B};
+pub use pipeline::Pipeline;
 pub use shapes::scan_cmd;
 use shapes::*;
 
@@ -46,14 +51,14 @@ macro_rules! commands {
                 /// # Safety
                 /// Called by Node-API on the JS thread.
                 pub unsafe extern "C" fn $name(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
-                    const _: () = assert!(<[&str]>::len(&[$(stringify!($arg)),*]) <= crate::binding::hot::MAX_ARGS);
+                    const _: () = assert!(<[&str]>::len(&[$(stringify!($arg)),*]) <= crate::binding::commands::hot::MAX_ARGS);
                     // SAFETY: Node-API calls this on the JS thread of `env`, with this callback's
                     // `info`; the token lives for this call only.
                     let env = unsafe { crate::engine::js_thread::JsEnv::assume(env) };
-                    crate::binding::hot::call(env, info, $js, |b, a| {
+                    crate::binding::commands::hot::call(env, info, $js, |b, a| {
                         #[allow(unused_mut, unused_variables)]
                         let mut next = a.iter().copied();
-                        preps::$name(b $(, { let _ = stringify!($arg); next.next().unwrap_or(a[crate::binding::hot::MAX_ARGS]) })*)
+                        preps::$name(b $(, { let _ = stringify!($arg); next.next().unwrap_or(a[crate::binding::commands::hot::MAX_ARGS]) })*)
                     })
                 }
             )*
@@ -74,10 +79,10 @@ macro_rules! commands {
                     // SAFETY: Node-API calls this on the JS thread of `env`, with this callback's
                     // `info`; the token lives for this call only.
                     let env = unsafe { crate::engine::js_thread::JsEnv::assume(env) };
-                    crate::binding::hot::chain(env, info, $js, |b, a| {
+                    crate::binding::commands::hot::chain(env, info, $js, |b, a| {
                         #[allow(unused_mut, unused_variables)]
                         let mut next = a.iter().copied();
-                        preps::$name(b $(, { let _ = stringify!($arg); next.next().unwrap_or(a[crate::binding::hot::MAX_ARGS]) })*)
+                        preps::$name(b $(, { let _ = stringify!($arg); next.next().unwrap_or(a[crate::binding::commands::hot::MAX_ARGS]) })*)
                     })
                 }
             )*
@@ -420,5 +425,26 @@ pub fn ping() -> Prep {
         decode: Decode::Auto,
         empty: Empty::Null,
         answer: None,
+    }
+}
+
+#[napi]
+impl RedisService {
+    /// Sends PING; resolves `'PONG'`. A disabled service rejects with `ERR_DISABLED`.
+    #[napi(ts_return_type = "Promise<string>")]
+    pub fn ping(&self, env: Env) -> JsResult<JsPromise> {
+        if !self.client.cfg.enabled {
+            let raw = JsEnv::of(&env);
+            let (d, p) = self.shared.promise(raw)?;
+            self.shared.settle_now(
+                raw,
+                d,
+                Err(crate::core::policy::disabled(
+                    crate::core::policy::Feature::Commands,
+                )),
+            );
+            return Ok(JsPromise(p));
+        }
+        self.run(&env, Ok(ping()))
     }
 }

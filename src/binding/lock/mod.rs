@@ -15,9 +15,10 @@ mod options;
 
 use crate::binding::args::{Arg, Ctx};
 use crate::binding::decode::{Decode, Empty, Out};
+use crate::binding::error::JsPromise;
 use crate::binding::error::JsResult;
 use crate::binding::js::Js;
-use crate::binding::service::{JsPromise, RedisService};
+use crate::binding::service::RedisService;
 use crate::core::lock::{self, LeaseHooks, LockOptions, Target};
 use crate::core::policy::{Decision, Feature};
 use guarded::Guarded;

@@ -7,10 +7,11 @@ use napi::bindgen_prelude::Env;
 use napi_derive::napi;
 use redis::Value;
 
-use crate::binding::commands::Prep;
 use crate::binding::decode::Out;
+use crate::binding::error::JsPromise;
 use crate::binding::error::{throw, JsResult};
-use crate::binding::service::JsPromise;
+use crate::binding::service::RedisService;
+use crate::core::reply::Prep;
 use crate::core::work::Work;
 use crate::core::Error;
 use crate::engine::batch::{Batcher, Shape};
@@ -164,5 +165,21 @@ mod tests {
             vec![Decode::Auto; 3]
         )
         .is_err());
+    }
+}
+
+#[napi]
+impl RedisService {
+    /// A pipeline: queue commands with the same names as the service's, then `exec()` sends them
+    /// in one round trip and resolves `[[error | null, result], ...]`.
+    #[napi]
+    pub fn pipeline(&self) -> Pipeline {
+        Pipeline::new(Rc::clone(&self.batcher), Arc::clone(&self.shared), false)
+    }
+
+    /// Like `pipeline()`, but `exec()` wraps the commands in MULTI/EXEC: atomic.
+    #[napi]
+    pub fn multi(&self) -> Pipeline {
+        Pipeline::new(Rc::clone(&self.batcher), Arc::clone(&self.shared), true)
     }
 }

@@ -16,11 +16,13 @@ use napi::bindgen_prelude::{Env, Unknown};
 use napi::sys;
 
 use crate::binding::args::{Arg, Ctx};
-use crate::binding::commands::{entry, pipeline_entry, Prep, B};
+use crate::binding::commands::Pipeline;
+use crate::binding::commands::{entry, pipeline_entry, B};
+use crate::binding::error::JsPromise;
 use crate::binding::error::{check_no_exception, JsResult};
 use crate::binding::js::Js;
-use crate::binding::pipeline::Pipeline;
-use crate::binding::service::{JsPromise, RedisService};
+use crate::binding::service::RedisService;
+use crate::core::reply::Prep;
 use crate::core::Error;
 use crate::engine::entry::{call_info, install_on, receiver, Receivers};
 use crate::engine::js_thread::JsEnv;
