@@ -9,6 +9,10 @@
 //! Why not the crate's `ConnectionManager`: while the server is down its commands wait for the
 //! reconnect, and we want them to fail fast (`ERR_CONNECTION`) and to know exactly when an outage
 //! starts and ends, so the logger hears about it once each way.
+//!
+//! Here: the client, its state and the runtime. `open.rs` opens connections (Sentinel, TLS names,
+//! cluster, server version), `outage.rs` handles loss and reconnects, `query.rs` sends commands
+//! and pipelines, `nodes.rs` answers what the health check and SCAN need to know of the servers.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,8 +28,12 @@ use crate::core::config::{Node, Topology};
 use crate::core::error::server_error_text;
 use crate::core::{Config, Error};
 
+mod nodes;
 mod open;
 mod outage;
+mod query;
+
+pub use nodes::{parse_cluster_nodes, Health, NodeInfo};
 
 use open::build_redis_client;
 
@@ -127,24 +135,6 @@ impl Handle {
     pub fn is_cluster(&self) -> bool {
         matches!(self.conn, Conn::Cluster(_))
     }
-}
-
-/// One node as `healthCheck()` reports it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NodeInfo {
-    pub host: String,
-    pub port: u16,
-    /// `master`, `replica` or `sentinel`.
-    pub role: &'static str,
-    /// Marked failed by the cluster (`fail` flag).
-    pub failed: bool,
-}
-
-/// Health snapshot.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Health {
-    pub connected: bool,
-    pub latency_ms: Option<f64>,
 }
 
 /// A connection to one Redis server and its lifecycle.
@@ -388,225 +378,10 @@ impl Client {
         }
         self.sink.detach();
     }
-
-    /// Runs one command on `h`, noting a dropped connection.
-    ///
-    /// # Errors
-    /// `Reply` for an error reply, `Connection`/`Timeout` for transport failures.
-    pub async fn query(self: &Arc<Self>, mut h: Handle, cmd: &Cmd) -> Result<Value, Error> {
-        let out = h.conn.one(cmd).await;
-        self.settled(out, h.gen)
-    }
-
-    fn settled(self: &Arc<Self>, out: redis::RedisResult<Value>, gen: u64) -> Result<Value, Error> {
-        match out {
-            Ok(Value::ServerError(e)) => Err(Error::Reply(server_error_text(&e.into()))),
-            Ok(v) => {
-                if self.in_outage.load(Ordering::Relaxed) && self.is_cluster() {
-                    self.end_outage();
-                }
-                Ok(v)
-            }
-            Err(e) => Err(self.classify(&e, gen)),
-        }
-    }
-
-    /// Runs one command on the node at `at` (cluster mode), or like [`Client::query`] when `at`
-    /// is `None` or the service is not a cluster.
-    ///
-    /// # Errors
-    /// As [`Client::query`].
-    pub async fn query_at(
-        self: &Arc<Self>,
-        h: Handle,
-        at: Option<&Node>,
-        cmd: &Cmd,
-    ) -> Result<Value, Error> {
-        let (Some((host, port)), Conn::Cluster(mut c)) = (at, h.conn.clone()) else {
-            return self.query(h, cmd).await;
-        };
-        let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
-            host: host.clone(),
-            port: *port,
-        });
-        let out = c.route_command(cmd.clone(), route).await;
-        self.settled(out, h.gen)
-    }
-
-    /// The nodes a key-space walk (SCAN) must visit: every reachable cluster master, or `[None]`
-    /// (the one server) outside cluster mode.
-    ///
-    /// # Errors
-    /// As [`Client::query`].
-    pub async fn scan_targets(self: &Arc<Self>) -> Result<Vec<Option<Node>>, Error> {
-        if !self.is_cluster() {
-            return Ok(vec![None]);
-        }
-        Ok(self
-            .cluster_nodes()
-            .await?
-            .into_iter()
-            .filter(|n| n.role == "master" && !n.failed)
-            .map(|n| Some((n.host, n.port)))
-            .collect())
-    }
-
-    /// The cluster's nodes, from `CLUSTER NODES` on any node.
-    async fn cluster_nodes(self: &Arc<Self>) -> Result<Vec<NodeInfo>, Error> {
-        let mut c = redis::cmd("CLUSTER");
-        c.arg("NODES");
-        let text = match self.query(self.handle()?, &c).await? {
-            Value::BulkString(b) => String::from_utf8_lossy(&b).into_owned(),
-            Value::VerbatimString { text, .. } => text,
-            Value::SimpleString(s) => s,
-            _ => return Err(Error::Reply("unexpected CLUSTER NODES reply".into())),
-        };
-        Ok(parse_cluster_nodes(&text))
-    }
-
-    /// The nodes this service sees, for `healthCheck()`: the one server; the master and the
-    /// Sentinels; or every cluster node with its role.
-    pub async fn nodes(self: &Arc<Self>) -> Vec<NodeInfo> {
-        let (host, port) = self.target();
-        let master = NodeInfo {
-            host,
-            port,
-            role: "master",
-            failed: !self.is_connected(),
-        };
-        match &self.cfg.topology {
-            Topology::Standalone => vec![master],
-            Topology::Sentinel { sentinels, .. } => std::iter::once(master)
-                .chain(sentinels.iter().map(|(h, p)| NodeInfo {
-                    host: h.clone(),
-                    port: *p,
-                    role: "sentinel",
-                    failed: false,
-                }))
-                .collect(),
-            Topology::Cluster { .. } => {
-                let mut all = self.cluster_nodes().await.unwrap_or_default();
-                all.sort_by_key(|n| (n.role != "master", n.port));
-                all
-            }
-        }
-    }
-
-    /// Runs a (non-atomic) pipeline and returns one raw value per command; error replies stay in
-    /// place as `Value::ServerError`.
-    ///
-    /// # Errors
-    /// `Connection`/`Timeout` for transport failures.
-    pub async fn query_pipeline(
-        self: &Arc<Self>,
-        mut h: Handle,
-        pipe: &redis::Pipeline,
-        count: usize,
-    ) -> Result<Vec<Value>, Error> {
-        if count == 0 {
-            return Ok(Vec::new());
-        }
-        h.conn
-            .many(pipe, count)
-            .await
-            .map_err(|e| self.classify(&e, h.gen))
-    }
-
-    /// Cluster mode: sends a pipeline to one node, chosen by `route` (a slot's master); outside
-    /// cluster mode, like [`Client::query_pipeline`].
-    ///
-    /// # Errors
-    /// `Connection`/`Timeout` for transport failures.
-    pub async fn query_routed_pipeline(
-        self: &Arc<Self>,
-        h: Handle,
-        pipe: redis::Pipeline,
-        count: usize,
-        route: SingleNodeRoutingInfo,
-    ) -> Result<Vec<Value>, Error> {
-        let Conn::Cluster(mut c) = h.conn.clone() else {
-            return self.query_pipeline(h, &pipe, count).await;
-        };
-        match c.route_pipeline(pipe, 0, count, route).await {
-            Ok(v) => {
-                if self.in_outage.load(Ordering::Relaxed) {
-                    self.end_outage();
-                }
-                Ok(v)
-            }
-            Err(e) => Err(self.classify(&e, h.gen)),
-        }
-    }
-
-    fn classify(self: &Arc<Self>, e: &redis::RedisError, gen: u64) -> Error {
-        if let redis::ErrorKind::Server(_) = e.kind() {
-            return Error::Reply(redact_server(e, self.secret()));
-        }
-        let err = self.error(e);
-        if matches!(err, Error::Connection(_)) {
-            if self.is_cluster() {
-                // The cluster connection reconnects per node by itself; only tell the logger.
-                self.start_outage(&err.to_string());
-            } else {
-                self.on_lost(gen, &err.to_string());
-            }
-        }
-        err
-    }
-
-    /// PINGs and measures the round trip in milliseconds.
-    pub async fn health(self: &Arc<Self>) -> Health {
-        let Ok(h) = self.handle() else {
-            return Health {
-                connected: false,
-                latency_ms: None,
-            };
-        };
-        let start = Instant::now();
-        match self.query(h, &redis::cmd("PING")).await {
-            Ok(_) => Health {
-                connected: true,
-                latency_ms: Some(start.elapsed().as_secs_f64() * 1000.0),
-            },
-            Err(_) => Health {
-                connected: false,
-                latency_ms: None,
-            },
-        }
-    }
 }
 
 fn redact_server(e: &redis::RedisError, secret: Option<&str>) -> String {
     crate::core::error::redact(&server_error_text(e), secret)
-}
-
-/// Parses `CLUSTER NODES`: one line per node, `id ip:port@cport[,hostname] flags master ...`.
-pub fn parse_cluster_nodes(text: &str) -> Vec<NodeInfo> {
-    text.lines()
-        .filter_map(|line| {
-            let mut f = line.split_whitespace();
-            let _id = f.next()?;
-            let addr = f.next()?;
-            let flags = f.next()?;
-            let hostport = addr.split(['@', ',']).next()?;
-            let (host, port) = hostport.rsplit_once(':')?;
-            let port: u16 = port.parse().ok().filter(|p| *p != 0)?;
-            let flags: Vec<&str> = flags.split(',').collect();
-            if host.is_empty() || flags.contains(&"noaddr") || flags.contains(&"handshake") {
-                return None;
-            }
-            Some(NodeInfo {
-                host: host.to_string(),
-                port,
-                role: if flags.contains(&"master") {
-                    "master"
-                } else {
-                    "replica"
-                },
-                failed: flags.contains(&"fail"),
-            })
-        })
-        .collect()
 }
 
 /// Installs the process-wide rustls crypto provider (ring) once.
@@ -618,25 +393,6 @@ pub fn install_crypto_provider() {
 mod tests {
     use super::open::{master_addr, min_major};
     use super::*;
-
-    #[test]
-    fn cluster_nodes_are_parsed() {
-        let text = "\
-07c3 127.0.0.1:30004@40004 slave e7d1 0 1426238317239 4 connected
-67ed 127.0.0.1:30002@40002 master - 0 1426238316232 2 connected 5461-10922
-292f 127.0.0.1:30003@40003,host3 master,fail - 0 1426238318243 3 connected 10923-16383
-e7d1 127.0.0.1:30001@40001 myself,master - 0 0 1 connected 0-5460
-aaaa :0@0 master,noaddr - 0 0 0 disconnected
-";
-        let n = parse_cluster_nodes(text);
-        assert_eq!(n.len(), 4);
-        assert_eq!(
-            (n[0].port, n[0].role, n[0].failed),
-            (30004, "replica", false)
-        );
-        assert_eq!((n[2].port, n[2].role, n[2].failed), (30003, "master", true));
-        assert_eq!((n[3].host.as_str(), n[3].role), ("127.0.0.1", "master"));
-    }
 
     #[test]
     fn server_version_is_read_from_info() {
