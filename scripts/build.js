@@ -29,7 +29,8 @@ function newestSource() {
     }
   };
   walk(path.join(root, 'src'));
-  for (const f of ['Cargo.toml', 'Cargo.lock', 'build.rs']) {
+  // js/addon-realm.js is compiled in (include_str!).
+  for (const f of ['Cargo.toml', 'Cargo.lock', 'build.rs', 'js/addon-realm.js']) {
     const p = path.join(root, f);
     if (fs.existsSync(p)) newest = Math.max(newest, fs.statSync(p).mtimeMs);
   }
