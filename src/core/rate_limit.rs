@@ -8,7 +8,7 @@
 
 use redis::{Cmd, Value};
 
-use crate::core::keys::escape_glob;
+use crate::core::keys::{escape_glob, tagged};
 use crate::core::script::Lua;
 use crate::core::Error;
 
@@ -130,25 +130,10 @@ const DEGRADED_NONE: Limit = Limit {
     window_ms: 0,
 };
 
-fn tagged(prefix: &[u8], ns: &str, key: &[u8], suffix: &str) -> Vec<u8> {
-    let mut out = Vec::with_capacity(prefix.len() + ns.len() + key.len() + suffix.len() + 2);
-    out.extend_from_slice(prefix);
-    out.extend_from_slice(ns.as_bytes());
-    out.push(b'{');
-    out.extend_from_slice(key);
-    out.push(b'}');
-    out.extend_from_slice(suffix.as_bytes());
-    out
-}
-
 /// The Redis key of one limit of `key`.
 pub fn limit_key(prefix: &[u8], key: &[u8], l: &Limit) -> Vec<u8> {
-    tagged(
-        prefix,
-        "rl:",
-        key,
-        &format!(":{}:{}", l.algorithm.tag(), l.window_ms),
-    )
+    let suffix = format!(":{}:{}", l.algorithm.tag(), l.window_ms);
+    tagged(&[prefix, b"rl:"], key, &[suffix.as_bytes()])
 }
 
 /// The glob pattern matching every key of `key`'s limits (for `resetRateLimit`).
@@ -262,7 +247,7 @@ pub fn check_cmd(
         }
     }
     let keys: Vec<Vec<u8>> = limits.iter().map(|l| limit_key(prefix, key, l)).collect();
-    let block = tagged(prefix, "rl:", key, ":block");
+    let block = tagged(&[prefix, b"rl:"], key, &[b":block"]);
     RATE_LIMIT.cmd(by_hash, limits.len() + 1, &|c| {
         for k in &keys {
             c.arg(k);
@@ -353,8 +338,12 @@ pub fn throttler_cmd(
     block_ms: u64,
     by_hash: bool,
 ) -> Cmd {
-    let hits = tagged(prefix, "throttler:", key, &format!(":hits:{name}"));
-    let block = tagged(prefix, "throttler:", key, &format!(":block:{name}"));
+    let hits = tagged(&[prefix, b"throttler:"], key, &[b":hits:", name.as_bytes()]);
+    let block = tagged(
+        &[prefix, b"throttler:"],
+        key,
+        &[b":block:", name.as_bytes()],
+    );
     THROTTLER.cmd(by_hash, 2, &|c| {
         c.arg(&hits)
             .arg(&block)

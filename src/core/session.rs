@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use redis::{Cmd, Value};
 
+use crate::core::keys::{self, tagged};
 use crate::core::script::Lua;
 use crate::core::{Client, Error};
 
@@ -75,7 +76,7 @@ pub struct Sessions {
 impl Sessions {
     pub fn new(key_prefix: &str, session_prefix: &str) -> Sessions {
         Sessions {
-            base: [key_prefix.as_bytes(), session_prefix.as_bytes()].concat(),
+            base: keys::namespaced(key_prefix.as_bytes(), session_prefix.as_bytes(), b""),
             cluster: false,
         }
     }
@@ -88,32 +89,27 @@ impl Sessions {
 
     /// The hash holding session `id`.
     pub fn key(&self, id: &str) -> Vec<u8> {
-        let mut k = self.base.clone();
-        if generated(id) {
-            k.push(b'{');
-            k.extend_from_slice(&id.as_bytes()[32..]);
-            k.extend_from_slice(b"}:");
-            k.extend_from_slice(id.as_bytes());
-        } else {
-            k.push(b'{');
-            k.extend_from_slice(id.as_bytes());
-            k.push(b'}');
+        match id.get(32..) {
+            // A generated id carries its user's slot tag in its last 8 characters.
+            Some(user) if generated(id) => {
+                tagged(&[&self.base], user.as_bytes(), &[b":", id.as_bytes()])
+            }
+            _ => tagged(&[&self.base], id.as_bytes(), &[]),
         }
-        k
     }
 
     fn index_prefix(&self) -> Vec<u8> {
-        [self.base.as_slice(), b"user:"].concat()
+        keys::namespaced(&self.base, b"user:", b"")
     }
 
     /// `user`'s index of session ids.
     pub fn index(&self, user: &str) -> Vec<u8> {
-        let mut k = self.index_prefix();
-        k.push(b'{');
-        k.extend_from_slice(user_tag(user).as_bytes());
-        k.extend_from_slice(b"}:");
-        k.extend_from_slice(user.as_bytes());
-        k
+        let tag = user_tag(user);
+        tagged(
+            &[&self.base, b"user:"],
+            tag.as_bytes(),
+            &[b":", user.as_bytes()],
+        )
     }
 
     /// Writes session `id` (all `fields`, already JSON-encoded), indexed under `user`.

@@ -14,6 +14,7 @@ use std::time::Instant;
 
 use redis::Cmd;
 
+use crate::core::keys::tagged;
 use crate::core::script::Lua;
 use crate::core::Error;
 
@@ -51,25 +52,14 @@ pub struct Target {
     fence: Vec<u8>,
 }
 
-fn tagged(prefix: &[u8], ns: &[u8], key: &[u8], suffix: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(prefix.len() + ns.len() + key.len() + suffix.len() + 2);
-    out.extend_from_slice(prefix);
-    out.extend_from_slice(ns);
-    out.push(b'{');
-    out.extend_from_slice(key);
-    out.push(b'}');
-    out.extend_from_slice(suffix);
-    out
-}
-
 impl Target {
     /// The lock named `key` (without the service prefix).
     pub fn lock(prefix: &[u8], key: &[u8]) -> Target {
         Target {
             kind: Kind::Lock,
             user_key: String::from_utf8_lossy(key).into_owned(),
-            key: tagged(prefix, b"lock:", key, b""),
-            fence: tagged(prefix, b"lock:", key, b":fence"),
+            key: tagged(&[prefix, b"lock:"], key, &[]),
+            fence: tagged(&[prefix, b"lock:"], key, &[b":fence"]),
         }
     }
 
@@ -78,7 +68,7 @@ impl Target {
         Target {
             kind: Kind::Semaphore { limit },
             user_key: String::from_utf8_lossy(key).into_owned(),
-            key: tagged(prefix, b"sem:", key, b""),
+            key: tagged(&[prefix, b"sem:"], key, &[]),
             fence: Vec::new(),
         }
     }
