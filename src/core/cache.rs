@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use redis::Value;
 
+use crate::core::keys;
 use crate::core::policy::{Decision, Policy};
 use crate::core::work::Work;
 use crate::core::{Client, Error};
@@ -212,20 +213,20 @@ impl<W> Flights<W> {
 
 /// The key holding `key`'s cached value.
 pub fn value_key(prefix: &[u8], key: &[u8]) -> Vec<u8> {
-    [prefix, b"cache:", key].concat()
+    keys::namespaced(prefix, b"cache:", key)
 }
 
 /// The key of `key`'s loading lock.
 pub fn lock_key(prefix: &[u8], key: &[u8]) -> Vec<u8> {
-    [prefix, b"cache-lock:", key].concat()
+    keys::namespaced(prefix, b"cache-lock:", key)
 }
 
 /// The pattern of every cached value whose key starts with `start`.
 pub fn prefix_pattern(prefix: &[u8], start: &[u8]) -> Vec<u8> {
     let mut p = Vec::new();
-    crate::core::keys::escape_glob(&mut p, prefix);
+    keys::escape_glob(&mut p, prefix);
     p.extend_from_slice(b"cache:");
-    crate::core::keys::escape_glob(&mut p, start);
+    keys::escape_glob(&mut p, start);
     p.push(b'*');
     p
 }
@@ -345,9 +346,10 @@ mod tests {
     use super::*;
 
     use crate::core::config::Settings;
-    use crate::core::connection::{runtime, EventSink};
+    use crate::core::connection::runtime;
     use crate::core::policy::Feature;
-    use crate::core::{Config, Level};
+    use crate::core::test_server::{Quiet, TestServer};
+    use crate::core::Config;
 
     fn wrap(stale_s: u64) -> Wrap {
         Wrap::new(b"p:", b"k", 60, stale_s, DEFAULT_LOCK_MS)
@@ -403,11 +405,6 @@ mod tests {
         assert!(f.take(b"zz").is_empty());
     }
 
-    struct Quiet;
-    impl EventSink for Quiet {
-        fn log(&self, _: Level, _: String) {}
-    }
-
     #[test]
     fn with_redis_unreachable_the_loader_runs_without_caching() {
         let cfg = Config::resolve(Settings::default()).unwrap();
@@ -426,5 +423,41 @@ mod tests {
             prefix_pattern(b"a[1]:", b"user:*"),
             b"a\\[1\\]:cache:user:\\**"
         );
+    }
+
+    #[test]
+    fn one_process_loads_a_cold_key_while_another_waits_for_its_value_or_takes_over() {
+        let server = TestServer::start();
+        let client = server.client(|_| {});
+        let rt = runtime().unwrap();
+        let policy = Policy::of(&client.cfg, Feature::Cache);
+        let w = Wrap::new(b"", b"k", 60, 0, 5000);
+        let Next::Load(Some(token)) = rt.block_on(w.fill(&client, policy)) else {
+            panic!("the first caller takes the loading lock");
+        };
+        // A second process waits, and gets the value the first one stores.
+        let waiting = {
+            let (w, client) = (w.clone(), Arc::clone(&client));
+            rt.spawn(async move { w.fill(&client, policy).await })
+        };
+        std::thread::sleep(Duration::from_millis(60));
+        rt.block_on(w.store(&client, b"{\"v\":1}", Some(&token)))
+            .unwrap();
+        assert_eq!(
+            rt.block_on(waiting).unwrap(),
+            Next::Serve(b"{\"v\":1}".to_vec())
+        );
+        // A loader that fails releases the lock without a value: a waiter takes over.
+        let w2 = Wrap::new(b"", b"k2", 60, 0, 5000);
+        let Next::Load(Some(token)) = rt.block_on(w2.fill(&client, policy)) else {
+            panic!("the first caller takes the loading lock");
+        };
+        let waiting = {
+            let (w2, client) = (w2.clone(), Arc::clone(&client));
+            rt.spawn(async move { w2.fill(&client, policy).await })
+        };
+        std::thread::sleep(Duration::from_millis(60));
+        rt.block_on(w2.unlock(&client, &token)).unwrap();
+        assert!(matches!(rt.block_on(waiting).unwrap(), Next::Load(Some(_))));
     }
 }

@@ -16,6 +16,8 @@ pub mod reply;
 pub mod resp;
 pub mod script;
 pub mod session;
+#[cfg(test)]
+pub mod test_server;
 pub mod waiters;
 pub mod wire;
 pub mod work;

@@ -315,9 +315,10 @@ mod tests {
 
     use super::*;
     use crate::core::config::Settings;
-    use crate::core::connection::{runtime, EventSink};
+    use crate::core::connection::runtime;
     use crate::core::policy::Feature;
-    use crate::core::{Config, Level};
+    use crate::core::test_server::{Quiet, TestServer};
+    use crate::core::Config;
 
     #[test]
     fn jitter_stays_within_half_and_one_and_a_half() {
@@ -326,11 +327,6 @@ mod tests {
             assert!((50..=150).contains(&d), "{d}");
         }
         assert!(jitter(0).as_millis() >= 1);
-    }
-
-    struct Quiet;
-    impl EventSink for Quiet {
-        fn log(&self, _: Level, _: String) {}
     }
 
     /// What `guard` told the caller's side, in order.
@@ -383,5 +379,164 @@ mod tests {
         // Disabled: ERR_DISABLED, or runs unguarded (lockFailOpen).
         assert_eq!(guarded(false, false), ["fail ERR_DISABLED"]);
         assert_eq!(guarded(false, true), ["start degraded"]);
+    }
+
+    /// Hooks that record events and let the test decide when the callback settles.
+    struct Held {
+        seen: Mutex<Vec<String>>,
+        settle: Mutex<Option<oneshot::Sender<()>>>,
+        started: tokio::sync::Notify,
+    }
+
+    impl Held {
+        fn new() -> Arc<Held> {
+            Arc::new(Held {
+                seen: Mutex::new(Vec::new()),
+                settle: Mutex::new(None),
+                started: tokio::sync::Notify::new(),
+            })
+        }
+        fn seen(&self) -> Vec<String> {
+            self.seen.lock().unwrap().clone()
+        }
+        fn settle(&self) {
+            self.settle.lock().unwrap().take().map(|tx| tx.send(()));
+        }
+    }
+
+    impl LeaseHooks for Arc<Held> {
+        fn start(&self, lease: Option<Acquired>) -> oneshot::Receiver<()> {
+            let (tx, rx) = oneshot::channel();
+            let fence = lease.as_ref().and_then(|a| a.fencing_token);
+            self.seen
+                .lock()
+                .unwrap()
+                .push(format!("start fence={fence:?}"));
+            *self.settle.lock().unwrap() = Some(tx);
+            self.started.notify_one();
+            rx
+        }
+        fn lost(&self, e: Error) {
+            self.seen.lock().unwrap().push(format!("lost {}", e.code()));
+        }
+        fn finish(&self, end: HoldEnd) {
+            self.seen.lock().unwrap().push(format!("finish {end:?}"));
+        }
+        fn fail(&self, e: Error) {
+            self.seen.lock().unwrap().push(format!("fail {}", e.code()));
+        }
+    }
+
+    fn exists(client: &Arc<Client>, key: &[u8]) -> bool {
+        let mut c = redis::cmd("EXISTS");
+        c.arg(key);
+        let h = client.handle().unwrap();
+        runtime().unwrap().block_on(client.query(h, &c)) == Ok(Value::Int(1))
+    }
+
+    #[test]
+    fn a_guarded_call_holds_the_lock_until_its_callback_settles_then_releases_it() {
+        let server = TestServer::start();
+        let client = server.client(|_| {});
+        let rt = runtime().unwrap();
+        let t = Target::lock(b"", b"job");
+        let o = LockOptions::default();
+        let policy = Policy::of(&client.cfg, Feature::Locks);
+        let held = Held::new();
+        let task = {
+            let (client, t, held) = (Arc::clone(&client), t.clone(), Arc::clone(&held));
+            rt.spawn(async move { guard(&client, &t, &o, policy, &held).await })
+        };
+        rt.block_on(held.started.notified());
+        assert!(
+            exists(&client, t.redis_key()),
+            "held while the callback runs"
+        );
+        // A second guarded call on the same key is refused while the first holds it.
+        let other = Held::new();
+        rt.block_on(guard(&client, &t, &LockOptions::default(), policy, &other));
+        assert_eq!(other.seen(), ["fail ERR_LOCK_NOT_ACQUIRED"]);
+        held.settle();
+        rt.block_on(task).unwrap();
+        assert_eq!(
+            held.seen(),
+            ["start fence=Some(1)", "finish Released(true)"]
+        );
+        assert!(
+            !exists(&client, t.redis_key()),
+            "released after the callback settled"
+        );
+    }
+
+    #[test]
+    fn a_lease_taken_away_is_reported_lost_while_the_callback_runs() {
+        let server = TestServer::start();
+        let client = server.client(|_| {});
+        let rt = runtime().unwrap();
+        let t = Target::lock(b"", b"job");
+        let o = LockOptions {
+            ttl_ms: 300,
+            ..LockOptions::default()
+        };
+        let policy = Policy::of(&client.cfg, Feature::Locks);
+        let held = Held::new();
+        let task = {
+            let (client, t, held) = (Arc::clone(&client), t.clone(), Arc::clone(&held));
+            rt.spawn(async move { guard(&client, &t, &o, policy, &held).await })
+        };
+        rt.block_on(held.started.notified());
+        // Someone else takes the key: the next renewal (about 100 ms in) finds it gone.
+        let mut steal = redis::cmd("SET");
+        steal.arg(t.redis_key()).arg("someone-else");
+        rt.block_on(client.query(client.handle().unwrap(), &steal))
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while held.seen().len() < 2 {
+            assert!(Instant::now() < deadline, "{:?}", held.seen());
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(held.seen()[1], "lost ERR_LOCK_LOST");
+        held.settle();
+        rt.block_on(task).unwrap();
+        assert!(
+            held.seen()[2].starts_with("finish Lost("),
+            "{:?}",
+            held.seen()
+        );
+        assert!(
+            exists(&client, t.redis_key()),
+            "the new holder's key is left alone"
+        );
+    }
+
+    #[test]
+    fn renewal_keeps_a_lease_past_its_ttl_and_stops_at_max_hold() {
+        let server = TestServer::start();
+        let client = server.client(|_| {});
+        let rt = runtime().unwrap();
+        let t = Target::lock(b"", b"long");
+        let o = LockOptions {
+            ttl_ms: 200,
+            max_hold_ms: Some(700),
+            ..LockOptions::default()
+        };
+        let policy = Policy::of(&client.cfg, Feature::Locks);
+        let held = Held::new();
+        let task = {
+            let (client, t, held) = (Arc::clone(&client), t.clone(), Arc::clone(&held));
+            rt.spawn(async move { guard(&client, &t, &o, policy, &held).await })
+        };
+        rt.block_on(held.started.notified());
+        std::thread::sleep(Duration::from_millis(450));
+        assert!(exists(&client, t.redis_key()), "renewed past two TTLs");
+        assert_eq!(held.seen().len(), 1, "{:?}", held.seen());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while held.seen().len() < 2 {
+            assert!(Instant::now() < deadline, "{:?}", held.seen());
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(held.seen()[1], "lost ERR_LOCK_LOST");
+        held.settle();
+        rt.block_on(task).unwrap();
     }
 }
