@@ -223,13 +223,7 @@ impl RedisService {
         ts_args_type = "env?: Record<string, string | undefined>, overrides?: RedisOptions | string"
     )]
     pub fn from_env(env: Env, vars: Unknown, overrides: Unknown) -> napi::Result<Self> {
-        let vars = Arg::from(vars);
-        let vars = if vars.is_nullish() {
-            process_env(&env)
-        } else {
-            vars
-        };
-        let map = options::env_vars(vars).map_err(|e| throw(JsEnv::of(&env), e))?;
+        let map = env_map(&env, vars)?;
         let env_layer = config::from_env(&map).map_err(|e| throw(JsEnv::of(&env), e))?;
         let parsed = options::parse(Arg::from(overrides));
         check_no_exception(JsEnv::of(&env))?;
@@ -423,12 +417,16 @@ impl RedisService {
     ts_return_type = "boolean"
 )]
 pub fn is_redis_configured(env: Env, vars: Unknown) -> JsResult<bool> {
+    Ok(config::is_configured(&env_map(&env, vars)?))
+}
+
+/// The variables `vars` gives (default: this realm's `process.env`), as strings.
+fn env_map(env: &Env, vars: Unknown) -> napi::Result<std::collections::HashMap<String, String>> {
     let vars = Arg::from(vars);
     let vars = if vars.is_nullish() {
-        process_env(&env)
+        process_env(env)
     } else {
         vars
     };
-    let map = options::env_vars(vars).map_err(|e| throw(JsEnv::of(&env), e))?;
-    Ok(config::is_configured(&map))
+    options::env_vars(vars).map_err(|e| throw(JsEnv::of(env), e))
 }

@@ -28,11 +28,76 @@ use crate::core::{Client, Error};
 use crate::engine::batch::{Policy, Shape};
 use crate::engine::js_thread::JsEnv;
 
+/// `(target, options)` for the acquire methods.
+fn acquire_opts(c: Ctx, t: Target, ttl: Unknown) -> Result<(Target, LockOptions), Error> {
+    Ok((t, lock_opts(c, "ttl", Arg::from(ttl), ACQUIRE_KEYS)?))
+}
+
+/// `(target, token)` for the release methods.
+fn with_token(c: Ctx, t: Target, token: Unknown) -> Result<(Target, String), Error> {
+    Ok((t, options::token(c, Arg::from(token))?))
+}
+
 fn policy(client: &Client) -> Policy {
     Policy::of(&client.cfg, Feature::Locks)
 }
 
 impl RedisService {
+    /// The lock named by the `key` argument.
+    fn lock_target(&self, c: Ctx, key: Unknown) -> Result<Target, Error> {
+        let k = Arg::from(key).key(c, "key")?;
+        Ok(Target::lock(self.prefix(), &k))
+    }
+
+    /// The semaphore named by the `key` argument, with the `limit` argument (1 where the method
+    /// takes none: release and extend do not need it).
+    fn sem_target(&self, c: Ctx, key: Unknown, limit: Option<Unknown>) -> Result<Target, Error> {
+        let k = Arg::from(key).key(c, "key")?;
+        let n = limit.map_or(Ok(1), |l| options::limit(c, Arg::from(l)))?;
+        Ok(Target::semaphore(self.prefix(), &k, n))
+    }
+
+    /// `extendLock` / `extendSemaphore`.
+    fn extend(
+        &self,
+        env: &Env,
+        c: Ctx,
+        target: Result<Target, Error>,
+        token: Unknown,
+        ttl: Unknown,
+    ) -> JsResult<JsPromise> {
+        let parsed = target.and_then(|t| {
+            let tok = options::token(c, Arg::from(token))?;
+            let o = lock_opts(c, "ttl", Arg::from(ttl), TTL_KEYS)?;
+            Ok((t, (tok, o.ttl_ms)))
+        });
+        self.lock_cmd(
+            env,
+            parsed,
+            true,
+            |t, (tok, ttl), h| t.extend_cmd(tok, *ttl, h),
+            Decode::Bool,
+            Empty::True,
+        )
+    }
+
+    /// `isLocked` / `getLockTtl`: one plain command on the lock's key.
+    fn on_key(
+        &self,
+        env: &Env,
+        target: Result<Target, Error>,
+        name: &'static str,
+        decode: Decode,
+        empty: Empty,
+    ) -> JsResult<JsPromise> {
+        let make = move |t: &Target, _: &(), _| {
+            let mut cmd = redis::cmd(name);
+            cmd.arg(t.redis_key());
+            cmd
+        };
+        self.lock_cmd(env, target.map(|t| (t, ())), false, make, decode, empty)
+    }
+
     /// Sends one lock command in the service's ordinary batch (one round trip, no task), under
     /// the lock degradation policy. `make(target, args, by_hash)` builds it; scripts go out as
     /// `EVALSHA` with their `EVAL` form kept for a `NOSCRIPT` reply.
@@ -193,8 +258,15 @@ impl RedisService {
         &self,
         env: &Env,
         this: sys::napi_value,
-        parsed: Result<(Target, LockOptions, sys::napi_value), Error>,
+        c: Ctx,
+        target: Result<Target, Error>,
+        func: Unknown,
+        (opts_name, opts): (&str, Unknown),
     ) -> JsResult<JsPromise> {
+        let parsed = target.and_then(|t| {
+            let f = function(c, Arg::from(func))?;
+            Ok((t, lock_opts(c, opts_name, Arg::from(opts), WITH_KEYS)?, f))
+        });
         let raw = JsEnv::of(env);
         let (d, promise) = self.shared.promise(raw)?;
         let started = parsed.and_then(|p| Ok((p, crate::core::connection::runtime()?)));
@@ -249,12 +321,9 @@ impl RedisService {
         let c = Ctx {
             method: "acquireLock",
         };
-        let parsed = Arg::from(key).key(c, "key").and_then(|k| {
-            Ok((
-                Target::lock(self.prefix(), &k),
-                lock_opts(c, "ttl", Arg::from(ttl), ACQUIRE_KEYS)?,
-            ))
-        });
+        let parsed = self
+            .lock_target(c, key)
+            .and_then(|t| acquire_opts(c, t, ttl));
         self.acquire(&env, parsed, Decode::LockToken, Empty::Token)
     }
 
@@ -274,12 +343,9 @@ impl RedisService {
         let c = Ctx {
             method: "acquireLockWithFencing",
         };
-        let parsed = Arg::from(key).key(c, "key").and_then(|k| {
-            Ok((
-                Target::lock(self.prefix(), &k),
-                lock_opts(c, "ttl", Arg::from(ttl), ACQUIRE_KEYS)?,
-            ))
-        });
+        let parsed = self
+            .lock_target(c, key)
+            .and_then(|t| acquire_opts(c, t, ttl));
         self.acquire(&env, parsed, Decode::Fenced, Empty::FencedToken)
     }
 
@@ -293,13 +359,11 @@ impl RedisService {
         let c = Ctx {
             method: "releaseLock",
         };
-        let parsed = Arg::from(key).key(c, "key").and_then(|k| {
-            Ok((
-                Target::lock(self.prefix(), &k),
-                options::token(c, Arg::from(token))?,
-            ))
-        });
-        self.release(&env, parsed)
+        self.release(
+            &env,
+            self.lock_target(c, key)
+                .and_then(|t| with_token(c, t, token)),
+        )
     }
 
     /// Resets the lock's TTL if `token` holds it: `true` only then. `ttl` is a number of
@@ -318,39 +382,17 @@ impl RedisService {
         let c = Ctx {
             method: "extendLock",
         };
-        let parsed = Arg::from(key).key(c, "key").and_then(|k| {
-            Ok((
-                Target::lock(self.prefix(), &k),
-                options::token(c, Arg::from(token))?,
-                lock_opts(c, "ttl", Arg::from(ttl), TTL_KEYS)?,
-            ))
-        });
-        self.lock_cmd(
-            &env,
-            parsed.map(|(t, tok, o)| (t, (tok, o.ttl_ms))),
-            true,
-            |t, (tok, ttl), h| t.extend_cmd(tok, *ttl, h),
-            Decode::Bool,
-            Empty::True,
-        )
+        self.extend(&env, c, self.lock_target(c, key), token, ttl)
     }
 
     /// Whether anyone holds the lock `key` right now.
     #[napi(ts_args_type = "key: RedisKey", ts_return_type = "Promise<boolean>")]
     pub fn is_locked(&self, env: Env, key: Unknown) -> JsResult<JsPromise> {
         let c = Ctx { method: "isLocked" };
-        let parsed = Arg::from(key)
-            .key(c, "key")
-            .map(|k| (Target::lock(self.prefix(), &k), ()));
-        self.lock_cmd(
+        self.on_key(
             &env,
-            parsed,
-            false,
-            |t, _, _| {
-                let mut cmd = redis::cmd("EXISTS");
-                cmd.arg(t.redis_key());
-                cmd
-            },
+            self.lock_target(c, key),
+            "EXISTS",
             Decode::Bool,
             Empty::False,
         )
@@ -365,18 +407,10 @@ impl RedisService {
         let c = Ctx {
             method: "getLockTtl",
         };
-        let parsed = Arg::from(key)
-            .key(c, "key")
-            .map(|k| (Target::lock(self.prefix(), &k), ()));
-        self.lock_cmd(
+        self.on_key(
             &env,
-            parsed,
-            false,
-            |t, _, _| {
-                let mut cmd = redis::cmd("PTTL");
-                cmd.arg(t.redis_key());
-                cmd
-            },
+            self.lock_target(c, key),
+            "PTTL",
             Decode::TtlMs,
             Empty::Null,
         )
@@ -407,15 +441,8 @@ impl RedisService {
     ) -> JsResult<JsPromise> {
         use napi::JsValue;
         let c = Ctx { method: "withLock" };
-        let parsed = Arg::from(key).key(c, "key").and_then(|k| {
-            let f = function(c, Arg::from(func))?;
-            Ok((
-                Target::lock(self.prefix(), &k),
-                lock_opts(c, "ttl", Arg::from(ttl), WITH_KEYS)?,
-                f,
-            ))
-        });
-        self.guarded(&env, this.object.raw(), parsed)
+        let target = self.lock_target(c, key);
+        self.guarded(&env, this.object.raw(), c, target, func, ("ttl", ttl))
     }
 
     /// Takes one of `limit` slots of the semaphore `key`: resolves a token, or `null` when all are
@@ -435,13 +462,9 @@ impl RedisService {
         let c = Ctx {
             method: "acquireSemaphore",
         };
-        let parsed = Arg::from(key).key(c, "key").and_then(|k| {
-            let n = options::limit(c, Arg::from(limit))?;
-            Ok((
-                Target::semaphore(self.prefix(), &k, n),
-                lock_opts(c, "ttl", Arg::from(ttl), ACQUIRE_KEYS)?,
-            ))
-        });
+        let parsed = self
+            .sem_target(c, key, Some(limit))
+            .and_then(|t| acquire_opts(c, t, ttl));
         self.acquire(&env, parsed, Decode::Auto, Empty::Token)
     }
 
@@ -454,13 +477,8 @@ impl RedisService {
         let c = Ctx {
             method: "releaseSemaphore",
         };
-        let parsed = Arg::from(key).key(c, "key").and_then(|k| {
-            Ok((
-                Target::semaphore(self.prefix(), &k, 1),
-                options::token(c, Arg::from(token))?,
-            ))
-        });
-        self.release(&env, parsed)
+        let target = self.sem_target(c, key, None);
+        self.release(&env, target.and_then(|t| with_token(c, t, token)))
     }
 
     /// Extends the semaphore slot held by `token` to `ttl` from now (seconds, or
@@ -479,21 +497,7 @@ impl RedisService {
         let c = Ctx {
             method: "extendSemaphore",
         };
-        let parsed = Arg::from(key).key(c, "key").and_then(|k| {
-            Ok((
-                Target::semaphore(self.prefix(), &k, 1),
-                options::token(c, Arg::from(token))?,
-                lock_opts(c, "ttl", Arg::from(ttl), TTL_KEYS)?,
-            ))
-        });
-        self.lock_cmd(
-            &env,
-            parsed.map(|(t, tok, o)| (t, (tok, o.ttl_ms))),
-            true,
-            |t, (tok, ttl), h| t.extend_cmd(tok, *ttl, h),
-            Decode::Bool,
-            Empty::True,
-        )
+        self.extend(&env, c, self.sem_target(c, key, None), token, ttl)
     }
 
     /// Runs `fn` while holding one of `limit` slots of the semaphore `key`; everything else as
@@ -517,15 +521,14 @@ impl RedisService {
         let c = Ctx {
             method: "withSemaphore",
         };
-        let parsed = Arg::from(key).key(c, "key").and_then(|k| {
-            let n = options::limit(c, Arg::from(limit))?;
-            let f = function(c, Arg::from(func))?;
-            Ok((
-                Target::semaphore(self.prefix(), &k, n),
-                lock_opts(c, "options", Arg::from(options), WITH_KEYS)?,
-                f,
-            ))
-        });
-        self.guarded(&env, this.object.raw(), parsed)
+        let target = self.sem_target(c, key, Some(limit));
+        self.guarded(
+            &env,
+            this.object.raw(),
+            c,
+            target,
+            func,
+            ("options", options),
+        )
     }
 }

@@ -427,6 +427,33 @@ mod tests {
         }
     }
 
+    /// Runs `guard` on the runtime and waits until the callback would start.
+    fn started(
+        client: &Arc<Client>,
+        t: &Target,
+        o: LockOptions,
+    ) -> (Arc<Held>, tokio::task::JoinHandle<()>) {
+        let policy = Policy::of(&client.cfg, Feature::Locks);
+        let held = Held::new();
+        let task = {
+            let (client, t, held) = (Arc::clone(client), t.clone(), Arc::clone(&held));
+            runtime()
+                .unwrap()
+                .spawn(async move { guard(&client, &t, &o, policy, &held).await })
+        };
+        runtime().unwrap().block_on(held.started.notified());
+        (held, task)
+    }
+
+    /// Waits until `held` has seen `n` events.
+    fn wait_for(held: &Held, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while held.seen().len() < n {
+            assert!(Instant::now() < deadline, "{:?}", held.seen());
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     fn exists(client: &Arc<Client>, key: &[u8]) -> bool {
         let mut c = redis::cmd("EXISTS");
         c.arg(key);
@@ -441,20 +468,20 @@ mod tests {
         let rt = runtime().unwrap();
         let t = Target::lock(b"", b"job");
         let o = LockOptions::default();
-        let policy = Policy::of(&client.cfg, Feature::Locks);
-        let held = Held::new();
-        let task = {
-            let (client, t, held) = (Arc::clone(&client), t.clone(), Arc::clone(&held));
-            rt.spawn(async move { guard(&client, &t, &o, policy, &held).await })
-        };
-        rt.block_on(held.started.notified());
+        let (held, task) = started(&client, &t, o);
         assert!(
             exists(&client, t.redis_key()),
             "held while the callback runs"
         );
         // A second guarded call on the same key is refused while the first holds it.
         let other = Held::new();
-        rt.block_on(guard(&client, &t, &LockOptions::default(), policy, &other));
+        rt.block_on(guard(
+            &client,
+            &t,
+            &LockOptions::default(),
+            Policy::of(&client.cfg, Feature::Locks),
+            &other,
+        ));
         assert_eq!(other.seen(), ["fail ERR_LOCK_NOT_ACQUIRED"]);
         held.settle();
         rt.block_on(task).unwrap();
@@ -478,23 +505,13 @@ mod tests {
             ttl_ms: 300,
             ..LockOptions::default()
         };
-        let policy = Policy::of(&client.cfg, Feature::Locks);
-        let held = Held::new();
-        let task = {
-            let (client, t, held) = (Arc::clone(&client), t.clone(), Arc::clone(&held));
-            rt.spawn(async move { guard(&client, &t, &o, policy, &held).await })
-        };
-        rt.block_on(held.started.notified());
+        let (held, task) = started(&client, &t, o);
         // Someone else takes the key: the next renewal (about 100 ms in) finds it gone.
         let mut steal = redis::cmd("SET");
         steal.arg(t.redis_key()).arg("someone-else");
         rt.block_on(client.query(client.handle().unwrap(), &steal))
             .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while held.seen().len() < 2 {
-            assert!(Instant::now() < deadline, "{:?}", held.seen());
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        wait_for(&held, 2);
         assert_eq!(held.seen()[1], "lost ERR_LOCK_LOST");
         held.settle();
         rt.block_on(task).unwrap();
@@ -520,21 +537,11 @@ mod tests {
             max_hold_ms: Some(700),
             ..LockOptions::default()
         };
-        let policy = Policy::of(&client.cfg, Feature::Locks);
-        let held = Held::new();
-        let task = {
-            let (client, t, held) = (Arc::clone(&client), t.clone(), Arc::clone(&held));
-            rt.spawn(async move { guard(&client, &t, &o, policy, &held).await })
-        };
-        rt.block_on(held.started.notified());
+        let (held, task) = started(&client, &t, o);
         std::thread::sleep(Duration::from_millis(450));
         assert!(exists(&client, t.redis_key()), "renewed past two TTLs");
         assert_eq!(held.seen().len(), 1, "{:?}", held.seen());
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while held.seen().len() < 2 {
-            assert!(Instant::now() < deadline, "{:?}", held.seen());
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        wait_for(&held, 2);
         assert_eq!(held.seen()[1], "lost ERR_LOCK_LOST");
         held.settle();
         rt.block_on(task).unwrap();
