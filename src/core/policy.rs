@@ -61,6 +61,16 @@ impl Policy {
         }
     }
 
+    /// `feature` without degradation: every failure rejects (a step that must report what
+    /// really happened, such as the release at the end of `withLock`).
+    pub fn strict(feature: Feature) -> Policy {
+        Policy {
+            feature,
+            fail_open: false,
+            open_when_disabled: false,
+        }
+    }
+
     pub fn feature(&self) -> Feature {
         self.feature
     }

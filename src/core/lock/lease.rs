@@ -8,17 +8,13 @@ use std::time::{Duration, Instant};
 use redis::Value;
 use tokio::sync::oneshot;
 
+use super::clock::{LeaseClock, Tick, TAKEN};
 use super::{
     AcquireOptions, Acquired, HoldOptions, Kind, LockOptions, Target, LOCK_ACQUIRE, LOCK_EXTEND,
     LOCK_RELEASE, SEM_ACQUIRE, SEM_EXTEND, SEM_RELEASE,
 };
 use crate::core::policy::{Decision, Policy};
 use crate::core::{Client, Error};
-
-/// Shortest renewal interval, in milliseconds.
-const MIN_RENEW_MS: u64 = 10;
-/// Delay before retrying a renewal that failed on the transport, in milliseconds.
-const RENEW_RETRY_MS: u64 = 100;
 
 fn jitter(base_ms: u64) -> Duration {
     let r = (uuid::Uuid::new_v4().as_u128() % 1000) as u64;
@@ -56,20 +52,7 @@ pub async fn try_acquire(
                 .await?
         }
     };
-    let fencing_token = match (&t.kind, v) {
-        (Kind::Lock, Value::Array(a)) => match a.get(1) {
-            Some(Value::Int(n)) => Some(*n),
-            _ => return Ok(None),
-        },
-        (Kind::Semaphore { .. }, Value::Nil) => return Ok(None),
-        (Kind::Semaphore { .. }, _) => None,
-        _ => return Ok(None),
-    };
-    Ok(Some(Acquired {
-        token: token.to_string(),
-        fencing_token,
-        sent_at,
-    }))
+    Ok(t.acquired(&v, token, sent_at))
 }
 
 /// Acquires, retrying with jittered delays for up to `o.wait_ms`. `Ok(None)` when the wait ran
@@ -131,6 +114,27 @@ pub async fn release(client: &Arc<Client>, t: &Target, token: &str) -> Result<bo
     Ok(released)
 }
 
+/// Reads the reply of a release sent from the JS thread (`Target::release_cmd`): whether the
+/// token still held the lock, waking a caller of this process that waits for it. `Ok(None)`
+/// (no reply: Redis unreachable) is an error.
+///
+/// # Errors
+/// The release's own error; `Connection` without a reply.
+pub fn released(
+    client: &Client,
+    t: &Target,
+    reply: Result<Option<Value>, Error>,
+) -> Result<bool, Error> {
+    let held = match reply? {
+        Some(v) => flag(v),
+        None => return Err(Error::Connection("Redis is unreachable".into())),
+    };
+    if held {
+        client.waiters.wake(&t.key);
+    }
+    Ok(held)
+}
+
 /// Deletes `key` only if it holds `token` (a plain lock key, such as a cache loading lock).
 ///
 /// # Errors
@@ -179,10 +183,10 @@ pub enum HoldEnd {
     Unreleased(Error),
 }
 
-/// Keeps a held lease until `done` fires (or its sender is dropped), renewing it about every third
-/// of the TTL when `auto_extend`; then releases it. `on_lost` is called once, the moment the
-/// lease is known lost: renewal refused (key taken or deleted), or its TTL ran out without a
-/// confirmed renewal (Redis unreachable, `maxHoldMs` reached, or no auto-extension).
+/// Keeps a held lease until `done` fires (or its sender is dropped), renewing it as its
+/// [`LeaseClock`] says; then releases it. `on_lost` is called once, the moment the lease is known
+/// lost: renewal refused (key taken or deleted), or its TTL ran out without a confirmed renewal
+/// (Redis unreachable, `maxHoldMs` reached, or no auto-extension).
 pub async fn hold(
     client: &Arc<Client>,
     t: &Target,
@@ -191,73 +195,42 @@ pub async fn hold(
     mut done: oneshot::Receiver<()>,
     on_lost: impl FnOnce(Error),
 ) -> HoldEnd {
-    let ttl = Duration::from_millis(o.ttl_ms);
-    let interval = Duration::from_millis((o.ttl_ms / 3).max(MIN_RENEW_MS));
-    let stop_renewing = o.max_hold_ms.map(|m| a.sent_at + Duration::from_millis(m));
-    let mut valid_until = a.sent_at + ttl;
-    let mut next_renewal = a.sent_at + interval;
-    let mut on_lost = Some(on_lost);
-    let mut lost: Option<String> = None;
-    while lost.is_none() {
-        let renew = o.auto_extend
-            && next_renewal < valid_until
-            && stop_renewing.is_none_or(|s| next_renewal < s);
-        let wake = if renew { next_renewal } else { valid_until };
-        tokio::select! {
-            _ = &mut done => break,
-            _ = tokio::time::sleep_until(wake.into()) => {}
-        }
-        let now = Instant::now();
-        if !renew || now >= valid_until {
-            let why = if !o.auto_extend {
-                format!(
-                    "its TTL ({} ms) ran out before the callback finished",
-                    o.ttl_ms
-                )
-            } else if stop_renewing.is_some_and(|s| now >= s) {
-                format!(
-                    "it was held longer than maxHoldMs ({} ms) and expired",
-                    o.max_hold_ms.unwrap_or(0)
-                )
-            } else {
-                "its TTL ran out while Redis could not be reached to renew it".to_string()
-            };
-            lost = Some(why);
-            break;
-        }
-        let budget = valid_until - now;
-        match tokio::time::timeout(budget, extend(client, t, &a.token, o.ttl_ms)).await {
-            Ok(Ok(true)) => {
-                valid_until = now + ttl;
-                next_renewal = now + interval;
-            }
-            Ok(Ok(false)) => {
-                lost = Some("another holder took it or it was deleted".to_string());
-            }
-            Ok(Err(_)) | Err(_) => {
-                next_renewal = Instant::now() + Duration::from_millis(RENEW_RETRY_MS);
+    let mut clock = LeaseClock::new(a.sent_at, o);
+    let lost = loop {
+        match clock.tick(Instant::now()) {
+            Tick::Wait(at) => tokio::select! {
+                _ = &mut done => break None,
+                _ = tokio::time::sleep_until(at.into()) => {}
+            },
+            Tick::Lost(why) => break Some(why),
+            Tick::Renew(budget) => {
+                let sent = Instant::now();
+                match tokio::time::timeout(budget, extend(client, t, &a.token, o.ttl_ms)).await {
+                    Ok(Ok(true)) => clock.renewed(sent),
+                    Ok(Ok(false)) => break Some(TAKEN.to_string()),
+                    Ok(Err(_)) | Err(_) => clock.renew_failed(Instant::now()),
+                }
             }
         }
-    }
+    };
     if let Some(why) = &lost {
-        if let Some(f) = on_lost.take() {
-            f(t.lost(why));
-        }
+        on_lost(t.lost(why));
         // Wait for the holder to finish before cleaning up (the lease is gone either way).
         let _ = done.await;
     }
-    match release(client, t, &a.token).await {
-        Ok(still_held) => match lost {
-            Some(why) => HoldEnd::Lost(why),
-            None if still_held => HoldEnd::Released(true),
-            None => {
-                HoldEnd::Lost("it expired or was taken before the callback finished".to_string())
-            }
-        },
-        Err(e) => match lost {
-            Some(why) => HoldEnd::Lost(why),
-            None => HoldEnd::Unreleased(e),
-        },
+    ended(lost, release(client, t, &a.token).await)
+}
+
+/// How a lease ended, from whether it was lost (and why) and what its release answered (`true`:
+/// it still held the lock).
+pub fn ended(lost: Option<String>, released: Result<bool, Error>) -> HoldEnd {
+    match (lost, released) {
+        (Some(why), _) => HoldEnd::Lost(why),
+        (None, Ok(true)) => HoldEnd::Released(true),
+        (None, Ok(false)) => {
+            HoldEnd::Lost("it expired or was taken before the callback finished".to_string())
+        }
+        (None, Err(e)) => HoldEnd::Unreleased(e),
     }
 }
 

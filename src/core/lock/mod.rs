@@ -8,6 +8,8 @@
 //!   fencing counter (no TTL, so tokens keep increasing across expiries). One hash tag, one slot.
 //! - semaphore `K`: `sem:{K}`, a sorted set of holder tokens scored by their expiry (server time).
 
+mod clock;
+mod keeper;
 mod lease;
 
 use std::time::Instant;
@@ -18,8 +20,11 @@ use crate::core::keys::tagged;
 use crate::core::script::Lua;
 use crate::core::Error;
 
+pub use clock::{LeaseClock, Tick};
+pub use keeper::{Keeper, KeptLease};
 pub use lease::{
-    acquire, extend, guard, hold, release, release_key, try_acquire, HoldEnd, LeaseHooks,
+    acquire, ended, extend, guard, hold, release, release_key, released, try_acquire, HoldEnd,
+    LeaseHooks,
 };
 
 static LOCK_ACQUIRE: Lua = Lua::new(include_str!("../scripts/lock_acquire.lua"));
@@ -133,6 +138,25 @@ impl Target {
             Kind::Lock => "lock",
             Kind::Semaphore { .. } => "semaphore",
         }
+    }
+
+    /// Reads the reply of the acquisition script sent at `sent_at` for `token`: the lease, or
+    /// `None` when someone else holds it (all slots, for a semaphore).
+    pub fn acquired(&self, v: &redis::Value, token: &str, sent_at: Instant) -> Option<Acquired> {
+        let fencing_token = match (&self.kind, v) {
+            (Kind::Lock, redis::Value::Array(a)) => match a.get(1) {
+                Some(redis::Value::Int(n)) => Some(*n),
+                _ => return None,
+            },
+            (Kind::Semaphore { .. }, redis::Value::Nil) => return None,
+            (Kind::Semaphore { .. }, _) => None,
+            _ => return None,
+        };
+        Some(Acquired {
+            token: token.to_string(),
+            fencing_token,
+            sent_at,
+        })
     }
 
     /// The error for "not acquired within `wait_ms`".
