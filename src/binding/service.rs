@@ -37,6 +37,8 @@ pub struct RedisService {
     pub(crate) flights: Arc<crate::core::cache::Flights<crate::engine::js_thread::Deferred>>,
     /// Subscriptions and their handlers.
     pub(crate) pubsub: Arc<crate::binding::subscriptions::PubSub>,
+    /// The leases `withLock` holds on the fast path, renewed from the runtime.
+    pub(crate) keeper: Arc<crate::core::lock::Keeper>,
 }
 
 /// The default logger: the `console` of the realm that last loaded index.js (a jest test file's
@@ -100,6 +102,7 @@ impl RedisService {
             batcher,
             flights: Default::default(),
             pubsub: Default::default(),
+            keeper: Default::default(),
         })
     }
 

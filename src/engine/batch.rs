@@ -294,7 +294,7 @@ impl Batcher {
         if let Some(decision) = policy.before(&self.client) {
             let r = match decision {
                 Decision::Degrade => Ok(shape.degraded()),
-                Decision::Fail(e) => Err(e),
+                Decision::Fail(e) => shape.failed(e),
             };
             shared.settle_now(env, d, r);
             return;

@@ -16,8 +16,9 @@ use crate::engine::completer::Shared;
 use crate::engine::js_thread::{Deferred, JsEnv};
 use crate::engine::outcome::Out;
 
-/// Turns a reply (`Ok(None)`: the degraded result; `Err`: the command failed) into what JS
-/// receives.
+/// Turns a reply (`Ok(None)`: the degraded result; `Err`: the command failed or was refused
+/// before it was sent) into what JS receives. Called exactly once per job, unless its
+/// environment ends first.
 pub(crate) type Convert =
     Box<dyn FnOnce(Result<Option<Value>, Error>) -> Result<Out, Error> + Send>;
 
@@ -36,6 +37,15 @@ impl Shape {
             Shape::One(_, e) => Out::Empty(e),
             Shape::Many(m) => Out::EmptyPipeline(m.1),
             Shape::Custom(f) => f(Ok(None)).unwrap_or(Out::Empty(Empty::Null)),
+        }
+    }
+
+    /// The outcome of a job refused before it was sent: a feature's own conversion sees the
+    /// error too (it may hold resources to give back).
+    pub(crate) fn failed(self, e: Error) -> Result<Out, Error> {
+        match self {
+            Shape::Custom(f) => f(Err(e)),
+            _ => Err(e),
         }
     }
 

@@ -5,8 +5,10 @@
 //! caller's promise with the callback's own value or error object.
 //!
 //! The lease itself (acquire, renewal, release) lives in `core::lock`; this file only moves
-//! events between it and JS.
+//! events between it and JS. On the fast path (`fast.rs`) the callback is started right where the
+//! acquisition's reply is read, and its settling hands the caller's promise to the release.
 
+use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -18,7 +20,7 @@ use crate::binding::js::Js;
 use crate::core::lock::{Acquired, HoldEnd, LeaseHooks};
 use crate::core::{Error, Level};
 use crate::engine::completer::Shared;
-use crate::engine::js_thread::{Deferred, JsRef};
+use crate::engine::js_thread::{Deferred, JsRef, JsThread};
 use crate::engine::per_env;
 
 /// What the callback settled with: the value or error, kept (see `Js::keep`); `None` when it
@@ -40,7 +42,13 @@ struct JsSide {
     /// Whether this call is counted as pending (keeping the process alive): from the call until
     /// it settles, except after the lease was reported lost while `fn` still runs.
     counted: bool,
+    /// The fast path's release, run when `fn` settles (instead of telling a keeper task).
+    release: Option<JsThread<RefCell<Option<Release>>>>,
 }
+
+/// Releases a fast-path lease once the callback settled: sends the release with the caller's
+/// promise, which [`Guarded::released`] gets back with the outcome.
+pub type Release = Box<dyn FnOnce(&Js, Deferred, Arc<Guarded>)>;
 
 /// `core::lock::guard`'s events, moved onto the JS thread.
 impl LeaseHooks for Arc<Guarded> {
@@ -94,14 +102,14 @@ pub struct Guarded {
 }
 
 impl Guarded {
-    /// Prepares a call: `d` settles with the callback's outcome. The call counts as pending
-    /// (the caller has already called `shared.begin`).
+    /// Prepares a call: `d` settles with the callback's outcome; `func` is the callback and
+    /// `this` the service (kept alive until then). The call counts as pending (the caller has
+    /// already called `shared.begin`).
     pub fn new(
-        js: &Js,
         shared: &Arc<Shared>,
         d: Deferred,
-        func: sys::napi_value,
-        this: sys::napi_value,
+        func: Option<JsRef>,
+        this: Option<JsRef>,
         key: String,
     ) -> Arc<Guarded> {
         Arc::new(Guarded {
@@ -110,12 +118,36 @@ impl Guarded {
             lost: AtomicBool::new(false),
             js: Mutex::new(JsSide {
                 deferred: Some(d),
-                func: JsRef::new(js.env(), func),
-                this: JsRef::new(js.env(), this),
+                func,
+                this,
                 counted: true,
                 ..JsSide::default()
             }),
         })
+    }
+
+    /// Runs the callback now, on the JS thread (`None`: degraded, no lease); `release` (the fast
+    /// path's) runs when it settles.
+    pub fn run(self: &Arc<Self>, js: &Js, lease: Option<Acquired>, release: Option<Release>) {
+        if let Some(r) = release {
+            if let Ok(mut s) = self.js.lock() {
+                s.release = Some(JsThread::new(RefCell::new(Some(r))));
+            }
+        }
+        self.call(js, lease);
+    }
+
+    /// The fast path's release answered: settles the caller's promise `d` as the lease ended.
+    pub fn released(self: &Arc<Self>, js: &Js, d: Deferred, end: HoldEnd) {
+        if let Ok(mut s) = self.js.lock() {
+            s.deferred = Some(d);
+        }
+        self.complete(js, end);
+    }
+
+    /// Rejects with `e` now, on the JS thread (the callback never ran).
+    pub fn fail_here(&self, js: &Js, e: &Error) {
+        self.settle(js, false, js.error(e));
     }
 
     /// `{ token, fencingToken, signal, degraded }` for the callback, and the controller of
@@ -177,7 +209,7 @@ impl Guarded {
     /// The callback settled: record it, then let the keeper release (or finish at once when
     /// there is no lease).
     fn settled(self: &Arc<Self>, js: &Js, outcome: Outcome) {
-        let (done, controller, recount) = match self.js.lock() {
+        let (done, controller, recount, release) = match self.js.lock() {
             Ok(mut s) => {
                 if s.outcome.is_some() {
                     return;
@@ -185,7 +217,15 @@ impl Guarded {
                 s.outcome = Some(outcome);
                 let recount = !s.counted;
                 s.counted = true;
-                (s.done.take(), s.controller.take(), recount)
+                let release = match s
+                    .release
+                    .take()
+                    .and_then(|r| r.get().and_then(|r| r.borrow_mut().take()))
+                {
+                    Some(r) => s.deferred.take().map(|d| (r, d)),
+                    None => None,
+                };
+                (s.done.take(), s.controller.take(), recount, release)
             }
             Err(_) => return,
         };
@@ -195,6 +235,10 @@ impl Guarded {
         }
         // Settled: a later loss no longer aborts anything (the call rejects instead).
         js.release(controller);
+        if let Some((release, d)) = release {
+            // The fast path: the release goes out now; `released` settles the call.
+            return release(js, d, Arc::clone(self));
+        }
         match done.map(|tx| tx.send(())) {
             // The keeper releases, then `finish` settles the call.
             Some(Ok(())) => {}

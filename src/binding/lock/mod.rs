@@ -4,12 +4,12 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use futures_util::FutureExt;
 use napi::bindgen_prelude::{Env, Object, This, Unknown};
 use napi::sys;
 use napi_derive::napi;
 use serde_json::json;
 
+mod fast;
 mod guarded;
 mod options;
 
@@ -17,16 +17,14 @@ use crate::binding::args::{Arg, Ctx};
 use crate::binding::decode::{Decode, Empty, Out};
 use crate::binding::error::JsPromise;
 use crate::binding::error::JsResult;
-use crate::binding::js::Js;
 use crate::binding::service::RedisService;
-use crate::core::lock::{self, LeaseHooks, LockOptions, Target};
+use crate::core::lock::{self, LockOptions, Target};
 use crate::core::policy::{Decision, Feature};
-use guarded::Guarded;
 use options::{function, lock_opts, ACQUIRE_KEYS, TTL_KEYS, WITH_KEYS};
 
 use crate::core::{Client, Error};
 use crate::engine::batch::{Policy, Shape};
-use crate::engine::js_thread::JsEnv;
+use crate::engine::js_thread::{JsEnv, JsRef};
 
 /// `(target, options)` for the acquire methods.
 fn acquire_opts(c: Ctx, t: Target, ttl: Unknown) -> Result<(Target, LockOptions), Error> {
@@ -252,8 +250,9 @@ impl RedisService {
         Ok(JsPromise(promise))
     }
 
-    /// `withLock` / `withSemaphore`: `core::lock::guard` on the runtime, with the JS side
-    /// (`Guarded`) running `fn` and settling the call.
+    /// `withLock` / `withSemaphore`: reads the arguments, then runs the call on the fast path
+    /// (`fast.rs`).
+    #[allow(clippy::too_many_arguments)]
     fn guarded(
         &self,
         env: &Env,
@@ -269,37 +268,13 @@ impl RedisService {
         });
         let raw = JsEnv::of(env);
         let (d, promise) = self.shared.promise(raw)?;
-        let started = parsed.and_then(|p| Ok((p, crate::core::connection::runtime()?)));
-        let ((target, opts, func), rt) = match started {
-            Ok(s) => s,
-            Err(e) => {
-                self.shared.settle_now(raw, d, Err(e));
-                return Ok(JsPromise(promise));
+        match parsed {
+            Ok((target, opts, func)) => {
+                let (func, this) = (JsRef::new(raw, func), JsRef::new(raw, this));
+                self.guard_fast(raw, d, target, opts, func, this);
             }
-        };
-        let client = Arc::clone(&self.client);
-        let g = Guarded::new(
-            &Js::new(raw),
-            &self.shared,
-            d,
-            func,
-            this,
-            target.user_key.clone(),
-        );
-        // Pending (keeps the process alive) until `fn` starts, and again while releasing.
-        self.shared.begin(raw);
-        rt.spawn(async move {
-            let task = lock::guard(&client, &target, &opts, policy(&client), &g);
-            if std::panic::AssertUnwindSafe(task)
-                .catch_unwind()
-                .await
-                .is_err()
-            {
-                g.fail(Error::Connection(
-                    "internal error in @app/redis (please report it)".into(),
-                ));
-            }
-        });
+            Err(e) => self.shared.settle_now(raw, d, Err(e)),
+        }
         Ok(JsPromise(promise))
     }
 }
