@@ -1,6 +1,9 @@
 'use strict';
-// Lock clients and scenarios for `npm run bench`: @app/redis against redlock and
-// redis-semaphore (both on ioredis). Every client uses the same retry delay (10 ms) when waiting.
+// Lock clients and scenarios for `npm run bench`: @app/redis against redlock, redis-semaphore
+// and the lock people write by hand on ioredis (`SET NX PX`, then a compare-and-delete script).
+// Every client uses the same retry delay (10 ms) when waiting.
+const { randomUUID } = require('node:crypto');
+const { setTimeout: sleep } = require('node:timers/promises');
 const { connectIoredis } = require('./connect');
 const { default: Redlock } = require('redlock');
 const { Mutex } = require('redis-semaphore');
@@ -41,6 +44,32 @@ function lockClients(url) {
         return {
           cycle: (k) => c.withLock(k, () => undefined, { ttlMs: TTL_MS }),
           contend: null,
+        };
+      },
+    },
+    {
+      name: 'ioredis SET NX PX + compare-and-delete',
+      async open() {
+        this.io = await connectIoredis(url);
+        this.io.defineCommand('unlock', {
+          numberOfKeys: 1,
+          lua: "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end",
+        });
+      },
+      close() { this.io.disconnect(); },
+      ops() {
+        const io = this.io;
+        const lock = async (k, fn, wait) => {
+          const token = randomUUID();
+          while ((await io.set(k, token, 'PX', TTL_MS, 'NX')) !== 'OK') {
+            if (!wait) throw new Error('not acquired');
+            await sleep(RETRY_MS);
+          }
+          try { return await fn(); } finally { await io.unlock(k, token); }
+        };
+        return {
+          cycle: (k) => lock(k, () => undefined, false),
+          contend: (k, st) => lock(k, () => section(st), true),
         };
       },
     },
