@@ -7,7 +7,11 @@
 // thin wrapper that packs the extra ones into one array for the native method, `ScanIterator`
 // becomes async-iterable, a wrong `this` becomes ERR_INVALID_ARGUMENT, plus EventBus and the
 // seeds' method aliases. `checked` lists the methods whose entry points test `this` themselves.
+// Returns the helpers the addon keeps: `withLock`'s callback context.
 (function (exports, checked) {
+  // The original AbortController, taken now: a lock's signal is ours whatever user code does to
+  // the global later.
+  const Controller = AbortController;
   const variadic = { del: 0, unlink: 0, exists: 0, mget: 0, hDel: 1, hmGet: 1, lPush: 1, rPush: 1,
     sAdd: 1, sRem: 1, zRem: 1, set: 2, call: 1, eval: 2, invalidate: 0 };
   for (const proto of [exports.RedisService.prototype, exports.Pipeline.prototype]) {
@@ -86,4 +90,32 @@
     Object.defineProperty(exports.RedisService.prototype, alias, {
       value: exports.RedisService.prototype[name], writable: true, configurable: true });
   }
+  // `withLock`'s callback argument. `signal` is made on first read: an AbortController and its
+  // signal cost more than the rest of a lock cycle's JavaScript, and most callbacks never look.
+  // A lease lost before the first read gives a signal that is already aborted.
+  class LockContext {
+    #controller;
+    #reason;
+    constructor(token, fencingToken, degraded) {
+      this.token = token;
+      this.fencingToken = fencingToken;
+      this.degraded = degraded;
+    }
+    get signal() {
+      if (this.#controller === undefined) {
+        this.#controller = new Controller();
+        if (this.#reason !== undefined) this.#controller.abort(this.#reason);
+      }
+      return this.#controller.signal;
+    }
+    static abort(ctx, reason) {
+      if (ctx.#reason !== undefined) return;
+      ctx.#reason = reason;
+      if (ctx.#controller !== undefined) ctx.#controller.abort(reason);
+    }
+  }
+  return {
+    lockContext: (token, fencingToken, degraded) => new LockContext(token, fencingToken, degraded),
+    abortLockContext: LockContext.abort,
+  };
 })

@@ -30,7 +30,8 @@ use napi_derive::napi;
 use crate::engine::js_thread::JsEnv;
 
 /// The JS glue the class syntax cannot express (variadic wrappers, async iteration, wrong-`this`
-/// errors, EventBus, aliases): a function expression run in the addon's own realm at load.
+/// errors, EventBus, aliases, `withLock`'s context): a function expression run in the addon's own
+/// realm at load; it returns the helpers the addon keeps.
 const ADDON_REALM_JS: &str = include_str!("../../js/addon-realm.js");
 
 #[napi(module_exports)]
@@ -42,7 +43,14 @@ pub fn init(exports: Object, env: Env) -> napi::Result<()> {
     let checked = serde_json::to_string(&commands::hot::checked_names())
         .map_err(|e| napi::Error::from_reason(e.to_string()))?;
     let shim = format!("(function (exports) {{ return ({ADDON_REALM_JS})(exports, {checked}); }})");
-    let f: napi::bindgen_prelude::Function<Object, ()> = env.run_script(shim)?;
-    f.call(exports)?;
+    let f: napi::bindgen_prelude::Function<Object, Object> = env.run_script(shim)?;
+    let helpers = f.call(exports)?;
+    let js = js::Js::of(&env);
+    let raw = napi::JsValue::raw(&helpers);
+    let make = js.get_named(raw, c"lockContext");
+    let abort = js.get_named(raw, c"abortLockContext");
+    if let (Ok(make), Ok(abort)) = (make, abort) {
+        crate::engine::per_env::set_lock_helpers(JsEnv::of(&env), make, abort);
+    }
     Ok(())
 }

@@ -2,8 +2,8 @@
 //! addon after the require cache was cleared), kept in that environment's instance data:
 //!
 //! - the global JS functions the addon calls (`queueMicrotask`, `JSON.parse`, `JSON.stringify`,
-//!   `Array.of`, `Promise.resolve`, `Promise.prototype.then`, `AbortController`), taken when the
-//!   addon registers. User code that later replaces one of those
+//!   `Array.of`, `Promise.resolve`, `Promise.prototype.then`), taken when the addon registers,
+//!   and the helpers `js/addon-realm.js` hands over at load (`withLock`'s context). User code that later replaces one of those
 //!   globals (a test that stubs `queueMicrotask` for a tick, a library that patches `JSON`)
 //!   cannot stall the engine or see our values: the engine keeps calling the originals;
 //! - the JS-thread connections (`Driver`s) opened in it, and whether it is being torn down
@@ -49,7 +49,9 @@ struct PerEnv {
     promise: sys::napi_ref,
     promise_resolve: sys::napi_ref,
     promise_then: sys::napi_ref,
-    abort_controller: sys::napi_ref,
+    /// `withLock`'s context maker and its abort, from `js/addon-realm.js` (NULL until set).
+    lock_context: std::cell::Cell<sys::napi_ref>,
+    abort_lock_context: std::cell::Cell<sys::napi_ref>,
     /// The compiled helper behind `Js::pairs` (made on first use), or NULL.
     pairs: std::cell::Cell<sys::napi_ref>,
     /// The module's exports object (a realm that loads index.js registers its `console` on it).
@@ -73,7 +75,10 @@ pub enum Fn {
     PromiseResolve,
     /// `Promise.prototype.then`.
     PromiseThen,
-    AbortController,
+    /// `(token, fencingToken, degraded) => context` for `withLock`'s callback.
+    LockContext,
+    /// `(context, reason)`: aborts the context's `signal` (now, or when first read).
+    AbortLockContext,
 }
 
 /// Reads `obj[name]`, which must be a function; NULL otherwise.
@@ -136,7 +141,8 @@ pub fn install(env: JsEnv) -> napi::Result<()> {
             promise: promise_ref,
             promise_resolve: function(env, promise, c"resolve"),
             promise_then: function(env, promise_proto, c"then"),
-            abort_controller: function(env, global, c"AbortController"),
+            lock_context: std::cell::Cell::new(ptr::null_mut()),
+            abort_lock_context: std::cell::Cell::new(ptr::null_mut()),
             pairs: std::cell::Cell::new(ptr::null_mut()),
             exports: std::cell::Cell::new(ptr::null_mut()),
             record_keys: std::cell::RefCell::new(None),
@@ -204,6 +210,22 @@ pub(crate) fn set_pairs(env: JsEnv, r: sys::napi_ref) -> bool {
             true
         }
         None => false,
+    }
+}
+
+/// Keeps `withLock`'s context helpers (module init, after `install`): `make` and `abort` must
+/// be functions of `env`.
+pub(crate) fn set_lock_helpers(env: JsEnv, make: sys::napi_value, abort: sys::napi_value) {
+    let Some(d) = data(env) else {
+        return;
+    };
+    for (slot, f) in [(&d.lock_context, make), (&d.abort_lock_context, abort)] {
+        let mut r = ptr::null_mut();
+        // SAFETY: module init of `env`; `f` is a live value of it; `r` a valid local. A slot is
+        // set once per environment (module init runs once per environment).
+        if unsafe { sys::napi_create_reference(env.raw(), f, 1, &mut r) } == sys::Status::napi_ok {
+            slot.set(r);
+        }
     }
 }
 
@@ -288,7 +310,8 @@ pub fn get(env: JsEnv, which: Fn) -> Option<sys::napi_value> {
         Fn::Promise => i.promise,
         Fn::PromiseResolve => i.promise_resolve,
         Fn::PromiseThen => i.promise_then,
-        Fn::AbortController => i.abort_controller,
+        Fn::LockContext => i.lock_context.get(),
+        Fn::AbortLockContext => i.abort_lock_context.get(),
     };
     if r.is_null() {
         return None;

@@ -36,7 +36,8 @@ struct JsSide {
     func: Option<JsRef>,
     /// The service object, kept alive (with its completion queue) until the call settles.
     this: Option<JsRef>,
-    controller: Option<JsRef>,
+    /// The callback's context, kept to abort its signal while `fn` runs.
+    ctx: Option<JsRef>,
     outcome: Option<Outcome>,
     done: Option<oneshot::Sender<()>>,
     /// Whether this call is counted as pending (keeping the process alive): from the call until
@@ -150,16 +151,9 @@ impl Guarded {
         self.settle(js, false, js.error(e));
     }
 
-    /// `{ token, fencingToken, signal, degraded }` for the callback, and the controller of
-    /// `signal` (the original `AbortController`, taken at load: the signal is ours whatever
-    /// user code did to the global since).
-    fn context(js: &Js, lease: &Option<Acquired>) -> (sys::napi_value, Option<sys::napi_value>) {
-        let controller = per_env::get(js.env(), per_env::Fn::AbortController)
-            .and_then(|ctor| js.construct(ctor, &[]).ok());
-        let signal = controller
-            .and_then(|c| js.get_named(c, c"signal").ok())
-            .unwrap_or_else(|| js.undefined());
-        let ctx = js.object();
+    /// `{ token, fencingToken, signal, degraded }` for the callback (`js/addon-realm.js`'s
+    /// `LockContext`: `signal` is made on first read).
+    fn context(js: &Js, lease: &Option<Acquired>) -> sys::napi_value {
         let (token, fence) = match lease {
             Some(a) => (
                 js.str(a.token.as_bytes()),
@@ -167,18 +161,27 @@ impl Guarded {
             ),
             None => (js.null(), js.null()),
         };
-        js.set_named(ctx, "token", token);
-        js.set_named(ctx, "fencingToken", fence);
-        js.set_named(ctx, "signal", signal);
-        js.set_named(ctx, "degraded", js.bool(lease.is_none()));
-        (ctx, controller)
+        let degraded = js.bool(lease.is_none());
+        per_env::get(js.env(), per_env::Fn::LockContext)
+            .and_then(|make| {
+                js.call(js.undefined(), make, &[token, fence, degraded])
+                    .ok()
+            })
+            .unwrap_or_else(|| {
+                // Not set up (the environment is shutting down): a plain object, no signal.
+                let ctx = js.object();
+                js.set_named(ctx, "token", token);
+                js.set_named(ctx, "fencingToken", fence);
+                js.set_named(ctx, "degraded", degraded);
+                ctx
+            })
     }
 
     fn call(self: &Arc<Self>, js: &Js, lease: Option<Acquired>) {
-        let (ctx, controller) = Self::context(js, &lease);
+        let ctx = Self::context(js, &lease);
         let func = match self.js.lock() {
             Ok(mut s) => {
-                s.controller = controller.and_then(|c| JsRef::new(js.env(), c));
+                s.ctx = JsRef::new(js.env(), ctx);
                 s.func.take()
             }
             Err(_) => None,
@@ -209,7 +212,7 @@ impl Guarded {
     /// The callback settled: record it, then let the keeper release (or finish at once when
     /// there is no lease).
     fn settled(self: &Arc<Self>, js: &Js, outcome: Outcome) {
-        let (done, controller, recount, release) = match self.js.lock() {
+        let (done, ctx, recount, release) = match self.js.lock() {
             Ok(mut s) => {
                 if s.outcome.is_some() {
                     return;
@@ -225,7 +228,7 @@ impl Guarded {
                     Some(r) => s.deferred.take().map(|d| (r, d)),
                     None => None,
                 };
-                (s.done.take(), s.controller.take(), recount, release)
+                (s.done.take(), s.ctx.take(), recount, release)
             }
             Err(_) => return,
         };
@@ -234,7 +237,7 @@ impl Guarded {
             self.shared.begin(js.env());
         }
         // Settled: a later loss no longer aborts anything (the call rejects instead).
-        js.release(controller);
+        js.release(ctx);
         if let Some((release, d)) = release {
             // The fast path: the release goes out now; `released` settles the call.
             return release(js, d, Arc::clone(self));
@@ -248,7 +251,7 @@ impl Guarded {
     }
 
     fn abort(&self, js: &Js, err: &Error) {
-        let (controller, uncount) = match self.js.lock() {
+        let (ctx, uncount) = match self.js.lock() {
             Ok(mut s) => {
                 // Lost while `fn` runs: from now on only `fn`'s own work keeps the process alive
                 // (a callback that never settles cannot hold it open forever).
@@ -256,18 +259,21 @@ impl Guarded {
                 if uncount {
                     s.counted = false;
                 }
-                (s.controller.take(), uncount)
+                (s.ctx.take(), uncount)
             }
             Err(_) => (None, false),
         };
         if uncount {
             self.shared.end(js.env());
         }
-        let Some(controller) = controller else { return };
-        let controller = controller.take(js.env());
-        let aborted = js
-            .get_named(controller, c"abort")
-            .and_then(|abort| js.call(controller, abort, &[js.error(err)]));
+        let Some(ctx) = ctx else { return };
+        let ctx = ctx.take(js.env());
+        let aborted = per_env::get(js.env(), per_env::Fn::AbortLockContext)
+            .ok_or(())
+            .and_then(|abort| {
+                js.call(js.undefined(), abort, &[ctx, js.error(err)])
+                    .map_err(|_| ())
+            });
         if aborted.is_err() {
             // An abort listener threw: report it, never crash the process.
             self.shared.log_now(
@@ -338,7 +344,7 @@ impl Guarded {
                 let counted = std::mem::replace(&mut s.counted, false);
                 Some((
                     s.deferred.take(),
-                    [s.func.take(), s.controller.take(), s.this.take()],
+                    [s.func.take(), s.ctx.take(), s.this.take()],
                     counted,
                 ))
             }
