@@ -199,6 +199,19 @@ describe('lease renewal and loss', () => {
     expect(err.key).toBe('lost');
   });
 
+  test('a signal first read after the loss is already aborted (it is made on first read)', async () => {
+    const err = await redis.withLock('lost-late', async (ctx) => {
+      expect(Object.keys(ctx).sort()).toEqual(['degraded', 'fencingToken', 'token']);
+      await other.del('lock:{lost-late}');
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const { signal } = ctx;
+      expect(signal.aborted).toBe(true);
+      expect(signal.reason.code).toBe('ERR_LOCK_LOST');
+      expect(ctx.signal).toBe(signal);
+    }, { ttlMs: 300 }).catch((e) => e);
+    expect(err.code).toBe('ERR_LOCK_LOST');
+  });
+
   test('signal aborts when another holder takes the key; the thief keeps it', async () => {
     let abortedAt = 0;
     const stolenAt = Date.now();
