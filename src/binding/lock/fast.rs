@@ -40,6 +40,15 @@ struct Call {
     this: Option<JsRef>,
 }
 
+/// What a call still needs once its JS side exists.
+struct Rest {
+    client: Arc<Client>,
+    keeper: Arc<Keeper>,
+    batcher: JsThread<Rc<Batcher>>,
+    target: Target,
+    opts: LockOptions,
+}
+
 /// Sends `cmd` (a script: `EVALSHA` with its `EVAL` form kept for `NOSCRIPT`, when the batcher
 /// sends by hash) in the ordinary batch; `then` gets its reply on the JS thread with `d`.
 fn send(
@@ -115,15 +124,7 @@ impl Call {
             },
             Err(e) => return self.reject(js, d, &e),
         };
-        // Pending (keeps the process alive) until the call settles.
-        self.shared.begin(js.env());
-        let g = Guarded::new(
-            &self.shared,
-            d,
-            self.func,
-            self.this,
-            self.target.user_key.clone(),
-        );
+        let (g, rest) = self.guarded(js, d);
         let Some(a) = lease else {
             // Degraded (no lease): the callback still starts after this call returns, as always.
             g.start(None);
@@ -133,13 +134,13 @@ impl Call {
             let g = Arc::clone(&g);
             Box::new(move |e| g.lost(e))
         };
-        match self
+        match rest
             .keeper
-            .keep(&self.client, &self.target, &a, &self.opts.hold(), on_lost)
+            .keep(&rest.client, &rest.target, &a, &rest.opts.hold(), on_lost)
         {
             Ok(kept) => {
                 let token = a.token.clone();
-                let release = release(self.batcher, self.client, self.target, token, kept);
+                let release = release(rest.batcher, rest.client, rest.target, token, kept);
                 g.run(js, Some(a), Some(release));
             }
             // No runtime to renew it: the lock runs out by its TTL.
@@ -149,19 +150,12 @@ impl Call {
 
     /// Refused at once with `waitMs` to wait: the runtime waits and runs the call.
     fn wait(self, js: &Js, d: Deferred) {
-        self.shared.begin(js.env());
-        let g = Guarded::new(
-            &self.shared,
-            d,
-            self.func,
-            self.this,
-            self.target.user_key.clone(),
-        );
+        let (g, rest) = self.guarded(js, d);
         let rt = match crate::core::connection::runtime() {
             Ok(rt) => rt,
             Err(e) => return g.fail_here(js, &e),
         };
-        let (client, target, opts) = (self.client, self.target, self.opts);
+        let (client, target, opts) = (rest.client, rest.target, rest.opts);
         rt.spawn(async move {
             let task = lock::guard(&client, &target, &opts, policy(&client), &g);
             if std::panic::AssertUnwindSafe(task)
@@ -174,6 +168,22 @@ impl Call {
                 ));
             }
         });
+    }
+
+    /// The call's JS side, settling `d`; counted as pending (keeping the process alive) until
+    /// it settles. The rest of the call comes back for the lease.
+    fn guarded(self, js: &Js, d: Deferred) -> (Arc<Guarded>, Rest) {
+        self.shared.begin(js.env());
+        let key = self.target.user_key.clone();
+        let g = Guarded::new(&self.shared, d, self.func, self.this, key);
+        let rest = Rest {
+            client: self.client,
+            keeper: self.keeper,
+            batcher: self.batcher,
+            target: self.target,
+            opts: self.opts,
+        };
+        (g, rest)
     }
 
     fn reject(self, js: &Js, d: Deferred, e: &Error) {

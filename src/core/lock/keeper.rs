@@ -255,6 +255,14 @@ mod tests {
         runtime().unwrap().block_on(client.query(h, &c)) == Ok(redis::Value::Int(1))
     }
 
+    fn renewed_every_50_ms() -> HoldOptions {
+        HoldOptions {
+            ttl_ms: 150,
+            auto_extend: true,
+            max_hold_ms: None,
+        }
+    }
+
     /// Takes `t` with a token, as the fast path's acquisition does.
     fn take(client: &Arc<Client>, t: &Target, ttl_ms: u64) -> Acquired {
         let rt = runtime().unwrap();
@@ -268,11 +276,7 @@ mod tests {
         let server = TestServer::start();
         let client = server.client(|_| {});
         let keeper = Arc::new(Keeper::default());
-        let o = HoldOptions {
-            ttl_ms: 150,
-            auto_extend: true,
-            max_hold_ms: None,
-        };
+        let o = renewed_every_50_ms();
         let lost = Arc::new(AtomicUsize::new(0));
         let mut held = Vec::new();
         for k in ["a", "b", "c"] {
@@ -307,11 +311,7 @@ mod tests {
         let server = TestServer::start();
         let client = server.client(|_| {});
         let keeper = Arc::new(Keeper::default());
-        let o = HoldOptions {
-            ttl_ms: 150,
-            auto_extend: true,
-            max_hold_ms: None,
-        };
+        let o = renewed_every_50_ms();
         let t = Target::lock(b"", b"k");
         let a = take(&client, &t, o.ttl_ms);
         let lost = Arc::new(AtomicUsize::new(0));
