@@ -106,7 +106,13 @@ impl Keeper {
 
     fn end(&self, id: u64) -> Option<String> {
         let mut s = self.state.lock().ok()?;
-        s.leases.remove(&id).and_then(|k| k.lost)
+        let lost = s.leases.remove(&id).and_then(|k| k.lost);
+        if s.leases.is_empty() && s.running && s.wake_at.is_none() {
+            // The task waits for nothing (its last leases were lost): let it end now. Otherwise
+            // it ends when it next wakes, without a wake-up per lease.
+            self.wake.notify_one();
+        }
+        lost
     }
 
     /// How many leases are kept (for tests).
@@ -338,5 +344,8 @@ mod tests {
         assert!(lease
             .end()
             .is_some_and(|why| why.contains("another holder")));
+        // Its only lease lost and ended, the task has nothing to wait for: it ends.
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(!keeper.state.lock().unwrap().running);
     }
 }
