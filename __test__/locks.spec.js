@@ -75,6 +75,23 @@ describe('acquire / release / extend', () => {
     expect(Date.now() - start).toBeLessThan(900);
   });
 
+  test('a release by another service (another process) hands the lock over at once, not at the retry timer', async () => {
+    let releasedAt = 0;
+    const holding = redis.withLock('handover', async () => { await sleep(300); releasedAt = Date.now(); }, { ttlSeconds: 10 });
+    await sleep(50);
+    // Retries 2.5 to 7.5 s apart: only the release's notice can hand the lock over in time.
+    const startedAt = await other.withLock('handover', () => Date.now(), { ttlSeconds: 10, waitMs: 10000, retryDelayMs: 5000 });
+    await holding;
+    expect(startedAt - releasedAt).toBeLessThan(500);
+    const sem = await redis.acquireSemaphore('handover-sem', 1, 10);
+    const waiting = other.acquireSemaphore('handover-sem', 1, { ttlSeconds: 10, waitMs: 10000, retryDelayMs: 5000 });
+    await sleep(200);
+    const freedAt = Date.now();
+    await redis.releaseSemaphore('handover-sem', sem);
+    expect(await waiting).not.toBeNull();
+    expect(Date.now() - freedAt).toBeLessThan(500);
+  });
+
   test('waitMs gives up with null; withLock rejects with ERR_LOCK_NOT_ACQUIRED carrying the key', async () => {
     await redis.acquireLock('busy', 10);
     const start = Date.now();

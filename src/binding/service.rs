@@ -39,6 +39,8 @@ pub struct RedisService {
     pub(crate) pubsub: Arc<crate::binding::subscriptions::PubSub>,
     /// The leases `withLock` holds on the fast path, renewed from the runtime.
     pub(crate) keeper: Arc<crate::core::lock::Keeper>,
+    /// Listening for releases by other processes while a lock is waited for.
+    pub(crate) notices: Arc<crate::core::lock::Notices>,
 }
 
 /// The default logger: the `console` of the realm that last loaded index.js (a jest test file's
@@ -103,6 +105,7 @@ impl RedisService {
             flights: Default::default(),
             pubsub: Default::default(),
             keeper: Default::default(),
+            notices: Default::default(),
         })
     }
 
@@ -272,6 +275,7 @@ impl RedisService {
     #[napi(ts_return_type = "Promise<void>")]
     pub fn connect(&self, env: Env) -> JsResult<JsPromise> {
         self.pubsub.reopen();
+        self.notices.reopen();
         self.spawn(&env, self.connect_future())
     }
 
@@ -280,6 +284,7 @@ impl RedisService {
     #[napi(ts_return_type = "Promise<void>")]
     pub fn disconnect(&self, env: Env) -> JsResult<JsPromise> {
         self.pubsub.close(JsEnv::of(&env), &self.shared);
+        self.notices.close();
         let client = Arc::clone(&self.client);
         let limit = std::time::Duration::from_millis(self.client.cfg.command_timeout_ms + 1000);
         let drained = self.batcher.drain_future(limit);

@@ -12,6 +12,7 @@ use tokio::sync::Notify;
 #[derive(Default)]
 pub struct Waiters {
     map: Mutex<HashMap<Vec<u8>, WaitEntry>>,
+    origin: std::sync::OnceLock<Vec<u8>>,
 }
 
 /// One key's wake-up and how many tasks wait on it.
@@ -55,6 +56,13 @@ impl Waiters {
     /// Whether a caller of this process waits for `key`.
     pub fn has(&self, key: &[u8]) -> bool {
         self.map.lock().is_ok_and(|m| m.contains_key(key))
+    }
+
+    /// This client's name in release notices (random), so it can ignore its own: a release here
+    /// already woke a local waiter.
+    pub fn origin(&self) -> &[u8] {
+        self.origin
+            .get_or_init(|| format!("{:x}", uuid::Uuid::new_v4().as_u64_pair().0).into_bytes())
     }
 
     /// Wakes one caller of this process waiting for `key`, if any.

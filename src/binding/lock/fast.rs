@@ -16,7 +16,7 @@ use super::guarded::{Guarded, Release};
 use super::policy;
 use crate::binding::js::Js;
 use crate::binding::service::RedisService;
-use crate::core::lock::{self, Keeper, KeptLease, LeaseHooks, LockOptions, Target};
+use crate::core::lock::{self, Keeper, KeptLease, LeaseHooks, LockOptions, Notices, Target};
 use crate::core::policy::{Feature, Policy};
 use crate::core::work::Work;
 use crate::core::{Client, Error};
@@ -30,6 +30,7 @@ struct Call {
     shared: Arc<Shared>,
     client: Arc<Client>,
     keeper: Arc<Keeper>,
+    notices: Arc<Notices>,
     batcher: JsThread<Rc<Batcher>>,
     target: Target,
     opts: LockOptions,
@@ -44,6 +45,7 @@ struct Call {
 struct Rest {
     client: Arc<Client>,
     keeper: Arc<Keeper>,
+    notices: Arc<Notices>,
     batcher: JsThread<Rc<Batcher>>,
     target: Target,
     opts: LockOptions,
@@ -89,6 +91,7 @@ impl RedisService {
             shared: Arc::clone(&self.shared),
             client: Arc::clone(&self.client),
             keeper: Arc::clone(&self.keeper),
+            notices: Arc::clone(&self.notices),
             batcher: JsThread::new(Rc::clone(&self.batcher)),
             token: opts.token(),
             sent_at: Instant::now(),
@@ -155,9 +158,10 @@ impl Call {
             Ok(rt) => rt,
             Err(e) => return g.fail_here(js, &e),
         };
-        let (client, target, opts) = (rest.client, rest.target, rest.opts);
+        let (client, target, opts, notices) = (rest.client, rest.target, rest.opts, rest.notices);
         rt.spawn(async move {
-            let task = lock::guard(&client, &target, &opts, policy(&client), &g);
+            let p = policy(&client);
+            let task = lock::guard(&client, &target, &opts, p, Some(&notices), &g);
             if std::panic::AssertUnwindSafe(task)
                 .catch_unwind()
                 .await
@@ -179,6 +183,7 @@ impl Call {
         let rest = Rest {
             client: self.client,
             keeper: self.keeper,
+            notices: self.notices,
             batcher: self.batcher,
             target: self.target,
             opts: self.opts,
@@ -207,11 +212,12 @@ fn release(
         // and call it lost.
         let lost = kept.end();
         let t = target.clone();
+        let origin = client.waiters.origin().to_vec();
         send(
             &batcher,
             js.env(),
             d,
-            move |by_hash| t.release_cmd(&token, by_hash),
+            move |by_hash| t.release_cmd(&token, &origin, by_hash),
             Policy::strict(Feature::Locks),
             move |js, d, r| {
                 let end = lock::ended(lost, lock::released(&client, &target, r));

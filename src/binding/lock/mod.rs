@@ -129,12 +129,14 @@ impl RedisService {
         if let Ok((_, o)) = &parsed {
             if o.wait_ms > 0 {
                 let fenced = decode == Decode::Fenced;
+                let notices = Arc::clone(&self.notices);
                 return self.lock_op(
                     env,
                     parsed,
                     move || Out::Empty(empty),
                     move |client, (t, o)| async move {
-                        let a = lock::acquire(&client, &t, &o.token(), &o.acquire()).await?;
+                        let n = Some(&notices);
+                        let a = lock::acquire(&client, &t, &o.token(), &o.acquire(), n).await?;
                         Ok(Out::Json(match a {
                             None => serde_json::Value::Null,
                             Some(a) if fenced => {
@@ -192,11 +194,12 @@ impl RedisService {
                 );
             }
         }
+        let origin = self.client.waiters.origin().to_vec();
         self.lock_cmd(
             env,
             parsed,
             true,
-            |t, token, h| t.release_cmd(token, h),
+            move |t, token, h| t.release_cmd(token, &origin, h),
             Decode::Bool,
             Empty::True,
         )

@@ -9,9 +9,10 @@ use redis::Value;
 use tokio::sync::oneshot;
 
 use super::clock::{LeaseClock, Tick, TAKEN};
+use super::notices::Notices;
 use super::{
     AcquireOptions, Acquired, HoldOptions, Kind, LockOptions, Target, LOCK_ACQUIRE, LOCK_EXTEND,
-    LOCK_RELEASE, SEM_ACQUIRE, SEM_EXTEND, SEM_RELEASE,
+    LOCK_RELEASE, SEM_ACQUIRE, SEM_EXTEND,
 };
 use crate::core::policy::{Decision, Policy};
 use crate::core::{Client, Error};
@@ -56,7 +57,9 @@ pub async fn try_acquire(
 }
 
 /// Acquires, retrying with jittered delays for up to `o.wait_ms`. `Ok(None)` when the wait ran
-/// out. A transport error ends the wait at once (fail fast while Redis is down).
+/// out. A transport error ends the wait at once (fail fast while Redis is down). While waiting,
+/// a release by this process wakes the caller at once, and so does a release by another
+/// process when `notices` listens for them (see `notices.rs`).
 ///
 /// # Errors
 /// As [`try_acquire`].
@@ -65,12 +68,18 @@ pub async fn acquire(
     t: &Target,
     token: &str,
     o: &AcquireOptions,
+    notices: Option<&Arc<Notices>>,
 ) -> Result<Option<Acquired>, Error> {
     if o.wait_ms == 0 {
         return try_acquire(client, t, token, o.ttl_ms).await;
     }
     let deadline = Instant::now() + Duration::from_millis(o.wait_ms);
     let waiting = client.waiters.enter(&t.key);
+    // Marked as waited for before the next try, so no release slips between the two.
+    let _listening = match notices {
+        Some(n) => Some(n.listen(client, t, deadline).await),
+        None => None,
+    };
     loop {
         if let Some(a) = try_acquire(client, t, token, o.ttl_ms).await? {
             return Ok(Some(a));
@@ -97,14 +106,10 @@ pub async fn acquire(
 /// # Errors
 /// `Connection`/`Timeout` when Redis is unreachable.
 pub async fn release(client: &Arc<Client>, t: &Target, token: &str) -> Result<bool, Error> {
-    let script = match t.kind {
-        Kind::Lock => &LOCK_RELEASE,
-        Kind::Semaphore { .. } => &SEM_RELEASE,
-    };
     let released = flag(
-        script
-            .run(client, 1, |c| {
-                c.arg(&t.key).arg(token);
+        t.release_script()
+            .run(client, 2, |c| {
+                t.release_args(c, token, client.waiters.origin())
             })
             .await?,
     );
@@ -253,17 +258,18 @@ pub trait LeaseHooks: Send + Sync + 'static {
 /// `withLock` / `withSemaphore`: acquire `t` (waiting up to `o.wait_ms`), run the callback
 /// through `hooks` while the lease is kept (renewed as `o` says), release it on every path, and
 /// hand over how it ended. While Redis is disabled or unreachable, `policy` decides: reject, or
-/// run the callback without a lease (`lockFailOpen`).
+/// run the callback without a lease (`lockFailOpen`). `notices`: see [`acquire`].
 pub async fn guard<H: LeaseHooks>(
     client: &Arc<Client>,
     t: &Target,
     o: &LockOptions,
     policy: Policy,
+    notices: Option<&Arc<Notices>>,
     hooks: &H,
 ) {
     let acquired = match policy.when_disabled(client) {
         Some(d) => Err(d),
-        None => match acquire(client, t, &o.token(), &o.acquire()).await {
+        None => match acquire(client, t, &o.token(), &o.acquire(), notices).await {
             Ok(a) => Ok(a),
             Err(e) => Err(policy.after(client, e)),
         },
@@ -289,6 +295,7 @@ mod tests {
     use super::*;
     use crate::core::config::Settings;
     use crate::core::connection::runtime;
+    use crate::core::lock::Notices;
     use crate::core::policy::Feature;
     use crate::core::test_server::{Quiet, TestServer};
     use crate::core::Config;
@@ -338,9 +345,14 @@ mod tests {
         let client = Client::new(cfg, Arc::new(Quiet)).unwrap();
         let seen = Seen::default();
         let t = Target::lock(b"", b"k");
-        runtime()
-            .unwrap()
-            .block_on(guard(&client, &t, &LockOptions::default(), policy, &seen));
+        runtime().unwrap().block_on(guard(
+            &client,
+            &t,
+            &LockOptions::default(),
+            policy,
+            None,
+            &seen,
+        ));
         seen.0.into_inner().unwrap()
     }
 
@@ -412,7 +424,7 @@ mod tests {
             let (client, t, held) = (Arc::clone(client), t.clone(), Arc::clone(&held));
             runtime()
                 .unwrap()
-                .spawn(async move { guard(&client, &t, &o, policy, &held).await })
+                .spawn(async move { guard(&client, &t, &o, policy, None, &held).await })
         };
         runtime().unwrap().block_on(held.started.notified());
         (held, task)
@@ -453,6 +465,7 @@ mod tests {
             &t,
             &LockOptions::default(),
             Policy::of(&client.cfg, Feature::Locks),
+            None,
             &other,
         ));
         assert_eq!(other.seen(), ["fail ERR_LOCK_NOT_ACQUIRED"]);
@@ -518,5 +531,38 @@ mod tests {
         assert_eq!(held.seen()[1], "lost ERR_LOCK_LOST");
         held.settle();
         rt.block_on(task).unwrap();
+    }
+
+    #[test]
+    fn a_release_by_another_process_wakes_a_waiter_at_once() {
+        let server = TestServer::start();
+        let (holder, waiter) = (server.client(|_| {}), server.client(|_| {}));
+        let rt = runtime().unwrap();
+        let t = Target::lock(b"", b"handed");
+        let a = rt
+            .block_on(try_acquire(&holder, &t, "first", 10_000))
+            .unwrap()
+            .expect("acquired");
+        let notices = Arc::new(Notices::default());
+        // Retries 1 to 3 s apart: only a notice can hand the lock over sooner.
+        let o = AcquireOptions {
+            ttl_ms: 10_000,
+            wait_ms: 5_000,
+            retry_delay_ms: 2_000,
+        };
+        let task = {
+            let (waiter, t, notices) = (Arc::clone(&waiter), t.clone(), Arc::clone(&notices));
+            rt.spawn(async move {
+                let r = acquire(&waiter, &t, "second", &o, Some(&notices)).await;
+                (r, Instant::now())
+            })
+        };
+        std::thread::sleep(Duration::from_millis(300));
+        let released_at = Instant::now();
+        assert_eq!(rt.block_on(release(&holder, &t, &a.token)), Ok(true));
+        let (r, acquired_at) = rt.block_on(task).unwrap();
+        assert_eq!(r.unwrap().map(|a| a.token), Some("second".to_string()));
+        let handover = acquired_at - released_at;
+        assert!(handover < Duration::from_millis(500), "{handover:?}");
     }
 }

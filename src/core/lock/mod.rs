@@ -11,6 +11,7 @@
 mod clock;
 mod keeper;
 mod lease;
+mod notices;
 
 use std::time::Instant;
 
@@ -26,13 +27,20 @@ pub use lease::{
     acquire, ended, extend, guard, hold, release, release_key, released, try_acquire, HoldEnd,
     LeaseHooks,
 };
+pub use notices::{Listening, Notices};
 
 static LOCK_ACQUIRE: Lua = Lua::new(include_str!("../scripts/lock_acquire.lua"));
 static LOCK_RELEASE: Lua = Lua::new(include_str!("../scripts/lock_release.lua"));
+static LOCK_RELEASE_NOTIFY: Lua = Lua::new(include_str!("../scripts/lock_release_notify.lua"));
+static WAIT_MARK: Lua = Lua::new(include_str!("../scripts/lock_wait_mark.lua"));
 static LOCK_EXTEND: Lua = Lua::new(include_str!("../scripts/lock_extend.lua"));
 static SEM_ACQUIRE: Lua = Lua::new(include_str!("../scripts/sem_acquire.lua"));
 static SEM_RELEASE: Lua = Lua::new(include_str!("../scripts/sem_release.lua"));
 static SEM_EXTEND: Lua = Lua::new(include_str!("../scripts/sem_extend.lua"));
+
+/// The suffix of the channel a release is announced on (the release scripts append it to the
+/// lock's key).
+pub const FREE: &[u8] = b":free";
 
 /// TTL when none is given: 30 seconds.
 pub const DEFAULT_TTL_MS: u64 = 30_000;
@@ -55,6 +63,10 @@ pub struct Target {
     pub user_key: String,
     key: Vec<u8>,
     fence: Vec<u8>,
+    /// The clients waiting for it (any process): a release publishes on `channel` when another
+    /// client than the releaser's waits.
+    waiting: Vec<u8>,
+    channel: Vec<u8>,
 }
 
 impl Target {
@@ -65,6 +77,8 @@ impl Target {
             user_key: String::from_utf8_lossy(key).into_owned(),
             key: tagged(&[prefix, b"lock:"], key, &[]),
             fence: tagged(&[prefix, b"lock:"], key, &[b":fence"]),
+            waiting: tagged(&[prefix, b"lock:"], key, &[b":waiting"]),
+            channel: tagged(&[prefix, b"lock:"], key, &[FREE]),
         }
     }
 
@@ -75,6 +89,8 @@ impl Target {
             user_key: String::from_utf8_lossy(key).into_owned(),
             key: tagged(&[prefix, b"sem:"], key, &[]),
             fence: Vec::new(),
+            waiting: tagged(&[prefix, b"sem:"], key, &[b":waiting"]),
+            channel: tagged(&[prefix, b"sem:"], key, &[FREE]),
         }
     }
 
@@ -111,15 +127,32 @@ impl Target {
         }
     }
 
-    /// The release script: replies 1 when `token` held it, else 0.
-    pub fn release_cmd(&self, token: &str, by_hash: bool) -> Cmd {
-        let script = match self.kind {
-            Kind::Lock => &LOCK_RELEASE,
+    /// The release script: replies 1 when `token` held it, else 0; tells waiting processes,
+    /// naming the releasing client (`origin`: `Waiters::origin`).
+    pub fn release_cmd(&self, token: &str, origin: &[u8], by_hash: bool) -> Cmd {
+        self.release_script()
+            .cmd(by_hash, 2, &|c| self.release_args(c, token, origin))
+    }
+
+    pub(super) fn release_script(&self) -> &'static Lua {
+        match self.kind {
+            Kind::Lock => &LOCK_RELEASE_NOTIFY,
             Kind::Semaphore { .. } => &SEM_RELEASE,
-        };
-        script.cmd(by_hash, 1, &|c| {
-            c.arg(&self.key).arg(token);
-        })
+        }
+    }
+
+    pub(super) fn release_args(&self, c: &mut Cmd, token: &str, origin: &[u8]) {
+        c.arg(&self.key).arg(&self.waiting).arg(token).arg(origin);
+    }
+
+    /// The sorted set of clients waiting for this lock (scored by when their wait ends).
+    pub fn waiting_key(&self) -> &[u8] {
+        &self.waiting
+    }
+
+    /// The channel a release of this lock is announced on (to waiters in other processes).
+    pub fn channel(&self) -> &[u8] {
+        &self.channel
     }
 
     /// The extension script: replies 1 when `token` held it (TTL reset to `ttl_ms`), else 0.
@@ -277,6 +310,8 @@ mod tests {
         let t = Target::lock(b"app:", b"order:1");
         assert_eq!(t.key, b"app:lock:{order:1}");
         assert_eq!(t.fence, b"app:lock:{order:1}:fence");
+        assert_eq!(t.waiting, b"app:lock:{order:1}:waiting");
+        assert_eq!(t.channel(), b"app:lock:{order:1}:free");
         let s = Target::semaphore(b"", b"jobs", 3);
         assert_eq!(s.key, b"sem:{jobs}");
         assert_eq!(s.kind, Kind::Semaphore { limit: 3 });
