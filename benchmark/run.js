@@ -16,6 +16,7 @@ const { lockClients, lockScenarios } = require('./locks');
 const { rateClients, rateScenarios } = require('./rate-limit');
 const { sessionCacheClients, sessionCacheScenarios } = require('./sessions-cache');
 const { clusterClients, clusterScenarios, seedCluster } = require('./cluster');
+const { handover, PROCESSES, WORKERS } = require('./handover');
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS || 5);
 const ROUND_MS = Number(process.env.BENCH_ROUND_MS || 1000);
@@ -171,6 +172,17 @@ async function main() {
   const lockRows = await runSuite(locks, lockScenarios);
   for (const c of locks) await c.close();
 
+  // Cross-process hand-over: one key, several processes, the next holder woken by the release.
+  const handoverName = `lock hand-over, ${PROCESSES} processes x ${WORKERS} workers on one key`;
+  const handovers = [];
+  if (!only || only.test(handoverName)) {
+    for (const client of ['@app/redis', 'redlock (ioredis)']) handovers.push(await handover(client, server.url));
+    console.log(`\n${handoverName}`);
+    for (const h of handovers) {
+      console.log(`  ${h.client.padEnd(28)} ${fmt(h.cycles).padStart(9)} cycles/s   ${fmt(h.handovers)} to another process: p50 ${h.p50.toFixed(2)} ms, p99 ${h.p99.toFixed(2)} ms   violations ${h.violations}`);
+    }
+  }
+
   const rates = rateClients(server.url);
   for (const c of rates) await c.open();
   const rateRows = await runSuite(rates, rateScenarios);
@@ -195,6 +207,13 @@ async function main() {
 
   printTable('Commands', commandRows);
   printTable('Locks (the uncontended cycles as acquireLock + releaseLock, and as withLock)', lockRows);
+  if (handovers.length === 2) {
+    const [ours, peer] = handovers;
+    console.log(`\nCross-process hand-over (${PROCESSES} processes x ${WORKERS} workers on one key, withLock against redlock):`);
+    console.log('| scenario | @app/redis cycles/s | hand-overs to another process | p50 / p99 ms | redlock cycles/s | hand-overs | p50 / p99 ms | ops/s ratio | exclusion violations |');
+    console.log('|---|---|---|---|---|---|---|---|---|');
+    console.log(`| ${handoverName} | ${fmt(ours.cycles)} | ${fmt(ours.handovers)} | ${ours.p50.toFixed(2)} / ${ours.p99.toFixed(2)} | ${fmt(peer.cycles)} | ${fmt(peer.handovers)} | ${peer.p50.toFixed(2)} / ${peer.p99.toFixed(2)} | ${(ours.cycles / peer.cycles).toFixed(2)}x | ${ours.violations + peer.violations} |`);
+  }
   printTable('Rate limits', rateRows);
   printTable('Sessions and cache', scRows);
   printTable('Cluster mode (3 masters)', clusterRows);

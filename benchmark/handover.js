@@ -1,0 +1,84 @@
+'use strict';
+// `npm run bench`, cross-process lock hand-over: 4 processes x 4 workers take turns on one key
+// for a fixed time, each turn an empty critical section. Per client: cycles/s, how many turns
+// went to another process than the one before, the hand-over latency of those (the previous
+// holder's critical section ends to the next one's starts, on the machine's monotonic clock,
+// which all processes share) at p50 and p99, and exclusion violations (a start before the
+// previous end). Run by benchmark/run.js; each process is this file run as a child.
+const { spawn } = require('node:child_process');
+
+const PROCESSES = 4;
+const WORKERS = 4;
+const RUN_MS = Number(process.env.BENCH_HANDOVER_MS || 2000);
+const TTL_MS = 10000;
+const RETRY_MS = 10;
+
+// The child: `node handover.js <client> <url> <key>` prints its turns as JSON.
+async function child(client, url, key) {
+  const lock = await open(client, url);
+  const turns = [];
+  const end = Date.now() + RUN_MS;
+  await Promise.all(Array.from({ length: WORKERS }, async () => {
+    while (Date.now() < end) {
+      await lock(key, () => {
+        const start = process.hrtime.bigint();
+        turns.push([start, process.hrtime.bigint()]);
+      });
+    }
+  }));
+  // A turn ends when its critical section does: the release starts there.
+  const out = JSON.stringify(turns.map(([a, b]) => [a.toString(), b.toString()]));
+  process.stdout.write(out, () => process.exit(0));
+}
+
+async function open(client, url) {
+  if (client === '@app/redis') {
+    const { RedisService } = require('..');
+    const r = await RedisService.connect({ url, logger: false });
+    return (k, fn) => r.withLock(k, fn, { ttlMs: TTL_MS, waitMs: 60000, retryDelayMs: RETRY_MS });
+  }
+  const { connectIoredis } = require('./connect');
+  const io = await connectIoredis(url);
+  const { default: Redlock } = require('redlock');
+  const rl = new Redlock([io], { retryCount: -1, retryDelay: RETRY_MS, retryJitter: RETRY_MS });
+  rl.on('error', () => {});
+  return async (k, fn) => {
+    const l = await rl.acquire([k], TTL_MS);
+    try { fn(); } finally { await l.release(); }
+  };
+}
+
+function run(client, url, key) {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [__filename, client, url, key], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    p.stdout.on('data', (d) => { out += d; });
+    p.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`${client} child exited ${code}`))));
+  });
+}
+
+const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))];
+
+/** One client's row: 4 processes x 4 workers on one key. */
+async function handover(client, url) {
+  const key = `bench:handover:${client.replace(/\W+/g, '-')}`;
+  const runs = await Promise.all(Array.from({ length: PROCESSES }, () => run(client, url, key)));
+  const all = runs
+    .flatMap((turns, proc) => turns.map(([a, b]) => [BigInt(a), BigInt(b), proc]))
+    .sort((x, y) => (x[0] < y[0] ? -1 : 1));
+  const gaps = [];
+  let violations = 0;
+  for (let i = 1; i < all.length; i++) {
+    const gap = Number(all[i][0] - all[i - 1][1]) / 1e6;
+    if (gap < 0) violations++;
+    // A hand-over to another process (a turn kept in one process is no hand-over).
+    if (all[i][2] !== all[i - 1][2]) gaps.push(gap);
+  }
+  gaps.sort((a, b) => a - b);
+  const cycles = all.length / (RUN_MS / 1000);
+  return { client, cycles, handovers: gaps.length, p50: pct(gaps, 50) || 0, p99: pct(gaps, 99) || 0, violations };
+}
+
+module.exports = { handover, PROCESSES, WORKERS };
+
+if (require.main === module && process.argv.length === 5) child(process.argv[2], process.argv[3], process.argv[4]);
