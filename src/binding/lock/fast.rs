@@ -28,12 +28,8 @@ use crate::engine::outcome::Out;
 /// One call between its acquisition and its callback.
 struct Call {
     shared: Arc<Shared>,
-    client: Arc<Client>,
-    keeper: Arc<Keeper>,
-    notices: Arc<Notices>,
-    batcher: JsThread<Rc<Batcher>>,
-    target: Target,
-    opts: LockOptions,
+    /// What the call needs after its JS side exists.
+    rest: Rest,
     token: String,
     /// When the acquisition was queued: the lease is valid until this + TTL at the latest.
     sent_at: Instant,
@@ -89,18 +85,21 @@ impl RedisService {
     ) {
         let call = Call {
             shared: Arc::clone(&self.shared),
-            client: Arc::clone(&self.client),
-            keeper: Arc::clone(&self.keeper),
-            notices: Arc::clone(&self.notices),
-            batcher: JsThread::new(Rc::clone(&self.batcher)),
             token: opts.token(),
             sent_at: Instant::now(),
-            target,
-            opts,
+            rest: Rest {
+                client: Arc::clone(&self.client),
+                keeper: Arc::clone(&self.keeper),
+                notices: Arc::clone(&self.notices),
+                batcher: JsThread::new(Rc::clone(&self.batcher)),
+                target,
+                opts,
+            },
             func,
             this,
         };
-        let (target, token, ttl) = (call.target.clone(), call.token.clone(), call.opts.ttl_ms);
+        let (target, token) = (call.rest.target.clone(), call.token.clone());
+        let ttl = call.rest.opts.ttl_ms;
         send(
             &self.batcher,
             env,
@@ -117,11 +116,11 @@ impl Call {
     fn acquired(self, js: &Js, d: Deferred, r: Result<Option<Value>, Error>) {
         let lease = match r {
             Ok(None) => None,
-            Ok(Some(v)) => match self.target.acquired(&v, &self.token, self.sent_at) {
+            Ok(Some(v)) => match self.rest.target.acquired(&v, &self.token, self.sent_at) {
                 Some(a) => Some(a),
-                None if self.opts.wait_ms > 0 => return self.wait(js, d),
+                None if self.rest.opts.wait_ms > 0 => return self.wait(js, d),
                 None => {
-                    let e = self.target.not_acquired(0);
+                    let e = self.rest.target.not_acquired(0);
                     return self.reject(js, d, &e);
                 }
             },
@@ -178,17 +177,9 @@ impl Call {
     /// it settles. The rest of the call comes back for the lease.
     fn guarded(self, js: &Js, d: Deferred) -> (Arc<Guarded>, Rest) {
         self.shared.begin(js.env());
-        let key = self.target.user_key.clone();
+        let key = self.rest.target.user_key.clone();
         let g = Guarded::new(&self.shared, d, self.func, self.this, key);
-        let rest = Rest {
-            client: self.client,
-            keeper: self.keeper,
-            notices: self.notices,
-            batcher: self.batcher,
-            target: self.target,
-            opts: self.opts,
-        };
-        (g, rest)
+        (g, self.rest)
     }
 
     fn reject(self, js: &Js, d: Deferred, e: &Error) {
