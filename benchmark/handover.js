@@ -1,6 +1,9 @@
 'use strict';
 // `npm run bench`, cross-process lock hand-over: 4 processes x 4 workers take turns on one key
-// for a fixed time, each turn an empty critical section. Per client: cycles/s, how many turns
+// for a fixed time. Two shapes: each turn an empty critical section and straight back in line
+// (`workMs` 0), or a request-like turn (`workMs` of awaited work under the lock, then `pauseMs`
+// before that worker asks again, as a route handler behind a load balancer would). Per client:
+// cycles/s, how many turns
 // went to another process than the one before, the hand-over latency of those (the previous
 // holder's critical section ends to the next one's starts, on the machine's monotonic clock,
 // which all processes share) at p50 and p99, and exclusion violations (a start before the
@@ -13,17 +16,25 @@ const RUN_MS = Number(process.env.BENCH_HANDOVER_MS || 2000);
 const TTL_MS = 10000;
 const RETRY_MS = 10;
 
-// The child: `node handover.js <client> <url> <key>` prints its turns as JSON.
-async function child(client, url, key) {
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// The child: `node handover.js <client> <url> <key> <workMs> <pauseMs>` prints its turns as JSON.
+async function child(client, url, key, workMs, pauseMs) {
   const lock = await open(client, url);
   const turns = [];
   const end = Date.now() + RUN_MS;
   await Promise.all(Array.from({ length: WORKERS }, async () => {
     while (Date.now() < end) {
-      await lock(key, () => {
+      // An empty turn is a plain function; a turn with work an async one.
+      await lock(key, workMs ? async () => {
+        const start = process.hrtime.bigint();
+        await sleep(workMs);
+        turns.push([start, process.hrtime.bigint()]);
+      } : () => {
         const start = process.hrtime.bigint();
         turns.push([start, process.hrtime.bigint()]);
       });
+      if (pauseMs) await sleep(pauseMs);
     }
   }));
   // A turn ends when its critical section does: the release starts there.
@@ -44,13 +55,14 @@ async function open(client, url) {
   rl.on('error', () => {});
   return async (k, fn) => {
     const l = await rl.acquire([k], TTL_MS);
-    try { fn(); } finally { await l.release(); }
+    try { await fn(); } finally { await l.release(); }
   };
 }
 
-function run(client, url, key) {
+function run(client, url, key, workMs, pauseMs) {
   return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [__filename, client, url, key], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const args = [__filename, client, url, key, String(workMs), String(pauseMs)];
+    const p = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     p.stdout.on('data', (d) => { out += d; });
     p.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`${client} child exited ${code}`))));
@@ -59,10 +71,10 @@ function run(client, url, key) {
 
 const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))];
 
-/** One client's row: 4 processes x 4 workers on one key. */
-async function handover(client, url) {
-  const key = `bench:handover:${client.replace(/\W+/g, '-')}`;
-  const runs = await Promise.all(Array.from({ length: PROCESSES }, () => run(client, url, key)));
+/** One client's row: 4 processes x 4 workers on one key, turns of `workMs`, `pauseMs` apart. */
+async function handover(client, url, { workMs = 0, pauseMs = 0 } = {}) {
+  const key = `bench:handover:${client.replace(/\W+/g, '-')}:${workMs}`;
+  const runs = await Promise.all(Array.from({ length: PROCESSES }, () => run(client, url, key, workMs, pauseMs)));
   const all = runs
     .flatMap((turns, proc) => turns.map(([a, b]) => [BigInt(a), BigInt(b), proc]))
     .sort((x, y) => (x[0] < y[0] ? -1 : 1));
@@ -76,9 +88,14 @@ async function handover(client, url) {
   }
   gaps.sort((a, b) => a - b);
   const cycles = all.length / (RUN_MS / 1000);
-  return { client, cycles, handovers: gaps.length, p50: pct(gaps, 50) || 0, p99: pct(gaps, 99) || 0, violations };
+  // The mean critical section: with the hand-over it bounds the cycles any client can reach.
+  const turnMs = all.reduce((sum, [a, b]) => sum + Number(b - a), 0) / 1e6 / Math.max(1, all.length);
+  return { client, cycles, handovers: gaps.length, p50: pct(gaps, 50) || 0, p99: pct(gaps, 99) || 0, violations, turnMs };
 }
 
 module.exports = { handover, PROCESSES, WORKERS };
 
-if (require.main === module && process.argv.length === 5) child(process.argv[2], process.argv[3], process.argv[4]);
+if (require.main === module && process.argv.length === 7) {
+  const [client, url, key, workMs, pauseMs] = process.argv.slice(2);
+  child(client, url, key, Number(workMs), Number(pauseMs));
+}
