@@ -347,8 +347,9 @@ mod tests {
 
     use crate::core::config::Settings;
     use crate::core::connection::runtime;
+    use crate::core::connection::testing::Quiet;
     use crate::core::policy::Feature;
-    use crate::core::test_server::{Quiet, TestServer};
+    use crate::core::test_server::TestServer;
     use crate::core::Config;
 
     fn wrap(stale_s: u64) -> Wrap {

@@ -18,6 +18,7 @@ pub mod script;
 pub mod session;
 #[cfg(test)]
 pub mod test_server;
+pub mod tls;
 pub mod waiters;
 pub mod wire;
 pub mod work;

@@ -1,6 +1,7 @@
-//! The wire protocol for the JS-thread connection: open a plain TCP connection and do the RESP3
-//! handshake on the runtime (so the JS thread never blocks), encode jobs into one write buffer,
-//! and match the replies read back to the jobs that asked for them.
+//! The wire protocol for the JS-thread connection: open a TCP connection, do the TLS handshake
+//! when configured and the RESP3 handshake, all on the runtime (so the JS thread never blocks),
+//! encode jobs into one write buffer, and match the replies read back to the jobs that asked for
+//! them.
 //!
 //! Why a second connection: the JS thread can then write commands and read replies itself,
 //! through libuv, with no thread hop at all (see `binding::driver`). Scripts, lease renewal and
@@ -10,7 +11,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use redis::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::core::work::{reply, Expect, Work};
 use crate::core::{Config, Error};
@@ -192,14 +193,17 @@ impl Reader {
 }
 
 async fn round_trip(
-    s: &mut tokio::net::TcpStream,
+    s: &mut (impl AsyncRead + AsyncWrite + Unpin),
     r: &mut Reader,
     cmd: &redis::Cmd,
     secret: Option<&str>,
 ) -> Result<Value, Error> {
+    let failed = |e: std::io::Error| Error::Connection(format!("Redis connection failed: {e}"));
     s.write_all(&cmd.get_packed_command())
         .await
-        .map_err(|e| Error::Connection(format!("Redis connection failed: {e}")))?;
+        .map_err(failed)?;
+    // TLS: what the session still holds goes out now.
+    s.flush().await.map_err(failed)?;
     let mut chunk = [0u8; 4096];
     loop {
         if let Some(v) = r.next_reply()? {
@@ -235,41 +239,58 @@ async fn round_trip(
     }
 }
 
-/// Opens a plain TCP connection and performs the handshake (`HELLO 3` with credentials,
-/// `CLIENT SETNAME`, `SELECT`), returning a non-blocking std socket for the JS thread.
+/// A connection ready for the JS thread: a non-blocking socket and, with TLS, the rustls session
+/// that encrypts what is written to it and decrypts what is read.
+pub struct Socket {
+    pub tcp: std::net::TcpStream,
+    pub tls: Option<Box<rustls::ClientConnection>>,
+}
+
+/// Opens a TCP connection, does the TLS handshake when `tls` is given (checking the server
+/// against `name`), then the RESP3 handshake (`HELLO 3` with credentials, `CLIENT SETNAME`,
+/// `SELECT`), and returns it for the JS thread.
 ///
 /// # Errors
-/// `Connection`, `Timeout` (within `connectTimeoutMs`) or `Auth`.
-pub async fn open_plain(
+/// `Connection` (a refused or failed TLS handshake too), `Timeout` (within
+/// `connectTimeoutMs`) or `Auth`.
+pub async fn open_stream(
     cfg: &Config,
     (host, port): &crate::core::config::Node,
-) -> Result<std::net::TcpStream, Error> {
+    tls: Option<(
+        std::sync::Arc<rustls::ClientConfig>,
+        rustls::pki_types::ServerName<'static>,
+    )>,
+) -> Result<Socket, Error> {
     let limit = Duration::from_millis(cfg.connect_timeout_ms);
+    let failed = |e: std::io::Error| Error::Connection(format!("Redis connection failed: {e}"));
     let work = async {
-        let mut s = tokio::net::TcpStream::connect((host.as_str(), *port))
+        let s = tokio::net::TcpStream::connect((host.as_str(), *port))
             .await
-            .map_err(|e| Error::Connection(format!("Redis connection failed: {e}")))?;
+            .map_err(failed)?;
         let _ = s.set_nodelay(true);
-        let mut r = Reader::default();
-        let mut hello = redis::cmd("HELLO");
-        hello.arg(3);
-        if let Some(pw) = &cfg.password {
-            hello
-                .arg("AUTH")
-                .arg(cfg.username.as_deref().unwrap_or("default"))
-                .arg(pw);
+        match tls {
+            None => {
+                let mut s = s;
+                handshake(cfg, &mut s).await?;
+                let tcp = s.into_std().map_err(failed)?;
+                Ok(Socket { tcp, tls: None })
+            }
+            Some((config, name)) => {
+                let mut s = tokio_rustls::TlsConnector::from(config)
+                    .connect(name, s)
+                    .await
+                    .map_err(|e| {
+                        Error::Connection(format!("Redis connection failed: TLS handshake: {e}"))
+                    })?;
+                handshake(cfg, &mut s).await?;
+                let (s, session) = s.into_inner();
+                let tcp = s.into_std().map_err(failed)?;
+                Ok(Socket {
+                    tcp,
+                    tls: Some(Box::new(session)),
+                })
+            }
         }
-        if let Some(name) = &cfg.client_name {
-            hello.arg("SETNAME").arg(name);
-        }
-        round_trip(&mut s, &mut r, &hello, cfg.password.as_deref()).await?;
-        if cfg.db != 0 {
-            let mut sel = redis::cmd("SELECT");
-            sel.arg(cfg.db);
-            round_trip(&mut s, &mut r, &sel, None).await?;
-        }
-        s.into_std()
-            .map_err(|e| Error::Connection(format!("Redis connection failed: {e}")))
     };
     match tokio::time::timeout(limit, work).await {
         Ok(r) => r,
@@ -278,6 +299,32 @@ pub async fn open_plain(
             cfg.connect_timeout_ms
         ))),
     }
+}
+
+/// The RESP3 handshake: `HELLO 3` with credentials and name, then `SELECT` when not db 0.
+async fn handshake(
+    cfg: &Config,
+    s: &mut (impl AsyncRead + AsyncWrite + Unpin),
+) -> Result<(), Error> {
+    let mut r = Reader::default();
+    let mut hello = redis::cmd("HELLO");
+    hello.arg(3);
+    if let Some(pw) = &cfg.password {
+        hello
+            .arg("AUTH")
+            .arg(cfg.username.as_deref().unwrap_or("default"))
+            .arg(pw);
+    }
+    if let Some(name) = &cfg.client_name {
+        hello.arg("SETNAME").arg(name);
+    }
+    round_trip(s, &mut r, &hello, cfg.password.as_deref()).await?;
+    if cfg.db != 0 {
+        let mut sel = redis::cmd("SELECT");
+        sel.arg(cfg.db);
+        round_trip(s, &mut r, &sel, None).await?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

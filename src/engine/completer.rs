@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use futures_util::FutureExt;
 use napi::sys;
 
+use crate::core::wire::Socket;
 use crate::core::{Error, EventSink, Level};
 use crate::engine::js_thread::{Deferred, JsEnv, JsRef};
 use crate::engine::outcome::{Out, Settle};
@@ -39,9 +40,9 @@ enum Done {
     Run(JsTask),
 }
 
-/// Receives the plain sockets the core opens for the JS-thread connection (see `driver`).
+/// Receives the sockets (plain or TLS) the core opens for the JS-thread connection (see `driver`).
 pub trait PlainHooks: Send + Sync {
-    fn attach(&self, env: JsEnv, stream: std::net::TcpStream, gen: u64);
+    fn attach(&self, env: JsEnv, socket: Socket, gen: u64);
     fn detach(&self, env: JsEnv);
 }
 
@@ -68,11 +69,11 @@ impl EventSink for Sink {
         self.0.push(Done::Log(level, msg));
     }
 
-    fn attach(&self, stream: std::net::TcpStream, gen: u64) {
+    fn attach(&self, socket: Socket, gen: u64) {
         let hooks = self.0.plain.lock().ok().and_then(|h| h.clone());
         self.0.run_on_js(Box::new(move |env| {
             if let Some(h) = hooks.and_then(|h| h.upgrade()) {
-                h.attach(env, stream, gen);
+                h.attach(env, socket, gen);
             }
         }));
     }

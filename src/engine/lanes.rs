@@ -1,6 +1,6 @@
-//! Cluster mode's JS-thread connections ("lanes"): one plain connection per master, written and
-//! read on the JS thread like standalone mode's (see `driver`), for commands whose keys all hash
-//! to one slot. Everything else (keyless and multi-slot commands, pipelines, transactions,
+//! Cluster mode's JS-thread connections ("lanes"): one connection (plain or TLS) per master,
+//! written and read on the JS thread like standalone mode's (see `driver`), for commands whose
+//! keys all hash to one slot. Everything else (keyless and multi-slot commands, pipelines, transactions,
 //! redirected replies, slots whose master has no lane connected) goes through the crate's
 //! cluster connection on the runtime; `Batch::pump` keeps the two paths in call order.
 //!
@@ -21,6 +21,7 @@ use redis::Value;
 use crate::core::cluster::slot_of;
 use crate::core::config::{Node, Topology};
 use crate::core::connection::{runtime, EventSink, Level};
+use crate::core::wire::Socket;
 use crate::core::work::Work;
 use crate::core::Client;
 use crate::engine::completer::{PlainHooks, Shared};
@@ -70,11 +71,11 @@ struct LaneSink {
 impl EventSink for LaneSink {
     fn log(&self, _level: Level, _msg: String) {}
 
-    fn attach(&self, stream: std::net::TcpStream, gen: u64) {
+    fn attach(&self, socket: Socket, gen: u64) {
         let driver = self.driver.lock().ok().and_then(|d| d.clone());
         self.shared.run_on_js(Box::new(move |env| {
             if let Some(d) = driver.and_then(|d| d.upgrade()) {
-                d.attach(env, stream, gen);
+                d.attach(env, socket, gen);
             }
         }));
     }
@@ -98,7 +99,7 @@ impl Lanes {
         outstanding: &Arc<AtomicUsize>,
         events: Weak<dyn LaneEvents>,
     ) -> Option<Arc<JsThread<Lanes>>> {
-        if !client.is_cluster() || client.cfg.tls.is_some() || crate::engine::uv::uv().is_none() {
+        if !client.is_cluster() || crate::engine::uv::uv().is_none() {
             return None;
         }
         Some(Arc::new_cyclic(|me| {

@@ -48,8 +48,8 @@ pub enum Level {
 /// Where the core sends log lines; the binding forwards them to the JS `logger`.
 pub trait EventSink: Send + Sync + 'static {
     fn log(&self, level: Level, msg: String);
-    /// A plain connection for the JS thread is ready (generation `gen`); see [`Client::want_plain`].
-    fn attach(&self, _stream: std::net::TcpStream, _gen: u64) {}
+    /// A connection for the JS thread is ready (generation `gen`); see [`Client::want_plain`].
+    fn attach(&self, _socket: crate::core::wire::Socket, _gen: u64) {}
     /// The service was disconnected: drop the JS-thread connection.
     fn detach(&self) {}
 }
@@ -158,8 +158,11 @@ pub struct Client {
     sink: Arc<dyn EventSink>,
     /// Local wake-ups for lock waiters.
     pub waiters: crate::core::waiters::Waiters,
-    /// Whether each connect also opens a plain connection for the JS thread.
+    /// Whether each connect also opens a connection for the JS thread.
     plain: std::sync::atomic::AtomicBool,
+    /// The JS-thread connection's TLS settings, made at its first connect and kept (so a
+    /// reconnect can resume the TLS session).
+    js_tls: std::sync::OnceLock<Arc<rustls::ClientConfig>>,
     /// `disconnect()` calls not yet done (see [`crate::core::closing`]).
     pub closes: Arc<crate::core::closing::Closes>,
 }
@@ -197,6 +200,7 @@ impl Client {
             sink,
             waiters: Default::default(),
             plain: std::sync::atomic::AtomicBool::new(false),
+            js_tls: std::sync::OnceLock::new(),
             closes: Default::default(),
         }))
     }
@@ -237,11 +241,11 @@ impl Client {
         }
     }
 
-    /// Asks every (re)connect to also open a plain connection handed to [`EventSink::attach`].
-    /// Ignored with TLS (the JS-thread connection speaks plain TCP only) and in cluster mode
-    /// (commands must be routed by slot).
+    /// Asks every (re)connect to also open a connection for the JS thread (plain TCP or TLS),
+    /// handed to [`EventSink::attach`]. Ignored in cluster mode (commands must be routed by
+    /// slot: each master's lane is a standalone client of its own).
     pub fn want_plain(&self) -> bool {
-        let ok = self.cfg.tls.is_none() && !self.is_cluster();
+        let ok = !self.is_cluster();
         self.plain.store(ok, Ordering::Relaxed);
         ok
     }
@@ -388,6 +392,9 @@ fn redact_server(e: &redis::RedisError, secret: Option<&str>) -> String {
 pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
+
+#[cfg(test)]
+pub mod testing;
 
 #[cfg(test)]
 mod tests {

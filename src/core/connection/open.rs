@@ -69,8 +69,10 @@ impl Client {
                 .map_err(|e| self.error(&e))?;
         }
         if self.plain.load(Ordering::Relaxed) {
-            let stream = crate::core::wire::open_plain(&self.cfg, &self.target()).await?;
-            self.sink.attach(stream, gen);
+            let target = self.target();
+            let tls = self.js_tls(&target.0)?;
+            let socket = crate::core::wire::open_stream(&self.cfg, &target, tls).await?;
+            self.sink.attach(socket, gen);
         }
         Ok(Conn::Single(conn))
     }
@@ -223,6 +225,31 @@ impl Client {
                 Err(last)
             }
         }
+    }
+
+    /// The JS-thread connection's TLS settings and the name checked for `host` (`None`: plain
+    /// TCP). Made once per client and kept.
+    fn js_tls(
+        &self,
+        host: &str,
+    ) -> Result<
+        Option<(
+            Arc<rustls::ClientConfig>,
+            rustls::pki_types::ServerName<'static>,
+        )>,
+        Error,
+    > {
+        let Some(t) = &self.cfg.tls else {
+            return Ok(None);
+        };
+        let config = match self.js_tls.get() {
+            Some(c) => Arc::clone(c),
+            None => {
+                let c = crate::core::tls::client_config(t)?;
+                Arc::clone(self.js_tls.get_or_init(|| c))
+            }
+        };
+        Ok(Some((config, crate::core::tls::server_name(t, host)?)))
     }
 
     pub(super) async fn connect_node(

@@ -295,9 +295,10 @@ mod tests {
     use super::*;
     use crate::core::config::Settings;
     use crate::core::connection::runtime;
+    use crate::core::connection::testing::Quiet;
     use crate::core::lock::Notices;
     use crate::core::policy::Feature;
-    use crate::core::test_server::{Quiet, TestServer};
+    use crate::core::test_server::TestServer;
     use crate::core::Config;
 
     #[test]

@@ -105,10 +105,10 @@ impl Drop for Driver {
 }
 
 impl PlainHooks for JsThread<Driver> {
-    fn attach(&self, env: JsEnv, stream: std::net::TcpStream, gen: u64) {
+    fn attach(&self, env: JsEnv, socket: Socket, gen: u64) {
         // Hand-overs run on the JS thread (through the completion queue).
         if let Some(d) = self.get() {
-            d.attach(env, stream, gen);
+            d.attach(env, socket, gen);
         }
     }
 
@@ -121,7 +121,8 @@ impl PlainHooks for JsThread<Driver> {
 
 impl Driver {
     /// A new socket from the runtime: watch it and write what is queued.
-    fn attach(&self, _env: JsEnv, stream: std::net::TcpStream, gen: u64) {
+    fn attach(&self, _env: JsEnv, socket: Socket, gen: u64) {
+        let Socket { tcp: stream, tls } = socket;
         let mut after = After::default();
         if let Ok(mut g) = self.inner.lock() {
             let inner = &mut *g;
@@ -157,6 +158,8 @@ impl Driver {
             }
             inner.conn = Some(Conn {
                 stream,
+                tls,
+                stage: Vec::new(),
                 poll,
                 gen,
                 writable: false,

@@ -3,9 +3,12 @@
 //! right there: no thread hop either way, the same path ioredis takes but with packing, parsing
 //! and decoding in Rust.
 //!
-//! The runtime still opens the connection (TCP, `HELLO 3`, AUTH, SELECT: see `core::wire`) and
-//! reconnects after a loss; it hands each new socket over through the completion queue. Only
-//! used for plain TCP on hosts that export libuv; otherwise the runtime-thread dispatcher is used.
+//! The runtime still opens the connection (TCP, the TLS handshake, `HELLO 3`, AUTH, SELECT: see
+//! `core::wire`) and reconnects after a loss; it hands each new socket over through the
+//! completion queue, with its rustls session over TLS. The JS thread then drives that session
+//! without I/O of its own: plaintext in, records out to the socket on write; records in from the
+//! socket, plaintext out to the reply reader on read (see `tls_io`). Only used on hosts that
+//! export libuv; otherwise the runtime-thread dispatcher is used.
 
 use std::ffi::{c_int, c_void};
 use std::io::{ErrorKind, Write};
@@ -17,7 +20,7 @@ use std::time::{Duration, Instant};
 use napi::sys;
 use redis::Value;
 
-use crate::core::wire::{Inflight, Reader};
+use crate::core::wire::{Inflight, Reader, Socket};
 use crate::core::work::Job;
 use crate::core::{Client, Error};
 use crate::engine::completer::{PlainHooks, Shared};
@@ -27,6 +30,7 @@ use crate::engine::tag::{settle_tags, Tag};
 use crate::engine::uv::{self, Handle, Uv};
 
 mod life;
+mod tls_io;
 
 use life::{on_poll, on_timer};
 
@@ -35,6 +39,9 @@ const OUT_SHRINK_ABOVE: usize = 1024 * 1024;
 
 struct Conn {
     stream: std::net::TcpStream,
+    /// The TLS session (`None`: plain TCP) and its read buffer.
+    tls: Option<Box<rustls::ClientConnection>>,
+    stage: Vec<u8>,
     poll: *mut Handle,
     gen: u64,
     writable: bool,
@@ -85,6 +92,41 @@ pub(crate) trait LaneEvents: Send + Sync {
     fn settled(&self);
     /// The lane's connection was lost.
     fn lost(&self);
+}
+
+/// Writes as much of `out` as the socket takes now: `(bytes written, why it failed)`.
+fn write_plain(stream: &std::net::TcpStream, out: &[u8]) -> (usize, Option<String>) {
+    let mut written = 0;
+    while written < out.len() {
+        match (&*stream).write(&out[written..]) {
+            Ok(0) => {
+                return (
+                    written,
+                    Some("the connection was closed while writing".into()),
+                )
+            }
+            Ok(n) => written += n,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return (written, Some(format!("write failed: {e}"))),
+        }
+    }
+    (written, None)
+}
+
+/// Reads what the socket has into `reader`: `Some(why)` when the connection is over.
+fn read_plain(stream: &std::net::TcpStream, reader: &mut Reader) -> Option<String> {
+    loop {
+        match reader.read_from(&mut &*stream) {
+            Ok(0) => return Some("the server closed the connection".to_string()),
+            // A short read emptied the socket (libuv wakes us again for more).
+            Ok(n) if n < 64 * 1024 => return None,
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return None,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Some(format!("read failed: {e}")),
+        }
+    }
 }
 
 /// What to do once the lock is released.
@@ -221,23 +263,10 @@ impl Driver {
         let Some(conn) = inner.conn.as_mut() else {
             return;
         };
-        let mut written = 0;
-        let mut failed = None;
-        while written < inner.out.len() {
-            match (&conn.stream).write(&inner.out[written..]) {
-                Ok(0) => {
-                    failed = Some("the connection was closed while writing".to_string());
-                    break;
-                }
-                Ok(n) => written += n,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => {
-                    failed = Some(format!("write failed: {e}"));
-                    break;
-                }
-            }
-        }
+        let (written, failed) = match conn.tls.as_mut() {
+            None => write_plain(&conn.stream, &inner.out),
+            Some(tls) => tls_io::write(&conn.stream, tls, &inner.out),
+        };
         inner.out.drain(..written);
         if inner.out.is_empty() && inner.out.capacity() > OUT_SHRINK_ABOVE {
             // A big write's room is let go once it is sent (not kept per connection).
@@ -247,7 +276,8 @@ impl Driver {
             self.broken(inner, &why, after);
             return;
         }
-        let want_write = !inner.out.is_empty();
+        let want_write =
+            !inner.out.is_empty() || conn.tls.as_ref().is_some_and(|t| t.wants_write());
         if want_write != conn.writable {
             conn.writable = want_write;
             let events = uv::UV_READABLE | if want_write { uv::UV_WRITABLE } else { 0 };
@@ -262,26 +292,10 @@ impl Driver {
         let Some(conn) = inner.conn.as_mut() else {
             return;
         };
-        let mut failed = None;
-        loop {
-            match inner.reader.read_from(&mut &conn.stream) {
-                Ok(0) => {
-                    failed = Some("the server closed the connection".to_string());
-                    break;
-                }
-                Ok(n) => {
-                    if n < 64 * 1024 {
-                        break;
-                    }
-                }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => {
-                    failed = Some(format!("read failed: {e}"));
-                    break;
-                }
-            }
-        }
+        let mut failed = match conn.tls.as_mut() {
+            None => read_plain(&conn.stream, &mut inner.reader),
+            Some(tls) => tls_io::read(&conn.stream, tls, &mut inner.reader, &mut conn.stage),
+        };
         after.settle.reserve(inner.inflight.len());
         loop {
             match inner.reader.next_reply() {
@@ -300,6 +314,14 @@ impl Driver {
         }
         if let Some(why) = failed {
             self.broken(inner, &why, after);
+        } else if inner
+            .conn
+            .as_ref()
+            .and_then(|c| c.tls.as_ref())
+            .is_some_and(|t| t.wants_write())
+        {
+            // TLS: reading may have queued records to send (an alert, a key update).
+            self.flush(inner, after);
         }
     }
 
