@@ -1,5 +1,5 @@
 'use strict';
-// Throwaway certificates for TLS tests, made with openssl in a temporary folder.
+// Throwaway certificates for TLS tests and the benchmark, made with openssl in a temporary folder.
 const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
@@ -25,12 +25,15 @@ class Certs {
     this.ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', `/CN=${name}`, '-keyout', f(`${name}.key`), '-out', f(`${name}.crt`));
   }
 
-  /** A certificate for `name` signed by CA `ca`, valid for the subjectAltName list `san`. */
-  cert(name, ca, san) {
+  /**
+   * A certificate for `name` signed by CA `ca`, valid for the subjectAltName list `san`, for
+   * `days` days from now (-1: expired yesterday).
+   */
+  cert(name, ca, san, { days = 2 } = {}) {
     const f = (n) => this.file(n);
     fs.writeFileSync(f(`${name}.ext`), `subjectAltName=${san}\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth,clientAuth\n`);
     this.ssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=${name}`, '-keyout', f(`${name}.key`), '-out', f(`${name}.csr`));
-    this.ssl('x509', '-req', '-in', f(`${name}.csr`), '-CA', f(`${ca}.crt`), '-CAkey', f(`${ca}.key`), '-CAcreateserial', '-days', '2', '-extfile', f(`${name}.ext`), '-out', f(`${name}.crt`));
+    this.ssl('x509', '-req', '-in', f(`${name}.csr`), '-CA', f(`${ca}.crt`), '-CAkey', f(`${ca}.key`), '-CAcreateserial', '-days', String(days), '-extfile', f(`${name}.ext`), '-out', f(`${name}.crt`));
   }
 
   remove() {

@@ -109,7 +109,7 @@ class RedisServer {
 
   /** Runs redis-cli against this server and returns its output. */
   cli(...args) {
-    return execFileSync('redis-cli', ['-p', String(this.port), ...args], { encoding: 'utf8' }).trim();
+    return cli(this.port, ...tlsCliArgs(this.tls), ...args);
   }
 
   async stop() {
@@ -146,6 +146,11 @@ async function demoRedis() {
   const server = await startRedis();
   console.log(`REDIS_URL is not set: started a throwaway redis-server at ${server.url} (stopped on exit)`);
   return { url: server.url, server };
+}
+
+/** redis-cli's arguments for a server started with `tls` (none without). */
+function tlsCliArgs(tls) {
+  return tls ? ['--tls', '--cacert', tls.ca] : [];
 }
 
 function cli(port, ...args) {
@@ -261,9 +266,11 @@ class RedisCluster {
  * short timeouts so a failover takes a few seconds.
  */
 class RedisSentinels {
-  constructor({ masterName = 'mymaster', downAfterMs = 1000 } = {}) {
+  /** `tls` (`{ cert, key, ca }` files): every server and Sentinel speaks TLS only. */
+  constructor({ masterName = 'mymaster', downAfterMs = 1000, tls = null } = {}) {
     this.masterName = masterName;
     this.downAfterMs = downAfterMs;
+    this.tls = tls ? { ...tls, authClients: false } : null;
     this.sentinels = [];
   }
 
@@ -271,17 +278,27 @@ class RedisSentinels {
     return { sentinel: { sentinels: this.sentinels.map((s) => `127.0.0.1:${s.port}`), masterName: this.masterName } };
   }
 
+  cli(port, ...args) {
+    return cli(port, ...tlsCliArgs(this.tls), ...args);
+  }
+
   async start() {
-    this.master = await new RedisServer().start();
-    this.replica = await new RedisServer({ args: ['--replicaof', '127.0.0.1', String(this.master.port)] }).start();
+    const tls = this.tls;
+    const replication = tls ? ['--tls-replication', 'yes'] : [];
+    this.master = await new RedisServer({ tls, args: replication }).start();
+    this.replica = await new RedisServer({ tls, args: [...replication, '--replicaof', '127.0.0.1', String(this.master.port)] }).start();
     await until('the replica to sync', () => /master_link_status:up/.test(this.replica.cli('INFO', 'replication')));
     this.sentinels = [];
     for (let i = 0; i < 3; i++) {
       const port = await freePort();
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'app-redis-sentinel-'));
       const conf = path.join(dir, 'sentinel.conf');
+      const listen = tls
+        ? ['port 0', `tls-port ${port}`, `tls-cert-file ${tls.cert}`, `tls-key-file ${tls.key}`, `tls-ca-cert-file ${tls.ca}`,
+          'tls-auth-clients no', 'tls-replication yes']
+        : [`port ${port}`];
       fs.writeFileSync(conf, [
-        `port ${port}`, 'bind 127.0.0.1', `dir ${dir}`, `logfile ${path.join(dir, 'sentinel.log')}`,
+        ...listen, 'bind 127.0.0.1', `dir ${dir}`, `logfile ${path.join(dir, 'sentinel.log')}`,
         `sentinel monitor ${this.masterName} 127.0.0.1 ${this.master.port} 2`,
         `sentinel down-after-milliseconds ${this.masterName} ${this.downAfterMs}`,
         `sentinel failover-timeout ${this.masterName} 3000`,
@@ -291,18 +308,18 @@ class RedisSentinels {
       proc.unref();
       const s = { port, dir, proc };
       this.sentinels.push(s);
-      await waitForPing(port);
+      await waitForPing(port, { tls: !!tls });
     }
     // Every Sentinel must have found the replica, or a failover has no candidate.
     await until('the Sentinels to see the replica', () => this.sentinels.every((s) =>
-      /\d/.test(cli(s.port, 'SENTINEL', 'REPLICAS', this.masterName)) &&
-      cli(s.port, 'SENTINEL', 'REPLICAS', this.masterName).includes(String(this.replica.port))));
+      /\d/.test(this.cli(s.port, 'SENTINEL', 'REPLICAS', this.masterName)) &&
+      this.cli(s.port, 'SENTINEL', 'REPLICAS', this.masterName).includes(String(this.replica.port))));
     return this;
   }
 
   /** The port the Sentinels name as master now. */
   masterPort() {
-    return Number(cli(this.sentinels[0].port, 'SENTINEL', 'GET-MASTER-ADDR-BY-NAME', this.masterName).split('\n')[1]);
+    return Number(this.cli(this.sentinels[0].port, 'SENTINEL', 'GET-MASTER-ADDR-BY-NAME', this.masterName).split('\n')[1]);
   }
 
   /** The data server whose port is `port`. */

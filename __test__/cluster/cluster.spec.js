@@ -231,11 +231,20 @@ describe('pub/sub, health, configuration', () => {
     const tls = { cert: certs.file('node.crt'), key: certs.file('node.key'), ca: certs.file('ca.crt'), authClients: false };
     const secure = await new RedisCluster({ replicasPerMaster: 0, tls }).start();
     try {
-      const r = await RedisService.connect({ ...secure.options, tls: { ca: fs.readFileSync(certs.file('ca.crt')) }, logger: false });
+      const r = await RedisService.connect({ ...secure.options, tls: { ca: fs.readFileSync(certs.file('ca.crt')) }, clientName: 'tls-lanes', logger: false });
       const keys = spreadKeys(12);
       await r.mset(keys.map((k) => [k, k]));
       expect(await r.mget(...keys)).toEqual(keys);
       expect(new Set(keys.map((k) => secure.masterFor(k).port)).size).toBe(3);
+      expect(await Promise.all(keys.map((k) => r.get(k)))).toEqual(keys);
+      // Single-slot commands took each master's JS-thread connection, over TLS too (none
+      // without libuv).
+      const named = (port) => secure.cli(port, 'CLIENT', 'LIST').split('\n').filter((l) => / name=tls-lanes /.test(l)).length;
+      const ports = [...new Set(keys.map((k) => secure.masterFor(k).port))];
+      for (const port of ports) {
+        if (process.env.APP_REDIS_NO_UV) expect(named(port)).toBe(0);
+        else expect(named(port)).toBeGreaterThan(0);
+      }
       await r.disconnect();
       const plain = new RedisService({ ...secure.options, connectTimeoutMs: 1500, logger: false });
       await expect(plain.connect()).rejects.toMatchObject({ code: expect.stringMatching(/ERR_CONNECTION|ERR_TIMEOUT/) });

@@ -95,3 +95,36 @@ test('failover: the master is killed under steady writes; writes resume on the n
   await listener.disconnect();
   await redis.disconnect();
 }, 60000);
+
+test('Sentinel over TLS: the master is found through TLS Sentinels, commands take the JS-thread connection over TLS, and a failover is followed', async () => {
+  const fs = require('node:fs');
+  const { Certs } = require('../helpers/certs');
+  const certs = new Certs();
+  certs.ca('ca');
+  certs.cert('node', 'ca', 'DNS:localhost,IP:127.0.0.1');
+  const secure = await new RedisSentinels({ tls: { cert: certs.file('node.crt'), key: certs.file('node.key'), ca: certs.file('ca.crt') } }).start();
+  try {
+    const redis = await RedisService.connect({ ...secure.options, tls: { ca: fs.readFileSync(certs.file('ca.crt')) }, clientName: 'tls-sentinel', logger: false, commandTimeoutMs: 2000, reconnectMaxDelayMs: 200 });
+    await redis.set('k', 'over tls');
+    expect(secure.master.cli('GET', 'k')).toBe('over tls');
+    const named = (server) => server.cli('CLIENT', 'LIST').split('\n').filter((l) => / name=tls-sentinel /.test(l)).length;
+    // The runtime's connection, plus the JS thread's unless it is off.
+    expect(named(secure.master)).toBe(process.env.APP_REDIS_NO_UV ? 1 : 2);
+    await redis.call('WAIT', '1', '2000');
+    await secure.master.kill('SIGKILL');
+    const deadline = Date.now() + 15000;
+    let written = false;
+    while (!written && Date.now() < deadline) {
+      written = await redis.set('k', 'after failover').then(() => true, () => false);
+      if (!written) await sleep(100);
+    }
+    expect(written).toBe(true);
+    expect(secure.masterPort()).toBe(secure.replica.port);
+    expect(await redis.get('k')).toBe('after failover');
+    expect(named(secure.replica)).toBe(process.env.APP_REDIS_NO_UV ? 1 : 2);
+    await redis.disconnect();
+  } finally {
+    await secure.stop();
+    certs.remove();
+  }
+}, 60000);
