@@ -28,9 +28,14 @@ async function outcome(f) {
   }
 }
 
-/** A connected service from the environment: REDIS_URL, or REDIS_CLUSTER_NODES in cluster mode. */
+/** Over TLS, `{ tls: { ca } }` from CRASH_TLS_CA (the file of the CA that signed the server's certificate). */
+function tlsOptions() {
+  return process.env.CRASH_TLS_CA ? { tls: { ca: require('node:fs').readFileSync(process.env.CRASH_TLS_CA) } } : {};
+}
+
+/** A connected service from the environment: REDIS_URL (and CRASH_TLS_CA), or REDIS_CLUSTER_NODES in cluster mode. */
 async function connect(extra = {}) {
-  const redis = RedisService.fromEnv(process.env, { commandTimeoutMs: 60000, ...extra });
+  const redis = RedisService.fromEnv(process.env, { commandTimeoutMs: 60000, ...tlsOptions(), ...extra });
   await redis.connect();
   return redis;
 }
@@ -44,4 +49,4 @@ function done(name) {
   }
 }
 
-module.exports = { assert, check, outcome, connect, done, RedisService };
+module.exports = { assert, check, outcome, connect, done, tlsOptions, RedisService };

@@ -4,7 +4,7 @@
 // cleanly with pipelines and services of both alive (a Drop calling Node-API during the
 // environment's teardown used to crash it at exit).
 const path = require('node:path');
-const { check, done } = require('./common');
+const { check, done, tlsOptions } = require('./common');
 
 const ROOT = path.join(__dirname, '..', '..');
 (async () => {
@@ -14,8 +14,8 @@ const ROOT = path.join(__dirname, '..', '..');
   // time in this thread, with new exports.
   const second = require(ROOT);
   check('a second, independent registration', first.RedisService !== second.RedisService);
-  const a = first.RedisService.fromEnv(process.env);
-  const b = second.RedisService.fromEnv(process.env);
+  const a = first.RedisService.fromEnv(process.env, tlsOptions());
+  const b = second.RedisService.fromEnv(process.env, tlsOptions());
   await Promise.all([a.connect(), b.connect()]);
   const k = `crash:double:${process.pid}`;
   await a.set(k, 'a');
