@@ -49,7 +49,7 @@ async function open(client, url) {
     return (k, fn) => r.withLock(k, fn, { ttlMs: TTL_MS, waitMs: 60000, retryDelayMs: RETRY_MS });
   }
   const { connectIoredis } = require('./connect');
-  const io = await connectIoredis(url);
+  const io = await connectIoredis({ url, tls: null });
   const { default: Redlock } = require('redlock');
   const rl = new Redlock([io], { retryCount: -1, retryDelay: RETRY_MS, retryJitter: RETRY_MS });
   rl.on('error', () => {});

@@ -4,7 +4,7 @@
 // Every client uses the same retry delay (10 ms) when waiting.
 const { randomUUID } = require('node:crypto');
 const { setTimeout: sleep } = require('node:timers/promises');
-const { connectIoredis } = require('./connect');
+const { connectIoredis, ourOptions } = require('./connect');
 const { default: Redlock } = require('redlock');
 const { Mutex } = require('redis-semaphore');
 const { RedisService } = require('..');
@@ -21,11 +21,11 @@ function section(state) {
   return Promise.resolve().then(() => { state.inside--; });
 }
 
-function lockClients(url) {
+function lockClients(server) {
   return [
     {
       name: '@app/redis',
-      async open() { this.c = await RedisService.connect({ url, logger: false }); },
+      async open() { this.c = await RedisService.connect(ourOptions(server)); },
       close() { return this.c.disconnect(); },
       ops() {
         const c = this.c;
@@ -37,7 +37,7 @@ function lockClients(url) {
     },
     {
       name: '@app/redis withLock',
-      async open() { this.c = await RedisService.connect({ url, logger: false }); },
+      async open() { this.c = await RedisService.connect(ourOptions(server)); },
       close() { return this.c.disconnect(); },
       ops() {
         const c = this.c;
@@ -50,7 +50,7 @@ function lockClients(url) {
     {
       name: 'ioredis SET NX PX + compare-and-delete',
       async open() {
-        this.io = await connectIoredis(url);
+        this.io = await connectIoredis(server);
         this.io.defineCommand('unlock', {
           numberOfKeys: 1,
           lua: "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end",
@@ -76,7 +76,7 @@ function lockClients(url) {
     {
       name: 'redlock (ioredis)',
       async open() {
-        this.io = await connectIoredis(url);
+        this.io = await connectIoredis(server);
         this.rl = new Redlock([this.io], { retryCount: -1, retryDelay: RETRY_MS, retryJitter: RETRY_MS });
         this.rl.on('error', () => {});
       },
@@ -94,7 +94,7 @@ function lockClients(url) {
     },
     {
       name: 'redis-semaphore (ioredis)',
-      async open() { this.io = await connectIoredis(url); },
+      async open() { this.io = await connectIoredis(server); },
       close() { this.io.disconnect(); },
       ops() {
         const io = this.io;

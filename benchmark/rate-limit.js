@@ -3,7 +3,7 @@
 // RateLimiterRedis and the seeds' MULTI INCR + EXPIRE pattern (both on ioredis). Every client
 // checks a fixed window of 60 s over 1,000 keys, with a limit high enough that every check is
 // allowed (the common path).
-const { connectIoredis } = require('./connect');
+const { connectIoredis, ourOptions } = require('./connect');
 const { RateLimiterRedis } = require('rate-limiter-flexible');
 const { RedisService } = require('..');
 
@@ -11,11 +11,11 @@ const KEYS = 1000;
 const LIMIT = 1_000_000_000;
 const IN_FLIGHT = 256;
 
-function rateClients(url) {
+function rateClients(server) {
   return [
     {
       name: '@app/redis',
-      async open() { this.c = await RedisService.connect({ url, logger: false }); },
+      async open() { this.c = await RedisService.connect(ourOptions(server)); },
       close() { return this.c.disconnect(); },
       ops() {
         const c = this.c;
@@ -25,7 +25,7 @@ function rateClients(url) {
     {
       name: 'rate-limiter-flexible',
       async open() {
-        this.io = await connectIoredis(url);
+        this.io = await connectIoredis(server);
         this.rl = new RateLimiterRedis({ storeClient: this.io, points: LIMIT, duration: 60, keyPrefix: 'rlflx' });
       },
       close() { this.io.disconnect(); },
@@ -36,7 +36,7 @@ function rateClients(url) {
     },
     {
       name: 'MULTI INCR+EXPIRE (ioredis)',
-      async open() { this.io = await connectIoredis(url); },
+      async open() { this.io = await connectIoredis(server); },
       close() { this.io.disconnect(); },
       ops() {
         const io = this.io;

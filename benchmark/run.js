@@ -8,10 +8,13 @@
 // Node-process CPU time per operation (user + system, all threads, in microseconds) and the
 // ratio of ours to the best peer.
 'use strict';
+const fs = require('node:fs');
 const { startRedis, RedisCluster } = require('../scripts/redis-server');
 const { RedisService } = require('..');
 const IORedis = require('ioredis');
 const { createClient } = require('redis');
+const { ourOptions, ioredisOptions, nodeRedisOptions } = require('./connect');
+const { Certs } = require('../scripts/certs');
 const { lockClients, lockScenarios } = require('./locks');
 const { rateClients, rateScenarios } = require('./rate-limit');
 const { sessionCacheClients, sessionCacheScenarios } = require('./sessions-cache');
@@ -40,14 +43,13 @@ function ioredisAdapter(name, options) {
   };
 }
 
-// Each client adapter exposes the same small surface.
-function adapters(url) {
-  const port = Number(new URL(url).port);
+// Each client adapter exposes the same small surface. `server` is `{ url, tls }` (see connect.js).
+function adapters(server) {
   return [
     {
       name: '@app/redis',
       async open() {
-        this.c = await RedisService.connect({ url, logger: false });
+        this.c = await RedisService.connect(ourOptions(server));
       },
       close() { return this.c.disconnect(); },
       ops(c = this.c) {
@@ -59,11 +61,11 @@ function adapters(url) {
         };
       },
     },
-    ioredisAdapter('ioredis', { port, host: '127.0.0.1', lazyConnect: true }),
-    ioredisAdapter('ioredis (autoPipelining)', { port, host: '127.0.0.1', lazyConnect: true, enableAutoPipelining: true }),
+    ioredisAdapter('ioredis', ioredisOptions(server)),
+    ioredisAdapter('ioredis (autoPipelining)', ioredisOptions(server, { enableAutoPipelining: true })),
     {
       name: 'node-redis',
-      async open() { this.c = createClient({ url }); await this.c.connect(); },
+      async open() { this.c = createClient(nodeRedisOptions(server)); await this.c.connect(); },
       close() { return this.c.quit(); },
       ops(c = this.c) {
         return {
@@ -155,22 +157,61 @@ function printTable(title, rows) {
   }
 }
 
-async function main() {
-  const server = await startRedis();
-  console.log(`redis-server on port ${server.port}; ${ROUNDS} interleaved rounds of ${ROUND_MS} ms per client and scenario`);
-  const clients = adapters(server.url);
+/** Opens `clients`, runs `scenarios` over them, closes them. */
+async function suite(clients, list) {
   for (const c of clients) await c.open();
-  const seed = clients[1].c;
+  const rows = await runSuite(clients, list);
+  for (const c of clients) await c.close();
+  return rows;
+}
+
+/** The command rows on `server`: seeds the keys they read, through ioredis. */
+async function commandSuite(server, list) {
+  const clients = adapters(server);
+  const seed = new IORedis(ioredisOptions(server));
+  await seed.connect();
   await seed.set('bench:k', v100);
   await seed.set('bench:big', v100k);
   for (const k of mgetKeys) await seed.set(k, v100);
-  const commandRows = await runSuite(clients, scenarios);
-  for (const c of clients) await c.close();
+  seed.disconnect();
+  return suite(clients, list);
+}
 
-  const locks = lockClients(server.url);
-  for (const c of locks) await c.open();
-  const lockRows = await runSuite(locks, lockScenarios);
-  for (const c of locks) await c.close();
+// Over TLS (a throwaway CA, every client checking the server's certificate against it): the
+// command, lock and rate-limit rows that matter most, named with " over TLS".
+const overTls = (list, names) => list.filter((sc) => names.some((n) => sc.name.startsWith(n)))
+  .map((sc) => ({ ...sc, name: `${sc.name} over TLS` }));
+const tlsCommandScenarios = overTls(scenarios, ['GET 100 B', 'SET 100 B']);
+const tlsLockScenarios = overTls(lockScenarios, ['lock acquire + release, uncontended, sequential', 'lock acquire + release, uncontended, 64', 'lock, 16 workers']);
+const tlsRateScenarios = overTls(rateScenarios, ['rate-limit check']);
+
+/** The TLS rows, on a TLS-only redis-server of their own. */
+async function tlsSuites() {
+  const wanted = [...tlsCommandScenarios, ...tlsLockScenarios, ...tlsRateScenarios];
+  if (only && !wanted.some((sc) => only.test(sc.name))) return { commands: [], locks: [], rates: [] };
+  const certs = new Certs();
+  certs.ca('ca');
+  certs.cert('server', 'ca', 'IP:127.0.0.1');
+  const tlsServer = await startRedis({ tls: { cert: certs.file('server.crt'), key: certs.file('server.key'), ca: certs.file('ca.crt'), authClients: false } });
+  const server = { url: `rediss://127.0.0.1:${tlsServer.port}`, tls: { ca: fs.readFileSync(certs.file('ca.crt')) } };
+  try {
+    return {
+      commands: await commandSuite(server, tlsCommandScenarios),
+      locks: await suite(lockClients(server), tlsLockScenarios),
+      rates: await suite(rateClients(server), tlsRateScenarios),
+    };
+  } finally {
+    await tlsServer.stop();
+    certs.remove();
+  }
+}
+
+async function main() {
+  const server = await startRedis();
+  const plain = { url: server.url, tls: null };
+  console.log(`redis-server on port ${server.port}; ${ROUNDS} interleaved rounds of ${ROUND_MS} ms per client and scenario`);
+  const commandRows = await commandSuite(plain, scenarios);
+  const lockRows = await suite(lockClients(plain), lockScenarios);
 
   // Cross-process hand-over: one key, several processes, the next holder woken by the release.
   // Two shapes: empty turns straight back in line, and request-like turns (1 ms of awaited work
@@ -193,15 +234,9 @@ async function main() {
     }
   }
 
-  const rates = rateClients(server.url);
-  for (const c of rates) await c.open();
-  const rateRows = await runSuite(rates, rateScenarios);
-  for (const c of rates) await c.close();
-
-  const sc = sessionCacheClients(server.url);
-  for (const c of sc) await c.open();
-  const scRows = await runSuite(sc, sessionCacheScenarios);
-  for (const c of sc) await c.close();
+  const rateRows = await suite(rateClients(plain), rateScenarios);
+  const scRows = await suite(sessionCacheClients(plain), sessionCacheScenarios);
+  const tls = await tlsSuites();
   await server.stop();
 
   let clusterRows = [];
@@ -227,6 +262,7 @@ async function main() {
   }
   printTable('Rate limits', rateRows);
   printTable('Sessions and cache', scRows);
+  printTable('Over TLS (commands, locks, rate limits; each client checks the certificate)', [...tls.commands, ...tls.locks, ...tls.rates]);
   printTable('Cluster mode (3 masters)', clusterRows);
   process.exit(0);
 }

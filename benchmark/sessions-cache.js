@@ -2,7 +2,7 @@
 // Session and cache clients and scenarios for `npm run bench`: @app/redis's getSession and a
 // cache hit through wrap() against the connect-redis-style code the seeds wrote on ioredis
 // (GET + JSON.parse). The same session data on both sides.
-const { connectIoredis } = require('./connect');
+const { connectIoredis, ourOptions } = require('./connect');
 const { RedisService } = require('..');
 
 const SESSION = {
@@ -12,12 +12,12 @@ const SESSION = {
 };
 const CACHED = { id: 42, name: 'Product 42', price: 19.99, tags: ['new', 'sale'], stock: { eu: 10, us: 3 } };
 
-function sessionCacheClients(url) {
+function sessionCacheClients(server) {
   return [
     {
       name: '@app/redis',
       async open() {
-        this.c = await RedisService.connect({ url, logger: false });
+        this.c = await RedisService.connect(ourOptions(server));
         this.sid = await this.c.createSession(SESSION.userId, SESSION, 3600);
         await this.c.wrap('bench:product', 3600, () => CACHED);
       },
@@ -35,7 +35,7 @@ function sessionCacheClients(url) {
     {
       name: 'ioredis GET + JSON.parse',
       async open() {
-        this.io = await connectIoredis(url);
+        this.io = await connectIoredis(server);
         await this.io.set('sess:bench', JSON.stringify({ ...SESSION, createdAt: new Date().toISOString() }), 'EX', 3600);
         await this.io.set('cache:bench:io', JSON.stringify(CACHED), 'EX', 3600);
       },
