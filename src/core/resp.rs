@@ -8,7 +8,12 @@ use redis::{PushKind, Value, VerbatimFormat};
 use crate::core::Error;
 
 /// Deepest nesting accepted (a guard against hostile or corrupt input).
-const MAX_DEPTH: usize = 128;
+pub const MAX_DEPTH: usize = 128;
+
+/// The longest string and the most elements a reply may announce (4 GiB, 2^32 elements): a
+/// larger length prefix is refused at once, as corrupt, rather than waited for (no reply can be
+/// that large: Node's longest Buffer is 4 GiB).
+pub const MAX_LENGTH: i64 = 1 << 32;
 
 type Step = Result<Option<(Value, usize)>, Error>;
 
@@ -43,6 +48,16 @@ fn int(l: &[u8]) -> Result<i64, Error> {
         .ok()
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| bad("bad integer"))
+}
+
+/// A length or element count: `-1` (null) and below stay as they are for the caller to judge;
+/// past [`MAX_LENGTH`] is corrupt.
+fn length(l: &[u8]) -> Result<i64, Error> {
+    let n = int(l)?;
+    if n > MAX_LENGTH {
+        return Err(bad("length prefix too large"));
+    }
+    Ok(n)
 }
 
 /// A server error from its text, built by the redis crate so its kind (NOSCRIPT, MOVED...) is set.
@@ -93,14 +108,22 @@ fn many(
     Ok(Some((out, pos)))
 }
 
-/// A length-prefixed blob: its bytes and the position after its CRLF.
-fn blob(buf: &[u8], pos: usize, len: i64) -> Option<(&[u8], usize)> {
-    let len = usize::try_from(len).ok()?;
-    let end = pos.checked_add(len)?;
+/// A length-prefixed blob: its bytes and the position after its CRLF (`None`: not all here yet).
+///
+/// # Errors
+/// `Connection` when the bytes after it are not CRLF (the length and the data disagree: every
+/// later reply would be read from the wrong place).
+fn blob(buf: &[u8], pos: usize, len: i64) -> Result<Option<(&[u8], usize)>, Error> {
+    let Some(end) = usize::try_from(len).ok().and_then(|l| pos.checked_add(l)) else {
+        return Err(bad("bad length"));
+    };
     if buf.len() < end + 2 {
-        return None;
+        return Ok(None);
     }
-    Some((&buf[pos..end], end + 2))
+    if &buf[end..end + 2] != b"\r\n" {
+        return Err(bad("a string longer than its length prefix"));
+    }
+    Ok(Some((&buf[pos..end], end + 2)))
 }
 
 /// Parses one value starting at `pos`: the value and the position after it, `None` when the
@@ -130,7 +153,14 @@ pub fn value(buf: &[u8], pos: usize, depth: usize) -> Step {
         b'-' => Some((server_error(l), next)),
         b':' => Some((Value::Int(int(l)?), next)),
         b'_' => Some((Value::Nil, next)),
-        b'#' => Some((Value::Boolean(l == b"t"), next)),
+        b'#' => Some((
+            Value::Boolean(match l {
+                b"t" => true,
+                b"f" => false,
+                _ => return Err(bad("bad boolean")),
+            }),
+            next,
+        )),
         b',' => {
             let s = String::from_utf8_lossy(l);
             let f = match s.as_ref() {
@@ -146,11 +176,11 @@ pub fn value(buf: &[u8], pos: usize, depth: usize) -> Step {
             Some((v, next))
         }
         b'$' | b'!' | b'=' => {
-            let n = int(l)?;
+            let n = length(l)?;
             if n < 0 {
                 return Ok(Some((Value::Nil, next)));
             }
-            let Some((data, after)) = blob(buf, next, n) else {
+            let Some((data, after)) = blob(buf, next, n)? else {
                 return Ok(None);
             };
             let v = match tag {
@@ -176,7 +206,7 @@ pub fn value(buf: &[u8], pos: usize, depth: usize) -> Step {
             Some((v, after))
         }
         b'*' | b'~' | b'>' => {
-            let n = int(l)?;
+            let n = length(l)?;
             if n < 0 {
                 return Ok(Some((Value::Nil, next)));
             }
@@ -198,8 +228,11 @@ pub fn value(buf: &[u8], pos: usize, depth: usize) -> Step {
             Some((v, after))
         }
         b'%' | b'|' => {
-            let n = int(l)?;
-            let Some((items, after)) = many(buf, next, n.saturating_mul(2), depth)? else {
+            let n = length(l)?;
+            if n < 0 {
+                return Err(bad("negative map size"));
+            }
+            let Some((items, after)) = many(buf, next, n * 2, depth)? else {
                 return Ok(None);
             };
             let mut it = items.into_iter();

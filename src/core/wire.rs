@@ -116,6 +116,39 @@ impl<T> Inflight<T> {
     pub fn drain(&mut self) -> Vec<T> {
         self.queue.drain(..).filter_map(|p| p.tag).collect()
     }
+
+    /// Matches every complete reply `reader` holds to the job that asked for it, in order, and
+    /// appends each job it completes to `done`. Push frames (RESP3 out-of-band messages, which
+    /// may come between any two replies) are not replies and are skipped.
+    ///
+    /// # Errors
+    /// `Connection` when the stream can no longer be trusted: bytes that are not RESP, or a
+    /// reply that no job asked for (the server and this connection disagree on what was sent,
+    /// and every later reply would go to the wrong caller). The connection must then be reset;
+    /// what was matched before the error is in `done`.
+    pub fn take(
+        &mut self,
+        reader: &mut Reader,
+        done: &mut Vec<(T, Result<Value, Error>)>,
+    ) -> Result<(), Error> {
+        loop {
+            match reader.next_reply()? {
+                None => return Ok(()),
+                Some(Value::Push { .. }) => {}
+                Some(_) if self.queue.is_empty() => {
+                    return Err(Error::Connection(
+                        "unreadable reply from Redis: a reply arrived that no command asked for"
+                            .into(),
+                    ))
+                }
+                Some(v) => {
+                    if let Some((Some(tag), r)) = self.feed(v) {
+                        done.push((tag, r));
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Incremental RESP3 reader (see `core::resp`).
@@ -166,6 +199,11 @@ impl Reader {
         let r = src.read(&mut self.buf[self.end..self.end + CHUNK]);
         self.end += *r.as_ref().unwrap_or(&0);
         r
+    }
+
+    /// Whether bytes of a reply not yet complete are held (a reply cut short, if it stays so).
+    pub fn has_partial(&self) -> bool {
+        self.start < self.end
     }
 
     /// The next complete reply, if the buffer holds one.

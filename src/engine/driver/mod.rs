@@ -297,20 +297,8 @@ impl Driver {
             Some(tls) => tls_io::read(&conn.stream, tls, &mut inner.reader, &mut conn.stage),
         };
         after.settle.reserve(inner.inflight.len());
-        loop {
-            match inner.reader.next_reply() {
-                Ok(Some(Value::Push { .. })) => {}
-                Ok(Some(v)) => {
-                    if let Some((Some(tag), r)) = inner.inflight.feed(v) {
-                        after.settle.push((tag, r));
-                    }
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    failed = Some(e.to_string());
-                    break;
-                }
-            }
+        if let Err(e) = inner.inflight.take(&mut inner.reader, &mut after.settle) {
+            failed = Some(e.to_string());
         }
         if let Some(why) = failed {
             self.broken(inner, &why, after);
@@ -381,9 +369,19 @@ impl Driver {
             "Redis did not answer within commandTimeoutMs ({} ms)",
             self.timeout_ms
         ));
+        let stuck = !expired.is_empty() && inner.reader.has_partial();
         after
             .settle
             .extend(expired.into_iter().map(|t| (t, Err(e.clone()))));
+        if stuck {
+            // A reply began and did not complete in time: the stream cannot be trusted to ever
+            // complete it, so the connection is reset (every later reply would wait behind it).
+            self.broken(
+                inner,
+                "a reply was cut short (incomplete after commandTimeoutMs)",
+                after,
+            );
+        }
         self.arm_timer(inner);
     }
 
