@@ -3,6 +3,8 @@
 pub mod cache;
 pub mod closing;
 pub mod cluster;
+#[cfg(test)]
+mod codec_tests;
 pub mod config;
 pub mod connection;
 pub mod dispatch;
