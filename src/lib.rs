@@ -11,6 +11,8 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+#[cfg(feature = "node")]
 pub mod binding;
 pub mod core;
+#[cfg(feature = "node")]
 pub mod engine;
