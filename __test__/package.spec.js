@@ -19,12 +19,16 @@ test('import gives the same classes as require, as named and default exports, fo
     import * as main from '@app/redis';
     import * as nest from '@app/redis/nestjs';
     import * as express from '@app/redis/express';
+    import * as testing from '@app/redis/testing';
+    import globalSetup from '@app/redis/testing/global-setup';
     const require = createRequire(import.meta.url);
     const cjs = require('@app/redis');
     const out = {
       same: main.RedisService === cjs.RedisService && main.default === cjs,
       nestSame: nest.RedisService === cjs.RedisService && nest.RedisModule === nest.default.RedisModule,
       expressSame: express.rateLimitMiddleware === require('@app/redis/express').rateLimitMiddleware,
+      testing: [typeof testing.createTestRedis, typeof testing.RedisTestingModule.forRoot, typeof require('@app/redis/testing').createTestRedis,
+        globalSetup === require('@app/redis/testing/global-setup'), typeof require('@app/redis/testing/global-teardown')],
       mainNames: Object.keys(main).sort(),
     };
     console.log(JSON.stringify(out));`;
@@ -33,6 +37,7 @@ test('import gives the same classes as require, as named and default exports, fo
     same: true,
     nestSame: true,
     expressSame: true,
+    testing: ['function', 'function', 'function', true, 'function'],
     mainNames: ['EventBus', 'Pipeline', 'RedisService', 'ScanIterator', 'Subscription', 'default', 'isRedisConfigured'],
   });
 }, 30000);

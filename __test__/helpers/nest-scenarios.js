@@ -241,6 +241,35 @@ const scenarios = {
     await app.close();
     return out;
   },
+
+  // RedisTestingModule (@app/redis/testing): an app provider gets the isolated service; its keys
+  // are gone and it is disconnected after app.close().
+  async testingModule(redis, url) {
+    const { RedisTestingModule } = require('../../js/testing');
+    class Jobs {
+      constructor(r) { this.redis = r; }
+      run(id) { return this.redis.withLock(`job:${id}`, async () => this.redis.incr(`runs:${id}`)); }
+    }
+    Injectable()(Jobs);
+    Inject(RedisService)(Jobs, undefined, 0);
+    const moduleRef = await Test.createTestingModule({
+      imports: [RedisTestingModule.forRoot({ url })],
+      providers: [Jobs],
+    }).compile();
+    const app = moduleRef.createNestApplication();
+    await app.init();
+    const service = app.get(RedisService);
+    const runs = [await app.get(Jobs).run(7), await app.get(Jobs).run(7)];
+    const stored = await redis.get(`${service.testPrefix}runs:7`);
+    await app.close();
+    return {
+      prefix: service.testPrefix,
+      runs,
+      stored,
+      connectedAfter: service.isConnected,
+      keysAfter: await redis.call('KEYS', `${service.testPrefix}*`),
+    };
+  },
 };
 
 (async () => {

@@ -3,6 +3,9 @@
 import { RedisService, EventBus, isRedisConfigured, type RateLimitResult, type LockContext } from '../..'
 import { rateLimitMiddleware, RedisSessionStore } from '../../js/express'
 import { RedisModule, InjectRedis, getRedisToken, RedisHealthIndicator, RateLimit, RateLimitGuard, RedisThrottlerStorage } from '../../js/nestjs'
+import { createTestRedis, RedisTestingModule, type TestRedis } from '../../js/testing'
+import globalSetup = require('../../js/testing/global-setup')
+import globalTeardown = require('../../js/testing/global-teardown')
 
 async function main(): Promise<void> {
   const redis = await RedisService.connect({ url: 'redis://localhost:6379', keyPrefix: 'app:', lockFailOpen: false, rateLimitFailOpen: true, sessionPrefix: 's:' })
@@ -41,6 +44,15 @@ async function main(): Promise<void> {
   getRedisToken()
   RateLimit({ limit: 1, windowMs: 1000 })
   new RedisThrottlerStorage(redis).increment('k', 1000, 1, 0, 'default')
+  const testRedis: TestRedis = await createTestRedis({ keyPrefix: 'app:' })
+  const prefix: string = testRedis.testPrefix
+  await testRedis.set('k', 'v')
+  await testRedis.cleanup()
+  RedisTestingModule.forRoot({ url: 'redis://x', isGlobal: false })
+  const teardown: () => Promise<void> = await globalSetup()
+  await teardown()
+  await globalTeardown()
+  void prefix
   void [v, n, token, ttl, total, r, first, s, cached, status, mode, roles, isRedisConfigured(), RedisHealthIndicator, RateLimitGuard]
 }
 
