@@ -10,7 +10,9 @@
 //        a plain `require` script and a plain `import` script, and the types test (TypeScript 5
 //        with node10, node16 and bundler resolution; TypeScript 7 with nodenext and bundler);
 //      - esm-nest12: the same suite as ES modules on NestJS 12 (ES modules only), written once
-//        and run under jest's ESM mode and under vitest, and the app under plain Node.
+//        and run under jest's ESM mode and under vitest, and the app under plain Node;
+//      - both: a parallel suite written with @app/redis/testing (4 jest workers in cjs-nest11,
+//        on REDIS_URL and on the global setup's own redis-server; vitest in esm-nest12).
 //   3. Prints what it installed and how long each install took, then tears everything down.
 // The projects live in scripts/consumer/<name>/ (their files, not node_modules).
 'use strict';
@@ -179,6 +181,18 @@ async function main() {
     check('plain Node, require', () => run(process.execPath, ['plain.cjs'], { cwd: cjs.dir, env }));
     check('plain Node, import', () => run(process.execPath, ['plain.mjs'], { cwd: cjs.dir, env }));
     check('types', () => run(process.execPath, ['types.js'], { cwd: cjs.dir, env }));
+    // @app/redis/testing as an app's own suite uses it: 4 files in 4 jest workers, on the
+    // project's Redis (which must be left as it was found) and on the global setup's own server.
+    const noUrl = { ...env };
+    delete noUrl.REDIS_URL;
+    const testingJest = [path.join('node_modules', 'jest', 'bin', 'jest.js'), '--ci', '--config', path.join('testing', 'jest.config.js'), '--maxWorkers=4'];
+    check('@app/redis/testing, 4 parallel jest files, REDIS_URL', () => {
+      const before = redis.cli('KEYS', '*').split('\n').sort().join(',');
+      run(process.execPath, testingJest, { cwd: cjs.dir, env });
+      const after = redis.cli('KEYS', '*').split('\n').sort().join(',');
+      if (after !== before) throw new Error(`the parallel suite left keys behind: ${after}`);
+    });
+    check('@app/redis/testing, 4 parallel jest files, the global setup\'s redis-server', () => run(process.execPath, testingJest, { cwd: cjs.dir, env: noUrl }));
 
     const esm = project('esm-nest12', work, registry.url, env);
     check('NestJS 12, ES modules, jest ESM mode', () => run(process.execPath,
@@ -186,6 +200,8 @@ async function main() {
     check('NestJS 12, ES modules, vitest', () => run(process.execPath,
       ['node_modules/vitest/vitest.mjs', 'run', '--dir', 'vitest'], { cwd: esm.dir, env }));
     check('NestJS 12, ES modules, plain Node', () => run(process.execPath, ['main.js'], { cwd: esm.dir, env }));
+    check('@app/redis/testing, NestJS 12, vitest in parallel, the global setup\'s redis-server', () => run(process.execPath,
+      ['node_modules/vitest/vitest.mjs', 'run', '--config', path.join('testing', 'vitest.config.js')], { cwd: esm.dir, env: noUrl }));
   } finally {
     if (registry) registry.child.kill();
     if (redis) await redis.stop();

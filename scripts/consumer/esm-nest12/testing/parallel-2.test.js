@@ -1,0 +1,3 @@
+import { suite } from './isolation.js';
+
+suite('file 2');
