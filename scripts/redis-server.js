@@ -6,17 +6,8 @@ const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
+// The package's own test helper finds free ports the same way (js/testing/global-setup.js).
+const { freePort } = require('../js/testing/global-setup');
 
 function sleep(ms) {
   return new Promise((r) => setTimeout(r, ms));

@@ -14,6 +14,7 @@ const path = require('node:path');
 
 const KEY = Symbol.for('@app/redis/testing:server');
 
+/** A free loopback port (the OS picks one; it is released before it is used). */
 function freePort() {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
@@ -88,3 +89,4 @@ module.exports = globalSetup;
 module.exports.default = globalSetup;
 module.exports.setup = globalSetup;
 module.exports.teardown = teardown;
+module.exports.freePort = freePort;
