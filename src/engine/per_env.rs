@@ -107,6 +107,40 @@ unsafe fn function(
     r
 }
 
+/// Whether this host's libuv exports are stubs that abort when called: Bun
+/// (`process.versions.bun`). A `process` that cannot be read (a throwing getter) counts as Node;
+/// the exception is cleared.
+///
+/// # Safety
+/// Module init of `env` on its JS thread; `global` is its global object.
+unsafe fn host_stubs_libuv(env: sys::napi_env, global: sys::napi_value) -> bool {
+    let mut process = ptr::null_mut();
+    let mut versions = ptr::null_mut();
+    let mut bun = false;
+    // SAFETY: the caller's contract; every out pointer is a valid local; statuses are checked.
+    let read = unsafe {
+        sys::napi_get_named_property(env, global, c"process".as_ptr(), &mut process)
+            == sys::Status::napi_ok
+            && !process.is_null()
+            && sys::napi_get_named_property(env, process, c"versions".as_ptr(), &mut versions)
+                == sys::Status::napi_ok
+            && !versions.is_null()
+            && sys::napi_has_named_property(env, versions, c"bun".as_ptr(), &mut bun)
+                == sys::Status::napi_ok
+    };
+    if !read {
+        let mut pending = false;
+        let mut err = ptr::null_mut();
+        // SAFETY: as above; a pending exception from a getter is taken and dropped.
+        unsafe {
+            if sys::napi_is_exception_pending(env, &mut pending) == sys::Status::napi_ok && pending {
+                sys::napi_get_and_clear_last_exception(env, &mut err);
+            }
+        }
+    }
+    read && bun
+}
+
 /// Takes the originals from `globalThis` (module init).
 pub fn install(env: JsEnv) -> napi::Result<()> {
     let env = env.raw();
@@ -130,6 +164,9 @@ pub fn install(env: JsEnv) -> napi::Result<()> {
             return Err(napi::Error::from_reason(
                 "@app/redis: the global JSON, Array and Promise objects are not readable",
             ));
+        }
+        if host_stubs_libuv(env, global) {
+            crate::engine::uv::refuse();
         }
         let mut promise_ref = ptr::null_mut();
         sys::napi_create_reference(env, promise, 1, &mut promise_ref);

@@ -1,8 +1,12 @@
 //! The few libuv functions the JS-thread connection needs, looked up at run time in the host
 //! process (Node exports libuv). When any is missing (another runtime, Windows) the service falls
-//! back to the runtime-thread path and nothing else changes.
+//! back to the runtime-thread path and nothing else changes. A host may also export them as
+//! stubs that abort the process when called (Bun): such a host is recognised at module init
+//! (`per_env::install` sees `process.versions.bun`) and [`refuse`] turns libuv off before any
+//! libuv function is called.
 
 use std::ffi::{c_char, c_int, c_void, CStr};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 
 pub type Handle = c_void;
@@ -84,9 +88,21 @@ fn load() -> Option<Uv> {
     })
 }
 
-/// libuv, when the host exports it.
+/// Set when the host's libuv functions must not be called (see the module doc).
+static REFUSED: AtomicBool = AtomicBool::new(false);
+
+/// The host exports libuv functions that do not work (Bun's abort): every service of this
+/// process takes the runtime path from now on.
+pub fn refuse() {
+    REFUSED.store(true, Ordering::Release);
+}
+
+/// libuv, when the host exports it and it works.
 pub fn uv() -> Option<&'static Uv> {
     static UV: OnceLock<Option<Uv>> = OnceLock::new();
+    if REFUSED.load(Ordering::Acquire) {
+        return None;
+    }
     UV.get_or_init(load).as_ref()
 }
 
