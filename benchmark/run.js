@@ -6,7 +6,8 @@
 // on one redis-server this script starts; then cluster mode against ioredis Cluster and
 // node-redis createCluster on a local 3-master cluster (benchmark/cluster.js). Interleaved rounds; prints the median ops/s, the
 // Node-process CPU time per operation (user + system, all threads, in microseconds) and the
-// ratio of ours to the best peer.
+// ratio of ours to the best peer. Under Bun (`bun benchmark/run.js`, BENCH_ONLY to pick rows) the
+// command rows also run Bun's built-in client.
 'use strict';
 const fs = require('node:fs');
 const { startRedis, RedisCluster } = require('../scripts/redis-server');
@@ -43,6 +44,23 @@ function ioredisAdapter(name, options) {
   };
 }
 
+/** Under Bun (`bun benchmark/run.js`), Bun's own client (`Bun.RedisClient`, auto-pipelining). */
+function bunAdapter(server) {
+  if (typeof Bun === 'undefined' || !Bun.RedisClient || server.tls) return [];
+  return [{
+    name: 'Bun.redis',
+    // eslint-disable-next-line no-undef
+    async open() { this.c = new Bun.RedisClient(server.url); await this.c.connect(); },
+    close() { this.c.close(); },
+    ops(c = this.c) {
+      return {
+        get: (k) => c.get(k), set: (k, v) => c.set(k, v), mget: (ks) => c.send('MGET', ks),
+        pipeline: (n) => { const ps = []; for (let i = 0; i < n; i++) ps.push(c.get('bench:k')); return Promise.all(ps); },
+      };
+    },
+  }];
+}
+
 // Each client adapter exposes the same small surface. `server` is `{ url, tls }` (see connect.js).
 function adapters(server) {
   return [
@@ -74,6 +92,7 @@ function adapters(server) {
         };
       },
     },
+    ...bunAdapter(server),
   ];
 }
 
