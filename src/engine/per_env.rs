@@ -133,7 +133,8 @@ unsafe fn host_stubs_libuv(env: sys::napi_env, global: sys::napi_value) -> bool 
         let mut err = ptr::null_mut();
         // SAFETY: as above; a pending exception from a getter is taken and dropped.
         unsafe {
-            if sys::napi_is_exception_pending(env, &mut pending) == sys::Status::napi_ok && pending {
+            if sys::napi_is_exception_pending(env, &mut pending) == sys::Status::napi_ok && pending
+            {
                 sys::napi_get_and_clear_last_exception(env, &mut err);
             }
         }
