@@ -27,30 +27,42 @@ pub struct Waiting<'a> {
 
 impl Drop for Waiting<'_> {
     fn drop(&mut self) {
-        if let Ok(mut m) = self.waiters.map.lock() {
-            if let Some(e) = m.get_mut(&self.key) {
-                e.1 -= 1;
-                if e.1 == 0 {
-                    m.remove(&self.key);
-                }
-            }
-        }
+        self.waiters.leave(&self.key);
     }
 }
 
 impl Waiters {
     /// Starts waiting for `key` (`None` only if the registry's lock was poisoned).
     pub fn enter(&self, key: &[u8]) -> Option<Waiting<'_>> {
+        let notify = self.enter_owned(key)?;
+        Some(Waiting {
+            waiters: self,
+            key: key.to_vec(),
+            notify,
+        })
+    }
+
+    /// Starts waiting for `key` without a borrow (for a wait that moves between threads): the
+    /// caller calls [`Waiters::leave`] once when it stops.
+    pub fn enter_owned(&self, key: &[u8]) -> Option<Arc<Notify>> {
         let mut m = self.map.lock().ok()?;
         let e = m
             .entry(key.to_vec())
             .or_insert_with(|| (Arc::new(Notify::new()), 0));
         e.1 += 1;
-        Some(Waiting {
-            waiters: self,
-            key: key.to_vec(),
-            notify: Arc::clone(&e.0),
-        })
+        Some(Arc::clone(&e.0))
+    }
+
+    /// One caller stops waiting for `key` (see [`Waiters::enter_owned`]).
+    pub fn leave(&self, key: &[u8]) {
+        if let Ok(mut m) = self.map.lock() {
+            if let Some(e) = m.get_mut(key) {
+                e.1 -= 1;
+                if e.1 == 0 {
+                    m.remove(key);
+                }
+            }
+        }
     }
 
     /// Whether a caller of this process waits for `key`.

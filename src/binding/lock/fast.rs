@@ -1,22 +1,23 @@
 //! `withLock` / `withSemaphore` on the fast path: the acquisition and the release go out in the
 //! service's ordinary batch from the JS thread (one round trip each, no thread hop), the
 //! callback is called where the acquisition's reply is read, and the lease is handed to the
-//! service's `Keeper` for renewal, without a round trip or a wake-up of its own. A first try that
-//! finds the lock taken, with `waitMs` to wait, continues on the runtime (`core::lock::guard`:
-//! jittered retries, woken at once by a release in this process).
+//! service's `Keeper` for renewal, without a round trip or a wake-up of its own. A try that finds
+//! the lock taken, with `waitMs` left, waits on the runtime (`core::lock::Turn`: woken at once by
+//! a release in this process or a notice from another, else by its jittered retry delay) and
+//! then tries again from the JS thread the same way, so the callback, the lease and the release
+//! stay on this path however long the wait.
 
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use futures_util::FutureExt;
 use redis::Value;
 
 use super::guarded::{Guarded, Release};
 use super::policy;
 use crate::binding::js::Js;
 use crate::binding::service::RedisService;
-use crate::core::lock::{self, Keeper, KeptLease, LeaseHooks, LockOptions, Notices, Target};
+use crate::core::lock::{self, Keeper, KeptLease, LeaseHooks, LockOptions, Notices, Target, Turn};
 use crate::core::policy::{Feature, Policy};
 use crate::core::work::Work;
 use crate::core::{Client, Error};
@@ -31,8 +32,10 @@ struct Call {
     /// What the call needs after its JS side exists.
     rest: Rest,
     token: String,
-    /// When the acquisition was queued: the lease is valid until this + TTL at the latest.
+    /// When the latest try was queued: the lease is valid until this + TTL at the latest.
     sent_at: Instant,
+    /// When the first try was queued (`waitMs` counts from there).
+    first_sent: Instant,
     func: Option<JsRef>,
     this: Option<JsRef>,
 }
@@ -83,10 +86,12 @@ impl RedisService {
         func: Option<JsRef>,
         this: Option<JsRef>,
     ) {
+        let now = Instant::now();
         let call = Call {
             shared: Arc::clone(&self.shared),
             token: opts.token(),
-            sent_at: Instant::now(),
+            sent_at: now,
+            first_sent: now,
             rest: Rest {
                 client: Arc::clone(&self.client),
                 keeper: Arc::clone(&self.keeper),
@@ -98,27 +103,40 @@ impl RedisService {
             func,
             this,
         };
-        let (target, token) = (call.rest.target.clone(), call.token.clone());
-        let ttl = call.rest.opts.ttl_ms;
-        send(
-            &self.batcher,
-            env,
-            d,
-            move |by_hash| target.acquire_cmd(&token, ttl, by_hash),
-            policy(&self.client),
-            move |js, d, r| call.acquired(js, d, r),
-        );
+        call.try_now(env, d, None);
     }
 }
 
 impl Call {
-    /// The acquisition answered (`Ok(None)`: degraded under `lockFailOpen`).
-    fn acquired(self, js: &Js, d: Deferred, r: Result<Option<Value>, Error>) {
+    /// Sends a try in the service's batch; `turn`: the wait it belongs to, after a refusal.
+    fn try_now(mut self, env: JsEnv, d: Deferred, turn: Option<Turn>) {
+        let Some(batcher) = self.rest.batcher.get().map(Rc::clone) else {
+            // Not the service's thread (cannot happen: tries run on the JS thread).
+            let e = Error::Connection("internal error in @app/redis (please report it)".into());
+            return self.reject(&Js::new(env), d, &e);
+        };
+        self.sent_at = Instant::now();
+        let (target, token) = (self.rest.target.clone(), self.token.clone());
+        let ttl = self.rest.opts.ttl_ms;
+        let p = policy(&self.rest.client);
+        let origin = self.rest.client.waiters.origin().to_vec();
+        send(
+            &batcher,
+            env,
+            d,
+            move |by_hash| target.acquire_cmd(&token, ttl, &origin, by_hash),
+            p,
+            move |js, d, r| self.acquired(js, d, r, turn),
+        );
+    }
+
+    /// A try answered (`Ok(None)`: degraded under `lockFailOpen`).
+    fn acquired(self, js: &Js, d: Deferred, r: Result<Option<Value>, Error>, turn: Option<Turn>) {
         let lease = match r {
             Ok(None) => None,
             Ok(Some(v)) => match self.rest.target.acquired(&v, &self.token, self.sent_at) {
                 Some(a) => Some(a),
-                None if self.rest.opts.wait_ms > 0 => return self.wait(js, d),
+                None if self.rest.opts.wait_ms > 0 => return self.wait(js, d, turn),
                 None => {
                     let e = self.rest.target.not_acquired(0);
                     return self.reject(js, d, &e);
@@ -126,6 +144,8 @@ impl Call {
             },
             Err(e) => return self.reject(js, d, &e),
         };
+        // Acquired: no longer among the waiters.
+        drop(turn);
         let (g, rest) = self.guarded(js, d);
         let Some(a) = lease else {
             // Degraded (no lease): the callback still starts after this call returns, as always.
@@ -150,26 +170,47 @@ impl Call {
         }
     }
 
-    /// Refused at once with `waitMs` to wait: the runtime waits and runs the call.
-    fn wait(self, js: &Js, d: Deferred) {
-        let (g, rest) = self.guarded(js, d);
+    /// Refused with `waitMs` not yet spent: waits on the runtime for its turn, then tries again
+    /// from the JS thread. The first refusal starts the wait (listening for releases) and tries
+    /// again at once, since a release may have come between the try and the listening.
+    fn wait(self, js: &Js, d: Deferred, turn: Option<Turn>) {
+        let wait_ms = self.rest.opts.wait_ms;
+        if turn.as_ref().is_some_and(|t| t.expired(Instant::now())) {
+            let e = self.rest.target.not_acquired(wait_ms);
+            return self.reject(js, d, &e);
+        }
         let rt = match crate::core::connection::runtime() {
             Ok(rt) => rt,
-            Err(e) => return g.fail_here(js, &e),
+            Err(e) => return self.reject(js, d, &e),
         };
-        let (client, target, opts, notices) = (rest.client, rest.target, rest.opts, rest.notices);
+        // Pending (keeping the process alive) while it waits off the JS thread.
+        self.shared.begin(js.env());
+        let shared = Arc::clone(&self.shared);
+        let deadline = self.first_sent + Duration::from_millis(wait_ms);
         rt.spawn(async move {
-            let p = policy(&client);
-            let task = lock::guard(&client, &target, &opts, p, Some(&notices), &g);
-            if std::panic::AssertUnwindSafe(task)
-                .catch_unwind()
-                .await
-                .is_err()
-            {
-                g.fail(Error::Connection(
-                    "internal error in @app/redis (please report it)".into(),
-                ));
-            }
+            let turn = match turn {
+                Some(t) => {
+                    t.next().await;
+                    t
+                }
+                None => {
+                    let r = &self.rest;
+                    let notices = Some(&r.notices);
+                    Turn::start(
+                        &r.client,
+                        &r.target,
+                        deadline,
+                        r.opts.retry_delay_ms,
+                        notices,
+                    )
+                    .await
+                }
+            };
+            let back = Arc::clone(&shared);
+            back.run_on_js(Box::new(move |env| {
+                shared.end(env);
+                self.try_now(env, d, Some(turn));
+            }));
         });
     }
 

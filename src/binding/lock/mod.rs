@@ -169,11 +169,12 @@ impl RedisService {
                 }
             }
         }
+        let origin = self.client.waiters.origin().to_vec();
         self.lock_cmd(
             env,
             parsed,
             true,
-            |t, (token, ttl), h| t.acquire_cmd(token, *ttl, h),
+            move |t, (token, ttl), h| t.acquire_cmd(token, *ttl, &origin, h),
             decode,
             empty,
         )

@@ -11,13 +11,13 @@ use tokio::sync::oneshot;
 use super::clock::{LeaseClock, Tick, TAKEN};
 use super::notices::Notices;
 use super::{
-    AcquireOptions, Acquired, HoldOptions, Kind, LockOptions, Target, LOCK_ACQUIRE, LOCK_EXTEND,
-    LOCK_RELEASE, SEM_ACQUIRE, SEM_EXTEND,
+    AcquireOptions, Acquired, HoldOptions, Kind, LockOptions, Target, LOCK_EXTEND, LOCK_RELEASE,
+    SEM_EXTEND,
 };
 use crate::core::policy::{Decision, Policy};
 use crate::core::{Client, Error};
 
-fn jitter(base_ms: u64) -> Duration {
+pub(super) fn jitter(base_ms: u64) -> Duration {
     let r = (uuid::Uuid::new_v4().as_u128() % 1000) as u64;
     Duration::from_millis((base_ms.max(1) * (500 + r) / 1000).max(1))
 }
@@ -37,22 +37,11 @@ pub async fn try_acquire(
     ttl_ms: u64,
 ) -> Result<Option<Acquired>, Error> {
     let sent_at = Instant::now();
-    let v = match t.kind {
-        Kind::Lock => {
-            LOCK_ACQUIRE
-                .run(client, 2, |c| {
-                    c.arg(&t.key).arg(&t.fence).arg(token).arg(ttl_ms);
-                })
-                .await?
-        }
-        Kind::Semaphore { limit } => {
-            SEM_ACQUIRE
-                .run(client, 1, |c| {
-                    c.arg(&t.key).arg(limit).arg(token).arg(ttl_ms);
-                })
-                .await?
-        }
-    };
+    let (script, keys) = t.acquire_script();
+    let origin = client.waiters.origin();
+    let v = script
+        .run(client, keys, |c| t.acquire_args(c, token, ttl_ms, origin))
+        .await?;
     Ok(t.acquired(&v, token, sent_at))
 }
 
@@ -108,7 +97,7 @@ pub async fn acquire(
 pub async fn release(client: &Arc<Client>, t: &Target, token: &str) -> Result<bool, Error> {
     let released = flag(
         t.release_script()
-            .run(client, 2, |c| {
+            .run(client, 3, |c| {
                 t.release_args(c, token, client.waiters.origin())
             })
             .await?,
@@ -565,5 +554,55 @@ mod tests {
         assert_eq!(r.unwrap().map(|a| a.token), Some("second".to_string()));
         let handover = acquired_at - released_at;
         assert!(handover < Duration::from_millis(500), "{handover:?}");
+    }
+
+    /// The hand-over policy: a holder that releases while a client of another process waits
+    /// cannot take the lock straight back (the waiter, woken by the notice, gets its turn);
+    /// once the reservation has passed it can, and with nobody waiting nothing is reserved.
+    #[test]
+    fn a_releaser_cannot_take_back_a_lock_another_process_waits_for() {
+        let server = TestServer::start();
+        let (holder, waiter) = (server.client(|_| {}), server.client(|_| {}));
+        let rt = runtime().unwrap();
+        for t in [
+            Target::lock(b"", b"fair"),
+            Target::semaphore(b"", b"fair", 1),
+        ] {
+            let a = rt
+                .block_on(try_acquire(&holder, &t, "first", 10_000))
+                .unwrap()
+                .expect("acquired");
+            let notices = Arc::new(Notices::default());
+            let o = AcquireOptions {
+                ttl_ms: 10_000,
+                wait_ms: 5_000,
+                retry_delay_ms: 2_000,
+            };
+            let task = {
+                let (waiter, t, notices) = (Arc::clone(&waiter), t.clone(), Arc::clone(&notices));
+                rt.spawn(async move { acquire(&waiter, &t, "second", &o, Some(&notices)).await })
+            };
+            std::thread::sleep(Duration::from_millis(300));
+            // Released and asked for again at once, before the notice can have been acted on.
+            let (released, again) = rt.block_on(async {
+                let r = release(&holder, &t, &a.token).await;
+                (r, try_acquire(&holder, &t, "third", 10_000).await)
+            });
+            assert_eq!(released, Ok(true));
+            assert_eq!(again.map(|a| a.is_none()), Ok(true), "{:?}", t.kind);
+            let got = rt
+                .block_on(task)
+                .unwrap()
+                .unwrap()
+                .expect("the waiter's turn");
+            assert_eq!(got.token, "second");
+            assert_eq!(rt.block_on(release(&waiter, &t, "second")), Ok(true));
+            // Nobody waits now: the releaser takes it back at once.
+            let b = rt
+                .block_on(try_acquire(&waiter, &t, "fourth", 10_000))
+                .unwrap();
+            assert!(b.is_some(), "{:?}", t.kind);
+            assert_eq!(rt.block_on(release(&waiter, &t, "fourth")), Ok(true));
+        }
     }
 }

@@ -12,6 +12,7 @@ mod clock;
 mod keeper;
 mod lease;
 mod notices;
+mod turn;
 
 use std::time::Instant;
 
@@ -28,6 +29,7 @@ pub use lease::{
     LeaseHooks,
 };
 pub use notices::{Listening, Notices};
+pub use turn::Turn;
 
 static LOCK_ACQUIRE: Lua = Lua::new(include_str!("../scripts/lock_acquire.lua"));
 static LOCK_RELEASE: Lua = Lua::new(include_str!("../scripts/lock_release.lua"));
@@ -44,6 +46,13 @@ pub const FREE: &[u8] = b":free";
 
 /// TTL when none is given: 30 seconds.
 pub const DEFAULT_TTL_MS: u64 = 30_000;
+/// How long a release that found another client waiting keeps the releasing client from taking
+/// the lock (or a slot) back, in milliseconds: the notice reaches a waiter in well under a
+/// millisecond here (p99 0.7 ms), so a woken waiter of another process gets its turn, and no
+/// process keeps a lock that others wait for by taking it back at once. When no waiter takes
+/// it, the releaser's own callers wait at most this long more.
+pub const HANDOVER_MS: u64 = 3;
+
 /// Base delay between acquisition attempts while waiting, in milliseconds.
 pub const DEFAULT_RETRY_DELAY_MS: u64 = 50;
 /// Longest TTL / wait accepted: about 24.8 days (the largest timer delay), in milliseconds.
@@ -67,6 +76,9 @@ pub struct Target {
     /// client than the releaser's waits.
     waiting: Vec<u8>,
     channel: Vec<u8>,
+    /// The hand-over reservation: set by a release that found another client waiting, it keeps
+    /// the releasing client from taking the lock back for [`HANDOVER_MS`].
+    handover: Vec<u8>,
 }
 
 impl Target {
@@ -79,6 +91,7 @@ impl Target {
             fence: tagged(&[prefix, b"lock:"], key, &[b":fence"]),
             waiting: tagged(&[prefix, b"lock:"], key, &[b":waiting"]),
             channel: tagged(&[prefix, b"lock:"], key, &[FREE]),
+            handover: tagged(&[prefix, b"lock:"], key, &[b":handover"]),
         }
     }
 
@@ -91,6 +104,7 @@ impl Target {
             fence: Vec::new(),
             waiting: tagged(&[prefix, b"sem:"], key, &[b":waiting"]),
             channel: tagged(&[prefix, b"sem:"], key, &[FREE]),
+            handover: tagged(&[prefix, b"sem:"], key, &[b":handover"]),
         }
     }
 
@@ -101,14 +115,32 @@ impl Target {
 
     /// The acquisition script: replies `[token, fencingToken]` (lock) or the token (semaphore),
     /// nil when not acquired. `by_hash`: `EVALSHA`, else `EVAL`.
-    pub fn acquire_cmd(&self, token: &str, ttl_ms: u64, by_hash: bool) -> Cmd {
+    pub fn acquire_cmd(&self, token: &str, ttl_ms: u64, origin: &[u8], by_hash: bool) -> Cmd {
+        let (script, keys) = self.acquire_script();
+        script.cmd(by_hash, keys, &|c| {
+            self.acquire_args(c, token, ttl_ms, origin)
+        })
+    }
+
+    /// The acquisition script and how many of its arguments are keys.
+    pub(super) fn acquire_script(&self) -> (&'static Lua, usize) {
         match self.kind {
-            Kind::Lock => LOCK_ACQUIRE.cmd(by_hash, 2, &|c| {
-                c.arg(&self.key).arg(&self.fence).arg(token).arg(ttl_ms);
-            }),
-            Kind::Semaphore { limit } => SEM_ACQUIRE.cmd(by_hash, 1, &|c| {
-                c.arg(&self.key).arg(limit).arg(token).arg(ttl_ms);
-            }),
+            Kind::Lock => (&LOCK_ACQUIRE, 3),
+            Kind::Semaphore { .. } => (&SEM_ACQUIRE, 2),
+        }
+    }
+
+    /// The acquisition's arguments; `origin`: the acquiring client (see the hand-over).
+    pub(super) fn acquire_args(&self, c: &mut Cmd, token: &str, ttl_ms: u64, origin: &[u8]) {
+        match self.kind {
+            Kind::Lock => {
+                c.arg(&self.key).arg(&self.fence).arg(&self.handover);
+                c.arg(token).arg(ttl_ms).arg(origin);
+            }
+            Kind::Semaphore { limit } => {
+                c.arg(&self.key).arg(&self.handover);
+                c.arg(limit).arg(token).arg(ttl_ms).arg(origin);
+            }
         }
     }
 
@@ -131,7 +163,7 @@ impl Target {
     /// naming the releasing client (`origin`: `Waiters::origin`).
     pub fn release_cmd(&self, token: &str, origin: &[u8], by_hash: bool) -> Cmd {
         self.release_script()
-            .cmd(by_hash, 2, &|c| self.release_args(c, token, origin))
+            .cmd(by_hash, 3, &|c| self.release_args(c, token, origin))
     }
 
     pub(super) fn release_script(&self) -> &'static Lua {
@@ -142,7 +174,8 @@ impl Target {
     }
 
     pub(super) fn release_args(&self, c: &mut Cmd, token: &str, origin: &[u8]) {
-        c.arg(&self.key).arg(&self.waiting).arg(token).arg(origin);
+        c.arg(&self.key).arg(&self.waiting).arg(&self.handover);
+        c.arg(token).arg(origin).arg(HANDOVER_MS);
     }
 
     /// The sorted set of clients waiting for this lock (scored by when their wait ends).
