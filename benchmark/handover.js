@@ -90,7 +90,24 @@ async function handover(client, url, { workMs = 0, pauseMs = 0 } = {}) {
   const cycles = all.length / (RUN_MS / 1000);
   // The mean critical section: with the hand-over it bounds the cycles any client can reach.
   const turnMs = all.reduce((sum, [a, b]) => sum + Number(b - a), 0) / 1e6 / Math.max(1, all.length);
-  return { client, cycles, handovers: gaps.length, p50: pct(gaps, 50) || 0, p99: pct(gaps, 99) || 0, violations, turnMs };
+  // Fairness: each process's share of the turns, and the longest any process went without one
+  // (from the first turn of the run to the last, in ms).
+  const shares = runs.map((t) => t.length / Math.max(1, all.length));
+  let starved = 0;
+  if (all.length) {
+    const first = all[0][0];
+    const last = all[all.length - 1][1];
+    for (let proc = 0; proc < runs.length; proc++) {
+      let prev = first;
+      for (const [a, b, p] of all) {
+        if (p !== proc) continue;
+        starved = Math.max(starved, Number(a - prev) / 1e6);
+        prev = b;
+      }
+      starved = Math.max(starved, Number(last - prev) / 1e6);
+    }
+  }
+  return { client, cycles, handovers: gaps.length, p50: pct(gaps, 50) || 0, p99: pct(gaps, 99) || 0, violations, turnMs, shares, starved };
 }
 
 module.exports = { handover, PROCESSES, WORKERS };

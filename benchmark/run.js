@@ -248,7 +248,7 @@ async function main() {
       handovers.push({ shape, pair });
       console.log(`\n${handoverName}, ${shape.name}`);
       for (const h of pair) {
-        console.log(`  ${h.client.padEnd(28)} ${fmt(h.cycles).padStart(9)} cycles/s   ${fmt(h.handovers)} to another process: p50 ${h.p50.toFixed(2)} ms, p99 ${h.p99.toFixed(2)} ms   violations ${h.violations}   turn ${h.turnMs.toFixed(2)} ms`);
+        console.log(`  ${h.client.padEnd(28)} ${fmt(h.cycles).padStart(9)} cycles/s   ${fmt(h.handovers)} to another process: p50 ${h.p50.toFixed(2)} ms, p99 ${h.p99.toFixed(2)} ms   violations ${h.violations}   turn ${h.turnMs.toFixed(2)} ms   shares ${h.shares.map((x) => `${Math.round(x * 100)}%`).join('/')}, longest without a turn ${fmt(h.starved)} ms`);
       }
     }
   }
@@ -273,10 +273,10 @@ async function main() {
   printTable('Locks (the uncontended cycles as acquireLock + releaseLock, and as withLock)', lockRows);
   if (handovers.length) {
     console.log(`\nCross-process hand-over (${PROCESSES} processes x ${WORKERS} workers on one key, withLock against redlock):`);
-    console.log('| scenario | @app/redis cycles/s | hand-overs to another process | p50 / p99 ms | redlock cycles/s | hand-overs | p50 / p99 ms | ops/s ratio | exclusion violations |');
-    console.log('|---|---|---|---|---|---|---|---|---|');
+    console.log('| scenario | @app/redis cycles/s | hand-overs to another process | p50 / p99 ms | longest a process waited, ms | redlock cycles/s | hand-overs | p50 / p99 ms | longest a process waited, ms | ops/s ratio | exclusion violations |');
+    console.log('|---|---|---|---|---|---|---|---|---|---|---|');
     for (const { shape, pair: [ours, peer] } of handovers) {
-      console.log(`| ${shape.name} | ${fmt(ours.cycles)} | ${fmt(ours.handovers)} | ${ours.p50.toFixed(2)} / ${ours.p99.toFixed(2)} | ${fmt(peer.cycles)} | ${fmt(peer.handovers)} | ${peer.p50.toFixed(2)} / ${peer.p99.toFixed(2)} | ${(ours.cycles / peer.cycles).toFixed(2)}x | ${ours.violations + peer.violations} |`);
+      console.log(`| ${shape.name} | ${fmt(ours.cycles)} | ${fmt(ours.handovers)} | ${ours.p50.toFixed(2)} / ${ours.p99.toFixed(2)} | ${fmt(ours.starved)} | ${fmt(peer.cycles)} | ${fmt(peer.handovers)} | ${peer.p50.toFixed(2)} / ${peer.p99.toFixed(2)} | ${fmt(peer.starved)} | ${(ours.cycles / peer.cycles).toFixed(2)}x | ${ours.violations + peer.violations} |`);
     }
   }
   printTable('Rate limits', rateRows);
