@@ -523,31 +523,45 @@ mod tests {
         rt.block_on(task).unwrap();
     }
 
+    /// The waiter's outcome and when it came.
+    type Waited = tokio::task::JoinHandle<(Result<Option<Acquired>, Error>, Instant)>;
+
+    /// `holder` takes `t` as "first"; `waiter` (another client, listening for notices) then
+    /// waits for it as "second", retrying only 1 to 3 s apart (so only a notice hands it over
+    /// sooner). Resolves the waiter's outcome and when it came.
+    fn held_and_waited_for(
+        rt: &tokio::runtime::Runtime,
+        holder: &Arc<Client>,
+        waiter: &Arc<Client>,
+        t: &Target,
+    ) -> (Acquired, Waited) {
+        let a = rt
+            .block_on(try_acquire(holder, t, "first", 10_000))
+            .unwrap()
+            .expect("acquired");
+        let o = AcquireOptions {
+            ttl_ms: 10_000,
+            wait_ms: 5_000,
+            retry_delay_ms: 2_000,
+        };
+        let (waiter, t) = (Arc::clone(waiter), t.clone());
+        let task = rt.spawn(async move {
+            let notices = Arc::new(Notices::default());
+            let r = acquire(&waiter, &t, "second", &o, Some(&notices)).await;
+            (r, Instant::now())
+        });
+        // The waiter is listening and marked as waiting by then.
+        std::thread::sleep(Duration::from_millis(300));
+        (a, task)
+    }
+
     #[test]
     fn a_release_by_another_process_wakes_a_waiter_at_once() {
         let server = TestServer::start();
         let (holder, waiter) = (server.client(|_| {}), server.client(|_| {}));
         let rt = runtime().unwrap();
         let t = Target::lock(b"", b"handed");
-        let a = rt
-            .block_on(try_acquire(&holder, &t, "first", 10_000))
-            .unwrap()
-            .expect("acquired");
-        let notices = Arc::new(Notices::default());
-        // Retries 1 to 3 s apart: only a notice can hand the lock over sooner.
-        let o = AcquireOptions {
-            ttl_ms: 10_000,
-            wait_ms: 5_000,
-            retry_delay_ms: 2_000,
-        };
-        let task = {
-            let (waiter, t, notices) = (Arc::clone(&waiter), t.clone(), Arc::clone(&notices));
-            rt.spawn(async move {
-                let r = acquire(&waiter, &t, "second", &o, Some(&notices)).await;
-                (r, Instant::now())
-            })
-        };
-        std::thread::sleep(Duration::from_millis(300));
+        let (a, task) = held_and_waited_for(rt, &holder, &waiter, &t);
         let released_at = Instant::now();
         assert_eq!(rt.block_on(release(&holder, &t, &a.token)), Ok(true));
         let (r, acquired_at) = rt.block_on(task).unwrap();
@@ -558,7 +572,7 @@ mod tests {
 
     /// The hand-over policy: a holder that releases while a client of another process waits
     /// cannot take the lock straight back (the waiter, woken by the notice, gets its turn);
-    /// once the reservation has passed it can, and with nobody waiting nothing is reserved.
+    /// with nobody waiting nothing is reserved.
     #[test]
     fn a_releaser_cannot_take_back_a_lock_another_process_waits_for() {
         let server = TestServer::start();
@@ -568,21 +582,7 @@ mod tests {
             Target::lock(b"", b"fair"),
             Target::semaphore(b"", b"fair", 1),
         ] {
-            let a = rt
-                .block_on(try_acquire(&holder, &t, "first", 10_000))
-                .unwrap()
-                .expect("acquired");
-            let notices = Arc::new(Notices::default());
-            let o = AcquireOptions {
-                ttl_ms: 10_000,
-                wait_ms: 5_000,
-                retry_delay_ms: 2_000,
-            };
-            let task = {
-                let (waiter, t, notices) = (Arc::clone(&waiter), t.clone(), Arc::clone(&notices));
-                rt.spawn(async move { acquire(&waiter, &t, "second", &o, Some(&notices)).await })
-            };
-            std::thread::sleep(Duration::from_millis(300));
+            let (a, task) = held_and_waited_for(rt, &holder, &waiter, &t);
             // Released and asked for again at once, before the notice can have been acted on.
             let (released, again) = rt.block_on(async {
                 let r = release(&holder, &t, &a.token).await;
@@ -593,6 +593,7 @@ mod tests {
             let got = rt
                 .block_on(task)
                 .unwrap()
+                .0
                 .unwrap()
                 .expect("the waiter's turn");
             assert_eq!(got.token, "second");
