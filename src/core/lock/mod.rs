@@ -33,11 +33,21 @@ pub use turn::Turn;
 
 static LOCK_ACQUIRE: Lua = Lua::new(include_str!("../scripts/lock_acquire.lua"));
 static LOCK_RELEASE: Lua = Lua::new(include_str!("../scripts/lock_release.lua"));
-static LOCK_RELEASE_NOTIFY: Lua = Lua::new(include_str!("../scripts/lock_release_notify.lua"));
+/// A release that hands over to other processes: the shared hand-over, then the script itself.
+macro_rules! handing_over {
+    ($file:literal) => {
+        Lua::new(concat!(
+            include_str!("../scripts/handover_lib.lua"),
+            include_str!(concat!("../scripts/", $file))
+        ))
+    };
+}
+
+static LOCK_RELEASE_NOTIFY: Lua = handing_over!("lock_release_notify.lua");
 static WAIT_MARK: Lua = Lua::new(include_str!("../scripts/lock_wait_mark.lua"));
 static LOCK_EXTEND: Lua = Lua::new(include_str!("../scripts/lock_extend.lua"));
 static SEM_ACQUIRE: Lua = Lua::new(include_str!("../scripts/sem_acquire.lua"));
-static SEM_RELEASE: Lua = Lua::new(include_str!("../scripts/sem_release.lua"));
+static SEM_RELEASE: Lua = handing_over!("sem_release.lua");
 static SEM_EXTEND: Lua = Lua::new(include_str!("../scripts/sem_extend.lua"));
 
 /// The suffix of the channel a release is announced on (the release scripts append it to the
