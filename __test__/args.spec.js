@@ -136,7 +136,7 @@ test('a command method called on something that is not a RedisService throws, wh
   for (const receiver of [undefined, null, {}, redis.pipeline(), Object.create(RedisService.prototype)]) {
     expect(() => get.call(receiver, 'k')).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', message: expect.stringMatching(/get\(\): must be called on a RedisService/) }));
     expect(() => set.call(receiver, 'k', 'v')).toThrow(/set\(\): must be called on a RedisService/);
-    for (const m of ['rateLimit', 'acquireLock', 'releaseLock', 'extendLock', 'getSession']) {
+    for (const m of ['rateLimit', 'acquireLock', 'releaseLock', 'extendLock', 'getSession', 'createSession', 'setSession', 'updateSession', 'refreshSession', 'destroySession', 'wrap', 'withLock', 'withSemaphore']) {
       expect(() => RedisService.prototype[m].call(receiver, 'k', 'x')).toThrow(new RegExp(`${m}\\(\\): must be called on a RedisService`));
     }
   }

@@ -57,17 +57,17 @@ fn wrong_this(env: JsEnv, method: &str, class: &str) {
     )));
 }
 
-/// The receiver (checked) and the arguments of a call (missing ones are `undefined`); `None`
-/// after throwing when `this` is not a `RedisService`.
+/// The receiver (checked), the `this` it came from and the arguments of a call (missing ones
+/// are `undefined`); `None` after throwing when `this` is not a `RedisService`.
 fn receive<'a>(
     env: JsEnv,
     info: sys::napi_callback_info,
     method: &str,
-) -> Option<(&'a RedisService, [Arg; MAX_ARGS + 1])> {
+) -> Option<(&'a RedisService, sys::napi_value, [Arg; MAX_ARGS + 1])> {
     let (this, args) = args_of(env, info)?;
     match receiver::<RedisService>(&SERVICES, env, this) {
         // SAFETY: alive (see `engine::entry::receiver`); `RedisService` is only ever borrowed shared.
-        Some(svc) => Some((unsafe { &*svc }, args)),
+        Some(svc) => Some((unsafe { &*svc }, this, args)),
         None => {
             wrong_this(env, method, "RedisService");
             None
@@ -82,7 +82,7 @@ pub fn call(
     method: &'static str,
     prep: impl FnOnce(B<'_>, &[Arg; MAX_ARGS + 1]) -> Result<Prep, Error>,
 ) -> sys::napi_value {
-    let Some((svc, args)) = receive(env, info, method) else {
+    let Some((svc, _, args)) = receive(env, info, method) else {
         return ptr::null_mut();
     };
     let built = prep(B::new(Ctx { method }, svc.prefix()), &args);
@@ -142,10 +142,12 @@ fn promise(env: JsEnv, r: JsResult<JsPromise>) -> sys::napi_value {
     }
 }
 
-/// Entry points for the hottest feature methods (they keep their `#[napi]` definitions, which
-/// carry the typings and docs); each calls the same method the generated wrapper calls.
+/// Entry points for the feature methods (they keep their `#[napi]` definitions, which carry the
+/// typings and docs); each calls the same method the generated wrapper calls. `@this,` before the
+/// arguments passes the receiver's JS object first (the lock methods keep it alive while their
+/// callback runs).
 macro_rules! feature_entries {
-    ($($js:literal => $method:ident($($arg:ident),*)),* $(,)?) => {
+    ($($js:literal => $method:ident($(@$this:ident,)? $($arg:ident),*)),* $(,)?) => {
         mod feature_entry {
             use super::*;
             $(
@@ -156,13 +158,15 @@ macro_rules! feature_entries {
                     // SAFETY: Node-API calls this on the JS thread of `env`; the token lives for
                     // this call only.
                     let env = unsafe { JsEnv::assume(env) };
-                    let Some((svc, a)) = receive(env, info, $js) else {
+                    #[allow(unused_variables)]
+                    let Some((svc, this, a)) = receive(env, info, $js) else {
                         return ptr::null_mut();
                     };
                     #[allow(unused_mut, unused_variables)]
                     let mut next = a.iter();
                     let r = svc.$method(
                         Env::from_raw(env.raw())
+                        $(, { let _ = stringify!($this); this })?
                         $(, { let _ = stringify!($arg); unknown(next.next().unwrap_or(&a[MAX_ARGS])) })*
                     );
                     promise(env, r)
@@ -181,6 +185,14 @@ feature_entries! {
     "releaseLock" => release_lock(key, token),
     "extendLock" => extend_lock(key, token, ttl),
     "getSession" => get_session(id),
+    "createSession" => create_session(user_id, data, ttl_seconds),
+    "setSession" => set_session(id, data, ttl_seconds),
+    "updateSession" => update_session(id, patch),
+    "refreshSession" => refresh_session(id, ttl_seconds),
+    "destroySession" => destroy_session(id),
+    "wrap" => wrap(key, ttl_seconds, loader, options),
+    "withLock" => with_lock_on(@this, key, func, ttl),
+    "withSemaphore" => with_semaphore_on(@this, key, limit, func, options),
 }
 
 /// An argument as napi-rs's `Unknown` (which any value converts to).

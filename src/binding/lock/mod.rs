@@ -419,9 +419,7 @@ impl RedisService {
         ttl: Unknown,
     ) -> JsResult<JsPromise> {
         use napi::JsValue;
-        let c = Ctx { method: "withLock" };
-        let target = self.lock_target(c, key);
-        self.guarded(&env, this.object.raw(), c, target, func, ("ttl", ttl))
+        self.with_lock_on(env, this.object.raw(), key, func, ttl)
     }
 
     /// Takes one of `limit` slots of the semaphore `key`: resolves a token, or `null` when all are
@@ -497,17 +495,39 @@ impl RedisService {
         options: Unknown,
     ) -> JsResult<JsPromise> {
         use napi::JsValue;
+        self.with_semaphore_on(env, this.object.raw(), key, limit, func, options)
+    }
+}
+
+/// `withLock` / `withSemaphore` given the receiver's JS object (`this`), for the generated
+/// methods and the direct entry points (`commands::hot`) alike.
+impl RedisService {
+    pub(crate) fn with_lock_on(
+        &self,
+        env: Env,
+        this: sys::napi_value,
+        key: Unknown,
+        func: Unknown,
+        ttl: Unknown,
+    ) -> JsResult<JsPromise> {
+        let c = Ctx { method: "withLock" };
+        let target = self.lock_target(c, key);
+        self.guarded(&env, this, c, target, func, ("ttl", ttl))
+    }
+
+    pub(crate) fn with_semaphore_on(
+        &self,
+        env: Env,
+        this: sys::napi_value,
+        key: Unknown,
+        limit: Unknown,
+        func: Unknown,
+        options: Unknown,
+    ) -> JsResult<JsPromise> {
         let c = Ctx {
             method: "withSemaphore",
         };
         let target = self.sem_target(c, key, Some(limit));
-        self.guarded(
-            &env,
-            this.object.raw(),
-            c,
-            target,
-            func,
-            ("options", options),
-        )
+        self.guarded(&env, this, c, target, func, ("options", options))
     }
 }
