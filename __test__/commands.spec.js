@@ -1,7 +1,7 @@
 'use strict';
 // Every command family against a real redis-server.
 const { RedisService } = require('..');
-const { suiteServer, MODE } = require('./helpers/redis-server');
+const { suiteServer, startRedis, MODE } = require('./helpers/redis-server');
 const { isError } = require('./helpers/assert');
 
 let srv;
@@ -500,6 +500,26 @@ describe('ordering', () => {
     expect(await viaPipeline).toEqual([[null, '1000']]);
     expect(await viaMulti).toEqual([[null, 'first'], [null, 'OK']]);
     expect(await last).toBe('second');
+  });
+
+  test('a long burst starts going out before its tick ends; the rest goes when the tick ends', async () => {
+    // A server of its own, read by redis-cli while the burst's tick is still running.
+    const own = await startRedis();
+    const svc = await RedisService.connect({ url: own.url, logger: false });
+    try {
+      const keys = Array.from({ length: 16 }, (_, i) => `burst:${i}`);
+      const sets = keys.map((k) => svc.set(k, 'x'));
+      // Still in the same tick: the first chunk (8 calls, after a first call that may have gone
+      // out alone) is on the server, the rest is not.
+      const early = Number(own.cli('EXISTS', ...keys));
+      expect(early).toBeGreaterThanOrEqual(8);
+      expect(early).toBeLessThan(16);
+      await Promise.all(sets);
+      expect(Number(own.cli('EXISTS', ...keys))).toBe(16);
+    } finally {
+      await svc.disconnect();
+      await own.stop();
+    }
   });
 
   test('ping is ordered after earlier writes', async () => {

@@ -1,6 +1,10 @@
 //! Per-tick batching on the JS thread: calls made in one synchronous stretch of JS are collected
-//! and handed to the dispatcher together when the microtask queue next runs, so 256 calls in a
-//! loop become one pipeline (one write, one reply batch, one hop back).
+//! and handed on together when the microtask queue next runs, so 256 calls in a loop become one
+//! pipeline rather than 256 writes. A long burst goes out in chunks as it grows (8 calls, then
+//! 16, 32, and 64 at most), so the server works on its first calls while JS still makes the
+//! rest: with the server on another core, the two then overlap instead of taking turns (256
+//! GETs in flight: 0.85 -> 1.4 million per second on this 2-core machine, at the same CPU per
+//! call; 64 `withLock` callers 76,000 -> 113,000 cycles per second).
 
 use std::collections::VecDeque;
 use std::ffi::c_void;
@@ -43,7 +47,15 @@ struct Batch {
     /// [`Batch::pump`] is running (it may be re-entered from a settlement).
     pumping: AtomicBool,
     repump: AtomicBool,
+    /// How many queued jobs go out before the tick ends (see [`Batcher::push`]).
+    chunk: AtomicUsize,
 }
+
+/// The first chunk of a tick's burst that goes out before the tick ends; each next one is twice
+/// as large, up to [`LARGEST_CHUNK`] (measured: 8 then doubling to 64 beat fixed chunks of 8 to
+/// 64 and a cap of 128 on GETs, lock cycles and rate limits in flight).
+const FIRST_CHUNK: usize = 8;
+const LARGEST_CHUNK: usize = 64;
 
 /// Where the next run of held jobs goes.
 enum Run {
@@ -55,19 +67,36 @@ enum Run {
 }
 
 impl Batch {
+    /// The end of a tick: sends what is queued.
     fn flush(&self) {
         self.scheduled.store(false, Ordering::Release);
-        let jobs = match self.jobs.lock() {
+        let Some(jobs) = self.take() else { return };
+        // A chunk went out early in this tick: it was a burst, not a lone call.
+        let early = self.chunk.swap(FIRST_CHUNK, Ordering::Relaxed) != FIRST_CHUNK;
+        self.lone
+            .store(jobs.len() <= 1 && !early, Ordering::Relaxed);
+        if !jobs.is_empty() {
+            self.send(jobs);
+        }
+    }
+
+    /// Within a tick: sends the full chunk queued so far; the next one may be twice as large.
+    fn flush_chunk(&self) {
+        let Some(jobs) = self.take() else { return };
+        let c = self.chunk.load(Ordering::Relaxed);
+        self.chunk
+            .store((c * 2).min(LARGEST_CHUNK), Ordering::Relaxed);
+        self.send(jobs);
+    }
+
+    fn take(&self) -> Option<Vec<Job<Tag>>> {
+        match self.jobs.lock() {
             // The next tick likely queues as many: no regrowing the queue call by call.
             Ok(mut j) => {
                 let cap = j.len();
-                std::mem::replace(&mut *j, Vec::with_capacity(cap))
+                Some(std::mem::replace(&mut *j, Vec::with_capacity(cap)))
             }
-            Err(_) => return,
-        };
-        self.lone.store(jobs.len() <= 1, Ordering::Relaxed);
-        if !jobs.is_empty() {
-            self.send(jobs);
+            Err(_) => None,
         }
     }
 
@@ -222,6 +251,7 @@ impl Batcher {
                 slow_out: Arc::clone(&slow_out),
                 pumping: AtomicBool::new(false),
                 repump: AtomicBool::new(false),
+                chunk: AtomicUsize::new(FIRST_CHUNK),
             }
         });
         let settle_to = Arc::clone(shared);
@@ -335,15 +365,23 @@ impl Batcher {
         // Nothing queued or in flight, and the last tick's calls were a lone one too: send at
         // once (no microtask round for one call awaited at a time). Calls that follow in the
         // same tick queue behind it and go out together. After a tick of many calls, the first
-        // call of a tick waits for the others, so a burst is one write (one server wake-up).
+        // call of a tick waits for the others, so a burst is a few writes (a few server
+        // wake-ups): a full chunk goes out at once, the rest when the tick ends.
         if self.batch.outstanding.fetch_add(1, Ordering::AcqRel) == 0
             && self.batch.lone.load(Ordering::Relaxed)
         {
             self.batch.send(vec![job]);
             return;
         }
-        if let Ok(mut j) = self.batch.jobs.lock() {
-            j.push(job);
+        let full = match self.batch.jobs.lock() {
+            Ok(mut j) => {
+                j.push(job);
+                j.len() >= self.batch.chunk.load(Ordering::Relaxed)
+            }
+            Err(_) => false,
+        };
+        if full {
+            self.batch.flush_chunk();
         }
         if !self.batch.scheduled.swap(true, Ordering::AcqRel) && !self.schedule(env) {
             // No microtask queue available (should not happen): send right away.
