@@ -115,10 +115,12 @@ function lockClients(server) {
 const lockScenarios = [
   {
     name: 'lock acquire + release, uncontended, sequential',
+    trips: 2,
     unit: async (o, name) => { await o.cycle(`bench:lock:${name}`); return 1; },
   },
   {
     name: `lock acquire + release, uncontended, ${PARALLEL} callers on distinct keys`,
+    serverBound: true,
     unit: async (o, name) => {
       const ps = [];
       for (let i = 0; i < PARALLEL; i++) ps.push(o.cycle(`bench:lock:${name}:${i}`));

@@ -58,10 +58,12 @@ const key = () => `user:${(next++) % KEYS}`;
 const rateScenarios = [
   {
     name: 'rate-limit check, sequential, 1,000 keys',
+    trips: 1,
     unit: async (o) => { await o.check(key()); return 1; },
   },
   {
     name: `rate-limit check, ${IN_FLIGHT} in flight, 1,000 keys`,
+    serverBound: true,
     unit: async (o) => {
       const ps = new Array(IN_FLIGHT);
       for (let i = 0; i < IN_FLIGHT; i++) ps[i] = o.check(key());

@@ -21,6 +21,7 @@ const { rateClients, rateScenarios } = require('./rate-limit');
 const { sessionCacheClients, sessionCacheScenarios } = require('./sessions-cache');
 const { clusterClients, clusterScenarios, seedCluster } = require('./cluster');
 const { handover, PROCESSES, WORKERS } = require('./handover');
+const { processCpuUs, roundTripsPerSec } = require('./limits');
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS || 5);
 const ROUND_MS = Number(process.env.BENCH_ROUND_MS || 1000);
@@ -98,9 +99,9 @@ function adapters(server) {
 
 // Scenarios: `run(ops)` performs one unit and returns how many operations it counted.
 const scenarios = [
-  { name: 'GET 100 B, sequential', unit: async (o) => { await o.get('bench:k'); return 1; } },
-  { name: 'SET 100 B, sequential', unit: async (o) => { await o.set('bench:s', v100); return 1; } },
-  { name: 'GET 100 B, 256 in flight', unit: async (o) => {
+  { name: 'GET 100 B, sequential', trips: 1, unit: async (o) => { await o.get('bench:k'); return 1; } },
+  { name: 'SET 100 B, sequential', trips: 1, unit: async (o) => { await o.set('bench:s', v100); return 1; } },
+  { name: 'GET 100 B, 256 in flight', serverBound: true, unit: async (o) => {
     const ps = new Array(256);
     for (let i = 0; i < 256; i++) ps[i] = o.get('bench:k');
     await Promise.all(ps);
@@ -111,42 +112,59 @@ const scenarios = [
   { name: 'pipeline of 100 GETs', unit: async (o) => { await o.pipeline(100); return 100; } },
 ];
 
-async function measure(ops, unit, name, state) {
+/** One round of `unit`; `serverPid`: the redis-server whose CPU time to read as well (or null). */
+async function measure(ops, unit, name, state, serverPid) {
   // warm-up
   const warmEnd = Date.now() + 100;
   while (Date.now() < warmEnd) await unit(ops, name, state);
   const cpu0 = process.cpuUsage();
+  const server0 = serverPid ? processCpuUs(serverPid) : null;
   const t0 = process.hrtime.bigint();
   const end = Date.now() + ROUND_MS;
   let n = 0;
   while (Date.now() < end) n += await unit(ops, name, state);
   const secs = Number(process.hrtime.bigint() - t0) / 1e9;
   const cpu = process.cpuUsage(cpu0);
-  return { opsPerSec: n / secs, cpuUsPerOp: (cpu.user + cpu.system) / n };
+  const server = server0 === null ? null : processCpuUs(serverPid) - server0;
+  return {
+    opsPerSec: n / secs,
+    cpuUsPerOp: (cpu.user + cpu.system) / n,
+    serverUsPerOp: server === null ? null : server / n,
+    serverBusy: server === null ? null : server / (secs * 1e6),
+  };
 }
 
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
 const isOurs = (name) => name.startsWith('@app/redis');
 
-/** Runs every scenario over every client in interleaved rounds; returns one row per scenario. */
-async function runSuite(clients, scenarios) {
+/**
+ * Runs every scenario over every client in interleaved rounds; returns one row per scenario.
+ * `serverPid`: the one redis-server they use, whose CPU per operation is read too (or null).
+ */
+async function runSuite(clients, scenarios, serverPid = null) {
   const rows = [];
   for (const sc of scenarios) {
     if (only && !only.test(sc.name)) continue;
     const active = clients.filter((c) => !(sc.skip && sc.skip(c.ops())));
-    const results = new Map(active.map((c) => [c.name, { ops: [], cpu: [], state: { inside: 0, violations: 0 } }]));
+    const results = new Map(active.map((c) => [c.name, { ops: [], cpu: [], server: [], busy: [], state: { inside: 0, violations: 0 } }]));
     for (let r = 0; r < ROUNDS; r++) {
       const order = r % 2 === 0 ? active : [...active].reverse();
       for (const c of order) {
         const res = results.get(c.name);
-        const m = await measure(c.ops(), sc.unit, c.name.replace(/\W+/g, '-'), res.state);
+        const m = await measure(c.ops(), sc.unit, c.name.replace(/\W+/g, '-'), res.state, serverPid);
         res.ops.push(m.opsPerSec);
         res.cpu.push(m.cpuUsPerOp);
+        if (m.serverUsPerOp !== null) {
+          res.server.push(m.serverUsPerOp);
+          res.busy.push(m.serverBusy);
+        }
       }
     }
     const summary = active.map((c) => {
       const res = results.get(c.name);
-      return { name: c.name, ops: median(res.ops), cpu: median(res.cpu), violations: res.state.violations };
+      const server = res.server.length ? median(res.server) : null;
+      const busy = res.busy.length ? median(res.busy) : null;
+      return { name: c.name, ops: median(res.ops), cpu: median(res.cpu), server, busy, violations: res.state.violations };
     });
     const ours = summary[0];
     const peers = summary.filter((x) => !isOurs(x.name));
@@ -162,8 +180,8 @@ async function runSuite(clients, scenarios) {
 function printTable(title, rows) {
   if (rows.length === 0) return;
   console.log(`\n${title} (ops/s ratio = ours / best peer; CPU ratio = leanest peer CPU per op / ours, > 1 means we use less):`);
-  console.log('| scenario | @app/redis ops/s | best peer | peer ops/s | ops/s ratio | our CPU µs/op | leanest peer CPU µs/op | CPU ratio | exclusion violations |');
-  console.log('|---|---|---|---|---|---|---|---|---|');
+  console.log('| scenario | @app/redis ops/s | best peer | peer ops/s | ops/s ratio | our CPU µs/op | leanest peer CPU µs/op | CPU ratio | server CPU µs/op, ours / best peer | exclusion violations |');
+  console.log('|---|---|---|---|---|---|---|---|---|---|');
   for (const r of rows) {
     const peer = r.summary.find((s) => s.name === r.best);
     const lean = r.summary.find((s) => s.name === r.cpuBest);
@@ -171,15 +189,16 @@ function printTable(title, rows) {
     // One line per client of ours in the scenario (`@app/redis withLock` gets its own).
     for (const ours of r.summary.filter((x) => isOurs(x.name))) {
       const label = ours.name === '@app/redis' ? r.scenario : `${r.scenario} (${ours.name.slice('@app/redis '.length)})`;
-      console.log(`| ${label} | ${fmt(ours.ops)} | ${r.best} | ${fmt(peer.ops)} | ${(ours.ops / peer.ops).toFixed(2)}x | ${ours.cpu.toFixed(2)} | ${lean.cpu.toFixed(2)} (${r.cpuBest}) | ${(lean.cpu / ours.cpu).toFixed(2)}x | ${violations} |`);
+      const server = ours.server === null ? '-' : `${ours.server.toFixed(2)} / ${peer.server.toFixed(2)}`;
+      console.log(`| ${label} | ${fmt(ours.ops)} | ${r.best} | ${fmt(peer.ops)} | ${(ours.ops / peer.ops).toFixed(2)}x | ${ours.cpu.toFixed(2)} | ${lean.cpu.toFixed(2)} (${r.cpuBest}) | ${(lean.cpu / ours.cpu).toFixed(2)}x | ${server} | ${violations} |`);
     }
   }
 }
 
-/** Opens `clients`, runs `scenarios` over them, closes them. */
-async function suite(clients, list) {
+/** Opens `clients`, runs `scenarios` over them on `server` (`{ url, tls, pid }`), closes them. */
+async function suite(clients, list, server) {
   for (const c of clients) await c.open();
-  const rows = await runSuite(clients, list);
+  const rows = await runSuite(clients, list, server.pid);
   for (const c of clients) await c.close();
   return rows;
 }
@@ -193,7 +212,7 @@ async function commandSuite(server, list) {
   await seed.set('bench:big', v100k);
   for (const k of mgetKeys) await seed.set(k, v100);
   seed.disconnect();
-  return suite(clients, list);
+  return suite(clients, list, server);
 }
 
 // Over TLS (a throwaway CA, every client checking the server's certificate against it): the
@@ -212,12 +231,12 @@ async function tlsSuites() {
   certs.ca('ca');
   certs.cert('server', 'ca', 'IP:127.0.0.1');
   const tlsServer = await startRedis({ tls: { cert: certs.file('server.crt'), key: certs.file('server.key'), ca: certs.file('ca.crt'), authClients: false } });
-  const server = { url: `rediss://127.0.0.1:${tlsServer.port}`, tls: { ca: fs.readFileSync(certs.file('ca.crt')) } };
+  const server = { url: `rediss://127.0.0.1:${tlsServer.port}`, tls: { ca: fs.readFileSync(certs.file('ca.crt')) }, pid: tlsServer.proc.pid };
   try {
     return {
       commands: await commandSuite(server, tlsCommandScenarios),
-      locks: await suite(lockClients(server), tlsLockScenarios),
-      rates: await suite(rateClients(server), tlsRateScenarios),
+      locks: await suite(lockClients(server), tlsLockScenarios, server),
+      rates: await suite(rateClients(server), tlsRateScenarios, server),
     };
   } finally {
     await tlsServer.stop();
@@ -227,10 +246,13 @@ async function tlsSuites() {
 
 async function main() {
   const server = await startRedis();
-  const plain = { url: server.url, tls: null };
+  const plain = { url: server.url, tls: null, pid: server.proc.pid };
   console.log(`redis-server on port ${server.port}; ${ROUNDS} interleaved rounds of ${ROUND_MS} ms per client and scenario`);
+  // The round trip no client can beat, measured before the clients run (see limits.js).
+  const roundTrips = roundTripsPerSec(server.port);
+  console.log(`redis-benchmark -c 1: ${roundTrips ? fmt(roundTrips) : '?'} GETs/s (one connection, one command at a time)`);
   const commandRows = await commandSuite(plain, scenarios);
-  const lockRows = await suite(lockClients(plain), lockScenarios);
+  const lockRows = await suite(lockClients(plain), lockScenarios, plain);
 
   // Cross-process hand-over: one key, several processes, the next holder woken by the release.
   // Two shapes: empty turns straight back in line, and request-like turns (1 ms of awaited work
@@ -253,8 +275,8 @@ async function main() {
     }
   }
 
-  const rateRows = await suite(rateClients(plain), rateScenarios);
-  const scRows = await suite(sessionCacheClients(plain), sessionCacheScenarios);
+  const rateRows = await suite(rateClients(plain), rateScenarios, plain);
+  const scRows = await suite(sessionCacheClients(plain), sessionCacheScenarios, plain);
   const tls = await tlsSuites();
   await server.stop();
 
@@ -283,14 +305,45 @@ async function main() {
   printTable('Sessions and cache', scRows);
   printTable('Over TLS (commands, locks, rate limits; each client checks the certificate)', [...tls.commands, ...tls.locks, ...tls.rates]);
   printTable('Cluster mode (3 masters)', clusterRows);
+  printLimits(roundTrips, [...commandRows, ...lockRows, ...rateRows, ...scRows]);
   process.exit(0);
 }
 
 function fmt(n) { return Math.round(n).toLocaleString('en-US'); }
 
+/**
+ * The plain-TCP rows against what bounds them on this machine. A scenario that says how many
+ * round trips one operation waits for (`trips`, the sequential rows) is bound by
+ * `redis-benchmark -c 1`'s rate divided by them; one with many calls in flight (`serverBound`)
+ * by the server's CPU per operation of that very client (1,000,000 / µs per op: each client's
+ * commands cost the server differently), which it reaches when the server is busy all the time.
+ */
+function printLimits(roundTrips, rows) {
+  console.log('\nAgainst the limits of this machine (same run; "of limit" = ops/s / limit):');
+  console.log('| scenario | bound | @app/redis ops/s | its limit | of limit | best peer ops/s | its limit | of limit | server busy, ours / peer |');
+  console.log('|---|---|---|---|---|---|---|---|---|');
+  for (const r of rows) {
+    const sc = [...scenarios, ...lockScenarios, ...rateScenarios, ...sessionCacheScenarios].find((x) => x.name === r.scenario);
+    const peer = r.summary.find((s) => s.name === r.best);
+    for (const ours of r.summary.filter((x) => isOurs(x.name))) {
+      const label = ours.name === '@app/redis' ? r.scenario : `${r.scenario} (${ours.name.slice('@app/redis '.length)})`;
+      if (!sc || !(sc.trips || sc.serverBound)) continue;
+      const limit = (s) => (sc.trips ? roundTrips / sc.trips : s.server ? 1e6 / s.server : null);
+      const [lo, lp] = [limit(ours), limit(peer)];
+      if (!lo || !lp) continue;
+      const bound = sc.trips ? `${sc.trips} round trip${sc.trips > 1 ? 's' : ''}` : 'server CPU';
+      const busy = ours.busy === null ? '-' : `${Math.round(ours.busy * 100)}% / ${Math.round(peer.busy * 100)}%`;
+      console.log(`| ${label} | ${bound} | ${fmt(ours.ops)} | ${fmt(lo)} | ${(ours.ops / lo).toFixed(2)} | ${fmt(peer.ops)} (${r.best}) | ${fmt(lp)} | ${(peer.ops / lp).toFixed(2)} | ${busy} |`);
+    }
+  }
+}
+
 function printRow(r) {
   console.log(`\n${r.scenario}`);
-  for (const s of r.summary) console.log(`  ${s.name.padEnd(26)} ${fmt(s.ops).padStart(12)} ops/s   ${s.cpu.toFixed(2).padStart(7)} µs CPU/op${s.violations ? `   ${s.violations} VIOLATIONS` : ''}`);
+  for (const s of r.summary) {
+    const server = s.server === null ? '' : `   server ${s.server.toFixed(2).padStart(6)} µs CPU/op, busy ${Math.round(s.busy * 100)}%`;
+    console.log(`  ${s.name.padEnd(26)} ${fmt(s.ops).padStart(12)} ops/s   ${s.cpu.toFixed(2).padStart(7)} µs CPU/op${server}${s.violations ? `   ${s.violations} VIOLATIONS` : ''}`);
+  }
   console.log(`  ratio vs best peer (${r.best}): ${r.ratio.toFixed(2)}x`);
 }
 

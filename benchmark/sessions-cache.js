@@ -11,6 +11,9 @@ const SESSION = {
   cookie: { originalMaxAge: 86400000, httpOnly: true, path: '/' }, visits: 17,
 };
 const CACHED = { id: 42, name: 'Product 42', price: 19.99, tags: ['new', 'sale'], stock: { eu: 10, us: 3 } };
+// The in-flight cache row reads this many products, one call each: a single `wrap` key would be
+// one read shared by every caller in this process (its single flight), not a read per call.
+const PRODUCTS = 256;
 
 function sessionCacheClients(server) {
   return [
@@ -20,6 +23,7 @@ function sessionCacheClients(server) {
         this.c = await RedisService.connect(ourOptions(server));
         this.sid = await this.c.createSession(SESSION.userId, SESSION, 3600);
         await this.c.wrap('bench:product', 3600, () => CACHED);
+        for (let i = 0; i < PRODUCTS; i++) await this.c.wrap(`bench:product:${i}`, 3600, () => CACHED);
       },
       close() { return this.c.disconnect(); },
       ops() {
@@ -29,6 +33,7 @@ function sessionCacheClients(server) {
         return {
           getSession: () => c.getSession(sid),
           cacheHit: () => c.wrap('bench:product', 3600, never),
+          productHit: (i) => c.wrap(`bench:product:${i}`, 3600, never),
         };
       },
     },
@@ -38,6 +43,7 @@ function sessionCacheClients(server) {
         this.io = await connectIoredis(server);
         await this.io.set('sess:bench', JSON.stringify({ ...SESSION, createdAt: new Date().toISOString() }), 'EX', 3600);
         await this.io.set('cache:bench:io', JSON.stringify(CACHED), 'EX', 3600);
+        for (let i = 0; i < PRODUCTS; i++) await this.io.set(`cache:bench:io:${i}`, JSON.stringify(CACHED), 'EX', 3600);
       },
       close() { this.io.disconnect(); },
       ops() {
@@ -45,6 +51,7 @@ function sessionCacheClients(server) {
         return {
           getSession: async () => { const s = await io.get('sess:bench'); return s ? JSON.parse(s) : null; },
           cacheHit: async () => { const v = await io.get('cache:bench:io'); return v ? JSON.parse(v) : null; },
+          productHit: async (i) => { const v = await io.get(`cache:bench:io:${i}`); return v ? JSON.parse(v) : null; },
         };
       },
     },
@@ -52,15 +59,26 @@ function sessionCacheClients(server) {
 }
 
 const sessionCacheScenarios = [
-  { name: 'getSession, sequential', unit: async (o) => { await o.getSession(); return 1; } },
-  { name: 'cache hit through wrap, sequential', unit: async (o) => { await o.cacheHit(); return 1; } },
+  { name: 'getSession, sequential', trips: 1, unit: async (o) => { await o.getSession(); return 1; } },
+  { name: 'cache hit through wrap, sequential', trips: 1, unit: async (o) => { await o.cacheHit(); return 1; } },
   {
     name: 'getSession, 256 in flight',
+    serverBound: true,
     unit: async (o) => {
       const ps = new Array(256);
       for (let i = 0; i < 256; i++) ps[i] = o.getSession();
       await Promise.all(ps);
       return 256;
+    },
+  },
+  {
+    name: `cache hit through wrap, ${PRODUCTS} in flight on ${PRODUCTS} keys`,
+    serverBound: true,
+    unit: async (o) => {
+      const ps = new Array(PRODUCTS);
+      for (let i = 0; i < PRODUCTS; i++) ps[i] = o.productHit(i);
+      await Promise.all(ps);
+      return PRODUCTS;
     },
   },
 ];
