@@ -7,6 +7,7 @@
 // server in this file: it answers the handshake like Redis 7, and GETs by a script per key.
 const net = require('node:net');
 const { RedisService } = require('..');
+const { until } = require('./helpers/assert');
 
 /** Splits the RESP commands a client sent (arrays of bulk strings) out of `buf`. */
 function commands(state, chunk) {
@@ -78,12 +79,6 @@ function recorder() {
   const lines = [];
   const add = (level) => (m) => lines.push([level, String(m)]);
   return { lines, log: add('log'), warn: add('warn'), error: add('error') };
-}
-
-async function until(pred, ms = 5000) {
-  const end = Date.now() + ms;
-  while (!(await pred()) && Date.now() < end) await new Promise((ok) => setTimeout(ok, 10));
-  return pred();
 }
 
 /** After a reset: the service reconnects by itself and a plain GET is answered on it. */

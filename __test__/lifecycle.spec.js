@@ -5,6 +5,7 @@ const path = require('node:path');
 const util = require('node:util');
 const { RedisService } = require('..');
 const { startRedis, freePort, sleep } = require('./helpers/redis-server');
+const { until } = require('./helpers/assert');
 
 const ROOT = path.resolve(__dirname, '..');
 
@@ -16,15 +17,6 @@ function recorder() {
     warn: (m) => lines.push(['warn', m]),
     error: (m) => lines.push(['error', m]),
   };
-}
-
-async function until(pred, timeoutMs = 5000) {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    if (await pred()) return true;
-    await sleep(20);
-  }
-  return false;
 }
 
 // A connected service holds two connections: commands go over one driven by the JS thread, and

@@ -7,6 +7,7 @@ const { suiteServer, startRedis, sleep, MODE } = require('./helpers/redis-server
 // PUBSUB NUMSUB: [channel, n] from one server; in cluster mode the per-node counts summed as { channel: n }.
 const numsub = (r) => (Array.isArray(r) ? r[1] : Object.values(r)[0]);
 const { runChild } = require('./helpers/spawn');
+const { until } = require('./helpers/assert');
 
 let srv;
 let redis;
@@ -21,15 +22,6 @@ afterAll(async () => {
   await publisher.disconnect();
   await srv.stop();
 });
-
-async function until(check, ms = 5000) {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (check()) return true;
-    await sleep(10);
-  }
-  return check();
-}
 
 test('10,000 messages arrive in order', async () => {
   const got = [];
