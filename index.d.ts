@@ -587,6 +587,13 @@ export declare class RedisService {
    */
   withSemaphore<T>(key: RedisKey, limit: number, fn: (lock: LockContext) => T | PromiseLike<T>, options?: number | WithLockOptions): Promise<Awaited<T>>
   /**
+   * The near cache's counters since the service was made (all zero when `clientCache` is
+   * off).
+   */
+  clientCacheStats(): ClientCacheStats
+  /** Drops everything the near cache holds (the next reads go to Redis). */
+  clearClientCache(): void
+  /**
    * Subscribes `handler(message, channel)` to `channel` (on a dedicated connection opened on
    * the first subscription); resolves a `Subscription` once Redis confirmed it. Several
    * handlers per channel; messages keep their order; after a reconnect every subscription is
@@ -755,11 +762,42 @@ export declare class Subscription {
   unsubscribe(): Promise<void>
 }
 
+/** What [`RedisService::client_cache_stats`] resolves. */
+export interface ClientCacheStats {
+  /** Reads answered from process memory. */
+  hits: number
+  /** Reads the cache could have answered but did not hold (sent to Redis). */
+  misses: number
+  /** Entries held now. */
+  entries: number
+  /** About how many bytes they take (keys, values and bookkeeping). */
+  bytes: number
+  /** Entries let go to stay within `maxEntries` / `maxBytes`, least recently used first. */
+  evictions: number
+  /** Keys Redis said changed (each drops the entries read from that key). */
+  invalidations: number
+  /**
+   * Times everything was dropped: the connection carrying the invalidations was lost (or
+   * failed over), `FLUSHDB`/`FLUSHALL`, or `clearClientCache()`.
+   */
+  flushes: number
+}
+
 /**
  * Whether any Redis setting (`REDIS_URL`, `REDIS_HOST`, `REDIS_PORT`, ...) is present in `env`
  * (default `process.env`) and `REDIS_ENABLED` is not false.
  */
 export declare function isRedisConfigured(env?: Record<string, string | undefined>): boolean
+
+/** Limits of the near cache (`clientCache`); the least recently used entries go first. */
+export interface RedisClientCacheOptions {
+  /** Most entries kept. Default 10,000. */
+  maxEntries?: number
+  /** Most bytes kept (keys, values and bookkeeping, approximately). Default 64 MiB. */
+  maxBytes?: number
+  /** Longest an entry is served, in milliseconds, on top of its key's own TTL. Default none. */
+  ttlMs?: number
+}
 
 /** Cluster mode settings. */
 export interface RedisClusterOptions {
@@ -846,6 +884,14 @@ export interface RedisOptions {
    * Default none. Env: `REDIS_SENTINELS=host:port,...` + `REDIS_SENTINEL_MASTER`.
    */
   sentinel?: RedisSentinelOptions
+  /**
+   * The near cache: reads it serves (`get`, `getBuffer`, `getJson`, `hGet`, `hGetAll`,
+   * `hmGet`, `exists` of one key, `strlen`, `getSession`) are kept in process memory and
+   * dropped when Redis says their key changed (RESP3 client tracking). `true` for the defaults
+   * or limits. Default off. Env: `REDIS_CLIENT_CACHE=true`. Standalone and Sentinel; refused
+   * in cluster mode.
+   */
+  clientCache?: boolean | RedisClientCacheOptions
 }
 
 /** Sentinel mode settings. */

@@ -20,6 +20,7 @@ const { lockClients, lockScenarios } = require('./locks');
 const { rateClients, rateScenarios } = require('./rate-limit');
 const { sessionCacheClients, sessionCacheScenarios } = require('./sessions-cache');
 const { clusterClients, clusterScenarios, seedCluster } = require('./cluster');
+const { nearCacheClients, nearCacheScenarios, memoryPerEntry } = require('./near-cache');
 const { handover, PROCESSES, WORKERS } = require('./handover');
 const { processCpuUs, roundTripsPerSec } = require('./limits');
 
@@ -277,6 +278,11 @@ async function main() {
 
   const rateRows = await suite(rateClients(plain), rateScenarios, plain);
   const scRows = await suite(sessionCacheClients(plain), sessionCacheScenarios, plain);
+  const ncRows = [
+    ...await suite(nearCacheClients(plain), nearCacheScenarios.filter((sc) => !sc.misses), plain),
+    ...await suite(nearCacheClients(plain, { maxEntries: 1 }).filter((c) => !c.name.startsWith('node-redis')), nearCacheScenarios.filter((sc) => sc.misses), plain),
+  ];
+  const ncMemory = !only || only.test('near cache memory') ? await memoryPerEntry(plain) : null;
   const tls = await tlsSuites();
   await server.stop();
 
@@ -303,6 +309,7 @@ async function main() {
   }
   printTable('Rate limits', rateRows);
   printTable('Sessions and cache', scRows);
+  printNearCache(ncRows, ncMemory);
   printTable('Over TLS (commands, locks, rate limits; each client checks the certificate)', [...tls.commands, ...tls.locks, ...tls.rates]);
   printTable('Cluster mode (3 masters)', clusterRows);
   printLimits(roundTrips, [...commandRows, ...lockRows, ...rateRows, ...scRows]);
@@ -310,6 +317,24 @@ async function main() {
 }
 
 function fmt(n) { return Math.round(n).toLocaleString('en-US'); }
+
+/** The near-cache rows: the cached client against itself uncached, ioredis and node-redis's cache. */
+function printNearCache(rows, memory) {
+  if (rows.length) {
+    console.log('\nNear cache (clientCache; ratios = the cached client\'s ops/s / the other\'s):');
+    console.log('| scenario | @app/redis clientCache ops/s | CPU µs/op | @app/redis, no cache | ioredis | node-redis clientSideCache | vs no cache | vs ioredis | vs node-redis cache |');
+    console.log('|---|---|---|---|---|---|---|---|---|');
+    for (const r of rows) {
+      const by = (prefix) => r.summary.find((s) => s.name.startsWith(prefix));
+      const [c, plain, io, nr] = [by('@app/redis clientCache'), by('@app/redis, no cache'), by('ioredis'), by('node-redis')];
+      const x = (o) => (o ? `${(c.ops / o.ops).toFixed(2)}x` : '-');
+      console.log(`| ${r.scenario} | ${fmt(c.ops)} | ${c.cpu.toFixed(2)} | ${fmt(plain.ops)} | ${fmt(io.ops)} | ${nr ? fmt(nr.ops) : '-'} | ${x(plain)} | ${x(io)} | ${x(nr)} |`);
+    }
+  }
+  if (memory) {
+    console.log(`\nNear cache memory: ${fmt(memory.entries)} entries of 100-byte values: ${fmt(memory.rss)} bytes of RSS per entry (the cache counts ${fmt(memory.counted)} bytes per entry against maxBytes)`);
+  }
+}
 
 /**
  * The plain-TCP rows against what bounds them on this machine. A scenario that says how many

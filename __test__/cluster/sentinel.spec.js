@@ -128,3 +128,32 @@ test('Sentinel over TLS: the master is found through TLS Sentinels, commands tak
     certs.remove();
   }
 }, 60000);
+
+test('near cache (clientCache): a failover flushes it, so nothing read from the old master is served after it', async () => {
+  const own = await new RedisSentinels().start();
+  try {
+    const redis = await RedisService.connect({ ...own.options, logger: false, clientCache: true, commandTimeoutMs: 2000, reconnectMaxDelayMs: 200 });
+    await redis.set('nc', 'before');
+    await redis.call('WAIT', '1', '2000');
+    expect(await redis.get('nc')).toBe('before');
+    expect(await redis.get('nc')).toBe('before');
+    expect(redis.clientCacheStats().hits).toBe(1);
+    await own.master.kill('SIGKILL');
+    const deadline = Date.now() + 15000;
+    while (own.masterPort() !== own.replica.port && Date.now() < deadline) await sleep(100);
+    expect(own.masterPort()).toBe(own.replica.port);
+    // Written on the new master by another client: this service never read `nc` there, so no
+    // invalidation will come; only the flush on the loss keeps `before` from being served.
+    own.replica.cli('SET', 'nc', 'after');
+    let seen = 'before';
+    while (seen !== 'after' && Date.now() < deadline) {
+      seen = await redis.get('nc').catch(() => 'before');
+      if (seen !== 'after') await sleep(50);
+    }
+    expect(seen).toBe('after');
+    expect(redis.clientCacheStats().flushes).toBeGreaterThanOrEqual(1);
+    await redis.disconnect();
+  } finally {
+    await own.stop();
+  }
+}, 60000);

@@ -10,6 +10,7 @@ pub(crate) mod error;
 mod follow;
 pub(crate) mod js;
 mod lock;
+mod near_cache;
 mod options;
 mod pubsub;
 mod rate_limit;
@@ -19,7 +20,7 @@ mod session;
 mod subscriptions;
 
 pub use commands::Pipeline;
-pub use options::{RedisLogger, RedisOptions, RedisTlsOptions};
+pub use options::{RedisClientCacheOptions, RedisLogger, RedisOptions, RedisTlsOptions};
 pub use pubsub::Subscription;
 pub use scan::ScanIterator;
 pub use service::{is_redis_configured, RedisService};

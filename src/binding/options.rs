@@ -5,7 +5,7 @@ use napi::sys;
 use napi_derive::napi;
 
 use crate::binding::args::{Arg, Ctx};
-use crate::core::config::{self, Settings, TlsOptions};
+use crate::core::config::{self, NearCacheOptions, Settings, TlsOptions};
 use crate::core::Error;
 
 /// Options for `new RedisService(options)`, `RedisService.connect(options)` and the overrides
@@ -67,6 +67,24 @@ pub struct RedisOptions {
     /// failover is followed. `username`, `password`, `db` and `tls` apply to the data nodes.
     /// Default none. Env: `REDIS_SENTINELS=host:port,...` + `REDIS_SENTINEL_MASTER`.
     pub sentinel: Option<RedisSentinelOptions>,
+    /// The near cache: reads it serves (`get`, `getBuffer`, `getJson`, `hGet`, `hGetAll`,
+    /// `hmGet`, `exists` of one key, `strlen`, `getSession`) are kept in process memory and
+    /// dropped when Redis says their key changed (RESP3 client tracking). `true` for the defaults
+    /// or limits. Default off. Env: `REDIS_CLIENT_CACHE=true`. Standalone and Sentinel; refused
+    /// in cluster mode.
+    #[napi(ts_type = "boolean | RedisClientCacheOptions")]
+    pub client_cache: Option<bool>,
+}
+
+/// Limits of the near cache (`clientCache`); the least recently used entries go first.
+#[napi(object)]
+pub struct RedisClientCacheOptions {
+    /// Most entries kept. Default 10,000.
+    pub max_entries: Option<u32>,
+    /// Most bytes kept (keys, values and bookkeeping, approximately). Default 64 MiB.
+    pub max_bytes: Option<f64>,
+    /// Longest an entry is served, in milliseconds, on top of its key's own TTL. Default none.
+    pub ttl_ms: Option<u32>,
 }
 
 /// Cluster mode settings.
@@ -166,6 +184,51 @@ fn opt_int(o: Arg, name: &str, min: i64, max: i64) -> Result<Option<i64>, Error>
         _ => Err(C.bad(
             format!("options.{name}"),
             &format!("an integer from {min} to {max}"),
+            v,
+        )),
+    }
+}
+
+/// `clientCache`: `true`, `false` or `{ maxEntries?, maxBytes?, ttlMs? }`.
+fn client_cache(o: Arg) -> Result<Option<Option<NearCacheOptions>>, Error> {
+    let v = o.get("clientCache");
+    match v.kind() {
+        sys::ValueType::napi_undefined | sys::ValueType::napi_null => Ok(None),
+        sys::ValueType::napi_boolean => Ok(Some(
+            v.bool().unwrap_or(false).then(NearCacheOptions::default),
+        )),
+        sys::ValueType::napi_object if v.is_plain_object() => {
+            for (k, _) in v.entries(C, "options.clientCache")? {
+                let k = k.text().unwrap_or_default();
+                if !["maxEntries", "maxBytes", "ttlMs"].contains(&k.as_str()) {
+                    return Err(Error::arg(format!(
+                        "RedisService(): unknown option `options.clientCache.{k}` (accepted: \
+                         maxEntries, maxBytes, ttlMs)"
+                    )));
+                }
+            }
+            let int = |name: &str, min: i64, max: i64| -> Result<Option<i64>, Error> {
+                let x = v.get(name);
+                if x.is_nullish() {
+                    return Ok(None);
+                }
+                let full = format!("options.clientCache.{name}");
+                match x.int(C, &full) {
+                    Ok(n) if (min..=max).contains(&n) => Ok(Some(n)),
+                    _ => Err(C.bad(full, &format!("an integer from {min} to {max}"), x)),
+                }
+            };
+            let d = NearCacheOptions::default();
+            Ok(Some(Some(NearCacheOptions {
+                max_entries: int("maxEntries", 1, 100_000_000)?
+                    .map_or(d.max_entries, |n| n as usize),
+                max_bytes: int("maxBytes", 1024, 1 << 40)?.map_or(d.max_bytes, |n| n as usize),
+                ttl_ms: int("ttlMs", 1, 2_147_483_647)?.map(|n| n as u64),
+            })))
+        }
+        _ => Err(C.bad(
+            "options.clientCache",
+            "true, false or an object { maxEntries?, maxBytes?, ttlMs? }",
             v,
         )),
     }
@@ -349,6 +412,7 @@ pub fn parse(o: Arg) -> Result<Parsed, Error> {
         rate_limit_fail_open: opt_bool(o, "rateLimitFailOpen")?,
         session_prefix: opt_string(o, "sessionPrefix")?,
         client_name: opt_string(o, "clientName")?,
+        client_cache: client_cache(o)?,
         ..Settings::default()
     };
     let (cluster_nodes, sentinels, sentinel_master, sentinel_username, sentinel_password) =
@@ -394,10 +458,15 @@ pub fn env_vars(env_obj: Arg) -> Result<std::collections::HashMap<String, String
         return Err(Ctx { method: "fromEnv" }.bad("env", "an object such as process.env", env_obj));
     }
     let mut out = std::collections::HashMap::new();
-    for name in config::CONNECTION_VARS
-        .iter()
-        .chain(["REDIS_ENABLED", "REDIS_KEY_PREFIX", "REDIS_FAIL_OPEN"].iter())
-    {
+    for name in config::CONNECTION_VARS.iter().chain(
+        [
+            "REDIS_ENABLED",
+            "REDIS_KEY_PREFIX",
+            "REDIS_FAIL_OPEN",
+            "REDIS_CLIENT_CACHE",
+        ]
+        .iter(),
+    ) {
         let v = env_obj.get(name);
         match v.kind() {
             sys::ValueType::napi_undefined | sys::ValueType::napi_null => {}

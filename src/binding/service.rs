@@ -116,6 +116,16 @@ impl RedisService {
     /// Sends a prepared command and returns its promise. Validation errors and degraded results
     /// settle at once, on this thread; everything else settles through the completion queue.
     pub(crate) fn run(&self, env: &Env, prep: Result<Prep, Error>) -> JsResult<JsPromise> {
+        self.run_with(env, prep, true)
+    }
+
+    /// [`RedisService::run`] for `call(...)`, which the near cache never answers (the way to
+    /// read from the server whatever the cache holds).
+    pub(crate) fn run_uncached(&self, env: &Env, prep: Result<Prep, Error>) -> JsResult<JsPromise> {
+        self.run_with(env, prep, false)
+    }
+
+    fn run_with(&self, env: &Env, prep: Result<Prep, Error>, cache: bool) -> JsResult<JsPromise> {
         let raw = JsEnv::of(env);
         let (d, promise) = self.shared.promise(raw)?;
         let prep = match prep {
@@ -131,12 +141,16 @@ impl RedisService {
                 .settle_now(raw, d, Ok(Out::Reply(reply, prep.decode)));
             return Ok(JsPromise(promise));
         }
-        self.batcher.submit(
-            raw,
-            d,
-            Work::One(prep.cmd),
-            Shape::One(prep.decode, prep.empty),
-        );
+        if cache && self.client.near.is_some() {
+            let policy = crate::engine::batch::Policy::of(
+                &self.client.cfg,
+                crate::core::policy::Feature::Commands,
+            );
+            self.send_read(raw, d, prep.cmd, (prep.decode, prep.empty), policy);
+        } else {
+            let shape = Shape::One(prep.decode, prep.empty);
+            self.batcher.submit(raw, d, Work::One(prep.cmd), shape);
+        }
         Ok(JsPromise(promise))
     }
 

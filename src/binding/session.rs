@@ -221,15 +221,13 @@ impl RedisService {
         let c = Ctx {
             method: "getSession",
         };
-        let built = id_arg(c, Arg::from(id)).map(|id| {
-            let key = self.sessions().key(&id);
-            Box::new(move |_| {
-                let mut cmd = redis::cmd("HGET");
-                cmd.arg(&key).arg(session::JSON_FIELD);
-                cmd
-            }) as Box<dyn Fn(bool) -> redis::Cmd>
+        let cmd = id_arg(c, Arg::from(id)).map(|id| {
+            let mut cmd = redis::cmd("HGET");
+            cmd.arg(self.sessions().key(&id)).arg(session::JSON_FIELD);
+            cmd
         });
-        self.session_cmd(&env, built, Decode::Json, Empty::Null)
+        let policy = Policy::of(&self.client.cfg, Feature::Sessions);
+        self.read_through(&env, cmd, (Decode::Json, Empty::Null), policy)
     }
 
     /// Merges `patch` into session `id`, atomically, keeping its remaining TTL: resolves `true`,

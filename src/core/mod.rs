@@ -11,6 +11,7 @@ pub mod dispatch;
 pub mod error;
 pub mod keys;
 pub mod lock;
+pub mod near_cache;
 pub mod policy;
 pub mod pubsub;
 pub mod rate_limit;

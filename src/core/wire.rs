@@ -119,7 +119,8 @@ impl<T> Inflight<T> {
 
     /// Matches every complete reply `reader` holds to the job that asked for it, in order, and
     /// appends each job it completes to `done`. Push frames (RESP3 out-of-band messages, which
-    /// may come between any two replies) are not replies and are skipped.
+    /// may come between any two replies) are not replies and are skipped (see
+    /// [`Inflight::take_with`]).
     ///
     /// # Errors
     /// `Connection` when the stream can no longer be trusted: bytes that are not RESP, or a
@@ -131,10 +132,21 @@ impl<T> Inflight<T> {
         reader: &mut Reader,
         done: &mut Vec<(T, Result<Value, Error>)>,
     ) -> Result<(), Error> {
+        self.take_with(reader, done, |_| {})
+    }
+
+    /// [`Inflight::take`], handing each push frame to `on_push` where it comes in the stream
+    /// (before the replies that follow it are matched).
+    pub fn take_with(
+        &mut self,
+        reader: &mut Reader,
+        done: &mut Vec<(T, Result<Value, Error>)>,
+        mut on_push: impl FnMut(&Value),
+    ) -> Result<(), Error> {
         loop {
             match reader.next_reply()? {
                 None => return Ok(()),
-                Some(Value::Push { .. }) => {}
+                Some(p @ Value::Push { .. }) => on_push(&p),
                 Some(_) if self.queue.is_empty() => {
                     return Err(Error::Connection(
                         "unreadable reply from Redis: a reply arrived that no command asked for"
@@ -361,6 +373,13 @@ async fn handshake(
         let mut sel = redis::cmd("SELECT");
         sel.arg(cfg.db);
         round_trip(s, &mut r, &sel, None).await?;
+    }
+    if cfg.client_cache.is_some() {
+        // The near cache's invalidations come in-band, as pushes on this very connection, so
+        // each arrives in order with the replies around it (`core::near_cache`).
+        let mut tracking = redis::cmd("CLIENT");
+        tracking.arg("TRACKING").arg("ON");
+        round_trip(s, &mut r, &tracking, None).await?;
     }
     Ok(())
 }

@@ -231,6 +231,13 @@ impl Batcher {
     pub fn new(env: JsEnv, client: &Arc<Client>, shared: &Arc<Shared>) -> Result<Self, Error> {
         let outstanding = Arc::new(AtomicUsize::new(0));
         let driver = Driver::new(env, client, shared, &outstanding, None);
+        if client.near.is_some() && driver.is_none() {
+            // Its reads must travel the connection that carries their invalidations.
+            return Err(Error::arg(
+                "clientCache needs the JS-thread connection, which this runtime does not offer \
+                 (Node.js with libuv; not Bun, Deno or APP_REDIS_NO_UV)",
+            ));
+        }
         if let Some(d) = &driver {
             let hooks: Arc<dyn PlainHooks> = Arc::clone(d) as Arc<dyn PlainHooks>;
             shared.set_plain_hooks(Arc::downgrade(&hooks));

@@ -86,7 +86,13 @@ pub fn call(
         return ptr::null_mut();
     };
     let built = prep(B::new(Ctx { method }, svc.prefix()), &args);
-    promise(env, svc.run(&Env::from_raw(env.raw()), built))
+    let env_ = Env::from_raw(env.raw());
+    let r = if method == "call" {
+        svc.run_uncached(&env_, built)
+    } else {
+        svc.run(&env_, built)
+    };
+    promise(env, r)
 }
 
 /// Queues command `method` on the pipeline `this` (`prep` builds it from the arguments) and

@@ -98,7 +98,7 @@ macro_rules! commands {
                 #[napi(js_name = $js, ts_args_type = $targs, ts_return_type = $tret)]
                 pub fn $name(&self, env: Env $(, $arg: Unknown)*) -> JsResult<JsPromise> {
                     let prep = preps::$name(B::new(Ctx { method: $js }, self.prefix()) $(, Arg::from($arg))*);
-                    self.run(&env, prep)
+                    if $js == "call" { self.run_uncached(&env, prep) } else { self.run(&env, prep) }
                 }
             )*
         }

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use super::parse::{parse_bool, parse_db, parse_node_list, parse_port, parse_url};
-use super::{Settings, DEFAULT_PORT};
+use super::{NearCacheOptions, Settings, DEFAULT_PORT};
 use crate::core::Error;
 
 /// Default Sentinel port.
@@ -56,6 +56,10 @@ pub fn from_env(env: &HashMap<String, String>) -> Result<Settings, Error> {
         fail_open: var(env, "REDIS_FAIL_OPEN")
             .map(|s| parse_bool(s, "REDIS_FAIL_OPEN"))
             .transpose()?,
+        client_cache: var(env, "REDIS_CLIENT_CACHE")
+            .map(|s| parse_bool(s, "REDIS_CLIENT_CACHE"))
+            .transpose()?
+            .map(|on| on.then(NearCacheOptions::default)),
         cluster_nodes: var(env, "REDIS_CLUSTER_NODES")
             .map(|s| parse_node_list(s, "REDIS_CLUSTER_NODES", DEFAULT_PORT))
             .transpose()?,

@@ -5,6 +5,7 @@
 mod env;
 mod parse;
 
+pub use crate::core::near_cache::NearCacheOptions;
 use crate::core::Error;
 
 pub use env::{from_env, is_configured, CONNECTION_VARS, DEFAULT_SENTINEL_PORT};
@@ -66,6 +67,8 @@ pub struct Settings {
     pub sentinel_master: Option<String>,
     pub sentinel_username: Option<String>,
     pub sentinel_password: Option<String>,
+    /// The near cache: `Some(None)` off (explicitly), `Some(Some(limits))` on.
+    pub client_cache: Option<Option<NearCacheOptions>>,
 }
 
 /// A `host:port` pair.
@@ -124,6 +127,7 @@ impl Settings {
             sentinel_master: self.sentinel_master.or(lower.sentinel_master),
             sentinel_username: self.sentinel_username.or(lower.sentinel_username),
             sentinel_password: self.sentinel_password.or(lower.sentinel_password),
+            client_cache: self.client_cache.or(lower.client_cache),
         }
     }
 }
@@ -157,6 +161,8 @@ pub struct Config {
     pub sentinel_username: Option<String>,
     /// Password for the Sentinels themselves (the data nodes use `password`).
     pub sentinel_password: Option<String>,
+    /// The near cache's limits, when `clientCache` is on (off by default).
+    pub client_cache: Option<NearCacheOptions>,
 }
 
 /// Defaults, documented in the README's configuration table.
@@ -191,6 +197,7 @@ impl Default for Config {
             topology: Topology::Standalone,
             sentinel_username: None,
             sentinel_password: None,
+            client_cache: None,
         }
     }
 }
@@ -271,6 +278,7 @@ impl Config {
             topology,
             sentinel_username: layer.sentinel_username.filter(|u| !u.is_empty()),
             sentinel_password: layer.sentinel_password.filter(|p| !p.is_empty()),
+            client_cache: layer.client_cache.flatten(),
         };
         cfg.validate()?;
         Ok(cfg)
@@ -321,6 +329,12 @@ impl Config {
                 return Err(Error::arg(
                     "tls.servername is not supported in cluster mode: each node's certificate is \
                      checked against the address the cluster announces for that node",
+                ))
+            }
+            Topology::Cluster { .. } if self.client_cache.is_some() => {
+                return Err(Error::arg(
+                    "clientCache is not available in cluster mode yet (standalone and Sentinel \
+                     only)",
                 ))
             }
             Topology::Sentinel { sentinels, .. } if sentinels.is_empty() => {

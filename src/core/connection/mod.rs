@@ -165,6 +165,8 @@ pub struct Client {
     js_tls: std::sync::OnceLock<Arc<rustls::ClientConfig>>,
     /// `disconnect()` calls not yet done (see [`crate::core::closing`]).
     pub closes: Arc<crate::core::closing::Closes>,
+    /// The near cache (`clientCache`), flushed whenever a connection is lost.
+    pub near: Option<crate::core::near_cache::NearCache>,
 }
 
 fn lock_err<T>(_: T) -> Error {
@@ -186,6 +188,10 @@ impl Client {
         };
         // Builds one client now so unusable TLS material fails at construction.
         build_redis_client(&cfg, &target, false)?;
+        let cfg_near = cfg
+            .client_cache
+            .clone()
+            .map(crate::core::near_cache::NearCache::new);
         Ok(Arc::new(Client {
             cfg,
             target: RwLock::new(target),
@@ -202,6 +208,7 @@ impl Client {
             plain: std::sync::atomic::AtomicBool::new(false),
             js_tls: std::sync::OnceLock::new(),
             closes: Default::default(),
+            near: cfg_near,
         }))
     }
 
@@ -252,6 +259,10 @@ impl Client {
 
     /// Reports that a connection of generation `gen` failed: starts the reconnect loop once.
     pub fn lost(self: &Arc<Self>, gen: u64, reason: &str) {
+        if let Some(near) = &self.near {
+            // Invalidations may have been missed while the connection was down.
+            near.flush();
+        }
         self.on_lost(gen, reason);
     }
 

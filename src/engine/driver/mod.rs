@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use napi::sys;
 use redis::Value;
 
+use crate::core::near_cache::invalidated_keys;
 use crate::core::wire::{Inflight, Reader, Socket};
 use crate::core::work::Job;
 use crate::core::{Client, Error};
@@ -297,7 +298,17 @@ impl Driver {
             Some(tls) => tls_io::read(&conn.stream, tls, &mut inner.reader, &mut conn.stage),
         };
         after.settle.reserve(inner.inflight.len());
-        if let Err(e) = inner.inflight.take(&mut inner.reader, &mut after.settle) {
+        // Invalidations (`clientCache`) take effect where they come in the stream, before the
+        // replies that follow them are settled.
+        let near = self.client.near.as_ref();
+        let taken = inner
+            .inflight
+            .take_with(&mut inner.reader, &mut after.settle, |push| {
+                if let (Some(near), Some(what)) = (near, invalidated_keys(push)) {
+                    near.apply(what);
+                }
+            });
+        if let Err(e) = taken {
             failed = Some(e.to_string());
         }
         if let Some(why) = failed {
