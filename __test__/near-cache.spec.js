@@ -204,6 +204,27 @@ test('getSession is cached and sees another service\'s updateSession', async () 
   }
 });
 
+test('wrap reads through it: its own store is seen at once, another process\'s invalidate soon after', async () => {
+  const r = await cached();
+  const w = await RedisService.connect({ url: server.url, logger: false });
+  try {
+    let loads = 0;
+    const loader = () => ({ n: ++loads });
+    expect(await r.wrap('p', 60, loader)).toEqual({ n: 1 });
+    // The value was stored over the other connection: this process dropped its entry itself.
+    expect(await r.wrap('p', 60, loader)).toEqual({ n: 1 });
+    const before = calls('get');
+    expect(await r.wrap('p', 60, loader)).toEqual({ n: 1 });
+    expect(calls('get')).toBe(before);
+    await w.invalidate('p');
+    expect(await until(async () => (await r.wrap('p', 60, loader)).n === 2)).toBe(true);
+    expect(loads).toBe(2);
+  } finally {
+    await r.disconnect();
+    await w.disconnect();
+  }
+});
+
 test('bounded by maxEntries, least recently used out first', async () => {
   const r = await cached({ maxEntries: 2 });
   try {

@@ -20,7 +20,7 @@ const { lockClients, lockScenarios } = require('./locks');
 const { rateClients, rateScenarios } = require('./rate-limit');
 const { sessionCacheClients, sessionCacheScenarios } = require('./sessions-cache');
 const { clusterClients, clusterScenarios, seedCluster } = require('./cluster');
-const { nearCacheClients, nearCacheScenarios, memoryPerEntry } = require('./near-cache');
+const { nearCacheClients, nearCacheScenarios, memoryPerEntry, staleness } = require('./near-cache');
 const { handover, PROCESSES, WORKERS } = require('./handover');
 const { processCpuUs, roundTripsPerSec } = require('./limits');
 
@@ -283,6 +283,7 @@ async function main() {
     ...await suite(nearCacheClients(plain, { maxEntries: 1 }).filter((c) => !c.name.startsWith('node-redis')), nearCacheScenarios.filter((sc) => sc.misses), plain),
   ];
   const ncMemory = !only || only.test('near cache memory') ? await memoryPerEntry(plain) : null;
+  const ncStale = !only || only.test('near cache staleness') ? await staleness(plain) : null;
   const tls = await tlsSuites();
   await server.stop();
 
@@ -309,7 +310,7 @@ async function main() {
   }
   printTable('Rate limits', rateRows);
   printTable('Sessions and cache', scRows);
-  printNearCache(ncRows, ncMemory);
+  printNearCache(ncRows, ncMemory, ncStale);
   printTable('Over TLS (commands, locks, rate limits; each client checks the certificate)', [...tls.commands, ...tls.locks, ...tls.rates]);
   printTable('Cluster mode (3 masters)', clusterRows);
   printLimits(roundTrips, [...commandRows, ...lockRows, ...rateRows, ...scRows]);
@@ -319,7 +320,7 @@ async function main() {
 function fmt(n) { return Math.round(n).toLocaleString('en-US'); }
 
 /** The near-cache rows: the cached client against itself uncached, ioredis and node-redis's cache. */
-function printNearCache(rows, memory) {
+function printNearCache(rows, memory, stale) {
   if (rows.length) {
     console.log('\nNear cache (clientCache; ratios = the cached client\'s ops/s / the other\'s):');
     console.log('| scenario | @app/redis clientCache ops/s | CPU µs/op | @app/redis, no cache | ioredis | node-redis clientSideCache | vs no cache | vs ioredis | vs node-redis cache |');
@@ -333,6 +334,9 @@ function printNearCache(rows, memory) {
   }
   if (memory) {
     console.log(`\nNear cache memory: ${fmt(memory.entries)} entries of 100-byte values: ${fmt(memory.rss)} bytes of RSS per entry (the cache counts ${fmt(memory.counted)} bytes per entry against maxBytes)`);
+  }
+  if (stale) {
+    console.log(`\nNear cache staleness: another process wrote one key ${fmt(stale.writes)} times (${fmt(stale.writesPerSec)} writes/s, one awaited at a time, paced to at most 10,000/s); a cached reader read it ${fmt(stale.reads)} times (${fmt(stale.hits)} hits), ${stale.backwards} reads went backwards; after a write was acknowledged, the reader still saw an older value for p50 ${stale.p50.toFixed(3)} ms, p99 ${stale.p99.toFixed(3)} ms, max ${stale.max.toFixed(3)} ms`);
   }
 }
 

@@ -406,8 +406,8 @@ impl RedisService {
             })))
         });
         let policy = Policy::of(&self.client.cfg, Feature::Cache);
-        self.batcher
-            .submit_with(raw, d, work, Shape::Custom(convert), policy, None);
+        // A plain read (no stale window) may be answered by the near cache.
+        self.send_through(raw, d, work, Shape::Custom(convert), policy);
         Ok(JsPromise(promise))
     }
 

@@ -46,73 +46,57 @@ enum Through {
     Send(Deferred, Work, Shape),
 }
 
+/// The outcome of a one-command call as its `shape` makes it (`Ok(None)`: degraded).
+fn answer(shape: Shape, r: Result<Option<Value>, Error>) -> Result<Out, Error> {
+    match (shape, r) {
+        (Shape::Custom(f), r) => f(r),
+        (Shape::One(decode, _), Ok(Some(v))) => Ok(Out::Reply(v, decode)),
+        (Shape::One(_, empty), Ok(None)) => Ok(Out::Empty(empty)),
+        (_, Err(e)) => Err(e),
+        (Shape::Many(_), Ok(_)) => Err(Error::Reply("internal error: a pipeline shape".into())),
+    }
+}
+
 impl RedisService {
-    /// A one-command call `cmd` that settles as `Shape::One(decode, empty)`: served from the near
-    /// cache when it holds the answer, else sent (with `PTTL` when the reply may be kept).
-    fn through_cache(
-        &self,
-        raw: JsEnv,
-        d: Deferred,
-        cmd: Cmd,
-        decode: Decode,
-        empty: Empty,
-    ) -> Through {
-        let plain = |d, cmd| Through::Send(d, Work::One(cmd), Shape::One(decode, empty));
-        let Some(near) = self.client.near.as_ref() else {
-            return plain(d, cmd);
-        };
-        let Some(key) = cached_key(&cmd) else {
-            return plain(d, cmd);
+    /// A one-command call `cmd` that settles as `shape` (`One` or `Custom`): answered from the
+    /// near cache when it holds the reply, else sent (with `PTTL` when the reply may be kept).
+    fn through_cache(&self, raw: JsEnv, d: Deferred, cmd: Cmd, shape: Shape) -> Through {
+        let near = self.client.near.as_ref();
+        let Some((near, key)) = near.and_then(|n| Some((n, cached_key(&cmd)?))) else {
+            return Through::Send(d, Work::One(cmd), shape);
         };
         let packed = cmd.get_packed_command();
         if let Some(v) = near.lookup(&packed, Instant::now()) {
-            self.shared.settle_now(raw, d, Ok(Out::Reply(v, decode)));
+            self.shared.settle_now(raw, d, answer(shape, Ok(Some(v))));
             return Through::Hit;
         }
         let Some(ticket) = near.begin(&key) else {
-            return plain(d, cmd);
+            return Through::Send(d, Work::One(cmd), shape);
         };
         let mut pttl = redis::cmd("PTTL");
         pttl.arg(&key);
         let client = Arc::clone(&self.client);
         let convert: Convert = Box::new(move |r| {
-            let keep = |kept: Option<(Value, i64)>| {
-                if let Some(near) = client.near.as_ref() {
-                    near.finish(ticket, &key, packed, kept);
-                }
-            };
-            match r {
+            // What to keep: the reply and its key's PTTL, when both came.
+            let (kept, r) = match r {
                 Ok(Some(Value::Array(mut both))) if both.len() == 2 => {
                     let ttl = both.pop();
-                    let v = both.pop().unwrap_or(Value::Nil);
-                    match (reply(v), ttl) {
-                        (Ok(v), Some(Value::Int(ms))) => {
-                            keep(Some((v.clone(), ms)));
-                            Ok(Out::Reply(v, decode))
-                        }
-                        (Ok(v), _) => {
-                            keep(None);
-                            Ok(Out::Reply(v, decode))
-                        }
-                        (Err(e), _) => {
-                            keep(None);
-                            Err(e)
-                        }
+                    match (reply(both.pop().unwrap_or(Value::Nil)), ttl) {
+                        (Ok(v), Some(Value::Int(ms))) => (Some((v.clone(), ms)), Ok(Some(v))),
+                        (Ok(v), _) => (None, Ok(Some(v))),
+                        (Err(e), _) => (None, Err(e)),
                     }
                 }
-                Ok(Some(other)) => {
-                    keep(None);
-                    Err(Error::Reply(format!("unexpected reply: {other:?}")))
-                }
-                Ok(None) => {
-                    keep(None);
-                    Ok(Out::Empty(empty))
-                }
-                Err(e) => {
-                    keep(None);
-                    Err(e)
-                }
+                Ok(Some(other)) => (
+                    None,
+                    Err(Error::Reply(format!("unexpected reply: {other:?}"))),
+                ),
+                r => (None, r),
+            };
+            if let Some(near) = client.near.as_ref() {
+                near.finish(ticket, &key, packed, kept);
             }
+            answer(shape, r)
         });
         Through::Send(
             d,
@@ -126,6 +110,28 @@ impl RedisService {
 }
 
 impl RedisService {
+    /// Sends `work` (settling as `shape`) under `policy`; a single command goes through the near
+    /// cache (see [`RedisService::through_cache`]).
+    pub(crate) fn send_through(
+        &self,
+        raw: JsEnv,
+        d: Deferred,
+        work: Work,
+        shape: Shape,
+        policy: crate::engine::batch::Policy,
+    ) {
+        let (d, work, shape) = match work {
+            Work::One(cmd) if self.client.near.is_some() => {
+                match self.through_cache(raw, d, cmd, shape) {
+                    Through::Hit => return,
+                    Through::Send(d, work, shape) => (d, work, shape),
+                }
+            }
+            work => (d, work, shape),
+        };
+        self.batcher.submit_with(raw, d, work, shape, policy, None);
+    }
+
     /// Sends the one-command call `cmd` (settling as `Shape::One(decode, empty)`) under
     /// `policy`, through the near cache (see [`RedisService::through_cache`]).
     pub(crate) fn send_read(
@@ -136,7 +142,8 @@ impl RedisService {
         (decode, empty): (Decode, Empty),
         policy: crate::engine::batch::Policy,
     ) {
-        if let Through::Send(d, work, shape) = self.through_cache(raw, d, cmd, decode, empty) {
+        let shape = Shape::One(decode, empty);
+        if let Through::Send(d, work, shape) = self.through_cache(raw, d, cmd, shape) {
             self.batcher.submit_with(raw, d, work, shape, policy, None);
         }
     }

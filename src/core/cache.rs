@@ -148,7 +148,13 @@ impl Wrap {
             .arg(json)
             .arg("PX")
             .arg((self.ttl_ms + self.stale_ms).max(1));
-        client.query(client.handle()?, &set).await?;
+        let stored = client.query(client.handle()?, &set).await;
+        if let Some(near) = &client.near {
+            // Written on the runtime's connection: the near cache's invalidation comes on the
+            // other one, maybe after this process's next read; this process drops it now.
+            near.invalidate(Some(std::slice::from_ref(&self.value_key)));
+        }
+        stored?;
         if let Some(t) = token {
             self.unlock(client, t).await?;
         }
