@@ -886,10 +886,10 @@ export interface RedisOptions {
   sentinel?: RedisSentinelOptions
   /**
    * The near cache: reads it serves (`get`, `getBuffer`, `getJson`, `hGet`, `hGetAll`,
-   * `hmGet`, `exists` of one key, `strlen`, `getSession`, `wrap`'s read) are kept in process
-   * memory and dropped when Redis says their key changed (RESP3 client tracking). `true` for
-   * the defaults or limits. Default off. Env: `REDIS_CLIENT_CACHE=true`. Standalone and
-   * Sentinel; refused in cluster mode and on the runtime path.
+   * `hmGet`, `mget`, `exists` of one key, `strlen`, `getSession`, `wrap`'s read) are kept in
+   * process memory and dropped when Redis says their key changed (RESP3 client tracking).
+   * `true` for the defaults or limits. Default off. Env: `REDIS_CLIENT_CACHE=true`.
+   * Standalone and Sentinel; refused in cluster mode and on the runtime path.
    */
   clientCache?: boolean | RedisClientCacheOptions
 }

@@ -66,7 +66,8 @@ test('a write by another client drops the entry: the next reads see it once the 
     await w.set('nc:b', 'v2');
     expect(await until(async () => (await r.get('nc:b')) === 'v2')).toBe(true);
     expect(r.clientCacheStats().invalidations).toBeGreaterThanOrEqual(1);
-    // And it is cached again.
+    // And it is cached again (from the first read that did not race the invalidation).
+    await r.get('nc:b');
     const before = calls('get');
     expect(await r.get('nc:b')).toBe('v2');
     expect(calls('get')).toBe(before);
@@ -204,6 +205,28 @@ test('getSession is cached and sees another service\'s updateSession', async () 
   }
 });
 
+test('mget is answered key by key: the keys held from memory, the others in one MGET, then kept', async () => {
+  const r = await cached();
+  const w = await RedisService.connect({ url: server.url, logger: false });
+  try {
+    server.cli('MSET', 'm:a', '1', 'm:b', '2', 'm:c', '3');
+    expect(await r.get('m:b')).toBe('2'); // shared with get()
+    const [before, gets] = [calls('mget'), calls('get')];
+    expect(await r.mget('m:a', 'm:b', 'm:c', 'm:none')).toEqual(['1', '2', '3', null]);
+    expect(calls('mget')).toBe(before + 1);
+    expect(await r.mget(['m:c', 'm:a', 'm:none'])).toEqual(['3', '1', null]);
+    expect(await r.get('m:a')).toBe('1');
+    expect(calls('mget')).toBe(before + 1);
+    await w.set('m:c', 'three');
+    expect(await until(async () => (await r.mget('m:a', 'm:c'))[1] === 'three')).toBe(true);
+    expect(calls('mget')).toBe(before + 2);
+    expect(calls('get')).toBe(gets);
+  } finally {
+    await r.disconnect();
+    await w.disconnect();
+  }
+});
+
 test('wrap reads through it: its own store is seen at once, another process\'s invalidate soon after', async () => {
   const r = await cached();
   const w = await RedisService.connect({ url: server.url, logger: false });
@@ -212,6 +235,9 @@ test('wrap reads through it: its own store is seen at once, another process\'s i
     const loader = () => ({ n: ++loads });
     expect(await r.wrap('p', 60, loader)).toEqual({ n: 1 });
     // The value was stored over the other connection: this process dropped its entry itself.
+    // The store's own invalidation may still be on its way and keep the next read out of the
+    // cache (a reply that races an invalidation of its key is not kept); after it, reads are kept.
+    await sleep(50);
     expect(await r.wrap('p', 60, loader)).toEqual({ n: 1 });
     const before = calls('get');
     expect(await r.wrap('p', 60, loader)).toEqual({ n: 1 });

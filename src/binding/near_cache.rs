@@ -39,6 +39,29 @@ fn cached_key(cmd: &Cmd) -> Option<Vec<u8>> {
     Some(key.to_vec())
 }
 
+/// The keys of an `MGET`, which the cache answers key by key (as `GET`s of each).
+fn mget_keys(cmd: &Cmd) -> Option<Vec<Vec<u8>>> {
+    let mut args = cmd.args_iter();
+    let redis::Arg::Simple(name) = args.next()? else {
+        return None;
+    };
+    if !name.eq_ignore_ascii_case(b"MGET") {
+        return None;
+    }
+    args.map(|a| match a {
+        redis::Arg::Simple(k) => Some(k.to_vec()),
+        _ => None,
+    })
+    .collect()
+}
+
+/// The command bytes of `GET key`: the entry an `MGET` of `key` shares with `get(key)`.
+fn get_bytes(key: &[u8]) -> Vec<u8> {
+    let mut get = redis::cmd("GET");
+    get.arg(key);
+    get.get_packed_command()
+}
+
 /// What to send for a call, after the near cache had its say.
 enum Through {
     /// Answered from the cache (the promise is settled).
@@ -62,6 +85,9 @@ impl RedisService {
     /// near cache when it holds the reply, else sent (with `PTTL` when the reply may be kept).
     fn through_cache(&self, raw: JsEnv, d: Deferred, cmd: Cmd, shape: Shape) -> Through {
         let near = self.client.near.as_ref();
+        if let (Some(near), Some(keys)) = (near, mget_keys(&cmd)) {
+            return self.mget_through(raw, d, near, keys, shape);
+        }
         let Some((near, key)) = near.and_then(|n| Some((n, cached_key(&cmd)?))) else {
             return Through::Send(d, Work::One(cmd), shape);
         };
@@ -110,6 +136,104 @@ impl RedisService {
 }
 
 impl RedisService {
+    /// `MGET` key by key: the keys the cache holds are answered from it, the others read with
+    /// one `MGET` and their `PTTL`s in the same round trip, and kept.
+    fn mget_through(
+        &self,
+        raw: JsEnv,
+        d: Deferred,
+        near: &crate::core::near_cache::NearCache,
+        keys: Vec<Vec<u8>>,
+        shape: Shape,
+    ) -> Through {
+        let now = Instant::now();
+        let mut values: Vec<Option<Value>> = Vec::with_capacity(keys.len());
+        let mut missing = Vec::new();
+        for (i, k) in keys.iter().enumerate() {
+            let v = near.lookup(&get_bytes(k), now);
+            if v.is_none() {
+                missing.push(i);
+            }
+            values.push(v);
+        }
+        if missing.is_empty() {
+            let all = values
+                .into_iter()
+                .map(|v| v.unwrap_or(Value::Nil))
+                .collect();
+            self.shared
+                .settle_now(raw, d, answer(shape, Ok(Some(Value::Array(all)))));
+            return Through::Hit;
+        }
+        let tickets: Vec<_> = missing.iter().map(|&i| near.begin(&keys[i])).collect();
+        let mut mget = redis::cmd("MGET");
+        let mut cmds = Vec::with_capacity(missing.len() + 1);
+        for &i in &missing {
+            mget.arg(&keys[i]);
+        }
+        cmds.push(mget);
+        for &i in &missing {
+            let mut pttl = redis::cmd("PTTL");
+            pttl.arg(&keys[i]);
+            cmds.push(pttl);
+        }
+        let client = Arc::clone(&self.client);
+        let convert: Convert = Box::new(move |r| {
+            let near = client.near.as_ref();
+            // The MGET's values (for the keys missing) and their PTTLs, or why there are none.
+            let got = match r {
+                Ok(Some(Value::Array(mut parts))) if parts.len() == missing.len() + 1 => {
+                    let ttls = parts.split_off(1);
+                    match reply(parts.pop().unwrap_or(Value::Nil)) {
+                        Ok(Value::Array(read)) if read.len() == missing.len() => {
+                            Ok(Some((read, ttls)))
+                        }
+                        Ok(other) => Err(Error::Reply(format!("unexpected MGET reply: {other:?}"))),
+                        Err(e) => Err(e),
+                    }
+                }
+                Ok(Some(other)) => Err(Error::Reply(format!("unexpected reply: {other:?}"))),
+                Ok(None) => Ok(None),
+                Err(e) => Err(e),
+            };
+            let (read, ttls) = match got {
+                Ok(Some(both)) => both,
+                failed => {
+                    // Failed or degraded: nothing is kept.
+                    for (t, &i) in tickets.into_iter().zip(&missing) {
+                        if let (Some(near), Some(t)) = (near, t) {
+                            near.finish(t, &keys[i], get_bytes(&keys[i]), None);
+                        }
+                    }
+                    return answer(shape, failed.map(|_| None));
+                }
+            };
+            for (((t, &i), v), ttl) in tickets.into_iter().zip(&missing).zip(read).zip(ttls) {
+                if let (Some(near), Some(t)) = (near, t) {
+                    let kept = match ttl {
+                        Value::Int(ms) => Some((v.clone(), ms)),
+                        _ => None,
+                    };
+                    near.finish(t, &keys[i], get_bytes(&keys[i]), kept);
+                }
+                values[i] = Some(v);
+            }
+            let all = values
+                .into_iter()
+                .map(|v| v.unwrap_or(Value::Nil))
+                .collect();
+            answer(shape, Ok(Some(Value::Array(all))))
+        });
+        Through::Send(
+            d,
+            Work::Many {
+                cmds,
+                atomic: false,
+            },
+            Shape::Custom(convert),
+        )
+    }
+
     /// Sends `work` (settling as `shape`) under `policy`; a single command goes through the near
     /// cache (see [`RedisService::through_cache`]).
     pub(crate) fn send_through(

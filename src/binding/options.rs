@@ -68,10 +68,10 @@ pub struct RedisOptions {
     /// Default none. Env: `REDIS_SENTINELS=host:port,...` + `REDIS_SENTINEL_MASTER`.
     pub sentinel: Option<RedisSentinelOptions>,
     /// The near cache: reads it serves (`get`, `getBuffer`, `getJson`, `hGet`, `hGetAll`,
-    /// `hmGet`, `exists` of one key, `strlen`, `getSession`, `wrap`'s read) are kept in process
-    /// memory and dropped when Redis says their key changed (RESP3 client tracking). `true` for
-    /// the defaults or limits. Default off. Env: `REDIS_CLIENT_CACHE=true`. Standalone and
-    /// Sentinel; refused in cluster mode and on the runtime path.
+    /// `hmGet`, `mget`, `exists` of one key, `strlen`, `getSession`, `wrap`'s read) are kept in
+    /// process memory and dropped when Redis says their key changed (RESP3 client tracking).
+    /// `true` for the defaults or limits. Default off. Env: `REDIS_CLIENT_CACHE=true`.
+    /// Standalone and Sentinel; refused in cluster mode and on the runtime path.
     #[napi(ts_type = "boolean | RedisClientCacheOptions")]
     pub client_cache: Option<bool>,
 }
