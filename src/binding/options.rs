@@ -71,7 +71,7 @@ pub struct RedisOptions {
     /// `hmGet`, `mget`, `exists` of one key, `strlen`, `getSession`, `wrap`'s read) are kept in
     /// process memory and dropped when Redis says their key changed (RESP3 client tracking).
     /// `true` for the defaults or limits. Default off. Env: `REDIS_CLIENT_CACHE=true`.
-    /// Standalone and Sentinel; refused in cluster mode and on the runtime path.
+    /// Standalone and Sentinel; refused in cluster mode.
     #[napi(ts_type = "boolean | RedisClientCacheOptions")]
     pub client_cache: Option<bool>,
 }

@@ -4,7 +4,8 @@
 //! 16, 32, and 64 at most), so the server works on its first calls while JS still makes the
 //! rest: with the server on another core, the two then overlap instead of taking turns (256
 //! GETs in flight: 0.85 -> 1.4 million per second on this 2-core machine, at the same CPU per
-//! call; 64 `withLock` callers 76,000 -> 113,000 cycles per second).
+//! call; 64 `withLock` callers 76,000 -> 113,000 cycles per second). Only on the one JS-thread
+//! connection of a standalone or Sentinel service, where every chunk keeps its place in line.
 
 use std::collections::VecDeque;
 use std::ffi::c_void;
@@ -231,13 +232,6 @@ impl Batcher {
     pub fn new(env: JsEnv, client: &Arc<Client>, shared: &Arc<Shared>) -> Result<Self, Error> {
         let outstanding = Arc::new(AtomicUsize::new(0));
         let driver = Driver::new(env, client, shared, &outstanding, None);
-        if client.near.is_some() && driver.is_none() {
-            // Its reads must travel the connection that carries their invalidations.
-            return Err(Error::arg(
-                "clientCache needs the JS-thread connection, which this runtime does not offer \
-                 (Node.js with libuv; not Bun, Deno or APP_REDIS_NO_UV)",
-            ));
-        }
         if let Some(d) = &driver {
             let hooks: Arc<dyn PlainHooks> = Arc::clone(d) as Arc<dyn PlainHooks>;
             shared.set_plain_hooks(Arc::downgrade(&hooks));
@@ -383,7 +377,10 @@ impl Batcher {
         let full = match self.batch.jobs.lock() {
             Ok(mut j) => {
                 j.push(job);
-                j.len() >= self.batch.chunk.load(Ordering::Relaxed)
+                // Only onto the one JS-thread connection, which keeps every chunk in call order;
+                // through the dispatcher (cluster routing, the runtime path) separate batches
+                // may travel separate connections, so a tick stays one batch there.
+                self.batch.driver.is_some() && j.len() >= self.batch.chunk.load(Ordering::Relaxed)
             }
             Err(_) => false,
         };

@@ -259,10 +259,6 @@ impl Client {
 
     /// Reports that a connection of generation `gen` failed: starts the reconnect loop once.
     pub fn lost(self: &Arc<Self>, gen: u64, reason: &str) {
-        if let Some(near) = &self.near {
-            // Invalidations may have been missed while the connection was down.
-            near.flush();
-        }
         self.on_lost(gen, reason);
     }
 

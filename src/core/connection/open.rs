@@ -54,16 +54,37 @@ impl Client {
         let weak: Weak<Client> = Arc::downgrade(self);
         let mut conn = self
             .connect_with(move |info: PushInfo| {
-                if info.kind == PushKind::Disconnection {
-                    if let Some(c) = weak.upgrade() {
-                        c.on_lost(gen, "the server closed the connection");
+                let Some(c) = weak.upgrade() else { return };
+                match info.kind {
+                    PushKind::Disconnection => c.on_lost(gen, "the server closed the connection"),
+                    // The near cache on the runtime path: called as the push is read, before the
+                    // replies after it reach their callers.
+                    PushKind::Invalidate => {
+                        if let Some(near) = &c.near {
+                            let push = Value::Push {
+                                kind: info.kind,
+                                data: info.data,
+                            };
+                            if let Some(what) = crate::core::near_cache::invalidated_keys(&push) {
+                                near.apply(what);
+                            }
+                        }
                     }
+                    _ => {}
                 }
             })
             .await?;
         if let Some(name) = &self.cfg.client_name {
             let mut c = redis::cmd("CLIENT");
             c.arg("SETNAME").arg(name);
+            conn.send_packed_command(&c)
+                .await
+                .map_err(|e| self.error(&e))?;
+        }
+        if self.near.is_some() && !self.plain.load(Ordering::Relaxed) {
+            // The runtime path serves the near cache's reads on this connection.
+            let mut c = redis::cmd("CLIENT");
+            c.arg("TRACKING").arg("ON");
             conn.send_packed_command(&c)
                 .await
                 .map_err(|e| self.error(&e))?;

@@ -5,6 +5,10 @@ use super::*;
 
 impl Client {
     pub(super) fn on_lost(self: &Arc<Self>, gen: u64, reason: &str) {
+        if let Some(near) = &self.near {
+            // Whichever connection it was: invalidations may be missed from now on.
+            near.flush();
+        }
         let Ok(mut st) = self.state.write() else {
             return;
         };
