@@ -64,9 +64,10 @@ describe('parallel test files', () => {
 
   test('the same files on one shared prefix (the control) fail: the checks see interference', async () => {
     const r = await fixtureRun(['--maxWorkers=4'], cleanEnv({ FIXTURE_SHARED: '1' }));
-    // (The output is in the failure message when this does not hold.)
+    // (The output is in the failure message when this does not hold.) Only the nested jest's
+    // summary is asserted: once in CI, under load, it printed failed tests and still exited 0
+    // (never reproduced here: 6 of 6 runs exited 1).
     expect(r.out).toMatch(/Tests:\s+[1-4] failed/);
-    expect(r.code).not.toBe(0);
   }, 90000);
 
   test('without REDIS_URL the global setup starts a redis-server for the run and stops it after', async () => {
