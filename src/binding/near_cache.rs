@@ -149,8 +149,10 @@ impl RedisService {
         let now = Instant::now();
         let mut values: Vec<Option<Value>> = Vec::with_capacity(keys.len());
         let mut missing = Vec::new();
-        for (i, k) in keys.iter().enumerate() {
-            let v = near.lookup(&get_bytes(k), now);
+        // Each key's entry name, made once: looked up now, and kept under it after a miss.
+        let mut gets: Vec<Vec<u8>> = keys.iter().map(|k| get_bytes(k)).collect();
+        for (i, g) in gets.iter().enumerate() {
+            let v = near.lookup(g, now);
             if v.is_none() {
                 missing.push(i);
             }
@@ -202,7 +204,7 @@ impl RedisService {
                     // Failed or degraded: nothing is kept.
                     for (t, &i) in tickets.into_iter().zip(&missing) {
                         if let (Some(near), Some(t)) = (near, t) {
-                            near.finish(t, &keys[i], get_bytes(&keys[i]), None);
+                            near.finish(t, &keys[i], std::mem::take(&mut gets[i]), None);
                         }
                     }
                     return answer(shape, failed.map(|_| None));
@@ -214,7 +216,7 @@ impl RedisService {
                         Value::Int(ms) => Some((v.clone(), ms)),
                         _ => None,
                     };
-                    near.finish(t, &keys[i], get_bytes(&keys[i]), kept);
+                    near.finish(t, &keys[i], std::mem::take(&mut gets[i]), kept);
                 }
                 values[i] = Some(v);
             }
