@@ -322,7 +322,6 @@ test('bad clientCache options are refused with ERR_INVALID_ARGUMENT naming the o
   for (const [value, name] of [['yes', 'options.clientCache'], [{ maxEntries: 0 }, 'options.clientCache.maxEntries'], [{ ttlMs: -1 }, 'options.clientCache.ttlMs'], [{ maxBytes: 'big' }, 'options.clientCache.maxBytes'], [{ size: 1 }, 'options.clientCache.size']]) {
     expect(() => new RedisService({ url: server.url, logger: false, clientCache: value })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', message: expect.stringContaining(name) }));
   }
-  expect(() => new RedisService({ cluster: { nodes: ['127.0.0.1:7000'] }, logger: false, clientCache: true })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', message: expect.stringContaining('cluster mode') }));
 });
 
 test('REDIS_CLIENT_CACHE=true turns it on from the environment', async () => {

@@ -17,7 +17,7 @@ if (build.status !== 0) process.exit(1);
 // Cluster mode also once with APP_REDIS_NO_UV=1: every command through the crate's cluster
 // connection, as over TLS.
 const runs = [
-  ['cluster', [...shared, '__test__/cluster/cluster.spec.js'], {}],
+  ['cluster', [...shared, '__test__/cluster/cluster.spec.js', '__test__/cluster/near-cache.spec.js'], {}],
   ['cluster', ['__test__/commands.spec.js', '__test__/cluster/cluster.spec.js'], { APP_REDIS_NO_UV: '1' }],
   ['sentinel', [...shared, '__test__/cluster/sentinel.spec.js'], {}],
 ];

@@ -9,6 +9,7 @@ use napi_derive::napi;
 use redis::{Cmd, Value};
 
 use crate::binding::service::RedisService;
+use crate::core::cluster::key_slot;
 use crate::core::reply::{Decode, Empty};
 use crate::core::work::{reply, Work};
 use crate::core::Error;
@@ -167,14 +168,25 @@ impl RedisService {
                 .settle_now(raw, d, answer(shape, Ok(Some(Value::Array(all)))));
             return Through::Hit;
         }
-        let tickets: Vec<_> = missing.iter().map(|&i| near.begin(&keys[i])).collect();
+        // Cluster mode: missing keys of several slots are read (one MGET cut per slot) but not
+        // kept, as their replies do not come back on the connections that track them (the
+        // lanes, one per master, carry pipelines of one slot).
+        let keep = !self.client.is_cluster() || {
+            let mut slots = missing.iter().map(|&i| key_slot(&keys[i]));
+            let first = slots.next();
+            slots.all(|s| Some(s) == first)
+        };
+        let tickets: Vec<_> = missing
+            .iter()
+            .map(|&i| if keep { near.begin(&keys[i]) } else { None })
+            .collect();
         let mut mget = redis::cmd("MGET");
         let mut cmds = Vec::with_capacity(missing.len() + 1);
         for &i in &missing {
             mget.arg(&keys[i]);
         }
         cmds.push(mget);
-        for &i in &missing {
+        for &i in missing.iter().filter(|_| keep) {
             let mut pttl = redis::cmd("PTTL");
             pttl.arg(&keys[i]);
             cmds.push(pttl);
@@ -184,7 +196,11 @@ impl RedisService {
             let near = client.near.as_ref();
             // The MGET's values (for the keys missing) and their PTTLs, or why there are none.
             let got = match r {
-                Ok(Some(Value::Array(mut parts))) if parts.len() == missing.len() + 1 => {
+                // Not kept: the MGET alone.
+                Ok(Some(Value::Array(read))) if !keep && read.len() == missing.len() => {
+                    Ok(Some((read, vec![Value::Nil; missing.len()])))
+                }
+                Ok(Some(Value::Array(mut parts))) if keep && parts.len() == missing.len() + 1 => {
                     let ttls = parts.split_off(1);
                     match reply(parts.pop().unwrap_or(Value::Nil)) {
                         Ok(Value::Array(read)) if read.len() == missing.len() => {
@@ -226,14 +242,17 @@ impl RedisService {
                 .collect();
             answer(shape, Ok(Some(Value::Array(all))))
         });
-        Through::Send(
-            d,
-            Work::Many {
-                cmds,
-                atomic: false,
-            },
-            Shape::Custom(convert),
-        )
+        let work = match (keep, cmds.pop()) {
+            (false, Some(mget)) => Work::One(mget),
+            (_, last) => {
+                cmds.extend(last);
+                Work::Many {
+                    cmds,
+                    atomic: false,
+                }
+            }
+        };
+        Through::Send(d, work, Shape::Custom(convert))
     }
 
     /// Sends `work` (settling as `shape`) under `policy`; a single command goes through the near

@@ -20,6 +20,7 @@
 //! on). The lock is held for map operations only, never across I/O.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -98,6 +99,9 @@ pub struct Ticket {
 pub struct NearCache {
     opts: NearCacheOptions,
     inner: Mutex<Inner>,
+    /// The longest key a read was ever sent for: an argument longer than this is no cached key
+    /// (see [`NearCache::keys_in`]).
+    longest_key: AtomicUsize,
 }
 
 /// Per-entry bookkeeping counted against `maxBytes` besides the key and value bytes.
@@ -115,6 +119,7 @@ impl NearCache {
                 bytes: 0,
                 stats: NearCacheStats::default(),
             }),
+            longest_key: AtomicUsize::new(0),
         }
     }
 
@@ -140,6 +145,7 @@ impl NearCache {
 
     /// A read of `key` is being sent.
     pub fn begin(&self, key: &[u8]) -> Option<Ticket> {
+        self.longest_key.fetch_max(key.len(), Ordering::Relaxed);
         let mut g = self.inner.lock().ok()?;
         let epoch = g.epoch;
         let p = g
@@ -233,15 +239,40 @@ impl NearCache {
         let inner = &mut *g;
         for k in keys {
             inner.stats.invalidations += 1;
-            if let Some(p) = inner.pending.get_mut(k) {
-                p.gen += 1;
-            }
-            if let Some(cmds) = inner.by_key.remove(k) {
-                for c in cmds {
-                    if let Some(e) = inner.entries.pop(&c) {
-                        inner.bytes -= e.bytes;
-                    }
+            inner.drop_key(k);
+        }
+    }
+
+    /// The arguments of `cmd` that may name a key this cache holds or reads (short enough), copied
+    /// into `out`: what [`NearCache::touched`] is given once the command's reply came.
+    pub fn keys_in(&self, cmd: &redis::Cmd, out: &mut Vec<Vec<u8>>) {
+        let longest = self.longest_key.load(Ordering::Relaxed);
+        if longest == 0 {
+            return;
+        }
+        for a in cmd.args_iter() {
+            if let redis::Arg::Simple(b) = a {
+                if b.len() <= longest {
+                    out.push(b.to_vec());
                 }
+            }
+        }
+    }
+
+    /// A command that may have read or written these keys was answered on a connection whose
+    /// invalidations this cache does not see in order with its replies (cluster mode's shared
+    /// connection): their entries go, and reads of them in flight are not kept, before that reply
+    /// reaches its caller. (Its arguments, not only its keys: a value that happens to equal a key
+    /// costs that key one miss.)
+    pub fn touched(&self, candidates: &[Vec<u8>]) {
+        if candidates.is_empty() {
+            return;
+        }
+        let Ok(mut g) = self.inner.lock() else { return };
+        let inner = &mut *g;
+        for k in candidates {
+            if inner.drop_key(k) {
+                inner.stats.invalidations += 1;
             }
         }
     }
@@ -270,6 +301,23 @@ impl NearCache {
 }
 
 impl Inner {
+    /// Drops the entries read from `key` and marks its reads in flight (not to be kept); whether
+    /// it held any.
+    fn drop_key(&mut self, key: &[u8]) -> bool {
+        if let Some(p) = self.pending.get_mut(key) {
+            p.gen += 1;
+        }
+        let Some(cmds) = self.by_key.remove(key) else {
+            return false;
+        };
+        for c in cmds {
+            if let Some(e) = self.entries.pop(&c) {
+                self.bytes -= e.bytes;
+            }
+        }
+        true
+    }
+
     fn remove(&mut self, cmd: &[u8]) {
         if let Some(e) = self.entries.pop(cmd) {
             self.unlink(cmd, &e);

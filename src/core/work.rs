@@ -11,6 +11,7 @@ use crate::core::error::pipeline_error_text;
 use crate::core::Error;
 
 /// What one job asks for.
+#[derive(Clone)]
 pub enum Work {
     /// One command; settles with its reply.
     One(Cmd),

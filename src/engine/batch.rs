@@ -163,9 +163,7 @@ impl Batch {
                 let Some(mut job) = held.pop_front() else {
                     break;
                 };
-                if let Work::One(c) = &job.work {
-                    job.tag.redirect = Some(Box::new(c.clone()));
-                }
+                job.tag.redirect = Some(Box::new(job.work.clone()));
                 match groups.iter_mut().find(|g| g.0 == i) {
                     Some(g) => g.2.push(job),
                     None => groups.push((i, driver, vec![job])),
@@ -255,6 +253,15 @@ impl Batcher {
                 chunk: AtomicUsize::new(FIRST_CHUNK),
             }
         });
+        if client.is_cluster() && client.near.is_some() && batch.lanes.is_none() {
+            // The cache's reads must come back on connections that track their keys (the lanes);
+            // the crate's cluster connection does not hand us its invalidations in order.
+            return Err(Error::arg(
+                "clientCache in cluster mode needs Node.js's event loop (the JS-thread \
+                 connections to the masters); on Bun, Deno or with APP_REDIS_NO_UV=1 it works \
+                 with a standalone server or Sentinel only",
+            ));
+        }
         let settle_to = Arc::clone(shared);
         let settled_count = Arc::clone(&outstanding);
         let weak = Arc::downgrade(client);

@@ -62,6 +62,33 @@ pub(crate) struct Lanes {
     me: Weak<JsThread<Lanes>>,
 }
 
+/// The reads a pipeline on a lane may hold: the near cache's reads and their keys' `PTTL`.
+const LANE_READS: &[&[u8]] = &[
+    b"GET", b"HGET", b"HGETALL", b"HMGET", b"EXISTS", b"STRLEN", b"MGET", b"PTTL",
+];
+
+/// The one slot of a pipeline of reads (`LANE_READS`), which may go on that slot's lane (the
+/// near cache's read and its `PTTL` then come back on the connection that tracks the key). A
+/// redirect of any of them sends the whole pipeline again through the crate's routing, which
+/// only reads can afford.
+fn reads_slot(cmds: &[redis::Cmd]) -> Option<u16> {
+    let mut slot = None;
+    for c in cmds {
+        let Some(redis::Arg::Simple(name)) = c.args_iter().next() else {
+            return None;
+        };
+        if !LANE_READS.iter().any(|r| r.eq_ignore_ascii_case(name)) {
+            return None;
+        }
+        let s = slot_of(c)?;
+        if slot.is_some_and(|x| x != s) {
+            return None;
+        }
+        slot = Some(s);
+    }
+    slot
+}
+
 /// Hands a lane client's plain sockets to its driver; drops its log lines.
 struct LaneSink {
     shared: Arc<Shared>,
@@ -115,12 +142,18 @@ impl Lanes {
         }))
     }
 
-    /// The lane `work` can go on right now: a single command whose keys share one slot, whose
-    /// master's lane is connected. Asks for a slot map when it is missing or points to a lane
+    /// The lane `work` can go on right now: a single command whose keys share one slot, or a
+    /// pipeline of reads of one slot (see [`reads_slot`]), whose master's lane is connected. Asks for a slot map when it is missing or points to a lane
     /// that is not connected.
     pub fn route(&self, work: &Work) -> Option<(usize, DriverRef)> {
-        let Work::One(cmd) = work else { return None };
-        let slot = slot_of(cmd)?;
+        let slot = match work {
+            Work::One(cmd) => slot_of(cmd)?,
+            Work::Many {
+                cmds,
+                atomic: false,
+            } => reads_slot(cmds)?,
+            Work::Many { atomic: true, .. } => return None,
+        };
         let (hit, stale) = {
             let st = self.state.lock().ok()?;
             match st.slots.get(usize::from(slot)).copied() {
@@ -279,7 +312,10 @@ impl Lanes {
             shared: Arc::clone(&self.shared),
             driver: Mutex::new(None),
         });
-        let client = Client::new(cfg, Arc::clone(&sink) as Arc<dyn EventSink>).ok()?;
+        // One near cache for the service: each lane's connection tracks the keys read on it, and
+        // its invalidations and losses act on the one cache.
+        let near = self.cluster.near.clone();
+        let client = Client::sharing(cfg, Arc::clone(&sink) as Arc<dyn EventSink>, near).ok()?;
         // `Lanes` lives in a `JsThread` (every access checks the thread), and lanes are opened
         // from the batch's pump, inside a JS call or completion task of `self.env`.
         // SAFETY: as just said; the token lives for this call only.

@@ -75,9 +75,9 @@ pub(crate) struct Tag {
     pub(crate) policy: Policy,
     /// The `EVAL` to send instead when an `EVALSHA` meets `NOSCRIPT`.
     pub(crate) retry: Option<Box<redis::Cmd>>,
-    /// A job sent on a cluster lane: its command, to send again through the crate's routing
+    /// A job sent on a cluster lane: what it sent, to send again through the crate's routing
     /// when the node redirects it.
-    pub(crate) redirect: Option<Box<redis::Cmd>>,
+    pub(crate) redirect: Option<Box<Work>>,
 }
 
 impl Tag {
@@ -102,9 +102,17 @@ fn wants_eval(r: &Result<Value, Error>, tag: &Tag) -> bool {
     tag.retry.is_some() && crate::core::script::wants_eval(r)
 }
 
-/// A cluster node's answer that the command was not run there and belongs elsewhere (or later).
+/// A cluster node's answer that the command (or one of a pipeline's) was not run there and
+/// belongs elsewhere (or later).
 fn redirected(r: &Result<Value, Error>) -> bool {
-    matches!(r, Err(Error::Reply(m)) if crate::core::cluster::is_redirect(m.split(' ').next().unwrap_or("")))
+    use crate::core::cluster::is_redirect;
+    match r {
+        Err(Error::Reply(m)) => is_redirect(m.split(' ').next().unwrap_or("")),
+        Ok(Value::Array(replies)) => replies
+            .iter()
+            .any(|v| matches!(v, Value::ServerError(e) if is_redirect(e.code()))),
+        _ => false,
+    }
 }
 
 /// Settles finished jobs on the JS thread (the JS-thread connection's path).
@@ -127,9 +135,14 @@ pub(crate) fn settle_tags(
     let mut in_scope = 0;
     for (mut t, r) in items {
         if redirected(&r) {
-            if let Some(cmd) = t.redirect.take() {
+            if let Some(work) = t.redirect.take() {
+                if let Some(near) = &client.near {
+                    // A slot moved (or its master failed over): what was read from its old node
+                    // may no longer be invalidated.
+                    near.flush();
+                }
                 moved.push(Job {
-                    work: Work::One(*cmd),
+                    work: *work,
                     tag: t,
                 });
                 continue;

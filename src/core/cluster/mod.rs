@@ -39,7 +39,27 @@ enum Unit {
 }
 
 /// Sends a batch on a cluster connection, keeping call order per slot.
+///
+/// With the near cache on, what this batch may have read or written is forgotten before its
+/// replies reach their callers: this connection's replies do not come in order with the
+/// invalidations of the keys the cache read on the lanes (see `NearCache::touched`).
 pub async fn send<T>(client: Arc<Client>, h: Handle, jobs: Vec<Job<T>>) -> Settled<T> {
+    let Some(near) = client.near.clone() else {
+        return send_in_order(client, h, jobs).await;
+    };
+    let mut keys = Vec::new();
+    for j in &jobs {
+        match &j.work {
+            Work::One(c) => near.keys_in(c, &mut keys),
+            Work::Many { cmds, .. } => cmds.iter().for_each(|c| near.keys_in(c, &mut keys)),
+        }
+    }
+    let out = send_in_order(client, h, jobs).await;
+    near.touched(&keys);
+    out
+}
+
+async fn send_in_order<T>(client: Arc<Client>, h: Handle, jobs: Vec<Job<T>>) -> Settled<T> {
     let mut out: Vec<(T, Result<Value, Error>)> = Vec::with_capacity(jobs.len());
     let mut phase: Vec<(Work, Place)> = Vec::new();
     let mut tags: Vec<T> = Vec::new();
@@ -267,6 +287,11 @@ async fn send_group(
     for (i, v) in values.iter_mut().enumerate() {
         if let Value::ServerError(e) = v {
             if is_redirect(e.code()) {
+                if let Some(near) = &client.near {
+                    // The slot moved (or its master failed over): what the lanes read from its
+                    // old node may no longer be invalidated.
+                    near.flush();
+                }
                 *v = match client.query(h.clone(), &group.pipe[i]).await {
                     Ok(x) => x,
                     Err(Error::Reply(t)) => server_error(&t),

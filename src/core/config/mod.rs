@@ -331,12 +331,6 @@ impl Config {
                      checked against the address the cluster announces for that node",
                 ))
             }
-            Topology::Cluster { .. } if self.client_cache.is_some() => {
-                return Err(Error::arg(
-                    "clientCache is not available in cluster mode yet (standalone and Sentinel \
-                     only)",
-                ))
-            }
             Topology::Sentinel { sentinels, .. } if sentinels.is_empty() => {
                 return Err(Error::arg(
                     "sentinel.sentinels must list at least one host:port",

@@ -165,8 +165,9 @@ pub struct Client {
     js_tls: std::sync::OnceLock<Arc<rustls::ClientConfig>>,
     /// `disconnect()` calls not yet done (see [`crate::core::closing`]).
     pub closes: Arc<crate::core::closing::Closes>,
-    /// The near cache (`clientCache`), flushed whenever a connection is lost.
-    pub near: Option<crate::core::near_cache::NearCache>,
+    /// The near cache (`clientCache`), flushed whenever a connection is lost. In cluster mode the
+    /// lanes' clients share the service's.
+    pub near: Option<Arc<crate::core::near_cache::NearCache>>,
 }
 
 fn lock_err<T>(_: T) -> Error {
@@ -179,6 +180,22 @@ impl Client {
     /// # Errors
     /// `InvalidArgument` when the TLS material cannot be used.
     pub fn new(cfg: Config, sink: Arc<dyn EventSink>) -> Result<Arc<Self>, Error> {
+        let near = cfg
+            .client_cache
+            .clone()
+            .map(|o| Arc::new(crate::core::near_cache::NearCache::new(o)));
+        Self::sharing(cfg, sink, near)
+    }
+
+    /// [`Client::new`] with the near cache `near` (another client's) rather than one of its own.
+    ///
+    /// # Errors
+    /// As [`Client::new`].
+    pub fn sharing(
+        cfg: Config,
+        sink: Arc<dyn EventSink>,
+        near: Option<Arc<crate::core::near_cache::NearCache>>,
+    ) -> Result<Arc<Self>, Error> {
         let target = match &cfg.topology {
             Topology::Cluster { nodes } => nodes
                 .first()
@@ -188,10 +205,6 @@ impl Client {
         };
         // Builds one client now so unusable TLS material fails at construction.
         build_redis_client(&cfg, &target, false)?;
-        let cfg_near = cfg
-            .client_cache
-            .clone()
-            .map(crate::core::near_cache::NearCache::new);
         Ok(Arc::new(Client {
             cfg,
             target: RwLock::new(target),
@@ -208,7 +221,7 @@ impl Client {
             plain: std::sync::atomic::AtomicBool::new(false),
             js_tls: std::sync::OnceLock::new(),
             closes: Default::default(),
-            near: cfg_near,
+            near,
         }))
     }
 

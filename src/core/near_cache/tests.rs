@@ -177,3 +177,33 @@ fn invalidate_pushes_are_read_with_their_keys() {
     assert_eq!(invalidated_keys(&other), None);
     assert_eq!(invalidated_keys(&bulk("a")), None);
 }
+
+#[test]
+fn a_command_answered_elsewhere_drops_the_keys_it_names_and_spoils_their_reads_in_flight() {
+    let c = cache();
+    let mut keys = Vec::new();
+    let mut set = redis::cmd("SET");
+    set.arg("a").arg("a value longer than any key read");
+    // Nothing read yet: no argument can name a cached key.
+    c.keys_in(&set, &mut keys);
+    assert!(keys.is_empty());
+    read(&c, "a", "1");
+    read(&c, "bb", "2");
+    let in_flight = c.begin(b"cc").unwrap();
+    let mut mset = redis::cmd("MSET");
+    mset.arg("a")
+        .arg("x")
+        .arg("cc")
+        .arg("a value longer than any key read");
+    c.keys_in(&mset, &mut keys);
+    // The arguments no longer than the longest key read so far (2 bytes here).
+    assert_eq!(keys, vec![b"a".to_vec(), b"x".to_vec(), b"cc".to_vec()]);
+    c.touched(&keys);
+    let now = Instant::now();
+    assert_eq!(c.lookup(&get("a"), now), None);
+    assert_eq!(c.lookup(&get("bb"), now), Some(bulk("2")));
+    c.finish(in_flight, b"cc", get("cc"), Some((bulk("old"), -1)));
+    assert_eq!(c.lookup(&get("cc"), now), None);
+    // Counted once per key that held entries.
+    assert_eq!(c.stats().invalidations, 1);
+}
