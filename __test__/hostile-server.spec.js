@@ -4,7 +4,8 @@
 // frame in the middle of a pipeline's replies, a connection closed mid-frame. Each must fail the
 // affected calls with a clear error and reset the connection (the next call works on a new
 // one); none may crash, hang, or hand one caller's reply to another. The server is a small TCP
-// server in this file: it answers the handshake like Redis 7, and GETs by a script per key.
+// server in this file: it answers the handshake like Redis 7, and GETs by a script per key; or,
+// as a server older than Redis 6, refuses HELLO or CLIENT TRACKING.
 const net = require('node:net');
 const { RedisService } = require('..');
 const { until } = require('./helpers/assert');
@@ -41,8 +42,11 @@ function commands(state, chunk) {
 const HELLO = '%3\r\n$6\r\nserver\r\n$5\r\nredis\r\n$7\r\nversion\r\n$5\r\n7.0.0\r\n$5\r\nproto\r\n:3\r\n';
 const bulk = (s) => `$${Buffer.byteLength(s)}\r\n${s}\r\n`;
 
-/** The fake server: `gets[key](socket)` answers `GET key` (default: the key's name). */
-async function fakeServer(gets) {
+/**
+ * The fake server: `gets[key](socket)` answers `GET key` (default: the key's name); `refuse`
+ * lists commands (`HELLO`, `CLIENT TRACKING`) answered with an error, as an older server does.
+ */
+async function fakeServer(gets, refuse = []) {
   const sockets = new Set();
   const server = net.createServer((s) => {
     sockets.add(s);
@@ -53,7 +57,9 @@ async function fakeServer(gets) {
       for (const [name, ...args] of commands(state, chunk)) {
         if (s.dead) return;
         const cmd = name.toUpperCase();
-        if (cmd === 'HELLO') s.write(HELLO);
+        const full = args.length ? `${cmd} ${args[0].toUpperCase()}` : cmd;
+        if (refuse.includes(cmd) || refuse.includes(full)) s.write(`-ERR unknown ${refuse.includes(cmd) ? 'command' : 'subcommand'} '${refuse.includes(cmd) ? name : args[0]}'\r\n`);
+        else if (cmd === 'HELLO') s.write(HELLO);
         else if (cmd === 'INFO') s.write(bulk('# Server\r\nredis_version:7.0.0\r\n'));
         else if (cmd === 'PING') s.write('+PONG\r\n');
         else if (cmd === 'GET' && gets[args[0]]) gets[args[0]](s);
@@ -153,5 +159,40 @@ describe('a server that breaks the protocol', () => {
     // reconnect) gets its own value; never the cut frame's.
     expect(next === 'next' || next.code === 'ERR_CONNECTION').toBe(true);
     await worksAgain(redis);
+  });
+});
+
+describe('a server older than Redis 6', () => {
+  /** What `connect()` rejects with on either path (APP_REDIS_NO_UV=1: in a child process). */
+  async function refusal(refuse, options) {
+    const server = await fakeServer({}, refuse);
+    try {
+      const here = await RedisService.connect({ host: '127.0.0.1', port: server.port, logger: false, ...options })
+        .then(async (r) => { await r.disconnect(); return 'connected'; }, (e) => `${e.code}: ${e.message}`);
+      const child = await new Promise((resolve) => {
+        const p = require('node:child_process').execFile(process.execPath, ['-e', `
+          require(${JSON.stringify(require.resolve('..'))}).RedisService
+            .connect({ host: '127.0.0.1', port: ${server.port}, logger: false, ...${JSON.stringify(options)} })
+            .then(async (r) => { await r.disconnect(); console.log('connected'); }, (e) => console.log(e.code + ': ' + e.message));
+        `], { env: { ...process.env, APP_REDIS_NO_UV: '1' } }, (err, stdout) => resolve(stdout.trim()));
+        p.on('error', () => resolve('spawn failed'));
+      });
+      return [here, child];
+    } finally {
+      await server.close();
+    }
+  }
+
+  test('HELLO refused (RESP2 only): connect() rejects saying Redis 6 is needed', async () => {
+    for (const r of await refusal(['HELLO'], {})) {
+      expect(r).toMatch(/^ERR_CONNECTION: .*unknown command 'HELLO'.*RESP2 only: @app\/redis needs Redis 6 or later/);
+    }
+  });
+
+  test('CLIENT TRACKING refused: with clientCache on, connect() rejects with the reason; without, it connects', async () => {
+    for (const r of await refusal(['CLIENT TRACKING'], { clientCache: true })) {
+      expect(r).toBe("ERR_CONNECTION: clientCache needs client tracking (Redis 6 or later, RESP3), and the server refused CLIENT TRACKING ON: ERR unknown subcommand 'TRACKING'");
+    }
+    expect(await refusal(['CLIENT TRACKING'], {})).toEqual(['connected', 'connected']);
   });
 });

@@ -88,6 +88,25 @@ impl Error {
     }
 }
 
+/// What to add to a failed handshake's message when the server refused `HELLO`: it speaks RESP2
+/// only (Redis 5 or older, or a proxy), and every connection here speaks RESP3.
+pub fn resp2_hint(text: &str) -> &'static str {
+    if text.contains("unknown command 'HELLO'") || text.contains("unknown command `HELLO`") {
+        " (the server speaks RESP2 only: @app/redis needs Redis 6 or later, for RESP3)"
+    } else {
+        ""
+    }
+}
+
+/// A server that refused `CLIENT TRACKING ON` while `clientCache` is on: the cache cannot be kept
+/// coherent, so the connection is not used.
+pub fn tracking_refused(why: &str) -> Error {
+    Error::Connection(format!(
+        "clientCache needs client tracking (Redis 6 or later, RESP3), and the server refused \
+         CLIENT TRACKING ON: {why}"
+    ))
+}
+
 /// Redis's own error text: `CODE detail`, as the server sent it.
 pub fn server_error_text(e: &redis::RedisError) -> String {
     match (e.code(), e.detail()) {

@@ -379,7 +379,14 @@ async fn handshake(
         // each arrives in order with the replies around it (`core::near_cache`).
         let mut tracking = redis::cmd("CLIENT");
         tracking.arg("TRACKING").arg("ON");
-        round_trip(s, &mut r, &tracking, None).await?;
+        round_trip(s, &mut r, &tracking, None)
+            .await
+            .map_err(|e| match e {
+                Error::Connection(m) => crate::core::error::tracking_refused(
+                    m.strip_prefix("Redis connection failed: ").unwrap_or(&m),
+                ),
+                other => other,
+            })?;
     }
     Ok(())
 }

@@ -77,17 +77,26 @@ impl Client {
         if let Some(name) = &self.cfg.client_name {
             let mut c = redis::cmd("CLIENT");
             c.arg("SETNAME").arg(name);
-            conn.send_packed_command(&c)
-                .await
-                .map_err(|e| self.error(&e))?;
+            // An error reply arrives as a value: it is an error here.
+            match conn.send_packed_command(&c).await {
+                Err(e) => return Err(self.error(&e)),
+                Ok(Value::ServerError(e)) => return Err(self.error(&e.into())),
+                Ok(_) => {}
+            }
         }
         if self.near.is_some() && !self.plain.load(Ordering::Relaxed) {
             // The runtime path serves the near cache's reads on this connection.
             let mut c = redis::cmd("CLIENT");
             c.arg("TRACKING").arg("ON");
-            conn.send_packed_command(&c)
-                .await
-                .map_err(|e| self.error(&e))?;
+            let why = match conn.send_packed_command(&c).await {
+                Err(e) => Some(crate::core::error::server_error_text(&e)),
+                Ok(Value::ServerError(e)) => Some(crate::core::error::pipeline_error_text(&e)),
+                Ok(_) => None,
+            };
+            if let Some(why) = why {
+                let why = crate::core::error::redact(&why, self.secret());
+                return Err(crate::core::error::tracking_refused(&why));
+            }
         }
         if self.plain.load(Ordering::Relaxed) {
             let target = self.target();
@@ -299,7 +308,10 @@ impl Client {
             Ok(Err(e)) => {
                 let err = self.error(&e);
                 return Err(match err {
-                    Error::Reply(m) => Error::Connection(format!("Redis connection failed: {m}")),
+                    Error::Reply(m) => Error::Connection(format!(
+                        "Redis connection failed: {m}{}",
+                        crate::core::error::resp2_hint(&m)
+                    )),
                     other => other,
                 });
             }
