@@ -1,7 +1,8 @@
 'use strict';
 // Near-cache clients and scenarios for `npm run bench`: @app/redis with `clientCache` against
 // itself without it, ioredis (no client-side cache), and node-redis 5 with its `clientSideCache`
-// (RESP3). Hits read one hot key (and one session); the miss row reads 1,000 keys in turn through
+// (RESP3), and a JS Map behind an async function (the floor any near cache pays: a call and a
+// promise). Hits read one hot key (and one session); the miss row reads 1,000 keys in turn through
 // a cache of one entry, so every read misses, and compares it with the same reads uncached.
 const { createClient } = require('redis');
 const { connectIoredis, ourOptions, nodeRedisOptions } = require('./connect');
@@ -45,6 +46,19 @@ function nearCacheClients(server, clientCache = true) {
       ops() {
         const io = this.io;
         return { get: (k) => io.get(k), session: async () => JSON.parse(await io.get('sess:bench:nc')) };
+      },
+    },
+    {
+      // The floor of any near cache in this process: an async function answering from a Map,
+      // no native call, no bookkeeping (a session still becomes a new object, as it must).
+      name: 'a JS Map (floor)',
+      open() {
+        this.map = new Map([['bench:nc', VALUE], ['sess', JSON.stringify(SESSION)]]);
+      },
+      close() {},
+      ops() {
+        const map = this.map;
+        return { get: async (k) => map.get(k), session: async () => JSON.parse(map.get('sess')) };
       },
     },
     {
