@@ -63,7 +63,7 @@ test('a write by another client drops the entry: the next reads see it once the 
   const w = await RedisService.connect({ url: server.url, logger: false });
   try {
     await w.set('nc:b', 'v1');
-    expect(await r.get('nc:b')).toBe('v1');
+    for (let j = 0; j < 3; j++) expect(await r.get('nc:b')).toBe('v1');
     await w.set('nc:b', 'v2');
     expect(await until(async () => (await r.get('nc:b')) === 'v2')).toBe(true);
     expect(r.clientCacheStats().invalidations).toBeGreaterThanOrEqual(1);
@@ -82,7 +82,8 @@ test('after its own write resolves, the next read returns what it wrote', async 
   const r = await cached();
   try {
     for (let i = 0; i < 200; i++) {
-      expect(await r.get('nc:own')).toBe(i === 0 ? null : String(i - 1));
+      // Three reads: a miss, a hit the addon serves, hits from the copy kept in JS.
+      for (let j = 0; j < 3; j++) expect(await r.get('nc:own')).toBe(i === 0 ? null : String(i - 1));
       await r.set('nc:own', String(i));
       expect(await r.get('nc:own')).toBe(String(i));
     }
@@ -105,9 +106,8 @@ test('an entry is never served after its key expired, even before Redis processe
     // Active expiry off: the server would report the key only when someone touches it.
     server.cli('DEBUG', 'SET-ACTIVE-EXPIRE', '0');
     server.cli('SET', 'nc:ttl', 'short', 'PX', '150');
-    expect(await r.get('nc:ttl')).toBe('short');
-    expect(await r.get('nc:ttl')).toBe('short');
-    expect(r.clientCacheStats().hits).toBe(1);
+    for (let j = 0; j < 4; j++) expect(await r.get('nc:ttl')).toBe('short');
+    expect(r.clientCacheStats().hits).toBe(3);
     await sleep(200);
     expect(await r.get('nc:ttl')).toBeNull();
   } finally {
@@ -153,6 +153,25 @@ test('losing the connection flushes everything before the next read is served', 
   } finally {
     await r.disconnect();
     await own.stop();
+  }
+});
+
+test('a value a caller changed is not what the next hit returns', async () => {
+  const r = await cached();
+  try {
+    server.cli('SET', 'nc:obj', '{"a":[1,2],"b":{"c":"d"}}');
+    server.cli('HSET', 'nc:hobj', 'f', 'x', 'g', 'y');
+    for (let j = 0; j < 5; j++) {
+      const [json, hash, fields] = await Promise.all([r.getJson('nc:obj'), r.hGetAll('nc:hobj'), r.hmGet('nc:hobj', 'f')]);
+      expect([json, hash, fields]).toEqual([{ a: [1, 2], b: { c: 'd' } }, { f: 'x', g: 'y' }, ['x']]);
+      json.a.push(3);
+      json.b.c = 'changed';
+      hash.f = 'changed';
+      fields[0] = 'changed';
+    }
+    expect(r.clientCacheStats().hits).toBe(12);
+  } finally {
+    await r.disconnect();
   }
 });
 

@@ -17,6 +17,8 @@ function install(binding) {
   RedisService.fromEnv = function fromEnv(env, overrides) {
     return native.fromEnv.call(this, env === undefined ? process.env : env, overrides);
   };
+  // The near cache's hits answered without calling in (once per process: the prototype is shared).
+  require('./near-mirror.js').install(RedisService);
   // The default logger is this realm's console (jest's, with its spies and buffering, in a test).
   binding[Symbol.for('@app/redis.console')] = console;
   binding.isRedisConfigured = function isRedisConfigured(env) {

@@ -32,6 +32,15 @@ pub fn check_no_exception(env: JsEnv) -> napi::Result<()> {
     Ok(())
 }
 
+/// A value made by this crate (with [`Js`]), returned as is.
+pub struct JsRaw(pub sys::napi_value);
+
+impl ToNapiValue for JsRaw {
+    unsafe fn to_napi_value(_env: sys::napi_env, val: Self) -> napi::Result<sys::napi_value> {
+        Ok(val.0)
+    }
+}
+
 /// A promise created by this crate, returned as is.
 pub struct JsPromise(pub sys::napi_value);
 

@@ -2,6 +2,7 @@
 //! settles at once from process memory; a miss goes out with the key's `PTTL` in the same round
 //! trip and its reply is offered to the cache. `clientCacheStats()` and `clearClientCache()`.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -352,6 +353,21 @@ impl RedisService {
             invalidations: s.invalidations as f64,
             flushes: s.flushes as f64,
         }
+    }
+
+    /// Internal (js/near-mirror.js): the near cache's [`Signals`] as an `ArrayBuffer`, the
+    /// first time it is asked for; `null` after that, or with the cache off, or where the runtime
+    /// cannot share the memory.
+    #[napi(skip_typescript, js_name = "__nearCacheSignals")]
+    pub fn near_cache_signals(&self, env: napi::Env) -> crate::binding::error::JsRaw {
+        let js = crate::binding::js::Js::of(&env);
+        let shared = self.client.near.as_ref().and_then(|n| {
+            if n.signals.handed.swap(true, Ordering::AcqRel) {
+                return None;
+            }
+            js.shared_memory(Arc::clone(&n.signals))
+        });
+        crate::binding::error::JsRaw(shared.unwrap_or_else(|| js.null()))
     }
 
     /// Drops everything the near cache holds (the next reads go to Redis).

@@ -20,8 +20,8 @@
 //! on). The lock is held for map operations only, never across I/O.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use lru::LruCache;
@@ -96,7 +96,25 @@ pub struct Ticket {
     sent: Instant,
 }
 
+/// What the JS side's copy of the hits (`js/near-mirror.js`) reads without calling in: shared
+/// memory, a JS `Uint32Array` over it.
+#[repr(C)]
+#[derive(Default)]
+pub struct Signals {
+    /// Bumped whenever an entry goes (invalidated, evicted, replaced, expired, flushed): a copy
+    /// taken at another epoch is never served.
+    pub epoch: AtomicU32,
+    /// Bumped by every hit [`NearCache::lookup`] serves (on the JS thread, during the call).
+    pub hits: AtomicU32,
+    /// That hit's entry's remaining life in milliseconds (`u32::MAX`: no expiry).
+    pub hit_ttl_ms: AtomicU32,
+    /// Whether the memory was handed to JS already (one `ArrayBuffer` per cache).
+    pub handed: AtomicBool,
+}
+
 pub struct NearCache {
+    /// Shared with the JS side's copy (see [`Signals`]).
+    pub signals: Arc<Signals>,
     opts: NearCacheOptions,
     inner: Mutex<Inner>,
     /// The longest key a read was ever sent for: an argument longer than this is no cached key
@@ -120,7 +138,13 @@ impl NearCache {
                 stats: NearCacheStats::default(),
             }),
             longest_key: AtomicUsize::new(0),
+            signals: Arc::default(),
         }
+    }
+
+    /// An entry went: copies taken before are not to be served.
+    fn gone(&self) {
+        self.signals.epoch.fetch_add(1, Ordering::Release);
     }
 
     /// The value cached for the read `cmd` (its command bytes), if any and still fresh.
@@ -137,10 +161,17 @@ impl NearCache {
         if !fresh {
             inner.remove(cmd);
             inner.stats.misses += 1;
+            self.gone();
             return None;
         }
         inner.stats.hits += 1;
-        inner.entries.peek(cmd).map(|e| e.value.clone())
+        let e = inner.entries.peek(cmd)?;
+        let ttl = e.expires.map_or(u32::MAX, |t| {
+            u32::try_from(t.saturating_duration_since(now).as_millis()).unwrap_or(u32::MAX - 1)
+        });
+        self.signals.hit_ttl_ms.store(ttl, Ordering::Relaxed);
+        self.signals.hits.fetch_add(1, Ordering::Relaxed);
+        Some(e.value.clone())
     }
 
     /// A read of `key` is being sent.
@@ -201,7 +232,9 @@ impl NearCache {
         if bytes > self.opts.max_bytes || self.opts.max_entries == 0 {
             return;
         }
-        inner.remove(&cmd);
+        if inner.remove(&cmd) {
+            self.gone();
+        }
         while inner.entries.len() >= self.opts.max_entries
             || inner.bytes + bytes > self.opts.max_bytes
         {
@@ -209,6 +242,7 @@ impl NearCache {
                 Some((c, e)) => {
                     inner.unlink(&c, &e);
                     inner.stats.evictions += 1;
+                    self.gone();
                 }
                 None => break,
             }
@@ -239,7 +273,9 @@ impl NearCache {
         let inner = &mut *g;
         for k in keys {
             inner.stats.invalidations += 1;
-            inner.drop_key(k);
+            if inner.drop_key(k) {
+                self.gone();
+            }
         }
     }
 
@@ -273,6 +309,7 @@ impl NearCache {
         for k in candidates {
             if inner.drop_key(k) {
                 inner.stats.invalidations += 1;
+                self.gone();
             }
         }
     }
@@ -286,6 +323,7 @@ impl NearCache {
         g.bytes = 0;
         g.epoch += 1;
         g.stats.flushes += 1;
+        self.gone();
     }
 
     pub fn stats(&self) -> NearCacheStats {
@@ -318,10 +356,13 @@ impl Inner {
         true
     }
 
-    fn remove(&mut self, cmd: &[u8]) {
-        if let Some(e) = self.entries.pop(cmd) {
-            self.unlink(cmd, &e);
-        }
+    /// Whether there was an entry to remove.
+    fn remove(&mut self, cmd: &[u8]) -> bool {
+        let Some(e) = self.entries.pop(cmd) else {
+            return false;
+        };
+        self.unlink(cmd, &e);
+        true
     }
 
     /// Forgets an entry already out of `entries`.

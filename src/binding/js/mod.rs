@@ -75,6 +75,53 @@ impl<'s> Js<'s> {
         v
     }
 
+    /// An `ArrayBuffer` over `owner`'s own memory (not a copy): what Rust stores there, JS reads
+    /// at once. The buffer holds one count of `owner`, dropped when it is collected (or its
+    /// environment goes). `None` where the runtime refuses external memory or would copy it (a
+    /// copy would never change). Call it once per `owner`: V8 refuses two buffers over one
+    /// address.
+    pub fn shared_memory<T: Send + Sync + 'static>(
+        &self,
+        owner: std::sync::Arc<T>,
+    ) -> Option<sys::napi_value> {
+        unsafe extern "C" fn release<T>(
+            _env: sys::napi_env,
+            _data: *mut std::ffi::c_void,
+            hint: *mut std::ffi::c_void,
+        ) {
+            // SAFETY: `hint` is the count `shared_memory` leaked with `Arc::into_raw` for this
+            // very buffer; Node calls a finalizer once.
+            unsafe { drop(std::sync::Arc::from_raw(hint as *const T)) };
+        }
+        let data = std::sync::Arc::into_raw(owner);
+        let mut buf = ptr::null_mut();
+        // SAFETY: the `Js` contract (`self.0` is the env of the callback running now on this
+        // thread). `data` points to `size_of::<T>()` bytes that live as long as the count the
+        // finalizer releases; on failure no finalizer will run, so the count is taken back here.
+        let status = unsafe {
+            sys::napi_create_external_arraybuffer(
+                self.0,
+                data as *mut std::ffi::c_void,
+                std::mem::size_of::<T>(),
+                Some(release::<T>),
+                data as *mut std::ffi::c_void,
+                &mut buf,
+            )
+        };
+        if status != sys::Status::napi_ok || buf.is_null() {
+            // SAFETY: not handed to Node: this is the count leaked above.
+            unsafe { drop(std::sync::Arc::from_raw(data)) };
+            return None;
+        }
+        // A runtime that copied the bytes would show a snapshot: check the buffer is ours.
+        let mut at = ptr::null_mut();
+        let mut len = 0usize;
+        // SAFETY: as above; `buf` is the value just made, the out pointers are locals.
+        let ok = unsafe { sys::napi_get_arraybuffer_info(self.0, buf, &mut at, &mut len) }
+            == sys::Status::napi_ok;
+        (ok && at as *const T == data).then_some(buf)
+    }
+
     pub fn null(&self) -> sys::napi_value {
         let mut v = ptr::null_mut();
         // SAFETY: the `Js` contract (`self.0` is the env of the callback running now on this
