@@ -593,6 +593,7 @@ export declare class RedisService {
   clientCacheStats(): ClientCacheStats
   /** Drops everything the near cache holds (the next reads go to Redis). */
   clearClientCache(): void
+
   /**
    * Subscribes `handler(message, channel)` to `channel` (on a dedicated connection opened on
    * the first subscription); resolves a `Subscription` once Redis confirmed it. Several

@@ -42,5 +42,5 @@ run(process.execPath, [...jest, ...process.argv.slice(2)]);
 // The fallback path (hosts without libuv: commands go through the runtime thread) must behave
 // the same: run the command, lifecycle, lock, TLS/ACL and near-cache suites on it too.
 if (process.argv.length <= 2) {
-  run(process.execPath, [...jest, '__test__/commands.spec.js', '__test__/lifecycle.spec.js', '__test__/locks.spec.js', '__test__/tls-acl.spec.js', '__test__/near-cache.spec.js'], { APP_REDIS_NO_UV: '1' });
+  run(process.execPath, [...jest, '__test__/commands.spec.js', '__test__/lifecycle.spec.js', '__test__/locks.spec.js', '__test__/tls-acl.spec.js', '__test__/near-cache.spec.js', '__test__/observability.spec.js'], { APP_REDIS_NO_UV: '1' });
 }

@@ -378,4 +378,30 @@ impl crate::engine::outcome::Settle for ToJs {
             let _ = js.call(logger, f, &[js.str(text.as_bytes())]);
         }
     }
+
+    fn connection(&self, env: crate::engine::js_thread::JsEnv, e: &crate::core::ConnectionEvent) {
+        // js/observe.js registers the publisher (per realm, the last one loaded wins).
+        let js = Js::new(env);
+        let Some(exports) = crate::engine::per_env::exports(env) else {
+            return;
+        };
+        let Ok(f) = js.get_property(exports, js.symbol_for(c"@app/redis.connectionEvent")) else {
+            return;
+        };
+        if js.type_of(f) != sys::ValueType::napi_function {
+            return;
+        }
+        let o = js.object();
+        js.set_named(o, "event", js.str(e.event.as_bytes()));
+        js.set_named(o, "serverAddress", js.str(e.host.as_bytes()));
+        js.set_named(o, "serverPort", js.num(f64::from(e.port)));
+        if let Some(r) = &e.reason {
+            js.set_named(o, "reason", js.str(r.as_bytes()));
+        }
+        if let Some(a) = e.attempt {
+            js.set_named(o, "attempt", js.num(f64::from(a)));
+        }
+        // A throwing subscriber must not take the process down: its exception is dropped.
+        let _ = js.call(exports, f, &[o]);
+    }
 }

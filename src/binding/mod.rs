@@ -11,6 +11,7 @@ mod follow;
 pub(crate) mod js;
 mod lock;
 mod near_cache;
+mod observe;
 mod options;
 mod pubsub;
 mod rate_limit;

@@ -27,7 +27,7 @@ pub mod wire;
 pub mod work;
 
 pub use config::Config;
-pub use connection::{Client, EventSink, Level};
+pub use connection::{Client, ConnectionEvent, EventSink, Level};
 pub use error::Error;
 
 /// The client's wall clock in epoch milliseconds: for values shown to users (a session's

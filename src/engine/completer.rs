@@ -36,6 +36,7 @@ pub type JsTask = Box<dyn FnOnce(JsEnv) + Send>;
 enum Done {
     Settle(Deferred, Result<Out, Error>),
     Log(Level, String),
+    Connection(crate::core::ConnectionEvent),
     /// A closure for the JS thread (it calls [`Shared::end`] itself if it ends an operation).
     Run(JsTask),
 }
@@ -67,6 +68,10 @@ pub struct Sink(pub Arc<Shared>);
 impl EventSink for Sink {
     fn log(&self, level: Level, msg: String) {
         self.0.push(Done::Log(level, msg));
+    }
+
+    fn connection(&self, event: crate::core::ConnectionEvent) {
+        self.0.connection_event(event);
     }
 
     fn attach(&self, socket: Socket, gen: u64) {
@@ -307,6 +312,7 @@ impl Shared {
                     self.settle_now(env, d, r);
                 }
                 Done::Log(level, msg) => self.log_now(env, level, &msg),
+                Done::Connection(e) => self.to_js.connection(env, &e),
                 Done::Run(task) => task(env),
             }
             // SAFETY: the scope opened above, still the innermost one.
@@ -350,6 +356,11 @@ impl Shared {
 
     /// Sends `msg` to the logger now (JS thread). A logger that throws is ignored: logging
     /// must not take the process down.
+    /// Queues a connection's change of state for the JS thread (see `Settle::connection`).
+    pub fn connection_event(&self, event: crate::core::ConnectionEvent) {
+        self.push(Done::Connection(event));
+    }
+
     pub fn log_now(&self, env: JsEnv, level: Level, msg: &str) {
         // The lock is released before the user's logger runs: a logger whose call leads back
         // here (it logs through the same service) must not wait on it.

@@ -98,6 +98,11 @@ struct LaneSink {
 impl EventSink for LaneSink {
     fn log(&self, _level: Level, _msg: String) {}
 
+    /// Each master's connection reports as itself, through the service's queue.
+    fn connection(&self, event: crate::core::ConnectionEvent) {
+        self.shared.connection_event(event);
+    }
+
     fn attach(&self, socket: Socket, gen: u64) {
         let driver = self.driver.lock().ok().and_then(|d| d.clone());
         self.shared.run_on_js(Box::new(move |env| {

@@ -49,4 +49,6 @@ pub trait Settle: Sync {
     /// Calls the user's `logger` (`console`-like) with `text` at `level`; a throwing logger is
     /// ignored.
     fn log(&self, env: JsEnv, logger: sys::napi_value, level: Level, text: &str);
+    /// Publishes a connection's change of state (the `app-redis:connection` channel).
+    fn connection(&self, env: JsEnv, event: &crate::core::ConnectionEvent);
 }

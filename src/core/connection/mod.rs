@@ -46,8 +46,23 @@ pub enum Level {
 }
 
 /// Where the core sends log lines; the binding forwards them to the JS `logger`.
+/// A connection changed state: what the `app-redis:connection` channel publishes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnectionEvent {
+    /// `connecting`, `ready`, `failed` (a first connect), `lost`, `reconnecting` or `closed`.
+    pub event: &'static str,
+    pub host: String,
+    pub port: u16,
+    /// Why (`failed`, `lost`, a `reconnecting` after a failed attempt), without secrets.
+    pub reason: Option<String>,
+    /// `reconnecting`: the how-many-th attempt of this outage.
+    pub attempt: Option<u32>,
+}
+
 pub trait EventSink: Send + Sync + 'static {
     fn log(&self, level: Level, msg: String);
+    /// A connection changed state.
+    fn connection(&self, _event: ConnectionEvent) {}
     /// A connection for the JS thread is ready (generation `gen`); see [`Client::want_plain`].
     fn attach(&self, _socket: crate::core::wire::Socket, _gen: u64) {}
     /// The service was disconnected: drop the JS-thread connection.
@@ -229,6 +244,18 @@ impl Client {
         self.cfg.password.as_deref()
     }
 
+    /// Tells the sink that the connection to the current target changed state.
+    pub(super) fn emit(&self, event: &'static str, reason: Option<&str>, attempt: Option<u32>) {
+        let (host, port) = self.target();
+        self.sink.connection(ConnectionEvent {
+            event,
+            host,
+            port,
+            reason: reason.map(|r| crate::core::error::redact(r, self.secret())),
+            attempt,
+        });
+    }
+
     /// Whether this service talks to a Redis Cluster.
     pub fn is_cluster(&self) -> bool {
         matches!(self.cfg.topology, Topology::Cluster { .. })
@@ -362,16 +389,19 @@ impl Client {
             return Ok(());
         }
         let gen = self.gen.fetch_add(1, Ordering::SeqCst) + 1;
+        self.emit("connecting", None, None);
         match self.open(gen).await {
             Ok(conn) => {
                 self.put(
                     &mut *self.state.write().map_err(lock_err)?,
                     State::Up { conn, gen },
                 );
+                self.emit("ready", None, None);
                 self.end_outage();
                 Ok(())
             }
             Err(e) => {
+                self.emit("failed", Some(&e.to_string()), None);
                 if self.cfg.fail_open {
                     self.put(
                         &mut *self.state.write().map_err(lock_err)?,
@@ -392,10 +422,15 @@ impl Client {
     pub async fn disconnect(&self) {
         let _gate = self.gate.lock().await;
         if let Ok(mut st) = self.state.write() {
+            let was = !matches!(*st, State::Idle(_));
             self.put(
                 &mut st,
                 State::Idle("disconnected: call connect() to reconnect"),
             );
+            drop(st);
+            if was {
+                self.emit("closed", None, None);
+            }
         }
         if let Ok(mut o) = self.outage_since.lock() {
             *o = None;

@@ -17,6 +17,7 @@ impl Client {
         }
         self.put(&mut st, State::Down { gen });
         drop(st);
+        self.emit("lost", Some(reason), None);
         self.start_outage(reason);
         self.spawn_reconnect(gen);
     }
@@ -38,6 +39,8 @@ impl Client {
 
     pub(super) async fn reconnect_loop(self: Arc<Self>, gen: u64) {
         let mut delay = self.cfg.reconnect_min_delay_ms.max(1);
+        let mut tries: u32 = 0;
+        let mut why: Option<String> = None;
         loop {
             tokio::time::sleep(Duration::from_millis(delay)).await;
             if !self.still_down(gen) {
@@ -48,15 +51,21 @@ impl Client {
                 if !self.still_down(gen) {
                     return;
                 }
+                tries = tries.saturating_add(1);
+                self.emit("reconnecting", why.as_deref(), Some(tries));
                 let new_gen = self.gen.fetch_add(1, Ordering::SeqCst) + 1;
                 match self.open(new_gen).await {
                     Ok(conn) => {
                         if let Ok(mut st) = self.state.write() {
                             self.put(&mut st, State::Up { conn, gen: new_gen });
                         }
+                        self.emit("ready", None, None);
                         true
                     }
-                    Err(_) => false,
+                    Err(e) => {
+                        why = Some(e.to_string());
+                        false
+                    }
                 }
             };
             if attempt {

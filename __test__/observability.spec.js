@@ -1,0 +1,235 @@
+'use strict';
+// Observability (README "Monitoring"): the `app-redis:*` diagnostics channels, their events in
+// order, errors with codes, no value or password in any event, nothing wrapped while no one
+// listens, and `@app/redis/otel`'s spans and histogram through the OpenTelemetry SDK's in-memory
+// exporters. Against real redis-servers.
+const dc = require('node:diagnostics_channel');
+const { RedisService } = require('..');
+const { startRedis } = require('./helpers/redis-server');
+const { until } = require('./helpers/assert');
+
+const PASSWORD = 'pw-do-not-show-7f3a';
+const SECRET = 'value-do-not-show-91c2';
+let server;
+let redis;
+
+beforeAll(async () => {
+  server = await startRedis({ args: ['--requirepass', PASSWORD] });
+  redis = await RedisService.connect({ host: '127.0.0.1', port: server.port, password: PASSWORD, db: 2, clientName: 'obs-test', logger: false });
+});
+afterAll(async () => {
+  await redis.disconnect();
+  await server.stop();
+});
+
+/** Subscribes to the command channel; returns the events seen and a way to stop. */
+function record() {
+  const events = [];
+  const handlers = {};
+  for (const k of ['start', 'end', 'asyncStart', 'asyncEnd', 'error']) {
+    handlers[k] = (ctx) => events.push({ on: k, ctx: { ...ctx }, error: ctx.error });
+  }
+  const tc = dc.tracingChannel('app-redis:command');
+  tc.subscribe(handlers);
+  return { events, stop: () => tc.unsubscribe(handlers) };
+}
+
+/** Everything an event carries, as text (errors with their message and code). */
+function text(events) {
+  return JSON.stringify(events, (k, v) => (v instanceof Error ? { message: v.message, code: v.code, stack: v.stack } : v));
+}
+
+test('no subscriber: the methods are the plain ones; the first subscriber puts traced ones in place, the last one takes them away', async () => {
+  const plain = RedisService.prototype.set;
+  const { stop } = record();
+  expect(RedisService.prototype.set).not.toBe(plain);
+  stop();
+  expect(RedisService.prototype.set).toBe(plain);
+  const f = () => {};
+  dc.subscribe('app-redis:lock', f);
+  expect(RedisService.prototype.withLock).not.toBe(plain);
+  dc.unsubscribe('app-redis:lock', f);
+  expect(RedisService.prototype.set).toBe(plain);
+});
+
+test('one trace per command, in order, with where it went and never a value', async () => {
+  const { events, stop } = record();
+  try {
+    await redis.set('obs:k', SECRET);
+    expect(await redis.get('obs:k')).toBe(SECRET);
+    await redis.mget('obs:k', 'obs:other', ['obs:third']);
+  } finally {
+    stop();
+  }
+  expect(events.map((e) => `${e.on} ${e.ctx.command}`)).toEqual([
+    'start SET', 'end SET', 'asyncStart SET', 'asyncEnd SET',
+    'start GET', 'end GET', 'asyncStart GET', 'asyncEnd GET',
+    'start MGET', 'end MGET', 'asyncStart MGET', 'asyncEnd MGET',
+  ]);
+  expect(events[0].ctx).toEqual({ command: 'SET', keyCount: 1, batchSize: 1, database: 2, serverAddress: '127.0.0.1', serverPort: server.port, clientName: 'obs-test' });
+  expect(events[8].ctx.keyCount).toBe(3);
+  const all = text(events);
+  expect(all).not.toContain(SECRET);
+  expect(all).not.toContain(PASSWORD);
+});
+
+test('a pipeline and a transaction are one trace each, with their size', async () => {
+  const { events, stop } = record();
+  try {
+    await redis.pipeline().set('obs:p', '1').incr('obs:p').get('obs:p').exec();
+    await redis.multi().incr('obs:p').incr('obs:p').exec();
+  } finally {
+    stop();
+  }
+  expect(events.map((e) => `${e.on} ${e.ctx.command} ${e.ctx.batchSize}`)).toEqual([
+    'start PIPELINE 3', 'end PIPELINE 3', 'asyncStart PIPELINE 3', 'asyncEnd PIPELINE 3',
+    'start MULTI 2', 'end MULTI 2', 'asyncStart MULTI 2', 'asyncEnd MULTI 2',
+  ]);
+});
+
+test('errors carry their code: a reply error, bad input, Redis unreachable', async () => {
+  // Never connected: its calls fail fast with ERR_CONNECTION.
+  const down = new RedisService({ host: '127.0.0.1', port: server.port, password: PASSWORD, logger: false });
+  const { events, stop } = record();
+  try {
+    await redis.set('obs:str', 'x');
+    await expect(redis.lPush('obs:str', 'y')).rejects.toMatchObject({ code: 'ERR_REPLY' });
+    await expect(redis.get({})).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT' });
+    await expect(down.get('obs:k')).rejects.toMatchObject({ code: 'ERR_CONNECTION' });
+  } finally {
+    stop();
+    await down.disconnect();
+  }
+  const errors = events.filter((e) => e.on === 'error');
+  expect(errors.map((e) => [e.ctx.command, e.error.code])).toEqual([['LPUSH', 'ERR_REPLY'], ['GET', 'ERR_INVALID_ARGUMENT'], ['GET', 'ERR_CONNECTION']]);
+  // Each failed trace still ends: error, then asyncStart and asyncEnd.
+  expect(events.filter((e) => e.ctx.command === 'LPUSH').map((e) => e.on)).toEqual(['start', 'end', 'error', 'asyncStart', 'asyncEnd']);
+  expect(text(events)).not.toContain(PASSWORD);
+});
+
+test('locks: acquired with the wait, released with the time held, failed, lost', async () => {
+  const seen = [];
+  const f = (m) => seen.push(m);
+  dc.subscribe('app-redis:lock', f);
+  try {
+    expect(await redis.withLock('obs:lock', async () => SECRET)).toBe(SECRET);
+    const token = await redis.acquireLock('obs:held', 10);
+    expect(await redis.acquireLock('obs:held', 10)).toBeNull();
+    await redis.releaseLock('obs:held', token);
+    const err = await redis.withLock('obs:lost', async ({ signal }) => {
+      await redis.call('DEL', 'lock:{obs:lost}');
+      await new Promise((resolve) => signal.addEventListener('abort', resolve));
+    }, { ttlMs: 300 }).catch((e) => e);
+    expect(err.code).toBe('ERR_LOCK_LOST');
+  } finally {
+    dc.unsubscribe('app-redis:lock', f);
+  }
+  expect(seen.map((m) => `${m.event} ${m.key}`)).toEqual([
+    'acquired obs:lock', 'released obs:lock',
+    'acquired obs:held', 'failed obs:held', 'released obs:held',
+    'acquired obs:lost', 'lost obs:lost', 'released obs:lost',
+  ]);
+  expect(seen[0].waitMs).toBeGreaterThanOrEqual(0);
+  expect(seen[1].heldMs).toBeGreaterThanOrEqual(0);
+  expect(seen[6].code).toBe('ERR_LOCK_LOST');
+  expect(seen[7].code).toBe('ERR_LOCK_LOST');
+  expect(text(seen)).not.toContain(SECRET);
+});
+
+test('rate limits: each decision with what remains', async () => {
+  const seen = [];
+  const f = (m) => seen.push(m);
+  dc.subscribe('app-redis:rate-limit', f);
+  try {
+    for (let i = 0; i < 3; i++) await redis.rateLimit('obs:rl', { limit: 2, windowSeconds: 10 });
+  } finally {
+    dc.unsubscribe('app-redis:rate-limit', f);
+  }
+  expect(seen.map((m) => [m.key, m.allowed, m.remaining, m.limit, m.degraded])).toEqual([
+    ['obs:rl', true, 1, 2, false], ['obs:rl', true, 0, 2, false], ['obs:rl', false, 0, 2, false],
+  ]);
+});
+
+test('connections: connecting, ready, lost, reconnecting, ready, closed, with the node and never the password', async () => {
+  const own = await startRedis({ args: ['--requirepass', PASSWORD] });
+  const seen = [];
+  const f = (m) => { if (m.serverPort === own.port) seen.push(m); };
+  dc.subscribe('app-redis:connection', f);
+  const r = await RedisService.connect({ url: `redis://:${PASSWORD}@127.0.0.1:${own.port}`, logger: false, reconnectMinDelayMs: 20, reconnectMaxDelayMs: 50 });
+  try {
+    await own.kill('SIGKILL');
+    expect(await until(() => seen.some((m) => m.event === 'reconnecting'))).toBe(true);
+    await own.start();
+    expect(await until(() => seen.filter((m) => m.event === 'ready').length === 2)).toBe(true);
+    await r.disconnect();
+    expect(await until(() => seen.some((m) => m.event === 'closed'))).toBe(true);
+  } finally {
+    dc.unsubscribe('app-redis:connection', f);
+    await r.disconnect();
+    await own.stop();
+  }
+  const names = seen.map((m) => m.event).filter((e, i, a) => e !== 'reconnecting' || a[i - 1] !== 'reconnecting');
+  expect(names).toEqual(['connecting', 'ready', 'lost', 'reconnecting', 'ready', 'closed']);
+  expect(seen[0]).toEqual({ event: 'connecting', serverAddress: '127.0.0.1', serverPort: own.port });
+  expect(seen.find((m) => m.event === 'reconnecting').attempt).toBe(1);
+  expect(text(seen)).not.toContain(PASSWORD);
+});
+
+describe('@app/redis/otel', () => {
+  const api = require('@opentelemetry/api');
+  const { AsyncLocalStorageContextManager } = require('@opentelemetry/context-async-hooks');
+  const { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } = require('@opentelemetry/sdk-trace-base');
+  const { MeterProvider, MetricReader } = require('@opentelemetry/sdk-metrics');
+  const { RedisInstrumentation } = require('../js/otel.js');
+
+  class Reader extends MetricReader {
+    async onForceFlush() {}
+    async onShutdown() {}
+  }
+
+  test('a CLIENT span per command, child of the active span, with the conventions\' attributes; the duration histogram', async () => {
+    api.context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+    const exporter = new InMemorySpanExporter();
+    const tracerProvider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+    const reader = new Reader();
+    const meterProvider = new MeterProvider({ readers: [reader] });
+    const otel = new RedisInstrumentation({ tracerProvider, meterProvider });
+    const tracer = tracerProvider.getTracer('test');
+    try {
+      await tracer.startActiveSpan('request', async (parent) => {
+        await redis.set('obs:o', SECRET);
+        await redis.get('obs:o');
+        await redis.lPush('obs:o', 'x').catch(() => {});
+        await redis.pipeline().get('obs:o').get('obs:o').exec();
+        parent.end();
+      });
+    } finally {
+      otel.disable();
+      api.context.disable();
+    }
+    const spans = exporter.getFinishedSpans();
+    const parent = spans.find((s) => s.name === 'request');
+    const ours = spans.filter((s) => s.name !== 'request');
+    expect(ours.map((s) => s.name)).toEqual(['SET', 'GET', 'LPUSH', 'PIPELINE']);
+    for (const s of ours) {
+      expect(s.kind).toBe(api.SpanKind.CLIENT);
+      expect(s.parentSpanContext.spanId).toBe(parent.spanContext().spanId);
+      expect(s.spanContext().traceId).toBe(parent.spanContext().traceId);
+      expect(s.attributes).toMatchObject({ 'db.system.name': 'redis', 'db.namespace': '2', 'server.address': '127.0.0.1', 'server.port': server.port });
+    }
+    expect(ours[1].attributes['db.operation.name']).toBe('GET');
+    expect(ours[2].status.code).toBe(api.SpanStatusCode.ERROR);
+    expect(ours[2].attributes['error.type']).toBe('ERR_REPLY');
+    expect(ours[3].attributes['db.operation.batch.size']).toBe(2);
+    expect(JSON.stringify(ours.map((s) => s.attributes))).not.toContain(SECRET);
+
+    const { resourceMetrics } = await reader.collect();
+    const metric = resourceMetrics.scopeMetrics.flatMap((s) => s.metrics).find((m) => m.descriptor.name === 'db.client.operation.duration');
+    expect(metric.descriptor.unit).toBe('s');
+    const byOp = Object.fromEntries(metric.dataPoints.map((p) => [`${p.attributes['db.operation.name']}${p.attributes['error.type'] ? ` ${p.attributes['error.type']}` : ''}`, p.value]));
+    expect(Object.keys(byOp).sort()).toEqual(['GET', 'LPUSH ERR_REPLY', 'PIPELINE', 'SET']);
+    expect(byOp.GET.count).toBe(1);
+    expect(byOp.GET.sum).toBeGreaterThan(0);
+    expect(byOp.GET.sum).toBeLessThan(1);
+  });
+});
