@@ -137,6 +137,13 @@ export interface RateLimitResult {
   degraded?: boolean
 }
 export interface RedisService {
+  /**
+   * `stats()` in Prometheus's text exposition format: `app_redis_commands_total`,
+   * `app_redis_errors_total{code}`, `app_redis_command_duration_seconds` (histogram),
+   * `app_redis_connection_up`, `app_redis_rate_limit_decisions_total{decision}`, ... (README
+   * "Monitoring"). `labels` are added to every sample; `prefix` replaces `app_redis`.
+   */
+  metricsText(options?: { labels?: Record<string, string>; prefix?: string }): string
   /** Alias of `getLockTtl` (milliseconds left, or `null`). */
   getLockTTL(key: RedisKey): Promise<number | null>
   /** Alias of `destroySession`. */
@@ -154,6 +161,37 @@ export declare class EventBus {
   emit(event: string, payload?: unknown): Promise<number>
   on(event: string, handler: (payload: any, event: string) => unknown, options?: { onError?: (err: unknown, channel: string) => void }): Promise<Subscription>
 }
+/** `stats()`: counters since the service was made. Times in milliseconds. */
+export interface RedisStats {
+  /** Commands (a pipeline or transaction counts once) sent, or failed before sending. */
+  commands: number
+  /** Settled with a reply (an error reply included). */
+  replies: number
+  /** Settled with the documented degraded result (`failOpen`, Redis unreachable or disabled). */
+  degraded: number
+  /** Sent (or queued) and not settled yet. */
+  inFlight: number
+  /** Failures by error code (`ERR_CONNECTION`, `ERR_TIMEOUT`, `ERR_REPLY`, ...). */
+  errors: Record<string, number>
+  /** From the call to its settlement. Percentiles are upper bounds of 12.5%-wide buckets. */
+  latencyMs: { count: number; sum: number; p50: number; p90: number; p99: number; max: number; buckets: Array<[number, number]> }
+  /** The connection now: `up`, `down` (reconnecting) or `idle`, and where it goes. */
+  connection: { state: 'up' | 'down' | 'idle'; serverAddress: string; serverPort: number }
+  /** Connections re-established after a loss. */
+  reconnects: number
+  /** Outages that ended, and the time spent without Redis (the current outage included). */
+  outages: number
+  outageMs: number
+  /** Consuming rate-limit checks: allowed, refused, and allowed unchecked while Redis was down. */
+  rateLimits: { allowed: number; refused: number; degraded: number }
+  /** The near cache's counters (`clientCacheStats()`), when `clientCache` is on. */
+  clientCache?: ClientCacheStats
+}
+/**
+ * Adds `redis`'s metrics (those of `metricsText()`) to a prom-client registry, read from
+ * `redis.stats()` at each scrape. Returns a function that removes them.
+ */
+export declare function registerPromClient(redis: RedisService, register: { registerMetric(metric: unknown): void; removeSingleMetric(name: string): void }, options?: { labels?: Record<string, string>; prefix?: string }): () => void
 
 /**
  * A batch of commands (from `pipeline()` or `multi()`). Each command method queues and returns
@@ -737,6 +775,14 @@ export declare class RedisService {
   countUserSessions(userId: string | number): Promise<number>
   /** The ids of `userId`'s live sessions. */
   listUserSessions(userId: string | number): Promise<string[]>
+  /**
+   * Counters since the service was made: commands, replies, degraded results, calls in
+   * flight, errors by code, latency (count, sum, p50/p90/p99, max and buckets, in
+   * milliseconds), the connection's state, reconnects and time without Redis, rate-limit
+   * decisions, and the near cache's counters when it is on. Synchronous and cheap: each is a
+   * counter read. `metricsText()` gives the same for Prometheus.
+   */
+  stats(): RedisStats
 }
 
 /**

@@ -2,5 +2,5 @@
 // named exports, and the whole module as the default export.
 import binding from './index.js';
 
-export const { RedisService, Pipeline, ScanIterator, Subscription, EventBus, isRedisConfigured } = binding;
+export const { RedisService, Pipeline, ScanIterator, Subscription, EventBus, isRedisConfigured, registerPromClient } = binding;
 export default binding;

@@ -233,3 +233,120 @@ describe('@app/redis/otel', () => {
     expect(byOp.GET.sum).toBeLessThan(1);
   });
 });
+
+describe('stats() and Prometheus', () => {
+  const parse = require('parse-prometheus-text-format');
+
+  test('stats() counts commands, replies, errors by code and latency; inFlight while calls are out', async () => {
+    const r = await RedisService.connect({ host: '127.0.0.1', port: server.port, password: PASSWORD, logger: false });
+    try {
+      const zero = r.stats();
+      expect(zero).toMatchObject({ commands: 0, replies: 0, degraded: 0, inFlight: 0, errors: {}, reconnects: 0, outages: 0, outageMs: 0 });
+      expect(zero.connection).toEqual({ state: 'up', serverAddress: '127.0.0.1', serverPort: server.port });
+      expect(zero.clientCache).toBeUndefined();
+      for (let i = 0; i < 50; i++) await r.set('obs:s', String(i));
+      const burst = Array.from({ length: 256 }, () => r.incr('obs:n'));
+      expect(r.stats().inFlight).toBe(256);
+      await Promise.all(burst);
+      await r.pipeline().get('obs:s').get('obs:s').exec();
+      await r.lPush('obs:s', 'x').catch(() => {});
+      await expect(r.get({})).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT' });
+      const s = r.stats();
+      expect(s).toMatchObject({ commands: 308, replies: 308, degraded: 0, inFlight: 0, errors: { ERR_REPLY: 1 } });
+      const l = s.latencyMs;
+      expect(l.count).toBe(308);
+      expect(l.buckets.reduce((a, b) => a + b[1], 0)).toBe(308);
+      expect(l.p50).toBeGreaterThan(0);
+      expect(l.p50).toBeLessThanOrEqual(l.p90);
+      expect(l.p90).toBeLessThanOrEqual(l.p99);
+      expect(l.p99).toBeLessThanOrEqual(l.max);
+      expect(l.sum).toBeGreaterThanOrEqual(l.max);
+    } finally {
+      await r.disconnect();
+    }
+    expect(r.stats().connection.state).toBe('idle');
+  });
+
+  test('stats() counts outages, reconnects, degraded results, failures while down, and rate-limit decisions', async () => {
+    const own = await startRedis();
+    const r = await RedisService.connect({ url: own.url, logger: false, reconnectMinDelayMs: 20, reconnectMaxDelayMs: 50 });
+    const soft = await RedisService.connect({ url: own.url, logger: false, failOpen: true, reconnectMinDelayMs: 20, reconnectMaxDelayMs: 50 });
+    try {
+      await r.rateLimit('obs:rl2', { limit: 1, windowSeconds: 10 });
+      await r.rateLimit('obs:rl2', { limit: 1, windowSeconds: 10 });
+      await own.kill('SIGKILL');
+      expect(await until(() => r.stats().connection.state === 'down' && soft.stats().connection.state === 'down')).toBe(true);
+      await expect(r.get('obs:k')).rejects.toMatchObject({ code: 'ERR_CONNECTION' });
+      expect(await soft.get('obs:k')).toBeNull();
+      expect((await soft.rateLimit('obs:rl2', { limit: 1, windowSeconds: 10 })).degraded).toBe(true);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(r.stats().outageMs).toBeGreaterThanOrEqual(100);
+      await own.start();
+      expect(await until(() => r.stats().reconnects === 1 && soft.stats().reconnects === 1)).toBe(true);
+      const s = r.stats();
+      expect(s).toMatchObject({ outages: 1, errors: { ERR_CONNECTION: 1 }, rateLimits: { allowed: 1, refused: 1, degraded: 0 }, connection: { state: 'up' } });
+      expect(s.outageMs).toBeGreaterThanOrEqual(100);
+      expect(soft.stats()).toMatchObject({ degraded: 2, rateLimits: { allowed: 0, refused: 0, degraded: 1 } });
+    } finally {
+      await r.disconnect();
+      await soft.disconnect();
+      await own.stop();
+    }
+  });
+
+  test('metricsText() parses back with a Prometheus text parser, and agrees with stats()', async () => {
+    const r = await RedisService.connect({ host: '127.0.0.1', port: server.port, password: PASSWORD, logger: false, clientCache: true });
+    try {
+      await r.set('obs:m', SECRET);
+      for (let i = 0; i < 5; i++) await r.get('obs:m');
+      await r.lPush('obs:m', 'x').catch(() => {});
+      const text = r.metricsText({ labels: { service: 'api' } });
+      expect(text).not.toContain(SECRET);
+      expect(text).not.toContain(PASSWORD);
+      const families = Object.fromEntries(parse(text).map((m) => [m.name, m]));
+      const s = r.stats();
+      const value = (name, labels = {}) => Number(families[name].metrics.find((m) => Object.entries(labels).every(([k, v]) => m.labels[k] === v)).value);
+      expect(families.app_redis_commands_total.type).toBe('COUNTER');
+      expect(value('app_redis_commands_total', { service: 'api' })).toBe(s.commands);
+      expect(value('app_redis_errors_total', { code: 'ERR_REPLY' })).toBe(1);
+      expect(value('app_redis_connection_up', { server_port: String(server.port) })).toBe(1);
+      expect(value('app_redis_client_cache_hits_total')).toBe(s.clientCache.hits);
+      expect(s.clientCache.hits).toBe(4);
+      // (The parser drops a labelled histogram's _sum and _count: read the histogram unlabelled.)
+      const plain = Object.fromEntries(parse(r.metricsText()).map((m) => [m.name, m]));
+      const h = plain.app_redis_command_duration_seconds;
+      expect(h.type).toBe('HISTOGRAM');
+      expect(Number(h.metrics[0].count)).toBe(s.latencyMs.count);
+      expect(Number(h.metrics[0].buckets['+Inf'])).toBe(s.latencyMs.count);
+      const bounds = Object.keys(h.metrics[0].buckets).filter((b) => b !== '+Inf').map(Number).sort((a, b) => a - b);
+      const counts = bounds.map((b) => Number(h.metrics[0].buckets[String(b)]));
+      expect(counts).toEqual([...counts].sort((a, b) => a - b)); // cumulative
+      expect(Number(h.metrics[0].sum)).toBeCloseTo(s.latencyMs.sum / 1000, 6);
+    } finally {
+      await r.disconnect();
+    }
+  });
+
+  test('registerPromClient() serves the same metrics from a prom-client registry, and takes them back', async () => {
+    const prom = require('prom-client');
+    const { registerPromClient } = require('..');
+    const register = new prom.Registry();
+    const r = await RedisService.connect({ host: '127.0.0.1', port: server.port, password: PASSWORD, logger: false });
+    try {
+      await r.set('obs:p', '1');
+      const off = registerPromClient(r, register, { labels: { service: 'api' } });
+      const text = await register.metrics();
+      const families = Object.fromEntries(parse(text).map((m) => [m.name, m]));
+      expect(families.app_redis_commands_total.metrics).toEqual([{ value: '1', labels: { service: 'api' } }]);
+      expect(families.app_redis_command_duration_seconds.type).toBe('HISTOGRAM');
+      expect(text).toContain('app_redis_command_duration_seconds_count{service="api"} 1\n');
+      // The same text as metricsText() gives, family by family.
+      expect(text.trim().split('\n').filter((l) => l).sort()).toEqual(r.metricsText({ labels: { service: 'api' } }).trim().split('\n').sort());
+      off();
+      expect(parse(await register.metrics())).toEqual([]);
+      expect(() => registerPromClient(r, {})).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
+    } finally {
+      await r.disconnect();
+    }
+  });
+});

@@ -10,7 +10,7 @@ const ROOT = path.join(__dirname, '..');
 
 test('require exports only the API (no loader internals)', () => {
   const keys = Object.keys(require('..')).sort();
-  expect(keys).toEqual(['EventBus', 'Pipeline', 'RedisService', 'ScanIterator', 'Subscription', 'isRedisConfigured']);
+  expect(keys).toEqual(['EventBus', 'Pipeline', 'RedisService', 'ScanIterator', 'Subscription', 'isRedisConfigured', 'registerPromClient']);
 });
 
 test('import gives the same classes as require, as named and default exports, for every entry', () => {
@@ -20,6 +20,7 @@ test('import gives the same classes as require, as named and default exports, fo
     import * as nest from '@app/redis/nestjs';
     import * as express from '@app/redis/express';
     import * as testing from '@app/redis/testing';
+    import * as otel from '@app/redis/otel';
     import globalSetup from '@app/redis/testing/global-setup';
     const require = createRequire(import.meta.url);
     const cjs = require('@app/redis');
@@ -27,6 +28,7 @@ test('import gives the same classes as require, as named and default exports, fo
       same: main.RedisService === cjs.RedisService && main.default === cjs,
       nestSame: nest.RedisService === cjs.RedisService && nest.RedisModule === nest.default.RedisModule,
       expressSame: express.rateLimitMiddleware === require('@app/redis/express').rateLimitMiddleware,
+      otelSame: typeof otel.RedisInstrumentation === 'function' && otel.RedisInstrumentation === require('@app/redis/otel').RedisInstrumentation,
       testing: [typeof testing.createTestRedis, typeof testing.RedisTestingModule.forRoot, typeof require('@app/redis/testing').createTestRedis,
         globalSetup === require('@app/redis/testing/global-setup'), typeof require('@app/redis/testing/global-teardown')],
       mainNames: Object.keys(main).sort(),
@@ -37,8 +39,9 @@ test('import gives the same classes as require, as named and default exports, fo
     same: true,
     nestSame: true,
     expressSame: true,
+    otelSame: true,
     testing: ['function', 'function', 'function', true, 'function'],
-    mainNames: ['EventBus', 'Pipeline', 'RedisService', 'ScanIterator', 'Subscription', 'default', 'isRedisConfigured'],
+    mainNames: ['EventBus', 'Pipeline', 'RedisService', 'ScanIterator', 'Subscription', 'default', 'isRedisConfigured', 'registerPromClient'],
   });
 }, 30000);
 

@@ -96,13 +96,26 @@ function install(RedisService) {
     Object.defineProperty(proto, name, { ...Object.getOwnPropertyDescriptor(proto, name), value: wrapped });
   });
 
-  const stats = proto.clientCacheStats;
+  // The hits answered here count with the addon's.
+  const hitsHere = (service) => {
+    const m = service !== null && typeof service === 'object' ? service[MIRROR] : undefined;
+    return m ? m.hits : 0;
+  };
+  const cacheStats = proto.clientCacheStats;
   Object.defineProperty(proto, 'clientCacheStats', {
     ...Object.getOwnPropertyDescriptor(proto, 'clientCacheStats'),
     value: function clientCacheStats() {
-      const s = stats.apply(this, arguments);
-      const m = this !== null && typeof this === 'object' ? this[MIRROR] : undefined;
-      if (m) s.hits += m.hits;
+      const s = cacheStats.apply(this, arguments);
+      s.hits += hitsHere(this);
+      return s;
+    },
+  });
+  const nativeStats = proto.stats;
+  Object.defineProperty(proto, 'stats', {
+    ...Object.getOwnPropertyDescriptor(proto, 'stats'),
+    value: function stats() {
+      const s = nativeStats.apply(this, arguments);
+      if (s.clientCache) s.clientCache.hits += hitsHere(this);
       return s;
     },
   });

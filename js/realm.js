@@ -21,6 +21,8 @@ function install(binding) {
   require('./near-mirror.js').install(RedisService);
   // The diagnostics channels (installs its traced methods only while they have subscribers).
   require('./observe.js').install(binding);
+  // metricsText() and registerPromClient().
+  require('./metrics.js').install(binding);
   // The default logger is this realm's console (jest's, with its spies and buffering, in a test).
   binding[Symbol.for('@app/redis.console')] = console;
   binding.isRedisConfigured = function isRedisConfigured(env) {

@@ -40,7 +40,8 @@ function rustTests() {
 const jest = [path.join(root, 'node_modules', 'jest', 'bin', 'jest.js'), '--runInBand'];
 run(process.execPath, [...jest, ...process.argv.slice(2)]);
 // The fallback path (hosts without libuv: commands go through the runtime thread) must behave
-// the same: run the command, lifecycle, lock, TLS/ACL and near-cache suites on it too.
+// the same: run the command, lifecycle, lock, TLS/ACL, near-cache and observability suites on it
+// too.
 if (process.argv.length <= 2) {
   run(process.execPath, [...jest, '__test__/commands.spec.js', '__test__/lifecycle.spec.js', '__test__/locks.spec.js', '__test__/tls-acl.spec.js', '__test__/near-cache.spec.js', '__test__/observability.spec.js'], { APP_REDIS_NO_UV: '1' });
 }

@@ -18,6 +18,7 @@ mod rate_limit;
 mod scan;
 mod service;
 mod session;
+mod stats;
 mod subscriptions;
 
 pub use commands::Pipeline;

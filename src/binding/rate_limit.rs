@@ -267,15 +267,24 @@ impl RedisService {
             Err(_) => (Vec::new(), 1, false),
         };
         let prefix = self.prefix().to_vec();
+        let stats = Arc::clone(&self.client.stats);
+        // A consuming check is a decision: counted in `stats()`.
+        let decided = move |c: Checked| {
+            if consume {
+                stats.rate_limit(c.overall.allowed, c.overall.degraded);
+            }
+            checked_out(&c, many)
+        };
         if let Ok(r) = &req {
             let fast =
                 rate_limit::fast_check(&prefix, &r.key, &r.limits, r.cost, r.block_ms, consume)
                     .filter(|_| self.client.server_major() >= 7);
             if let Some((cmds, limit)) = fast {
+                let decided = decided.clone();
                 let convert: crate::engine::batch::Convert = Box::new(move |v| {
                     Ok(match v? {
-                        Some(v) => checked_out(&rate_limit::parse_fast(&v, &limit)?, many),
-                        None => checked_out(&Checked::degraded(&limits, cost), many),
+                        Some(v) => decided(rate_limit::parse_fast(&v, &limit)?),
+                        None => decided(Checked::degraded(&limits, cost)),
                     })
                 });
                 let work = crate::core::work::Work::Many {
@@ -292,8 +301,8 @@ impl RedisService {
         });
         let convert: crate::engine::batch::Convert = Box::new(move |v| {
             Ok(match v? {
-                Some(v) => checked_out(&rate_limit::parse(&v, &limits)?, many),
-                None => checked_out(&Checked::degraded(&limits, cost), many),
+                Some(v) => decided(rate_limit::parse(&v, &limits)?),
+                None => decided(Checked::degraded(&limits, cost)),
             })
         });
         self.submit_built(env, make, true, Shape::Custom(convert), self.rate_policy())

@@ -19,6 +19,7 @@ pub mod reply;
 pub mod resp;
 pub mod script;
 pub mod session;
+pub mod stats;
 #[cfg(test)]
 pub mod test_server;
 pub mod tls;

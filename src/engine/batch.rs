@@ -10,7 +10,7 @@
 use std::collections::VecDeque;
 use std::ffi::c_void;
 use std::ptr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -50,6 +50,9 @@ struct Batch {
     repump: AtomicBool,
     /// How many queued jobs go out before the tick ends (see [`Batcher::push`]).
     chunk: AtomicUsize,
+    /// When this tick's first call was made (`core::stats::now_ns`; 0 before it): the birth
+    /// time of every call of the tick (one clock read per tick).
+    tick_born: AtomicU64,
 }
 
 /// The first chunk of a tick's burst that goes out before the tick ends; each next one is twice
@@ -71,6 +74,7 @@ impl Batch {
     /// The end of a tick: sends what is queued.
     fn flush(&self) {
         self.scheduled.store(false, Ordering::Release);
+        self.tick_born.store(0, Ordering::Relaxed);
         let Some(jobs) = self.take() else { return };
         // A chunk went out early in this tick: it was a burst, not a lone call.
         let early = self.chunk.swap(FIRST_CHUNK, Ordering::Relaxed) != FIRST_CHUNK;
@@ -251,6 +255,7 @@ impl Batcher {
                 pumping: AtomicBool::new(false),
                 repump: AtomicBool::new(false),
                 chunk: AtomicUsize::new(FIRST_CHUNK),
+                tick_born: AtomicU64::new(0),
             }
         });
         if client.is_cluster() && client.near.is_some() && batch.lanes.is_none() {
@@ -272,7 +277,8 @@ impl Batcher {
             let Some(client) = weak.upgrade() else {
                 return;
             };
-            settle_to.settle_many(settled.into_iter().map(|(t, r)| t.out(r, &client)));
+            let now = crate::core::stats::now_ns();
+            settle_to.settle_many(settled.into_iter().map(|(t, r)| t.out(r, &client, now)));
             settled_count.fetch_sub(n, Ordering::AcqRel);
             if cluster && slow_out.fetch_sub(n, Ordering::AcqRel) == n {
                 // The crate's path is idle: lane jobs held behind it may go. (The batch is
@@ -295,6 +301,11 @@ impl Batcher {
             flush_fn: std::cell::Cell::new(ptr::null_mut()),
             gone: per_env::gone(env),
         })
+    }
+
+    /// Calls sent (or queued) and not yet settled.
+    pub fn in_flight(&self) -> usize {
+        self.batch.outstanding.load(Ordering::Relaxed)
     }
 
     /// Cluster mode: the connections to the masters, to close after `disconnect()` (on the JS
@@ -328,15 +339,32 @@ impl Batcher {
         retry: Option<redis::Cmd>,
     ) {
         let shared = &self.batch.shared;
+        let stats = &self.client.stats;
+        stats.commands.fetch_add(1, Ordering::Relaxed);
         // Disabled or down: settled now, so no queue grows behind an outage.
         if let Some(decision) = policy.before(&self.client) {
+            use crate::core::stats::Ending;
             let r = match decision {
-                Decision::Degrade => Ok(shape.degraded()),
-                Decision::Fail(e) => shape.failed(e),
+                Decision::Degrade => {
+                    stats.settled(0, 0, Ending::Degraded);
+                    Ok(shape.degraded())
+                }
+                Decision::Fail(e) => {
+                    stats.settled(0, 0, Ending::Failed(&e));
+                    shape.failed(e)
+                }
             };
             shared.settle_now(env, d, r);
             return;
         }
+        let born = match self.batch.tick_born.load(Ordering::Relaxed) {
+            0 => {
+                let now = crate::core::stats::now_ns();
+                self.batch.tick_born.store(now, Ordering::Relaxed);
+                now
+            }
+            t => t,
+        };
         shared.begin(env);
         self.push(
             env,
@@ -348,6 +376,7 @@ impl Batcher {
                     policy,
                     retry: retry.map(Box::new),
                     redirect: None,
+                    born,
                 },
             },
         );
@@ -378,6 +407,8 @@ impl Batcher {
         if self.batch.outstanding.fetch_add(1, Ordering::AcqRel) == 0
             && self.batch.lone.load(Ordering::Relaxed)
         {
+            // No flush ends this tick for it: the next call reads the clock again.
+            self.batch.tick_born.store(0, Ordering::Relaxed);
             self.batch.send(vec![job]);
             return;
         }

@@ -317,10 +317,10 @@ impl Lanes {
             shared: Arc::clone(&self.shared),
             driver: Mutex::new(None),
         });
-        // One near cache for the service: each lane's connection tracks the keys read on it, and
-        // its invalidations and losses act on the one cache.
-        let near = self.cluster.near.clone();
-        let client = Client::sharing(cfg, Arc::clone(&sink) as Arc<dyn EventSink>, near).ok()?;
+        // One near cache and one set of counters for the service: each lane's connection tracks
+        // the keys read on it, and its invalidations and losses act on the one cache.
+        let client =
+            Client::sharing(cfg, Arc::clone(&sink) as Arc<dyn EventSink>, &self.cluster).ok()?;
         // `Lanes` lives in a `JsThread` (every access checks the thread), and lanes are opened
         // from the batch's pump, inside a JS call or completion task of `self.env`.
         // SAFETY: as just said; the token lives for this call only.

@@ -78,20 +78,34 @@ pub(crate) struct Tag {
     /// A job sent on a cluster lane: what it sent, to send again through the crate's routing
     /// when the node redirects it.
     pub(crate) redirect: Option<Box<Work>>,
+    /// When the call was made (`core::stats::now_ns`, per tick), for the latency histogram.
+    pub(crate) born: u64,
 }
 
 impl Tag {
+    /// The call's outcome, counted in the client's stats as ending at `now_ns`.
     pub(crate) fn out(
         self,
         r: Result<Value, Error>,
         client: &Client,
+        now_ns: u64,
     ) -> (Deferred, Result<Out, Error>) {
+        use crate::core::stats::Ending;
         let r = match r {
             Err(e) => match self.policy.after(client, e) {
-                Decision::Degrade => return (self.deferred, Ok(self.shape.degraded())),
-                Decision::Fail(e) => Err(e),
+                Decision::Degrade => {
+                    client.stats.settled(self.born, now_ns, Ending::Degraded);
+                    return (self.deferred, Ok(self.shape.degraded()));
+                }
+                Decision::Fail(e) => {
+                    client.stats.settled(self.born, now_ns, Ending::Failed(&e));
+                    Err(e)
+                }
             },
-            ok => ok,
+            ok => {
+                client.stats.settled(self.born, now_ns, Ending::Reply);
+                ok
+            }
         };
         (self.deferred, self.shape.out(r))
     }
@@ -125,6 +139,7 @@ pub(crate) fn settle_tags(
     outstanding: &AtomicUsize,
     items: Vec<(Tag, Result<Value, Error>)>,
 ) -> (Vec<Job<Tag>>, Vec<Job<Tag>>) {
+    let now = crate::core::stats::now_ns();
     let mut again = Vec::new();
     let mut moved = Vec::new();
     let mut n = 0;
@@ -164,7 +179,7 @@ pub(crate) fn settle_tags(
             if in_scope == 0 {
                 sys::napi_open_handle_scope(env.raw(), &mut scope);
             }
-            let (d, out) = t.out(r, client);
+            let (d, out) = t.out(r, client, now);
             shared.settle_now(env, d, out);
             in_scope += 1;
             if in_scope == PER_SCOPE {

@@ -183,6 +183,8 @@ pub struct Client {
     /// The near cache (`clientCache`), flushed whenever a connection is lost. In cluster mode the
     /// lanes' clients share the service's.
     pub near: Option<Arc<crate::core::near_cache::NearCache>>,
+    /// What `stats()` reports (shared with the cluster lanes' clients).
+    pub stats: Arc<crate::core::stats::Stats>,
 }
 
 fn lock_err<T>(_: T) -> Error {
@@ -199,17 +201,27 @@ impl Client {
             .client_cache
             .clone()
             .map(|o| Arc::new(crate::core::near_cache::NearCache::new(o)));
-        Self::sharing(cfg, sink, near)
+        Self::build(cfg, sink, near, Arc::default())
     }
 
-    /// [`Client::new`] with the near cache `near` (another client's) rather than one of its own.
+    /// [`Client::new`] with `parent`'s near cache and counters rather than its own (a cluster
+    /// lane's client: the service's).
     ///
     /// # Errors
     /// As [`Client::new`].
     pub fn sharing(
         cfg: Config,
         sink: Arc<dyn EventSink>,
+        parent: &Client,
+    ) -> Result<Arc<Self>, Error> {
+        Self::build(cfg, sink, parent.near.clone(), Arc::clone(&parent.stats))
+    }
+
+    fn build(
+        cfg: Config,
+        sink: Arc<dyn EventSink>,
         near: Option<Arc<crate::core::near_cache::NearCache>>,
+        stats: Arc<crate::core::stats::Stats>,
     ) -> Result<Arc<Self>, Error> {
         let target = match &cfg.topology {
             Topology::Cluster { nodes } => nodes
@@ -237,6 +249,7 @@ impl Client {
             js_tls: std::sync::OnceLock::new(),
             closes: Default::default(),
             near,
+            stats,
         }))
     }
 

@@ -60,6 +60,7 @@ impl Client {
                             self.put(&mut st, State::Up { conn, gen: new_gen });
                         }
                         self.emit("ready", None, None);
+                        self.stats.reconnects.fetch_add(1, Ordering::Relaxed);
                         true
                     }
                     Err(e) => {
@@ -102,6 +103,11 @@ impl Client {
         if let Some(since) = o.take() {
             self.in_outage.store(false, Ordering::Relaxed);
             drop(o);
+            self.stats.outages.fetch_add(1, Ordering::Relaxed);
+            self.stats.outage_ms.fetch_add(
+                u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX),
+                Ordering::Relaxed,
+            );
             if let Ok(mut w) = self.degraded_warned.lock() {
                 w.clear();
             }
@@ -113,6 +119,32 @@ impl Client {
                     since.elapsed().as_millis()
                 ),
             );
+        }
+    }
+
+    /// Milliseconds spent without Redis since the service was made: the outages that ended and
+    /// the one going on.
+    pub fn outage_ms(&self) -> u64 {
+        let now = self
+            .outage_since
+            .lock()
+            .ok()
+            .and_then(|o| *o)
+            .map_or(0, |t| {
+                u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX)
+            });
+        self.stats
+            .outage_ms
+            .load(Ordering::Relaxed)
+            .saturating_add(now)
+    }
+
+    /// `up`, `down` (reconnecting) or `idle` (not connected, or disconnected).
+    pub fn state_name(&self) -> &'static str {
+        match self.state.read().as_deref() {
+            Ok(State::Up { .. }) => "up",
+            Ok(State::Down { .. }) => "down",
+            _ => "idle",
         }
     }
 }
