@@ -107,6 +107,10 @@ test('`npm run demo` starts the app with a throwaway redis-server and serves an 
     const res = await get(port, '/api/v1/processes/1', { Authorization: `Bearer ${token}` });
     expect(res.status).toBe(200);
     expect(JSON.parse(res.body)).toMatchObject({ id: '1' });
+    const metrics = await get(port, '/metrics');
+    expect(metrics.status).toBe(200);
+    expect(metrics.body).toMatch(/^app_redis_commands_total\{app="nest-demo"\} [1-9]\d*$/m);
+    expect(metrics.body).toMatch(/^app_redis_command_duration_seconds_count\{app="nest-demo"\} [1-9]\d*$/m);
   } finally {
     child.kill('SIGTERM');
   }

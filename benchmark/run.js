@@ -21,6 +21,7 @@ const { rateClients, rateScenarios } = require('./rate-limit');
 const { sessionCacheClients, sessionCacheScenarios } = require('./sessions-cache');
 const { clusterClients, clusterScenarios, seedCluster } = require('./cluster');
 const { nearCacheClients, nearCacheScenarios, memoryPerEntry, staleness } = require('./near-cache');
+const { observabilityClients, observabilityScenarios } = require('./observability');
 const { handover, PROCESSES, WORKERS } = require('./handover');
 const { processCpuUs, roundTripsPerSec } = require('./limits');
 
@@ -282,6 +283,7 @@ async function main() {
     ...await suite(nearCacheClients(plain), nearCacheScenarios.filter((sc) => !sc.misses), plain),
     ...await suite(nearCacheClients(plain, { maxEntries: 1 }).filter((c) => !c.name.startsWith('node-redis') && !c.name.startsWith('a JS Map')), nearCacheScenarios.filter((sc) => sc.misses), plain),
   ];
+  const obsRows = await suite(observabilityClients(plain), observabilityScenarios, plain);
   const ncMemory = !only || only.test('near cache memory') ? await memoryPerEntry(plain) : null;
   const ncStale = !only || only.test('near cache staleness') ? await staleness(plain) : null;
   const tls = await tlsSuites();
@@ -311,6 +313,7 @@ async function main() {
   printTable('Rate limits', rateRows);
   printTable('Sessions and cache', scRows);
   printNearCache(ncRows, ncMemory, ncStale);
+  printObservability(obsRows);
   printTable('Over TLS (commands, locks, rate limits; each client checks the certificate)', [...tls.commands, ...tls.locks, ...tls.rates]);
   printTable('Cluster mode (3 masters)', clusterRows);
   printLimits(roundTrips, [...commandRows, ...lockRows, ...rateRows, ...scRows]);
@@ -318,6 +321,18 @@ async function main() {
 }
 
 function fmt(n) { return Math.round(n).toLocaleString('en-US'); }
+
+/** The observability rows: CPU per call with no subscriber, a channel subscriber, OpenTelemetry. */
+function printObservability(rows) {
+  if (!rows.length) return;
+  console.log('\nObservability (CPU µs per call; "cost" = CPU per call / with no subscriber):');
+  console.log('| scenario | no subscriber ops/s | CPU µs/op | channel subscriber ops/s | CPU µs/op | cost | OpenTelemetry ops/s | CPU µs/op | cost |');
+  console.log('|---|---|---|---|---|---|---|---|---|');
+  for (const r of rows) {
+    const [none, ch, otel] = r.summary;
+    console.log(`| ${r.scenario} | ${fmt(none.ops)} | ${none.cpu.toFixed(2)} | ${fmt(ch.ops)} | ${ch.cpu.toFixed(2)} | ${(ch.cpu / none.cpu).toFixed(2)}x | ${fmt(otel.ops)} | ${otel.cpu.toFixed(2)} | ${(otel.cpu / none.cpu).toFixed(2)}x |`);
+  }
+}
 
 /** The near-cache rows: the cached client against itself uncached, ioredis and node-redis's cache. */
 function printNearCache(rows, memory, stale) {

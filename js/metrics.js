@@ -45,6 +45,12 @@ function families(s, labels = {}, prefix = 'app_redis') {
     f('reconnects_total', 'counter', 'Connections re-established after a loss.', one(s.reconnects)),
     f('outages_total', 'counter', 'Outages that ended.', one(s.outages)),
     f('outage_seconds_total', 'counter', 'Time spent without Redis (the current outage included).', one(s.outageMs / 1000)),
+    f('lock_acquisitions_total', 'counter', 'withLock/withSemaphore calls by outcome: acquired, failed (never acquired), degraded (ran without a lease).', [
+      ['acquired', s.locks.acquired], ['failed', s.locks.failed], ['degraded', s.locks.degraded],
+    ].map(([outcome, v]) => ({ value: v, labels: L({ outcome }) }))),
+    f('lock_waits_total', 'counter', 'Leases acquired after waiting (the acquiring try came more than 1 ms after the call).', one(s.locks.waited)),
+    f('lock_wait_seconds_total', 'counter', 'Time withLock/withSemaphore calls waited before acquiring.', one(s.locks.waitMs / 1000)),
+    f('locks_lost_total', 'counter', 'Leases lost while the callback ran.', one(s.locks.lost)),
     f('rate_limit_decisions_total', 'counter', 'Consuming rate-limit checks by decision.', ['allowed', 'refused', 'degraded'].map((d) => ({ value: s.rateLimits[d], labels: L({ decision: d }) }))),
   );
   if (s.clientCache) {

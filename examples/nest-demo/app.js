@@ -1,11 +1,12 @@
 'use strict';
 // The demo NestJS app (seed 004's routes) on @app/redis: sessions for auth, locks around process
 // edits, a cached read through wrap(), changes published on pub/sub and streamed as server-sent
-// events, rate limits with standard headers on every route, and a terminus health check.
+// events, rate limits with standard headers on every route, a terminus health check, and the
+// service's metrics for Prometheus on GET /metrics.
 // Plain JavaScript (no build step), so decorators are applied as functions.
 require('reflect-metadata');
 const {
-  Controller, Get, Post, Put, Patch, Sse, Module, Req, UseGuards, Injectable, Inject,
+  Controller, Get, Post, Put, Patch, Sse, Module, Req, UseGuards, Injectable, Inject, Header,
   HttpException, HttpStatus, UnauthorizedException,
 } = require('@nestjs/common');
 const { NestFactory } = require('@nestjs/core');
@@ -158,12 +159,22 @@ for (const dec of [Get('health'), HealthCheck()]) {
   dec(HealthController.prototype, 'check', Object.getOwnPropertyDescriptor(HealthController.prototype, 'check'));
 }
 
+class MetricsController {
+  constructor(redis) { this.redis = redis; }
+  metrics() { return this.redis.metricsText({ labels: { app: 'nest-demo' } }); }
+}
+Controller()(MetricsController);
+Inject(RedisService)(MetricsController, undefined, 0);
+for (const dec of [Get('metrics'), Header('Content-Type', 'text/plain; version=0.0.4; charset=utf-8')]) {
+  dec(MetricsController.prototype, 'metrics', Object.getOwnPropertyDescriptor(MetricsController.prototype, 'metrics'));
+}
+
 /** The Nest app on Redis at `url`, rate limited per client (`maxRequests` per minute). */
 async function createApp(url, { maxRequests = 100, logger = false } = {}) {
   class AppModule {}
   Module({
     imports: [RedisModule.forRoot({ url, isGlobal: true, logger: false }), TerminusModule],
-    controllers: [AuthController, ProcessController, HealthController],
+    controllers: [AuthController, ProcessController, HealthController, MetricsController],
     providers: [AuthGuard, RedisHealthIndicator],
   })(AppModule);
   const app = await NestFactory.create(AppModule, { logger });

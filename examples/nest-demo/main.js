@@ -23,6 +23,7 @@ async function main() {
   curl -s -X PUT ${base}/api/v1/processes/123 -H "Authorization: Bearer $TOKEN" -H "X-Lock-Token: $LOCK" -H 'Content-Type: application/json' -d '{"title":"Q3 report","status":"done"}'
   curl -s -X PATCH ${base}/api/v1/processes/123/quick-update -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d '{"status":"x"}'   # 409: 123 is locked
   curl -s ${base}/health
+  curl -s ${base}/metrics
 Ctrl-C stops it.`);
   let stopping = false;
   const stop = async () => {

@@ -182,6 +182,12 @@ export interface RedisStats {
   /** Outages that ended, and the time spent without Redis (the current outage included). */
   outages: number
   outageMs: number
+  /**
+   * `withLock`/`withSemaphore`: leases acquired, of which after waiting (the acquiring try came
+   * more than 1 ms after the call), the total wait in milliseconds, calls that never got one,
+   * leases lost while the callback ran, and callbacks run without a lease (degraded).
+   */
+  locks: { acquired: number; waited: number; waitMs: number; failed: number; lost: number; degraded: number }
   /** Consuming rate-limit checks: allowed, refused, and allowed unchecked while Redis was down. */
   rateLimits: { allowed: number; refused: number; degraded: number }
   /** The near cache's counters (`clientCacheStats()`), when `clientCache` is on. */

@@ -57,6 +57,26 @@ impl RedisService {
         js.set_named(o, "reconnects", n(s.reconnects.load(Ordering::Relaxed)));
         js.set_named(o, "outages", n(s.outages.load(Ordering::Relaxed)));
         js.set_named(o, "outageMs", n(self.client.outage_ms()));
+        let locks = js.object();
+        js.set_named(
+            locks,
+            "acquired",
+            n(s.locks_acquired.load(Ordering::Relaxed)),
+        );
+        js.set_named(locks, "waited", n(s.locks_waited.load(Ordering::Relaxed)));
+        js.set_named(
+            locks,
+            "waitMs",
+            js.num(s.lock_wait_us.load(Ordering::Relaxed) as f64 / 1000.0),
+        );
+        js.set_named(locks, "failed", n(s.locks_failed.load(Ordering::Relaxed)));
+        js.set_named(locks, "lost", n(s.locks_lost.load(Ordering::Relaxed)));
+        js.set_named(
+            locks,
+            "degraded",
+            n(s.locks_degraded.load(Ordering::Relaxed)),
+        );
+        js.set_named(o, "locks", locks);
         let rl = js.object();
         js.set_named(rl, "allowed", n(s.rate_allowed.load(Ordering::Relaxed)));
         js.set_named(rl, "refused", n(s.rate_refused.load(Ordering::Relaxed)));

@@ -152,6 +152,15 @@ pub struct Stats {
     /// Outages that ended, and their total length.
     pub outages: AtomicU64,
     pub outage_ms: AtomicU64,
+    /// `withLock`/`withSemaphore`: leases acquired, of which after waiting (the acquiring try
+    /// was not the first), the total wait, calls that never got one, leases lost while the
+    /// callback ran, and callbacks run without a lease (degraded).
+    pub locks_acquired: AtomicU64,
+    pub locks_waited: AtomicU64,
+    pub lock_wait_us: AtomicU64,
+    pub locks_failed: AtomicU64,
+    pub locks_lost: AtomicU64,
+    pub locks_degraded: AtomicU64,
     pub rate_allowed: AtomicU64,
     pub rate_refused: AtomicU64,
     pub rate_degraded: AtomicU64,
@@ -200,6 +209,16 @@ impl Stats {
             (false, false) => &self.rate_refused,
         };
         c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A lease was acquired `wait_us` after the call (counted as waited past 1 ms: the first try
+    /// goes out within the call's tick).
+    pub fn lock_acquired(&self, wait_us: u64) {
+        self.locks_acquired.fetch_add(1, Ordering::Relaxed);
+        self.lock_wait_us.fetch_add(wait_us, Ordering::Relaxed);
+        if wait_us > 1000 {
+            self.locks_waited.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// Errors by code (the codes that occurred).

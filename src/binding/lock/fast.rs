@@ -219,11 +219,25 @@ impl Call {
     fn guarded(self, js: &Js, d: Deferred) -> (Arc<Guarded>, Rest) {
         self.shared.begin(js.env());
         let key = self.rest.target.user_key.clone();
-        let g = Guarded::new(&self.shared, d, self.func, self.this, key);
+        let g = Guarded::new(
+            &self.shared,
+            &self.rest.client.stats,
+            self.first_sent,
+            d,
+            self.func,
+            self.this,
+            key,
+        );
         (g, self.rest)
     }
 
     fn reject(self, js: &Js, d: Deferred, e: &Error) {
+        // A call that never got its lease.
+        self.rest
+            .client
+            .stats
+            .locks_failed
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         js.release(self.func);
         js.release(self.this);
         d.settle(js.env(), false, js.error(e));

@@ -71,6 +71,7 @@ impl LeaseHooks for Arc<Guarded> {
     /// Marks the lease lost and aborts the signal on the JS thread.
     fn lost(&self, err: Error) {
         self.lost.store(true, Ordering::Release);
+        self.stats.locks_lost.fetch_add(1, Ordering::Relaxed);
         let me = Arc::clone(self);
         self.shared
             .run_on_js(Box::new(move |env| me.abort(&Js::new(env), &err)));
@@ -85,6 +86,7 @@ impl LeaseHooks for Arc<Guarded> {
 
     /// The lease was never acquired; rejects with `e`.
     fn fail(&self, e: Error) {
+        self.stats.locks_failed.fetch_add(1, Ordering::Relaxed);
         let me = Arc::clone(self);
         self.shared.run_on_js(Box::new(move |env| {
             let js = Js::new(env);
@@ -96,6 +98,9 @@ impl LeaseHooks for Arc<Guarded> {
 /// One `withLock`/`withSemaphore` call.
 pub struct Guarded {
     shared: Arc<Shared>,
+    /// The service's counters (`stats()`), and when the call's first try went out.
+    stats: Arc<crate::core::stats::Stats>,
+    made: std::time::Instant,
     /// The user's key, for `ERR_LOCK_LOST`.
     key: String,
     lost: AtomicBool,
@@ -108,6 +113,8 @@ impl Guarded {
     /// already called `shared.begin`).
     pub fn new(
         shared: &Arc<Shared>,
+        stats: &Arc<crate::core::stats::Stats>,
+        made: std::time::Instant,
         d: Deferred,
         func: Option<JsRef>,
         this: Option<JsRef>,
@@ -115,6 +122,8 @@ impl Guarded {
     ) -> Arc<Guarded> {
         Arc::new(Guarded {
             shared: Arc::clone(shared),
+            stats: Arc::clone(stats),
+            made,
             key,
             lost: AtomicBool::new(false),
             js: Mutex::new(JsSide {
@@ -148,6 +157,7 @@ impl Guarded {
 
     /// Rejects with `e` now, on the JS thread (the callback never ran).
     pub fn fail_here(&self, js: &Js, e: &Error) {
+        self.stats.locks_failed.fetch_add(1, Ordering::Relaxed);
         self.settle(js, false, js.error(e));
     }
 
@@ -178,6 +188,15 @@ impl Guarded {
     }
 
     fn call(self: &Arc<Self>, js: &Js, lease: Option<Acquired>) {
+        match &lease {
+            Some(a) => self.stats.lock_acquired(
+                u64::try_from(a.sent_at.saturating_duration_since(self.made).as_micros())
+                    .unwrap_or(u64::MAX),
+            ),
+            None => {
+                self.stats.locks_degraded.fetch_add(1, Ordering::Relaxed);
+            }
+        }
         let ctx = Self::context(js, &lease);
         let func = match self.js.lock() {
             Ok(mut s) => {
