@@ -78,8 +78,14 @@ fn upper(i: usize) -> u64 {
 
 impl Histogram {
     pub fn record(&self, us: u64) {
-        self.counts[bucket(us)].fetch_add(1, Ordering::Relaxed);
-        self.sum_us.fetch_add(us, Ordering::Relaxed);
+        self.record_n(us, 1);
+    }
+
+    /// `n` calls that each took `us` microseconds.
+    pub fn record_n(&self, us: u64, n: u64) {
+        self.counts[bucket(us)].fetch_add(n, Ordering::Relaxed);
+        self.sum_us
+            .fetch_add(us.saturating_mul(n), Ordering::Relaxed);
         self.max_us.fetch_max(us, Ordering::Relaxed);
     }
 
@@ -173,32 +179,90 @@ pub enum Ending<'a> {
     Failed(&'a Error),
 }
 
-impl Stats {
-    /// A command made at `born_ns` (see [`now_ns`]) ended at `now_ns`.
-    pub fn settled(&self, born_ns: u64, now_ns: u64, how: Ending) {
-        match how {
-            Ending::Reply => {
-                self.replies.fetch_add(1, Ordering::Relaxed);
-            }
-            Ending::Degraded => {
-                self.degraded.fetch_add(1, Ordering::Relaxed);
-            }
-            Ending::Failed(e) => self.failed(e),
-        }
-        if born_ns != 0 {
-            self.latency.record(now_ns.saturating_sub(born_ns) / 1000);
+/// The outcomes of one batch of settlements, counted locally and added to the [`Stats`] once
+/// when dropped: a few atomic adds per batch rather than per command. The calls of one tick
+/// share their birth time, so their latencies are one histogram update.
+pub struct Tally<'a> {
+    stats: &'a Stats,
+    now: u64,
+    replies: u64,
+    degraded: u64,
+    errors: [u64; CODES.len()],
+    /// The current run of calls born at the same time: (born, how many).
+    run: (u64, u64),
+}
+
+impl<'a> Tally<'a> {
+    /// Settlements that happen now (`now_ns`).
+    pub fn new(stats: &'a Stats, now: u64) -> Tally<'a> {
+        Tally {
+            stats,
+            now,
+            replies: 0,
+            degraded: 0,
+            errors: [0; CODES.len()],
+            run: (0, 0),
         }
     }
 
-    /// A command failed (its reply an error, or no reply).
-    pub fn failed(&self, e: &Error) {
-        if let Error::Reply(_) = e {
-            self.replies.fetch_add(1, Ordering::Relaxed);
+    /// A call made at `born` (`now_ns`, or 0: not timed) ended `how`.
+    pub fn add(&mut self, born: u64, how: Ending) {
+        match how {
+            Ending::Reply => self.replies += 1,
+            Ending::Degraded => self.degraded += 1,
+            Ending::Failed(e) => {
+                if let Error::Reply(_) = e {
+                    self.replies += 1;
+                }
+                let code = e.code();
+                if let Some(i) = CODES.iter().position(|c| *c == code) {
+                    self.errors[i] += 1;
+                }
+            }
         }
-        let code = e.code();
-        if let Some(i) = CODES.iter().position(|c| *c == code) {
-            self.errors[i].fetch_add(1, Ordering::Relaxed);
+        if born == 0 {
+            return;
         }
+        if born != self.run.0 {
+            self.end_run();
+            self.run = (born, 0);
+        }
+        self.run.1 += 1;
+    }
+
+    fn end_run(&mut self) {
+        let (born, n) = self.run;
+        if n > 0 {
+            let us = self.now.saturating_sub(born) / 1000;
+            self.stats.latency.record_n(us, n);
+        }
+        self.run = (0, 0);
+    }
+}
+
+impl Drop for Tally<'_> {
+    fn drop(&mut self) {
+        self.end_run();
+        let s = self.stats;
+        if self.replies > 0 {
+            s.replies.fetch_add(self.replies, Ordering::Relaxed);
+        }
+        if self.degraded > 0 {
+            s.degraded.fetch_add(self.degraded, Ordering::Relaxed);
+        }
+        for (i, n) in self.errors.iter().enumerate() {
+            if *n > 0 {
+                s.errors[i].fetch_add(*n, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+impl Stats {
+    /// One command made at `born_ns` (see [`now_ns`]; 0: not timed) ended at `now_ns` (a
+    /// batch: [`Tally`]).
+    pub fn settled(&self, born_ns: u64, now_ns: u64, how: Ending) {
+        Tally::new(self, now_ns).add(born_ns, how);
     }
 
     /// A rate-limit decision.
@@ -266,7 +330,7 @@ mod tests {
         for us in 1..=1000u64 {
             s.settled(1, 1 + us * 1000, Ending::Reply);
         }
-        s.failed(&Error::Timeout("t".into()));
+        s.settled(0, 0, Ending::Failed(&Error::Timeout("t".into())));
         let l = s.latency();
         assert_eq!(l.count, 1000);
         assert!((0.5..=0.57).contains(&l.p50_ms), "{}", l.p50_ms);

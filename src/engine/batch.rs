@@ -50,6 +50,8 @@ struct Batch {
     repump: AtomicBool,
     /// How many queued jobs go out before the tick ends (see [`Batcher::push`]).
     chunk: AtomicUsize,
+    /// The service's counters (`stats()`).
+    stats: Arc<crate::core::stats::Stats>,
     /// When this tick's first call was made (`core::stats::now_ns`; 0 before it): the birth
     /// time of every call of the tick (one clock read per tick).
     tick_born: AtomicU64,
@@ -106,6 +108,10 @@ impl Batch {
     }
 
     fn send(&self, jobs: Vec<Job<Tag>>) {
+        // Counted once per batch (a retry or a redirect is not a new command).
+        self.stats
+            .commands
+            .fetch_add(jobs.len() as u64, Ordering::Relaxed);
         if self.lanes.is_some() {
             if let Ok(mut h) = self.held.lock() {
                 h.extend(jobs);
@@ -256,6 +262,7 @@ impl Batcher {
                 repump: AtomicBool::new(false),
                 chunk: AtomicUsize::new(FIRST_CHUNK),
                 tick_born: AtomicU64::new(0),
+                stats: Arc::clone(&client.stats),
             }
         });
         if client.is_cluster() && client.near.is_some() && batch.lanes.is_none() {
@@ -277,8 +284,10 @@ impl Batcher {
             let Some(client) = weak.upgrade() else {
                 return;
             };
-            let now = crate::core::stats::now_ns();
-            settle_to.settle_many(settled.into_iter().map(|(t, r)| t.out(r, &client, now)));
+            let mut tally =
+                crate::core::stats::Tally::new(&client.stats, crate::core::stats::now_ns());
+            settle_to.settle_many(settled.into_iter().map(|(t, r)| t.out(r, &client, &mut tally)));
+            drop(tally);
             settled_count.fetch_sub(n, Ordering::AcqRel);
             if cluster && slow_out.fetch_sub(n, Ordering::AcqRel) == n {
                 // The crate's path is idle: lane jobs held behind it may go. (The batch is
@@ -340,9 +349,9 @@ impl Batcher {
     ) {
         let shared = &self.batch.shared;
         let stats = &self.client.stats;
-        stats.commands.fetch_add(1, Ordering::Relaxed);
         // Disabled or down: settled now, so no queue grows behind an outage.
         if let Some(decision) = policy.before(&self.client) {
+            stats.commands.fetch_add(1, Ordering::Relaxed);
             use crate::core::stats::Ending;
             let r = match decision {
                 Decision::Degrade => {

@@ -10,6 +10,7 @@ use redis::Value;
 
 use crate::core::policy::Decision;
 use crate::core::reply::{Decode, Empty};
+use crate::core::stats::{Ending, Tally};
 use crate::core::work::{Job, Work};
 use crate::core::{Client, Error};
 use crate::engine::completer::Shared;
@@ -83,27 +84,26 @@ pub(crate) struct Tag {
 }
 
 impl Tag {
-    /// The call's outcome, counted in the client's stats as ending at `now_ns`.
+    /// The call's outcome, counted in `tally` (the client's stats, per batch).
     pub(crate) fn out(
         self,
         r: Result<Value, Error>,
         client: &Client,
-        now_ns: u64,
+        tally: &mut Tally,
     ) -> (Deferred, Result<Out, Error>) {
-        use crate::core::stats::Ending;
         let r = match r {
             Err(e) => match self.policy.after(client, e) {
                 Decision::Degrade => {
-                    client.stats.settled(self.born, now_ns, Ending::Degraded);
+                    tally.add(self.born, Ending::Degraded);
                     return (self.deferred, Ok(self.shape.degraded()));
                 }
                 Decision::Fail(e) => {
-                    client.stats.settled(self.born, now_ns, Ending::Failed(&e));
+                    tally.add(self.born, Ending::Failed(&e));
                     Err(e)
                 }
             },
             ok => {
-                client.stats.settled(self.born, now_ns, Ending::Reply);
+                tally.add(self.born, Ending::Reply);
                 ok
             }
         };
@@ -139,7 +139,7 @@ pub(crate) fn settle_tags(
     outstanding: &AtomicUsize,
     items: Vec<(Tag, Result<Value, Error>)>,
 ) -> (Vec<Job<Tag>>, Vec<Job<Tag>>) {
-    let now = crate::core::stats::now_ns();
+    let mut tally = Tally::new(&client.stats, crate::core::stats::now_ns());
     let mut again = Vec::new();
     let mut moved = Vec::new();
     let mut n = 0;
@@ -179,7 +179,7 @@ pub(crate) fn settle_tags(
             if in_scope == 0 {
                 sys::napi_open_handle_scope(env.raw(), &mut scope);
             }
-            let (d, out) = t.out(r, client, now);
+            let (d, out) = t.out(r, client, &mut tally);
             shared.settle_now(env, d, out);
             in_scope += 1;
             if in_scope == PER_SCOPE {
