@@ -3,7 +3,8 @@
 //! a relaxed add: recording costs a few nanoseconds a command.
 //!
 //! Latency is measured from the tick a command was made in (one clock read per tick, shared by
-//! its commands) to the reply being settled (one clock read per batch of replies).
+//! its commands) to the reply being settled (one clock read per batch of replies), in wrapping
+//! microsecond stamps ([`now_us`]).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::LazyLock;
@@ -14,11 +15,10 @@ use crate::core::Error;
 /// The process's clock origin: times are kept as nanoseconds since it.
 static BASE: LazyLock<Instant> = LazyLock::new(Instant::now);
 
-/// Nanoseconds since [`BASE`] (never 0: 0 means "not stamped").
-pub fn now_ns() -> u64 {
-    u64::try_from(BASE.elapsed().as_nanos())
-        .unwrap_or(u64::MAX)
-        .max(1)
+/// Microseconds since [`BASE`], wrapping every 71 minutes: a stamp small enough to ride in a
+/// job's padding (a larger job costs the hot path measurably). Never 0 ("not stamped").
+pub fn now_us() -> u32 {
+    (BASE.elapsed().as_micros() as u32).max(1)
 }
 
 /// Error codes counted one by one (`Error::code`).
@@ -184,17 +184,17 @@ pub enum Ending<'a> {
 /// share their birth time, so their latencies are one histogram update.
 pub struct Tally<'a> {
     stats: &'a Stats,
-    now: u64,
+    now: u32,
     replies: u64,
     degraded: u64,
     errors: [u64; CODES.len()],
     /// The current run of calls born at the same time: (born, how many).
-    run: (u64, u64),
+    run: (u32, u64),
 }
 
 impl<'a> Tally<'a> {
-    /// Settlements that happen now (`now_ns`).
-    pub fn new(stats: &'a Stats, now: u64) -> Tally<'a> {
+    /// Settlements that happen now (`now_us`).
+    pub fn new(stats: &'a Stats, now: u32) -> Tally<'a> {
         Tally {
             stats,
             now,
@@ -205,8 +205,8 @@ impl<'a> Tally<'a> {
         }
     }
 
-    /// A call made at `born` (`now_ns`, or 0: not timed) ended `how`.
-    pub fn add(&mut self, born: u64, how: Ending) {
+    /// A call made at `born` (`now_us`, or 0: not timed) ended `how`.
+    pub fn add(&mut self, born: u32, how: Ending) {
         match how {
             Ending::Reply => self.replies += 1,
             Ending::Degraded => self.degraded += 1,
@@ -233,7 +233,7 @@ impl<'a> Tally<'a> {
     fn end_run(&mut self) {
         let (born, n) = self.run;
         if n > 0 {
-            let us = self.now.saturating_sub(born) / 1000;
+            let us = u64::from(self.now.wrapping_sub(born));
             self.stats.latency.record_n(us, n);
         }
         self.run = (0, 0);
@@ -259,10 +259,10 @@ impl Drop for Tally<'_> {
 }
 
 impl Stats {
-    /// One command made at `born_ns` (see [`now_ns`]; 0: not timed) ended at `now_ns` (a
-    /// batch: [`Tally`]).
-    pub fn settled(&self, born_ns: u64, now_ns: u64, how: Ending) {
-        Tally::new(self, now_ns).add(born_ns, how);
+    /// One command made at `born` (see [`now_us`]; 0: not timed) ended at `now` (a batch:
+    /// [`Tally`]).
+    pub fn settled(&self, born: u32, now: u32, how: Ending) {
+        Tally::new(self, now).add(born, how);
     }
 
     /// A rate-limit decision.
@@ -327,17 +327,19 @@ mod tests {
     #[test]
     fn percentiles_come_from_the_counts() {
         let s = Stats::default();
-        for us in 1..=1000u64 {
-            s.settled(1, 1 + us * 1000, Ending::Reply);
+        for us in 1..=1000u32 {
+            s.settled(1, 1 + us, Ending::Reply);
         }
+        // A stamp taken before the clock wrapped.
+        s.settled(u32::MAX - 9, 10, Ending::Reply);
         s.settled(0, 0, Ending::Failed(&Error::Timeout("t".into())));
         let l = s.latency();
-        assert_eq!(l.count, 1000);
+        assert_eq!(l.count, 1001);
         assert!((0.5..=0.57).contains(&l.p50_ms), "{}", l.p50_ms);
         assert!((0.99..=1.0).contains(&l.p99_ms), "{}", l.p99_ms);
         assert_eq!(l.max_ms, 1.0);
-        assert_eq!(s.replies.load(Ordering::Relaxed), 1000);
+        assert_eq!(s.replies.load(Ordering::Relaxed), 1001);
         assert_eq!(s.errors(), vec![("ERR_TIMEOUT", 1)]);
-        assert_eq!(l.buckets.iter().map(|b| b.1).sum::<u64>(), 1000);
+        assert_eq!(l.buckets.iter().map(|b| b.1).sum::<u64>(), 1001);
     }
 }

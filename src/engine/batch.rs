@@ -10,7 +10,7 @@
 use std::collections::VecDeque;
 use std::ffi::c_void;
 use std::ptr;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -52,9 +52,9 @@ struct Batch {
     chunk: AtomicUsize,
     /// The service's counters (`stats()`).
     stats: Arc<crate::core::stats::Stats>,
-    /// When this tick's first call was made (`core::stats::now_ns`; 0 before it): the birth
+    /// When this tick's first call was made (`core::stats::now_us`; 0 before it): the birth
     /// time of every call of the tick (one clock read per tick).
-    tick_born: AtomicU64,
+    tick_born: AtomicU32,
 }
 
 /// The first chunk of a tick's burst that goes out before the tick ends; each next one is twice
@@ -261,7 +261,7 @@ impl Batcher {
                 pumping: AtomicBool::new(false),
                 repump: AtomicBool::new(false),
                 chunk: AtomicUsize::new(FIRST_CHUNK),
-                tick_born: AtomicU64::new(0),
+                tick_born: AtomicU32::new(0),
                 stats: Arc::clone(&client.stats),
             }
         });
@@ -285,8 +285,12 @@ impl Batcher {
                 return;
             };
             let mut tally =
-                crate::core::stats::Tally::new(&client.stats, crate::core::stats::now_ns());
-            settle_to.settle_many(settled.into_iter().map(|(t, r)| t.out(r, &client, &mut tally)));
+                crate::core::stats::Tally::new(&client.stats, crate::core::stats::now_us());
+            settle_to.settle_many(
+                settled
+                    .into_iter()
+                    .map(|(t, r)| t.out(r, &client, &mut tally)),
+            );
             drop(tally);
             settled_count.fetch_sub(n, Ordering::AcqRel);
             if cluster && slow_out.fetch_sub(n, Ordering::AcqRel) == n {
@@ -368,7 +372,7 @@ impl Batcher {
         }
         let born = match self.batch.tick_born.load(Ordering::Relaxed) {
             0 => {
-                let now = crate::core::stats::now_ns();
+                let now = crate::core::stats::now_us();
                 self.batch.tick_born.store(now, Ordering::Relaxed);
                 now
             }
