@@ -77,6 +77,7 @@ function install(binding) {
   const channels = binding[STATE] || (binding[STATE] = setUp(RedisService, Pipeline));
   // The addon publishes connection events through this realm's function (the last realm loaded).
   binding[Symbol.for('@app/redis.connectionEvent')] = (event) => {
+    channels.moved();
     if (channels.connection.hasSubscribers) channels.connection.publish(event);
   };
 }
@@ -101,13 +102,25 @@ function setUp(RedisService, Pipeline) {
     return target(service, ctx);
   }
 
+  // Each service's target, asked of the addon once per connection event (a Sentinel failover
+  // moves it; a connection event of any service asks every service again).
+  const targets = new WeakMap();
+  let generation = 0;
+  const moved = () => { generation++; };
+
   function target(service, ctx) {
-    let t = null;
-    try {
-      t = service.__traceTarget();
-    } catch {
-      // not a RedisService: the call itself reports it
+    let cached = targets.get(service);
+    if (cached === undefined || cached.generation !== generation) {
+      let t = null;
+      try {
+        t = service.__traceTarget();
+      } catch {
+        // not a RedisService: the call itself reports it
+      }
+      cached = { generation, t };
+      if (t) targets.set(service, cached);
     }
+    const { t } = cached;
     if (t) {
       ctx.database = t.database;
       ctx.serverAddress = t.serverAddress;
@@ -309,7 +322,7 @@ function setUp(RedisService, Pipeline) {
     }
   }
   refresh();
-  return { command, lock, rateLimit, connection };
+  return { command, lock, rateLimit, connection, moved };
 }
 
 module.exports = { install };
