@@ -2,10 +2,10 @@
 // The near cache (`clientCache`): reads served from process memory, and the coherence rules
 // (README, "Near cache"), each against a real redis-server. `npm test` runs this file on both
 // paths: the JS-thread connection and (APP_REDIS_NO_UV=1) the runtime's.
-const { spawn } = require('node:child_process');
 const { RedisService } = require('..');
 const { startRedis, sleep } = require('./helpers/redis-server');
 const { until } = require('./helpers/assert');
+const { readersNeverGoBackwards } = require('./helpers/near-cache');
 
 let server;
 
@@ -294,45 +294,9 @@ test('bounded by maxEntries, least recently used out first', async () => {
 
 test('readers never go backwards while another process writes at full speed', async () => {
   const readers = await Promise.all([cached(), cached()]);
-  const writer = spawn(process.execPath, ['-e', `
-    const { RedisService } = require(${JSON.stringify(require.resolve('..'))});
-    (async () => {
-      const w = await RedisService.connect({ url: ${JSON.stringify(server.url)}, logger: false });
-      const end = Date.now() + 1500;
-      let n = 0;
-      while (Date.now() < end) { n = await w.incr('nc:counter'); }
-      await w.set('nc:done', String(n));
-      await w.disconnect();
-    })();
-  `], { stdio: 'inherit' });
-  const exited = new Promise((resolve) => writer.once('exit', resolve));
   try {
-    const seen = readers.map(() => 0);
-    let backwards = 0;
-    let reads = 0;
-    const loop = async (r, i) => {
-      // A hit settles without I/O: each turn yields to the event loop as a request would, so
-      // the invalidations get read.
-      while (!(await r.get('nc:done'))) {
-        await new Promise(setImmediate);
-        const v = Number((await r.get('nc:counter')) || 0);
-        reads++;
-        if (v < seen[i]) backwards++;
-        seen[i] = Math.max(seen[i], v);
-      }
-    };
-    await Promise.all(readers.map(loop));
-    expect(await exited).toBe(0);
-    const final = Number(server.cli('GET', 'nc:done'));
-    expect(backwards).toBe(0);
-    expect(reads).toBeGreaterThan(100);
-    // The final value reaches every reader.
-    for (const r of readers) {
-      expect(await until(async () => Number(await r.get('nc:counter')) === final)).toBe(true);
-      expect(r.clientCacheStats().hits).toBeGreaterThan(0);
-    }
+    await readersNeverGoBackwards(readers, { url: server.url }, () => server.cli('GET', 'nc:done'));
   } finally {
-    writer.kill();
     await Promise.all(readers.map((r) => r.disconnect()));
   }
 });

@@ -220,46 +220,44 @@ function setUp(RedisService, Pipeline) {
       })[name];
     };
   }
-  for (const [name, ok] of [['acquireLock', 'acquired'], ['acquireLockWithFencing', 'acquired'], ['acquireSemaphore', 'acquired'], ['releaseLock', 'released'], ['releaseSemaphore', 'released']]) {
+  /** While `channel` has subscribers, `watch(key, rest, promise)` sees each call of `name`. */
+  function watching(name, channel, watch) {
     const inner = traced[name];
     traced[name] = (native) => {
       const t = inner(native);
       return ({
         [name](key, ...rest) {
           const p = Reflect.apply(t, this, [key, ...rest]);
-          if (!lock.hasSubscribers) return p;
-          const started = now();
-          const kind = name.endsWith('Semaphore') ? 'semaphore' : 'lock';
-          p.then((v) => {
-            const waitMs = now() - started;
-            if (v === null || v === false) lock.publish({ event: ok === 'acquired' ? 'failed' : 'not-held', kind, key: String(key), waitMs });
-            else lock.publish(ok === 'acquired' ? { event: 'acquired', kind, key: String(key), waitMs } : { event: 'released', kind, key: String(key) });
-          }, (err) => lock.publish({ event: 'failed', kind, key: String(key), waitMs: now() - started, code: err && err.code }));
+          if (channel.hasSubscribers) watch(String(key), rest, p);
           return p;
         },
       })[name];
     };
   }
 
+  for (const [name, ok] of [['acquireLock', 'acquired'], ['acquireLockWithFencing', 'acquired'], ['acquireSemaphore', 'acquired'], ['releaseLock', 'released'], ['releaseSemaphore', 'released']]) {
+    const kind = name.endsWith('Semaphore') ? 'semaphore' : 'lock';
+    watching(name, lock, (key, rest, p) => {
+      const started = now();
+      p.then((v) => {
+        const waitMs = now() - started;
+        if (v === null || v === false) lock.publish({ event: ok === 'acquired' ? 'failed' : 'not-held', kind, key, waitMs });
+        else lock.publish(ok === 'acquired' ? { event: 'acquired', kind, key, waitMs } : { event: 'released', kind, key });
+      }, (err) => lock.publish({ event: 'failed', kind, key, waitMs: now() - started, code: err && err.code }));
+    });
+  }
+
   // Rate limits: the decision.
   for (const name of ['rateLimit', 'rateLimitMany', 'throttlerIncrement']) {
-    const inner = traced[name];
-    traced[name] = (native) => {
-      const t = inner(native);
-      return ({
-        [name](key, ...rest) {
-          const p = Reflect.apply(t, this, [key, ...rest]);
-          if (!rateLimit.hasSubscribers) return p;
-          p.then((r) => {
-            if (!r) return;
-            rateLimit.publish(name === 'throttlerIncrement'
-              ? { key: String(key), allowed: !r.isBlocked, remaining: Math.max(0, (rest[1] ?? 0) - r.totalHits), limit: rest[1], degraded: false }
-              : { key: String(key), allowed: r.allowed, remaining: r.remaining, limit: r.limit, retryAfterMs: r.retryAfterMs, degraded: Boolean(r.degraded) });
-          }, () => {});
-          return p;
-        },
-      })[name];
-    };
+    watching(name, rateLimit, (key, rest, p) => {
+      p.then((r) => {
+        if (!r) return;
+        rateLimit.publish(name === 'throttlerIncrement'
+          // throttlerIncrement(key, ttlMs, limit, ...)
+          ? { key, allowed: !r.isBlocked, remaining: Math.max(0, (rest[1] ?? 0) - r.totalHits), limit: rest[1], degraded: false }
+          : { key, allowed: r.allowed, remaining: r.remaining, limit: r.limit, retryAfterMs: r.retryAfterMs, degraded: Boolean(r.degraded) });
+      }, () => {});
+    });
   }
 
   // Pipelines and transactions: one trace per batch.

@@ -5,10 +5,11 @@
 // through the crate's shared connection (multi-slot commands, transactions, redirects) forgets
 // the keys it touched before its reply settles; a slot move or a lost connection flushes.
 // Without those connections (Bun, Deno, APP_REDIS_NO_UV=1) the option is refused with the reason.
-const { spawn, spawnSync } = require('node:child_process');
+const { spawnSync } = require('node:child_process');
 const { RedisService } = require('../..');
 const { RedisCluster, sleep } = require('../helpers/redis-server');
 const { until } = require('../helpers/assert');
+const { readersNeverGoBackwards } = require('../helpers/near-cache');
 
 let cluster;
 beforeAll(async () => {
@@ -176,42 +177,9 @@ describe('on the JS-thread connections to the masters', () => {
 
   test('readers never go backwards while another process writes at full speed', async () => {
     const readers = await Promise.all([cached(), cached()]);
-    const writer = spawn(process.execPath, ['-e', `
-      const { RedisService } = require(${JSON.stringify(require.resolve('../..'))});
-      (async () => {
-        const w = await RedisService.connect({ cluster: ${JSON.stringify(cluster.options.cluster)}, logger: false });
-        const end = Date.now() + 1500;
-        let n = 0;
-        while (Date.now() < end) { n = await w.incr('nc:counter'); }
-        await w.set('nc:done', String(n));
-        await w.disconnect();
-      })();
-    `], { stdio: 'inherit' });
-    const exited = new Promise((resolve) => writer.once('exit', resolve));
     try {
-      const seen = readers.map(() => 0);
-      let backwards = 0;
-      let reads = 0;
-      const loop = async (r, i) => {
-        while (!(await r.get('nc:done'))) {
-          await new Promise(setImmediate);
-          const v = Number((await r.get('nc:counter')) || 0);
-          reads++;
-          if (v < seen[i]) backwards++;
-          seen[i] = Math.max(seen[i], v);
-        }
-      };
-      await Promise.all(readers.map(loop));
-      expect(await exited).toBe(0);
-      const final = Number(cluster.cli(cluster.masterFor('nc:done').port, 'GET', 'nc:done'));
-      expect(backwards).toBe(0);
-      expect(reads).toBeGreaterThan(100);
-      for (const r of readers) {
-        expect(await until(async () => Number(await r.get('nc:counter')) === final)).toBe(true);
-        expect(r.clientCacheStats().hits).toBeGreaterThan(0);
-      }
+      await readersNeverGoBackwards(readers, { cluster: cluster.options.cluster }, () => cluster.cli(cluster.masterFor('nc:done').port, 'GET', 'nc:done'));
     } finally {
-      writer.kill();
       await Promise.all(readers.map((r) => r.disconnect()));
     }
   });
