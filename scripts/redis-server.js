@@ -240,6 +240,26 @@ class RedisCluster {
     throw new Error(`no master serves ${key}`);
   }
 
+  /**
+   * Starts moving `key`'s slot to another master: marks it importing there and migrating here,
+   * and migrates `key` (the source then answers ASK for it). Returns the two masters, the slot,
+   * and `finish()`, which gives the slot to the new master on every master (MOVED from then on).
+   */
+  migrateSlotOf(key) {
+    const src = this.masterFor(key);
+    const masters = this.live().filter((n) => this.cli(n.port, 'ROLE').split('\n')[0] === 'master');
+    const dst = masters.find((n) => n.port !== src.port);
+    const slot = this.cli(src.port, 'CLUSTER', 'KEYSLOT', key);
+    const id = (n) => this.cli(n.port, 'CLUSTER', 'MYID');
+    this.cli(dst.port, 'CLUSTER', 'SETSLOT', slot, 'IMPORTING', id(src));
+    this.cli(src.port, 'CLUSTER', 'SETSLOT', slot, 'MIGRATING', id(dst));
+    this.cli(src.port, 'MIGRATE', '127.0.0.1', String(dst.port), '', '0', '5000', 'KEYS', key);
+    const finish = () => {
+      for (const n of masters) this.cli(n.port, 'CLUSTER', 'SETSLOT', slot, 'NODE', id(dst));
+    };
+    return { src, dst, slot, finish };
+  }
+
   /** Runs a command on every live master (e.g. FLUSHALL). */
   eachMaster(...args) {
     for (const n of this.live()) {

@@ -114,20 +114,13 @@ describe('JS-thread connections to the masters (single-slot commands)', () => {
   test('a slot moved to another master: ASK and MOVED replies are followed, no write is lost', async () => {
     const [a, b] = ['{rs}a', '{rs}b'];
     expect(await redis.set(a, 'v1')).toBe('OK');
-    const src = cluster.masterFor(a);
-    const masters = cluster.live().filter((n) => cluster.cli(n.port, 'ROLE').split('\n')[0] === 'master');
-    const dst = masters.find((n) => n.port !== src.port);
-    const slot = cluster.cli(src.port, 'CLUSTER', 'KEYSLOT', a);
-    const id = (n) => cluster.cli(n.port, 'CLUSTER', 'MYID');
-    cluster.cli(dst.port, 'CLUSTER', 'SETSLOT', slot, 'IMPORTING', id(src));
-    cluster.cli(src.port, 'CLUSTER', 'SETSLOT', slot, 'MIGRATING', id(dst));
-    cluster.cli(src.port, 'MIGRATE', '127.0.0.1', String(dst.port), '', '0', '5000', 'KEYS', a);
+    const { src, dst, slot, finish } = cluster.migrateSlotOf(a);
     // Mid-migration: the source answers ASK for keys it no longer holds.
     expect(await redis.get(a)).toBe('v1');
     expect(await redis.set(b, 'v2')).toBe('OK');
     expect(cluster.cli(dst.port, 'CLUSTER', 'COUNTKEYSINSLOT', slot)).toBe('2');
     expect(cluster.cli(src.port, 'CLUSTER', 'COUNTKEYSINSLOT', slot)).toBe('0');
-    for (const n of masters) cluster.cli(n.port, 'CLUSTER', 'SETSLOT', slot, 'NODE', id(dst));
+    finish();
     // Now MOVED, then the refreshed map sends them straight to the new master.
     const writes = await Promise.all(Array.from({ length: 100 }, () => redis.incr(`{rs}n`)));
     expect(writes).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));

@@ -153,15 +153,8 @@ describe('on the JS-thread connections to the masters', () => {
     try {
       await r.set(key, 'v1');
       await warm(r, [key]);
-      const src = cluster.masterFor(key);
-      const masters = cluster.live().filter((n) => cluster.cli(n.port, 'ROLE').split('\n')[0] === 'master');
-      const dst = masters.find((n) => n.port !== src.port);
-      const slot = cluster.cli(src.port, 'CLUSTER', 'KEYSLOT', key);
-      const id = (n) => cluster.cli(n.port, 'CLUSTER', 'MYID');
-      cluster.cli(dst.port, 'CLUSTER', 'SETSLOT', slot, 'IMPORTING', id(src));
-      cluster.cli(src.port, 'CLUSTER', 'SETSLOT', slot, 'MIGRATING', id(dst));
-      cluster.cli(src.port, 'MIGRATE', '127.0.0.1', String(dst.port), '', '0', '5000', 'KEYS', key);
-      for (const n of masters) cluster.cli(n.port, 'CLUSTER', 'SETSLOT', slot, 'NODE', id(dst));
+      const { dst, finish } = cluster.migrateSlotOf(key);
+      finish();
       // The old master's MIGRATE invalidated the entry; the next read meets MOVED there, which
       // flushes the cache (what else was read from that slot is no longer tracked).
       const { flushes } = r.clientCacheStats();
