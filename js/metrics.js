@@ -41,7 +41,8 @@ function families(s, labels = {}, prefix = 'app_redis') {
   ]));
   const c = s.connection;
   out.push(
-    f('connection_up', 'gauge', 'Whether the connection to Redis is up (1) or not (0).', one(c.state === 'up' ? 1 : 0, { server_address: c.serverAddress, server_port: c.serverPort })),
+    f('connection_up', 'gauge', 'Whether the connection to Redis (cluster mode: to each master) is up (1) or not (0).',
+      (s.nodes && s.nodes.length ? s.nodes : [c]).map((n) => ({ value: n.state === 'up' ? 1 : 0, labels: L({ server_address: n.serverAddress, server_port: n.serverPort }) }))),
     f('reconnects_total', 'counter', 'Connections re-established after a loss.', one(s.reconnects)),
     f('outages_total', 'counter', 'Outages that ended.', one(s.outages)),
     f('outage_seconds_total', 'counter', 'Time spent without Redis (the current outage included).', one(s.outageMs / 1000)),

@@ -8,6 +8,7 @@ const { RedisService } = require('../..');
 const { RedisCluster, sleep } = require('../helpers/redis-server');
 const { Certs } = require('../helpers/certs');
 const { steadyWriter } = require('../helpers/failover');
+const { until } = require('../helpers/assert');
 
 let cluster;
 let redis;
@@ -170,6 +171,26 @@ describe('pub/sub, health, configuration', () => {
     expect(h.nodes.filter((n) => n.role === 'replica')).toHaveLength(3);
     expect(h.nodes.every((n) => n.ok && n.host === '127.0.0.1')).toBe(true);
     expect(new Set(h.nodes.map((n) => n.port))).toEqual(new Set(cluster.nodes.map((n) => n.port)));
+  });
+
+  test('stats() lists each master\'s connection; metricsText() has one connection_up per master', async () => {
+    if (process.env.APP_REDIS_NO_UV === '1') {
+      // No JS-thread connections to the masters: the service's one connection only.
+      expect(redis.stats().nodes).toBeUndefined();
+      expect(redis.metricsText()).toMatch(/^app_redis_connection_up\{server_address="127\.0\.0\.1",server_port="\d+"\} 1$/m);
+      return;
+    }
+    const masters = cluster.live().filter((n) => cluster.cli(n.port, 'ROLE').split('\n')[0] === 'master').map((n) => n.port).sort();
+    // Reads on every master open their connections.
+    expect(await until(async () => {
+      await Promise.all(spreadKeys().map((k) => redis.get(k)));
+      const nodes = redis.stats().nodes || [];
+      return nodes.filter((n) => n.state === 'up').length === 3;
+    })).toBe(true);
+    expect(redis.stats().nodes.map((n) => n.serverPort).sort()).toEqual(masters);
+    const up = redis.metricsText().split('\n').filter((l) => l.startsWith('app_redis_connection_up{'));
+    expect(up.map((l) => Number(/server_port="(\d+)"/.exec(l)[1])).sort()).toEqual(masters);
+    expect(up.every((l) => l.endsWith(' 1'))).toBe(true);
   });
 
   test('REDIS_CLUSTER_NODES configures cluster mode; bad settings name the setting', async () => {

@@ -177,6 +177,8 @@ export interface RedisStats {
   latencyMs: { count: number; sum: number; p50: number; p90: number; p99: number; max: number; buckets: Array<[number, number]> }
   /** The connection now: `up`, `down` (reconnecting) or `idle`, and where it goes. */
   connection: { state: 'up' | 'down' | 'idle'; serverAddress: string; serverPort: number }
+  /** Cluster mode: each master's connection, as the slot map has them. */
+  nodes?: Array<{ state: 'up' | 'down'; serverAddress: string; serverPort: number }>
   /** Connections re-established after a loss. */
   reconnects: number
   /** Outages that ended, and the time spent without Redis (the current outage included). */

@@ -54,6 +54,19 @@ impl RedisService {
         js.set_named(conn, "serverAddress", js.str(host.as_bytes()));
         js.set_named(conn, "serverPort", js.num(f64::from(port)));
         js.set_named(o, "connection", conn);
+        // Cluster mode: each master's connection (the JS-thread ones), as the slot map has them.
+        let lanes = self.batcher.lanes().and_then(|w| w.upgrade());
+        if let Some(nodes) = lanes.as_ref().and_then(|l| l.get()).map(|l| l.nodes()) {
+            let list = js.array(nodes.len());
+            for (i, ((h, p), up)) in nodes.iter().enumerate() {
+                let node = js.object();
+                js.set_named(node, "state", js.str(if *up { b"up" } else { b"down" }));
+                js.set_named(node, "serverAddress", js.str(h.as_bytes()));
+                js.set_named(node, "serverPort", js.num(f64::from(*p)));
+                js.set_index(list, i, node);
+            }
+            js.set_named(o, "nodes", list);
+        }
         js.set_named(o, "reconnects", n(s.reconnects.load(Ordering::Relaxed)));
         js.set_named(o, "outages", n(s.outages.load(Ordering::Relaxed)));
         js.set_named(o, "outageMs", n(self.client.outage_ms()));

@@ -178,6 +178,19 @@ impl Lanes {
         hit
     }
 
+    /// Each master's connection: its address and whether it is up (for `stats()`).
+    pub fn nodes(&self) -> Vec<(Node, bool)> {
+        self.state.lock().map_or_else(
+            |_| Vec::new(),
+            |st| {
+                st.lanes
+                    .iter()
+                    .map(|l| (l.node.clone(), l.driver.attached()))
+                    .collect()
+            },
+        )
+    }
+
     /// Whether any lane has jobs out.
     pub fn busy(&self) -> bool {
         self.state
