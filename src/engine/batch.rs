@@ -284,14 +284,17 @@ impl Batcher {
             let Some(client) = weak.upgrade() else {
                 return;
             };
-            let mut tally =
-                crate::core::stats::Tally::new(&client.stats, crate::core::stats::now_us());
-            settle_to.settle_many(
+            // Counted before the settlements reach JS: a caller that reads `stats()` once its
+            // promise resolved sees its call.
+            let outs: Vec<_> = {
+                let mut tally =
+                    crate::core::stats::Tally::new(&client.stats, crate::core::stats::now_us());
                 settled
                     .into_iter()
-                    .map(|(t, r)| t.out(r, &client, &mut tally)),
-            );
-            drop(tally);
+                    .map(|(t, r)| t.out(r, &client, &mut tally))
+                    .collect()
+            };
+            settle_to.settle_many(outs.into_iter());
             settled_count.fetch_sub(n, Ordering::AcqRel);
             if cluster && slow_out.fetch_sub(n, Ordering::AcqRel) == n {
                 // The crate's path is idle: lane jobs held behind it may go. (The batch is
