@@ -294,7 +294,7 @@ impl Batcher {
                     .map(|(t, r)| t.out(r, &client, &mut tally))
                     .collect()
             };
-            settle_to.settle_many(outs.into_iter());
+            settle_to.settle_many(outs);
             settled_count.fetch_sub(n, Ordering::AcqRel);
             if cluster && slow_out.fetch_sub(n, Ordering::AcqRel) == n {
                 // The crate's path is idle: lane jobs held behind it may go. (The batch is
