@@ -95,9 +95,9 @@ impl<'s> Js<'s> {
         }
         let data = std::sync::Arc::into_raw(owner);
         let mut buf = ptr::null_mut();
-        // SAFETY: the `Js` contract (`self.0` is the env of the callback running now on this
-        // thread). `data` points to `size_of::<T>()` bytes that live as long as the count the
-        // finalizer releases; on failure no finalizer will run, so the count is taken back here.
+        // `data`'s bytes live until the finalizer releases the count leaked above; on failure
+        // no finalizer runs and the count is taken back below.
+        // SAFETY: `Js` contract (this callback's env, this thread); `data` outlives the buffer.
         let status = unsafe {
             sys::napi_create_external_arraybuffer(
                 self.0,
