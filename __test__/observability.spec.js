@@ -232,6 +232,12 @@ describe('@app/redis/otel', () => {
     expect(byOp.GET.sum).toBeGreaterThan(0);
     expect(byOp.GET.sum).toBeLessThan(1);
   });
+
+  test('bad options are refused with ERR_INVALID_ARGUMENT naming the option', () => {
+    for (const [o, name] of [[5, 'options'], [{ tracerProvider: {} }, 'options.tracerProvider'], [{ meterProvider: 3 }, 'options.meterProvider']]) {
+      expect(() => new RedisInstrumentation(o)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT', message: expect.stringContaining(name) }));
+    }
+  });
 });
 
 describe('stats() and Prometheus', () => {

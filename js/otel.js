@@ -44,6 +44,18 @@ class RedisInstrumentation {
    * Providers default to the globally registered ones (`api.trace`, `api.metrics`).
    */
   constructor(options = {}) {
+    const bad = (what) => {
+      const e = new TypeError(`new RedisInstrumentation(options): ${what}`);
+      e.code = 'ERR_INVALID_ARGUMENT';
+      return e;
+    };
+    if (options === null || typeof options !== 'object') throw bad('options must be an object');
+    if (options.tracerProvider !== undefined && typeof (options.tracerProvider && options.tracerProvider.getTracer) !== 'function') {
+      throw bad('options.tracerProvider must be a TracerProvider (with getTracer())');
+    }
+    if (options.meterProvider !== undefined && typeof (options.meterProvider && options.meterProvider.getMeter) !== 'function') {
+      throw bad('options.meterProvider must be a MeterProvider (with getMeter())');
+    }
     this._options = options;
     this._spans = new WeakMap();
     this._handlers = null;
